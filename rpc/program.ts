@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { XdrReader } from '../xdr/reader.ts';
+import type { XdrWriter } from '../xdr/writer.ts';
+
+/** RFC 5531 §8.2 auth flavours that this server understands. */
+export const AUTH_NONE = 0;
+export const AUTH_SYS = 1;
+
+/** RFC 5531 appendix A: AUTH_SYS credential body. */
+export interface AuthSysParms {
+  stamp: number;
+  machinename: string;
+  uid: number;
+  gid: number;
+  gids: number[];
+}
+
+export type Credential = { flavor: typeof AUTH_NONE } | { flavor: typeof AUTH_SYS; sys: AuthSysParms };
+
+export type TransportKind = 'tcp' | 'udp';
+
+/** What a procedure handler knows about the call it serves. */
+export interface CallContext {
+  xid: number;
+  prog: number;
+  vers: number;
+  proc: number;
+  cred: Credential;
+  /** The raw credential body as received (the duplicate request cache keys on it). */
+  rawCred: Buffer;
+  transport: TransportKind;
+  remoteAddress: string;
+  remotePort: number;
+  /** Port the call arrived on (lets a program tell its own transports apart). */
+  localPort: number;
+  log: Logger;
+}
+
+/**
+ * A procedure: decodes its arguments from `args` (an XdrError there becomes GARBAGE_ARGS),
+ * and returns the encoded results (the body after the accepted-reply header).
+ * Throwing RpcAcceptError yields that accept_stat; any other exception yields SYSTEM_ERR with a log line.
+ */
+export interface Procedure {
+  name: string;
+  handler: (args: XdrReader, ctx: CallContext) => XdrWriter | Promise<XdrWriter>;
+}
+
+export interface RpcProgram {
+  prog: number;
+  name: string;
+  /** version → procedures indexed by procedure number (holes are PROC_UNAVAIL). */
+  versions: ReadonlyMap<number, ReadonlyArray<Procedure | undefined>>;
+}

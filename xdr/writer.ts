@@ -1,0 +1,129 @@
+import { xdrPad } from './reader.ts';
+
+const ZERO_PAD = Buffer.alloc(4);
+const RUN_SIZE = 256;
+
+/**
+ * RFC 4506 encoder producing a chunk list: small header runs written in place, plus Buffers
+ * appended by reference with `opaqueRef`/`ref`. The chunks go to writev (or to skb fragments)
+ * without being joined, so a READ reply's data is never copied by the encoder.
+ */
+export class XdrWriter {
+  private readonly chunks: Buffer[] = [];
+  private run: Buffer;
+  private runStart = 0;
+  private runPos = 0;
+  private total = 0;
+
+  constructor(runSize = RUN_SIZE) {
+    this.run = Buffer.allocUnsafe(runSize);
+  }
+
+  /** Bytes encoded so far. */
+  get length(): number {
+    return this.total;
+  }
+
+  private reserve(n: number): number {
+    if (this.runPos + n > this.run.length) {
+      this.flushRun();
+      this.run = Buffer.allocUnsafe(Math.max(RUN_SIZE, n));
+      this.runStart = 0;
+      this.runPos = 0;
+    }
+    const at = this.runPos;
+    this.runPos += n;
+    this.total += n;
+    return at;
+  }
+
+  private flushRun(): void {
+    if (this.runPos > this.runStart) this.chunks.push(this.run.subarray(this.runStart, this.runPos));
+    this.runStart = this.runPos;
+  }
+
+  uint32(v: number): this {
+    this.run.writeUInt32BE(v >>> 0, this.reserve(4));
+    return this;
+  }
+
+  int32(v: number): this {
+    this.run.writeInt32BE(v | 0, this.reserve(4));
+    return this;
+  }
+
+  uint64(v: bigint | number): this {
+    this.run.writeBigUInt64BE(BigInt(v), this.reserve(8));
+    return this;
+  }
+
+  int64(v: bigint | number): this {
+    this.run.writeBigInt64BE(BigInt(v), this.reserve(8));
+    return this;
+  }
+
+  bool(v: boolean): this {
+    return this.uint32(v ? 1 : 0);
+  }
+
+  /** Fixed-length opaque, copied into the current run (for small items: handles, verifiers). */
+  fixedOpaque(data: Uint8Array): this {
+    const pad = xdrPad(data.length);
+    const at = this.reserve(data.length + pad);
+    this.run.set(data, at);
+    this.run.fill(0, at + data.length, at + data.length + pad);
+    return this;
+  }
+
+  /** Variable-length opaque, copied (small items). */
+  opaque(data: Uint8Array): this {
+    return this.uint32(data.length).fixedOpaque(data);
+  }
+
+  /** Variable-length opaque whose bytes are referenced, not copied (READ data, READLINK paths). */
+  opaqueRef(data: Buffer): this {
+    this.uint32(data.length);
+    this.ref(data);
+    const pad = xdrPad(data.length);
+    if (pad) this.ref(ZERO_PAD.subarray(0, pad));
+    return this;
+  }
+
+  /** Appends `data` by reference. The caller keeps it unchanged until the chunks are consumed. */
+  ref(data: Buffer): this {
+    if (data.length === 0) return this;
+    this.flushRun();
+    this.chunks.push(data);
+    this.total += data.length;
+    return this;
+  }
+
+  string(s: string): this {
+    return this.opaque(Buffer.from(s, 'utf8'));
+  }
+
+  array<T>(items: readonly T[], item: (w: this, v: T) => void): this {
+    this.uint32(items.length);
+    for (const v of items) item(this, v);
+    return this;
+  }
+
+  optional<T>(v: T | undefined, item: (w: this, v: T) => void): this {
+    if (v === undefined) return this.bool(false);
+    this.bool(true);
+    item(this, v);
+    return this;
+  }
+
+  /** The encoded chunks, in order. The writer may keep appending afterwards. */
+  toChunks(): Buffer[] {
+    this.flushRun();
+    return this.chunks.slice();
+  }
+
+  /** One contiguous Buffer (copies; for small messages and tests). */
+  toBuffer(): Buffer {
+    const chunks = this.toChunks();
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.total);
+  }
+}
