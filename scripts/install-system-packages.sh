@@ -13,6 +13,7 @@ declare -A want=(
   [rpcinfo]=rpcbind
   [showmount]=nfs-common
   [/usr/bin/chromium]=chromium
+  [bc]=bc
   [ganesha.nfsd]=nfs-ganesha
   [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
 )
