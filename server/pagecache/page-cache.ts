@@ -1,0 +1,349 @@
+/**
+ * A fixed pool of 4 KiB page frames in one preallocated Buffer, keyed by (file, page index).
+ *
+ * Invariants (stated once, here):
+ * - A frame is on exactly one of: the free list, the LRU (keyed, unpinned, not busy), or neither
+ *   (pinned by the network, being filled, or a detached copy-on-write original awaiting its destructor).
+ * - `pins` counts reply destructors that still hold the frame; only `unpin` lowers it. A frame with
+ *   pins > 0 is never evicted, reused or written in place: a write to it goes to a fresh frame that
+ *   takes over the key (copy-on-write) and the old one returns to the pool when its last pin drops —
+ *   unless the cache runs in `legacy` trust, where callers never pin past sendpage (the bug, on purpose).
+ * - `dirty` means written through to the file but not yet made durable (fsync); write-back = fsync.
+ */
+import { EventEmitter } from 'node:events';
+
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+
+export type FrameState = 'free' | 'clean' | 'dirty' | 'pinned' | 'cow' | 'filling';
+
+export interface PageFrame {
+  /** Frame number in the pool, stable for the life of the process. */
+  readonly pfn: number;
+  /** The frame's 4 KiB of memory (a view of the pool). */
+  readonly buf: Buffer;
+  file: string | null;
+  index: number;
+  /** Valid bytes in the frame (less than PAGE_SIZE for the page that holds EOF). */
+  valid: number;
+  dirty: boolean;
+  pins: number;
+  /** Detached from its key by a copy-on-write; freed when the last pin drops. */
+  cow: boolean;
+  /** A fill (file read) is in progress; waiters share it. */
+  filling: Promise<void> | null;
+  /** Time (ms, the cache's clock) the first current pin was taken. */
+  pinnedAt: number;
+}
+
+export interface PageCacheOptions {
+  pages: number;
+  now: () => number;
+}
+
+export interface FileSource {
+  /** Identity of the file (stable: device and inode). */
+  key: string;
+  /** Changes whenever the file's contents may have changed outside the cache (size, mtime, ctime). */
+  version: string;
+  /** Reads up to buf.length bytes at `position`; returns bytes read (short at EOF). */
+  read(buf: Buffer, position: number): Promise<number>;
+}
+
+export class PageCacheFullError extends Error {
+  override readonly name = 'PageCacheFullError';
+  constructor(readonly pages: number) {
+    super(`page cache: all ${pages} frames are pinned or busy`);
+  }
+}
+
+interface FileEntry {
+  version: string;
+  frames: Map<number, PageFrame>;
+}
+
+export interface PageCacheEvents {
+  fill: [PageFrame];
+  evict: [PageFrame, { file: string; index: number }];
+  pin: [PageFrame];
+  unpin: [PageFrame];
+  cow: [old: PageFrame, replacement: PageFrame];
+  free: [PageFrame];
+}
+
+export interface PageCacheStats {
+  pages: number;
+  free: number;
+  clean: number;
+  dirty: number;
+  pinned: number;
+  cow: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  cowCopies: number;
+}
+
+export class PageCache extends EventEmitter<PageCacheEvents> {
+  readonly frames: readonly PageFrame[];
+  private readonly pool: Buffer;
+  private readonly freeList: PageFrame[] = [];
+  /** Keyed, unpinned, idle frames in least-recently-used order (Map iteration order). */
+  private readonly lru = new Map<PageFrame, true>();
+  private readonly files = new Map<string, FileEntry>();
+  private pinnedFrames = 0;
+  private readonly counters = { hits: 0, misses: 0, evictions: 0, cowCopies: 0 };
+
+  constructor(private readonly opts: PageCacheOptions) {
+    super();
+    this.pool = Buffer.allocUnsafeSlow(opts.pages * PAGE_SIZE);
+    const frames: PageFrame[] = [];
+    for (let pfn = 0; pfn < opts.pages; pfn++) {
+      const frame: PageFrame = {
+        pfn,
+        buf: this.pool.subarray(pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE),
+        file: null,
+        index: 0,
+        valid: 0,
+        dirty: false,
+        pins: 0,
+        cow: false,
+        filling: null,
+        pinnedAt: 0,
+      };
+      frames.push(frame);
+    }
+    this.frames = frames;
+    for (let i = frames.length - 1; i >= 0; i--) this.freeList.push(frames[i]!);
+  }
+
+  get size(): number {
+    return this.frames.length;
+  }
+
+  /** Frames with at least one pin (keyed or copy-on-write originals). */
+  get pinned(): number {
+    return this.pinnedFrames;
+  }
+
+  stateOf(f: PageFrame): FrameState {
+    if (f.filling) return 'filling';
+    if (f.cow) return 'cow';
+    if (f.pins > 0) return 'pinned';
+    if (f.file === null) return 'free';
+    return f.dirty ? 'dirty' : 'clean';
+  }
+
+  stats(): PageCacheStats {
+    let clean = 0;
+    let dirty = 0;
+    let cow = 0;
+    let pinned = 0;
+    for (const f of this.frames) {
+      const s = this.stateOf(f);
+      if (s === 'clean') clean++;
+      else if (s === 'dirty') dirty++;
+      else if (s === 'cow') cow++;
+      else if (s === 'pinned') pinned++;
+    }
+    return { pages: this.size, free: this.freeList.length, clean, dirty, pinned, cow, ...this.counters };
+  }
+
+  /**
+   * Returns the frames holding the file's pages [first, last], filled and each pinned once by the
+   * caller (who must `unpin` each exactly once). Pages already cached are hits; missing ones are read.
+   */
+  async getPages(src: FileSource, first: number, last: number): Promise<PageFrame[]> {
+    const entry = this.entryFor(src);
+    const out: PageFrame[] = [];
+    try {
+      for (let index = first; index <= last; index++) {
+        let frame = entry.frames.get(index);
+        if (frame) {
+          this.counters.hits++;
+          this.pin(frame);
+          out.push(frame);
+          if (frame.filling) await frame.filling;
+          continue;
+        }
+        this.counters.misses++;
+        frame = this.allocFrame();
+        frame.file = src.key;
+        frame.index = index;
+        frame.valid = 0;
+        entry.frames.set(index, frame);
+        this.pin(frame);
+        out.push(frame);
+        frame.filling = this.fill(src, frame);
+        await frame.filling;
+      }
+    } catch (e) {
+      for (const f of out) this.unpin(f);
+      throw e;
+    }
+    return out;
+  }
+
+  private async fill(src: FileSource, frame: PageFrame): Promise<void> {
+    try {
+      let got = 0;
+      while (got < PAGE_SIZE) {
+        const n = await src.read(frame.buf.subarray(got), frame.index * PAGE_SIZE + got);
+        if (n === 0) break;
+        got += n;
+      }
+      frame.valid = got;
+      frame.buf.fill(0, got);
+      this.emit('fill', frame);
+    } catch (e) {
+      // An unreadable page must not stay cached: detach it so the next reader tries again.
+      this.detach(frame);
+      throw e;
+    } finally {
+      frame.filling = null;
+    }
+  }
+
+  pin(frame: PageFrame): void {
+    if (frame.pins++ === 0) {
+      this.lru.delete(frame);
+      this.pinnedFrames++;
+      frame.pinnedAt = this.opts.now();
+      this.emit('pin', frame);
+    }
+  }
+
+  unpin(frame: PageFrame): void {
+    if (frame.pins <= 0) throw new Error(`page cache: unpin of unpinned frame ${frame.pfn}`);
+    if (--frame.pins > 0) return;
+    this.pinnedFrames--;
+    this.emit('unpin', frame);
+    if (frame.cow || frame.file === null) this.release(frame);
+    else this.lru.set(frame, true);
+  }
+
+  /**
+   * Writes `data` at `position` into the cached pages of the file (those present), so readers see it.
+   * Pages pinned by the network are copied first (copy-on-write); the caller writes the file itself.
+   */
+  writeThrough(src: FileSource, position: number, data: Buffer, copyOnWrite: boolean): void {
+    const entry = this.files.get(src.key);
+    if (!entry) return;
+    const end = position + data.length;
+    for (let index = position >> PAGE_SHIFT; index <= (end - 1) >> PAGE_SHIFT && data.length > 0; index++) {
+      let frame = entry.frames.get(index);
+      if (!frame || frame.filling) {
+        // A page being filled may read the old or new bytes: drop it rather than guess.
+        if (frame) this.detach(frame);
+        continue;
+      }
+      if (frame.pins > 0 && copyOnWrite) frame = this.copyOnWrite(entry, frame);
+      const pageStart = index * PAGE_SIZE;
+      const from = Math.max(position, pageStart);
+      const to = Math.min(end, pageStart + PAGE_SIZE);
+      data.copy(frame.buf, from - pageStart, from - position, to - position);
+      frame.valid = Math.max(frame.valid, to - pageStart);
+      frame.dirty = true;
+    }
+  }
+
+  /** After the server's own write, the file's new version is the one the cache reflects. */
+  setVersion(key: string, version: string): void {
+    const entry = this.files.get(key);
+    if (entry) entry.version = version;
+  }
+
+  /** The file's data is durable (fsync done): its cached pages are clean. */
+  markClean(key: string): void {
+    const entry = this.files.get(key);
+    if (!entry) return;
+    for (const f of entry.frames.values()) f.dirty = false;
+  }
+
+  /** Drops a file's pages (removed, truncated, or changed behind the server's back). */
+  invalidate(key: string): void {
+    const entry = this.files.get(key);
+    if (!entry) return;
+    for (const f of [...entry.frames.values()]) this.detach(f);
+    this.files.delete(key);
+  }
+
+  /** Pinned frames, oldest pin first (for the pin budget). */
+  pinnedOldestFirst(): PageFrame[] {
+    return this.frames.filter((f) => f.pins > 0).sort((a, b) => a.pinnedAt - b.pinnedAt);
+  }
+
+  private entryFor(src: FileSource): FileEntry {
+    let entry = this.files.get(src.key);
+    if (entry && entry.version !== src.version) {
+      this.invalidate(src.key);
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { version: src.version, frames: new Map() };
+      this.files.set(src.key, entry);
+    }
+    return entry;
+  }
+
+  private copyOnWrite(entry: FileEntry, old: PageFrame): PageFrame {
+    const fresh = this.allocFrame();
+    old.buf.copy(fresh.buf);
+    fresh.file = old.file;
+    fresh.index = old.index;
+    fresh.valid = old.valid;
+    fresh.dirty = old.dirty;
+    entry.frames.set(old.index, fresh);
+    this.lru.set(fresh, true);
+    old.cow = true;
+    old.file = null;
+    this.counters.cowCopies++;
+    this.emit('cow', old, fresh);
+    return fresh;
+  }
+
+  /** Removes a frame from its file; frees it now if unpinned, else when its last pin drops. */
+  private detach(frame: PageFrame): void {
+    if (frame.file !== null) {
+      const entry = this.files.get(frame.file);
+      if (entry?.frames.get(frame.index) === frame) entry.frames.delete(frame.index);
+    }
+    if (frame.pins > 0) {
+      frame.cow = true;
+      frame.file = null;
+      return;
+    }
+    this.lru.delete(frame);
+    this.release(frame);
+  }
+
+  private release(frame: PageFrame): void {
+    frame.file = null;
+    frame.cow = false;
+    frame.dirty = false;
+    frame.valid = 0;
+    this.freeList.push(frame);
+    this.emit('free', frame);
+  }
+
+  /** A free frame, or the least recently used idle one (evicted). A dirty victim's bytes are already
+   * in the file (writes go through), so evicting it drops only the cached copy; its durability stays
+   * pending on the file until COMMIT or a FILE_SYNC write fsyncs it. */
+  private allocFrame(): PageFrame {
+    const free = this.freeList.pop();
+    if (free) return free;
+    for (const victim of this.lru.keys()) {
+      this.lru.delete(victim);
+      const was = { file: victim.file!, index: victim.index };
+      const entry = this.files.get(was.file);
+      if (entry?.frames.get(was.index) === victim) entry.frames.delete(was.index);
+      victim.file = null;
+      victim.dirty = false;
+      victim.valid = 0;
+      this.counters.evictions++;
+      this.emit('evict', victim, was);
+      return victim;
+    }
+    throw new PageCacheFullError(this.size);
+  }
+}

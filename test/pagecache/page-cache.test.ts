@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { PAGE_SIZE, PageCache, PageCacheFullError, type FileSource } from '../../server/pagecache/page-cache.ts';
+
+/** An in-memory file: the page cache's only view of a file is `read`, so this is the real contract. */
+function memFile(key: string, data: Buffer, version = 'v1'): FileSource & { reads: number } {
+  const f = {
+    key,
+    version,
+    reads: 0,
+    async read(buf: Buffer, position: number) {
+      f.reads++;
+      return data.copy(buf, 0, position, Math.min(data.length, position + buf.length));
+    },
+  };
+  return f;
+}
+
+const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
+
+describe('PageCache', () => {
+  it('fills pages on a miss, serves hits without reading, zero-fills past EOF', async () => {
+    const cache = new PageCache({ pages: 8, now: () => 0 });
+    const data = pattern(PAGE_SIZE + 100, 1);
+    const a = memFile('a', data);
+    const [p0, p1] = await cache.getPages(a, 0, 1);
+    expect(p0!.buf.equals(data.subarray(0, PAGE_SIZE))).toBe(true);
+    expect(p1!.valid).toBe(100);
+    expect(p1!.buf.subarray(100).every((b) => b === 0)).toBe(true);
+    const readsAfterFill = a.reads;
+    cache.unpin(p0!);
+    cache.unpin(p1!);
+    const again = await cache.getPages(a, 0, 1);
+    expect(again).toEqual([p0, p1]);
+    expect(a.reads).toBe(readsAfterFill);
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 2, pinned: 2 });
+  });
+
+  it('evicts the least recently used unpinned frame, never a pinned one', async () => {
+    const cache = new PageCache({ pages: 2, now: () => 0 });
+    const a = memFile('a', pattern(3 * PAGE_SIZE, 2));
+    const [a0] = await cache.getPages(a, 0, 0);
+    const [a1] = await cache.getPages(a, 1, 1);
+    cache.unpin(a1!); // a0 stays pinned
+    const [a2] = await cache.getPages(a, 2, 2);
+    expect(a2).toBe(a1); // the only unpinned frame was reused
+    expect(cache.stats().evictions).toBe(1);
+    await expect(cache.getPages(a, 1, 1)).rejects.toBeInstanceOf(PageCacheFullError);
+    cache.unpin(a0!);
+    expect(cache.pinned).toBe(1);
+  });
+
+  it('copy-on-write: a write to a pinned page goes to a new frame; the pinned bytes never change', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const data = pattern(PAGE_SIZE, 3);
+    const a = memFile('a', data);
+    const [old] = await cache.getPages(a, 0, 0);
+    const before = Buffer.from(old!.buf);
+    cache.writeThrough(a, 10, Buffer.from('NEW BYTES'), true);
+    expect(old!.buf.equals(before)).toBe(true);
+    expect(cache.stateOf(old!)).toBe('cow');
+    const [fresh] = await cache.getPages(a, 0, 0);
+    expect(fresh).not.toBe(old);
+    expect(fresh!.buf.subarray(10, 19).toString()).toBe('NEW BYTES');
+    expect(cache.stateOf(fresh!)).toBe('pinned');
+    const freeBefore = cache.stats().free;
+    cache.unpin(old!); // the destructor fired: the original returns to the pool
+    expect(cache.stats().free).toBe(freeBefore + 1);
+    expect(cache.stats().cowCopies).toBe(1);
+    cache.unpin(fresh!);
+  });
+
+  it('without copy-on-write (legacy trust) a write changes the pinned bytes in place', async () => {
+    const cache = new PageCache({ pages: 2, now: () => 0 });
+    const a = memFile('a', pattern(PAGE_SIZE, 4));
+    const [p] = await cache.getPages(a, 0, 0);
+    cache.writeThrough(a, 0, Buffer.from('XY'), false);
+    expect(p!.buf.subarray(0, 2).toString()).toBe('XY');
+    expect(cache.stateOf(p!)).toBe('pinned');
+    cache.unpin(p!);
+    expect(cache.stateOf(p!)).toBe('dirty');
+    cache.markClean('a');
+    expect(cache.stateOf(p!)).toBe('clean');
+  });
+
+  it('a changed file version drops the old pages; pinned ones are freed when unpinned', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const a = memFile('a', pattern(PAGE_SIZE, 5));
+    const [p] = await cache.getPages(a, 0, 0);
+    const b = memFile('a', pattern(PAGE_SIZE, 6), 'v2');
+    const [q] = await cache.getPages(b, 0, 0);
+    expect(q).not.toBe(p);
+    expect(q!.buf.equals(pattern(PAGE_SIZE, 6))).toBe(true);
+    expect(cache.stateOf(p!)).toBe('cow');
+    cache.unpin(p!);
+    cache.unpin(q!);
+    expect(cache.stats()).toMatchObject({ free: 3, pinned: 0 });
+  });
+
+  it('concurrent misses on one page share a single fill', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const a = memFile('a', pattern(PAGE_SIZE, 7));
+    const [x, y] = await Promise.all([cache.getPages(a, 0, 0), cache.getPages(a, 0, 0)]);
+    expect(x![0]).toBe(y![0]);
+    expect(a.reads).toBe(1);
+    expect(x![0]!.pins).toBe(2);
+  });
+
+  it('a failed fill leaves nothing cached and nothing pinned', async () => {
+    const cache = new PageCache({ pages: 2, now: () => 0 });
+    const bad: FileSource = { key: 'bad', version: '1', read: async () => Promise.reject(new Error('EIO')) };
+    await expect(cache.getPages(bad, 0, 1)).rejects.toThrow('EIO');
+    expect(cache.stats()).toMatchObject({ free: 2, pinned: 0 });
+  });
+
+  it('reports the oldest pins first for the pin budget', async () => {
+    let t = 0;
+    const cache = new PageCache({ pages: 4, now: () => t });
+    const a = memFile('a', pattern(3 * PAGE_SIZE, 8));
+    t = 5;
+    const [late] = await cache.getPages(a, 1, 1);
+    t = 1;
+    const [early] = await cache.getPages(a, 0, 0);
+    expect(cache.pinnedOldestFirst()).toEqual([early, late]);
+  });
+});
