@@ -247,6 +247,33 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     }
   }
 
+  /**
+   * Resolves once no cached page of the range is pinned (`--pinned-write wait`). Terminates because
+   * every pin ends: at its destructor, or when the pin budget orphans it.
+   */
+  async waitUnpinned(key: string, position: number, length: number): Promise<void> {
+    const first = position >> PAGE_SHIFT;
+    const last = (position + Math.max(length, 1) - 1) >> PAGE_SHIFT;
+    for (;;) {
+      const entry = this.files.get(key);
+      let busy: PageFrame | undefined;
+      for (let i = first; entry && i <= last && !busy; i++) {
+        const f = entry.frames.get(i);
+        if (f && f.pins > 0) busy = f;
+      }
+      if (!busy) return;
+      const frame = busy;
+      await new Promise<void>((resolve) => {
+        const onUnpin = (f: PageFrame) => {
+          if (f !== frame) return;
+          this.off('unpin', onUnpin);
+          resolve();
+        };
+        this.on('unpin', onUnpin);
+      });
+    }
+  }
+
   /** After the server's own write, the file's new version is the one the cache reflects. */
   setVersion(key: string, version: string): void {
     const entry = this.files.get(key);

@@ -123,3 +123,19 @@ describe('PageCache', () => {
     expect(cache.pinnedOldestFirst()).toEqual([early, late]);
   });
 });
+
+describe('PageCache.waitUnpinned', () => {
+  it('resolves only after every pinned page of the range is unpinned', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const a = memFile('a', pattern(2 * PAGE_SIZE, 9));
+    const [p0, p1] = await cache.getPages(a, 0, 1);
+    let done = false;
+    const wait = cache.waitUnpinned('a', PAGE_SIZE - 1, 2).then(() => (done = true));
+    cache.unpin(p0!);
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    cache.unpin(p1!);
+    await wait;
+    expect(done).toBe(true);
+  });
+});
