@@ -43,7 +43,24 @@ export interface CallContext {
  */
 export interface Procedure {
   name: string;
-  handler: (args: XdrReader, ctx: CallContext) => XdrWriter | Promise<XdrWriter>;
+  handler: (args: XdrReader, ctx: CallContext) => ProcedureResult | Promise<ProcedureResult>;
+}
+
+/**
+ * A reply body whose by-reference chunks (XdrWriter.ref/opaqueRef) belong to someone else,
+ * typically page-cache pages. The transport calls `release` exactly once, when nothing on the
+ * send path references those chunks any more: at once after a copy, or from the fragment
+ * destructor when they went out by reference (see DESIGN.md, reply-path modes).
+ */
+export interface PinnedReply {
+  body: XdrWriter;
+  release: () => void;
+}
+
+export type ProcedureResult = XdrWriter | PinnedReply;
+
+export function isPinnedReply(r: ProcedureResult): r is PinnedReply {
+  return 'release' in r && typeof r.release === 'function';
 }
 
 export interface RpcProgram {
