@@ -31,7 +31,8 @@ export interface CallContext {
   transport: TransportKind;
   remoteAddress: string;
   remotePort: number;
-  /** Port the call arrived on (lets a program tell its own transports apart). */
+  /** Address and port the call arrived on (rpcbind answers with the address the client reached). */
+  localAddress?: string;
   localPort: number;
   log: Logger;
 }
@@ -43,6 +44,11 @@ export interface CallContext {
  */
 export interface Procedure {
   name: string;
+  /**
+   * Executing it twice is not the same as once (CREATE, REMOVE, WRITE…): its replies go through the
+   * duplicate request cache, so a retransmitted call is answered from there instead of re-executed.
+   */
+  nonIdempotent?: boolean;
   handler: (args: XdrReader, ctx: CallContext) => ProcedureResult | Promise<ProcedureResult>;
 }
 

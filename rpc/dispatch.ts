@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import { XdrReader } from '../xdr/reader.ts';
+import { XdrError } from '../xdr/error.ts';
+import { checkVerifier, decodeCredential } from './auth.ts';
+import { ACCEPT_STAT_NAMES, GARBAGE_ARGS, PROC_UNAVAIL, PROG_MISMATCH, PROG_UNAVAIL, RPC_VERSION, SUCCESS, SYSTEM_ERR, type AcceptStat } from './constants.ts';
+import { DuplicateRequestCache } from './drc.ts';
+import { RpcAcceptError, RpcAuthError } from './errors.ts';
+import { decodeCall, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, type RpcCallHeader } from './message.ts';
+import { isPinnedReply, type CallContext, type Procedure, type RpcProgram, type TransportKind } from './program.ts';
+
+/** Where a call came from; the transport fills it in once per connection or datagram. */
+export interface TransportInfo {
+  transport: TransportKind;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  log: Logger;
+}
+
+/** An encoded reply: chunks in order, and what to call when the transport is done with them. */
+export interface RpcReplyOut {
+  xid: number;
+  chunks: Buffer[];
+  length: number;
+  /** Present when some chunks belong to the page cache (see PinnedReply). */
+  release?: () => void;
+}
+
+export interface Dropped {
+  dropped: 'malformed' | 'duplicate';
+}
+
+/** One line of what happened to a call, for logs, metrics and the event bus. */
+export interface CallOutcome {
+  xid: number;
+  prog: number;
+  vers: number;
+  proc: number;
+  procName: string;
+  /** accept_stat name, or the denial. */
+  status: string;
+  drc: 'hit' | 'miss' | 'in-progress' | 'none';
+  transport: TransportKind;
+  remoteAddress: string;
+  micros: number;
+}
+
+export interface DispatcherOptions {
+  log: Logger;
+  drc?: DuplicateRequestCache;
+  onCall?: (o: CallOutcome) => void;
+}
+
+/**
+ * RFC 5531 call dispatch: header and credential checks, program/version/procedure lookup, the
+ * duplicate request cache for non-idempotent procedures, and the mapping of every failure to the
+ * reply the RFC prescribes. Transports hand it whole records; it never throws.
+ */
+export class Dispatcher {
+  private readonly programs = new Map<number, RpcProgram>();
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  register(p: RpcProgram): void {
+    this.programs.set(p.prog, p);
+  }
+
+  registered(): RpcProgram[] {
+    return [...this.programs.values()];
+  }
+
+  /**
+   * Handles one record. Resolves to the reply, or to a reason it gets none: `malformed` (no xid or
+   * not a CALL: a stream transport should close the connection) or `duplicate` (the same call is
+   * still executing; its reply will answer both).
+   */
+  async dispatch(record: Buffer, t: TransportInfo): Promise<RpcReplyOut | Dropped> {
+    const started = performance.now();
+    const d = decodeCall(record);
+    if (d.kind === 'drop') {
+      t.log.warn({ remote: t.remoteAddress, reason: d.reason }, 'rpc: record dropped');
+      return { dropped: 'malformed' };
+    }
+    if (d.kind === 'garbage') {
+      t.log.warn({ remote: t.remoteAddress, xid: d.xid, reason: d.reason }, 'rpc: malformed call header');
+      return this.finish(encodeAcceptedHeader(d.xid, GARBAGE_ARGS).toChunks(), d.xid);
+    }
+    const call = d.call;
+    const outcome = (status: string, procName: string, drc: CallOutcome['drc']): void =>
+      this.opts.onCall?.({
+        xid: call.xid,
+        prog: call.prog,
+        vers: call.vers,
+        proc: call.proc,
+        procName,
+        status,
+        drc,
+        transport: t.transport,
+        remoteAddress: t.remoteAddress,
+        micros: Math.round((performance.now() - started) * 1000),
+      });
+
+    if (call.rpcvers !== RPC_VERSION) {
+      outcome('RPC_MISMATCH', '?', 'none');
+      return this.finish(encodeRpcMismatch(call.xid).toChunks(), call.xid);
+    }
+    let ctx: CallContext;
+    try {
+      checkVerifier(call.verf.flavor, call.verf.body);
+      ctx = {
+        xid: call.xid,
+        prog: call.prog,
+        vers: call.vers,
+        proc: call.proc,
+        cred: decodeCredential(call.cred.flavor, call.cred.body),
+        rawCred: call.cred.body,
+        transport: t.transport,
+        remoteAddress: t.remoteAddress,
+        remotePort: t.remotePort,
+        localAddress: t.localAddress,
+        localPort: t.localPort,
+        log: t.log,
+      };
+    } catch (e) {
+      if (!(e instanceof RpcAuthError)) throw e;
+      t.log.info({ remote: t.remoteAddress, xid: call.xid, err: e.message }, 'rpc: credential refused');
+      outcome(`AUTH_ERROR(${e.stat})`, '?', 'none');
+      return this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid);
+    }
+
+    const found = this.lookup(call);
+    if (!('procedure' in found)) {
+      outcome(ACCEPT_STAT_NAMES[found.stat], '?', 'none');
+      return this.finish(encodeAcceptedHeader(call.xid, found.stat, found.mismatch).toChunks(), call.xid);
+    }
+    const proc = found.procedure;
+    const drc = proc.nonIdempotent ? this.opts.drc : undefined;
+    let drcKey: string | undefined;
+    if (drc) {
+      drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset) });
+      const hit = drc.begin(drcKey);
+      if (hit.kind === 'in-progress') {
+        outcome('DROPPED', proc.name, 'in-progress');
+        return { dropped: 'duplicate' };
+      }
+      if (hit.kind === 'hit') {
+        outcome('SUCCESS', proc.name, 'hit');
+        return this.finish([hit.reply], call.xid);
+      }
+    }
+    const reply = await this.invoke(proc, call, ctx);
+    if (drc && drcKey) {
+      if (reply.release) drc.abandon(drcKey);
+      else drc.complete(drcKey, reply.chunks.length === 1 ? reply.chunks[0]! : Buffer.concat(reply.chunks, reply.length));
+    }
+    outcome(reply.status, proc.name, drc ? 'miss' : 'none');
+    return reply;
+  }
+
+  private lookup(call: RpcCallHeader): { procedure: Procedure } | { stat: AcceptStat; mismatch?: { low: number; high: number } } {
+    const prog = this.programs.get(call.prog);
+    if (!prog) return { stat: PROG_UNAVAIL };
+    const procs = prog.versions.get(call.vers);
+    if (!procs) {
+      const vs = [...prog.versions.keys()];
+      return { stat: PROG_MISMATCH, mismatch: { low: Math.min(...vs), high: Math.max(...vs) } };
+    }
+    const procedure = procs[call.proc];
+    return procedure ? { procedure } : { stat: PROC_UNAVAIL };
+  }
+
+  private async invoke(proc: Procedure, call: RpcCallHeader, ctx: CallContext): Promise<RpcReplyOut & { status: string }> {
+    try {
+      const result = await proc.handler(new XdrReader(call.record, call.argsOffset), ctx);
+      const body = isPinnedReply(result) ? result.body : result;
+      const head = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
+      const chunks = head.concat(body.toChunks());
+      const out = this.finish(chunks, call.xid);
+      return { ...out, status: 'SUCCESS', ...(isPinnedReply(result) ? { release: result.release } : {}) };
+    } catch (e) {
+      if (e instanceof XdrError) {
+        ctx.log.info({ xid: call.xid, proc: proc.name, err: e.message }, 'rpc: garbage arguments');
+        return { ...this.finish(encodeAcceptedHeader(call.xid, GARBAGE_ARGS).toChunks(), call.xid), status: 'GARBAGE_ARGS' };
+      }
+      if (e instanceof RpcAcceptError) {
+        return { ...this.finish(encodeAcceptedHeader(call.xid, e.stat, e.mismatch).toChunks(), call.xid), status: ACCEPT_STAT_NAMES[e.stat] };
+      }
+      if (e instanceof RpcAuthError) {
+        return { ...this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid), status: `AUTH_ERROR(${e.stat})` };
+      }
+      ctx.log.error({ xid: call.xid, proc: proc.name, err: e }, 'rpc: procedure failed');
+      return { ...this.finish(encodeAcceptedHeader(call.xid, SYSTEM_ERR).toChunks(), call.xid), status: 'SYSTEM_ERR' };
+    }
+  }
+
+  private finish(chunks: Buffer[], xid: number): RpcReplyOut {
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    return { xid, chunks, length };
+  }
+}

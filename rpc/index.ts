@@ -1,0 +1,14 @@
+export * from './constants.ts';
+export * from './errors.ts';
+export * from './program.ts';
+export { decodeCredential, checkVerifier, requireAuthSys, encodeAuthSys } from './auth.ts';
+export { decodeCall, decodeReply, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, encodeCallHeader, type RpcReply, type OpaqueAuth } from './message.ts';
+export { RecordDecoder, recordMark, LAST_FRAGMENT } from './record.ts';
+export { Dispatcher, type TransportInfo, type RpcReplyOut, type CallOutcome } from './dispatch.ts';
+export { DuplicateRequestCache, DRC_DEFAULT_LIMITS, type DrcLimits, type DrcStats } from './drc.ts';
+export { SocketReplySink, type ReplySink } from './reply-sink.ts';
+export { RpcTcpServer, STREAM_DEFAULT_LIMITS, type StreamLimits } from './tcp-server.ts';
+export { RpcUdpServer, sendDatagram, type DatagramSink } from './udp-server.ts';
+export { RpcClient, authSys, AUTH_NONE_CRED } from './client.ts';
+export { createPortmapProgram, PortmapRegistry, PMAP_PROG, PMAP_PORT, IPPROTO_TCP, IPPROTO_UDP, toUaddr, parseUaddr } from './portmap.ts';
+export { RpcbindRegistrar } from './rpcbind-client.ts';
