@@ -43,22 +43,27 @@ export class XdrWriter {
   }
 
   uint32(v: number): this {
-    this.run.writeUInt32BE(v >>> 0, this.reserve(4));
+    // reserve() may switch to a new run: take the offset before touching this.run.
+    const at = this.reserve(4);
+    this.run.writeUInt32BE(v >>> 0, at);
     return this;
   }
 
   int32(v: number): this {
-    this.run.writeInt32BE(v | 0, this.reserve(4));
+    const at = this.reserve(4);
+    this.run.writeInt32BE(v | 0, at);
     return this;
   }
 
   uint64(v: bigint | number): this {
-    this.run.writeBigUInt64BE(BigInt(v), this.reserve(8));
+    const at = this.reserve(8);
+    this.run.writeBigUInt64BE(BigInt(v), at);
     return this;
   }
 
   int64(v: bigint | number): this {
-    this.run.writeBigInt64BE(BigInt(v), this.reserve(8));
+    const at = this.reserve(8);
+    this.run.writeBigInt64BE(BigInt(v), at);
     return this;
   }
 

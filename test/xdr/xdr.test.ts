@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { XdrError, XdrReader, XdrWriter } from '../../xdr/index.ts';
+
+type Item =
+  | { t: 'u32'; v: number }
+  | { t: 'i32'; v: number }
+  | { t: 'u64'; v: bigint }
+  | { t: 'i64'; v: bigint }
+  | { t: 'bool'; v: boolean }
+  | { t: 'fixed'; v: Uint8Array }
+  | { t: 'opaque'; v: Uint8Array }
+  | { t: 'ref'; v: Uint8Array }
+  | { t: 'string'; v: string }
+  | { t: 'array'; v: number[] }
+  | { t: 'optional'; v: number | undefined };
+
+const item: fc.Arbitrary<Item> = fc.oneof(
+  fc.nat({ max: 0xffffffff }).map((v) => ({ t: 'u32' as const, v })),
+  fc.integer({ min: -0x80000000, max: 0x7fffffff }).map((v) => ({ t: 'i32' as const, v })),
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((v) => ({ t: 'u64' as const, v })),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v) => ({ t: 'i64' as const, v })),
+  fc.boolean().map((v) => ({ t: 'bool' as const, v })),
+  fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'fixed' as const, v })),
+  fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'opaque' as const, v })),
+  fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'ref' as const, v })),
+  fc.string({ maxLength: 20 }).map((v) => ({ t: 'string' as const, v })),
+  fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 9 }).map((v) => ({ t: 'array' as const, v })),
+  fc.option(fc.nat({ max: 0xffffffff }), { nil: undefined }).map((v) => ({ t: 'optional' as const, v })),
+);
+
+function encode(w: XdrWriter, it: Item): void {
+  switch (it.t) {
+    case 'u32': w.uint32(it.v); break;
+    case 'i32': w.int32(it.v); break;
+    case 'u64': w.uint64(it.v); break;
+    case 'i64': w.int64(it.v); break;
+    case 'bool': w.bool(it.v); break;
+    case 'fixed': w.fixedOpaque(it.v); break;
+    case 'opaque': w.opaque(it.v); break;
+    case 'ref': w.opaqueRef(Buffer.from(it.v)); break;
+    case 'string': w.string(it.v); break;
+    case 'array': w.array(it.v, (x, n) => x.uint32(n)); break;
+    case 'optional': w.optional(it.v, (x, n) => x.uint32(n)); break;
+  }
+}
+
+function decode(r: XdrReader, it: Item): unknown {
+  switch (it.t) {
+    case 'u32': return r.uint32();
+    case 'i32': return r.int32();
+    case 'u64': return r.uint64();
+    case 'i64': return r.int64();
+    case 'bool': return r.bool();
+    case 'fixed': return new Uint8Array(r.fixedOpaque(it.v.length));
+    case 'opaque': case 'ref': return new Uint8Array(r.opaque(1 << 20));
+    case 'string': return r.string(1 << 20);
+    case 'array': return r.array(1 << 20, (x) => x.uint32());
+    case 'optional': return r.optional((x) => x.uint32());
+  }
+}
+
+describe('XDR (RFC 4506)', () => {
+  it('round-trips any sequence of items, every item 4-byte aligned', () => {
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 30 }), (items) => {
+        const w = new XdrWriter(16);
+        for (const it of items) encode(w, it);
+        const buf = w.toBuffer();
+        expect(buf.length % 4).toBe(0);
+        expect(buf.length).toBe(w.length);
+        const r = new XdrReader(buf);
+        for (const it of items) expect(decode(r, it)).toEqual(it.v);
+        expect(r.remaining).toBe(0);
+      }),
+    );
+  });
+
+  it('references opaqueRef data without copying it', () => {
+    const data = Buffer.from('page bytes');
+    const chunks = new XdrWriter().uint32(7).opaqueRef(data).uint32(9).toChunks();
+    expect(chunks.some((c) => c === data)).toBe(true);
+    data.write('PAGE');
+    expect(new XdrReader(Buffer.concat(chunks)).skip(4) === undefined).toBe(true);
+    const r = new XdrReader(Buffer.concat(chunks));
+    r.uint32();
+    expect(r.opaque(100).toString()).toBe('PAGE bytes');
+  });
+
+  it('throws only XdrError on any truncation or mutation of a valid encoding', () => {
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 10 }), fc.nat(), fc.nat({ max: 255 }), (items, pos, byte) => {
+        const w = new XdrWriter();
+        for (const it of items) encode(w, it);
+        const buf = Buffer.from(w.toBuffer());
+        const cut = buf.subarray(0, pos % (buf.length + 1));
+        if (buf.length) buf[pos % buf.length] = byte;
+        for (const input of [cut, buf]) {
+          const r = new XdrReader(input);
+          try {
+            for (const it of items) decode(r, it);
+          } catch (e) {
+            expect(e).toBeInstanceOf(XdrError);
+          }
+        }
+      }),
+    );
+  });
+
+  it('enforces maxima, booleans, padding and 2^53 before allocating', () => {
+    const over = new XdrWriter().opaque(Buffer.alloc(9)).toBuffer();
+    expect(() => new XdrReader(over).opaque(8)).toThrow(/exceeds maximum 8/);
+    expect(() => new XdrReader(new XdrWriter().uint32(2).toBuffer()).bool()).toThrow(XdrError);
+    const badPad = Buffer.from([0, 0, 0, 1, 0x41, 0, 1, 0]);
+    expect(() => new XdrReader(badPad).opaque(8)).toThrow(/padding/);
+    const huge = new XdrWriter().uint32(0x7fffffff).toBuffer();
+    expect(() => new XdrReader(huge).array(0xffffffff, (r) => r.uint32())).toThrow(/remaining input/);
+    expect(() => new XdrReader(new XdrWriter().uint64(2n ** 60n).toBuffer()).uint64Number()).toThrow(/2\^53/);
+  });
+});
