@@ -1,0 +1,223 @@
+/**
+ * Every netstack timer goes through a Clock: real (Node timers) or virtual (advanced by hand,
+ * deterministic). `defer` runs a callback soon, after the current work, batching all deferred
+ * callbacks of one turn into a single setImmediate on the real clock.
+ */
+
+export interface TimerHandle {
+  readonly at: number;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimer(delayMs: number, fn: () => void): TimerHandle;
+  clearTimer(handle: TimerHandle): void;
+  /** Runs `fn` after the current call stack, in FIFO order with other deferred callbacks. */
+  defer(fn: () => void): void;
+}
+
+export class ClockError extends Error {
+  override readonly name = 'ClockError';
+}
+
+interface VirtualTimer extends TimerHandle {
+  readonly at: number;
+  readonly order: number;
+  fn: (() => void) | null;
+}
+
+/**
+ * A clock that only moves when told to. Timers due at the same instant run in the order they
+ * were set; deferred callbacks are timers due now.
+ */
+export class VirtualClock implements Clock {
+  private t: number;
+  private order = 0;
+  private readonly heap: VirtualTimer[] = [];
+
+  constructor(start = 0) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const timer: VirtualTimer = { at: this.t + Math.max(0, delayMs), order: this.order++, fn };
+    this.push(timer);
+    return timer;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    (handle as VirtualTimer).fn = null;
+  }
+
+  defer(fn: () => void): void {
+    this.setTimer(0, fn);
+  }
+
+  /** Pending (not cancelled) timers. */
+  get pending(): number {
+    let n = 0;
+    for (const t of this.heap) if (t.fn) n++;
+    return n;
+  }
+
+  /** Moves time forward by `ms`, running every timer that falls due, each at its own instant. */
+  advance(ms: number): void {
+    const until = this.t + ms;
+    for (;;) {
+      const top = this.heap[0];
+      if (!top || top.at > until) break;
+      this.runTop();
+    }
+    this.t = until;
+  }
+
+  /**
+   * Runs timers until none is left. A stack that never goes idle (a persist timer probing a
+   * window nobody opens) would loop forever, so give up after `maxMs` of virtual time or
+   * `maxTimers` callbacks and report where it stood.
+   */
+  runUntilIdle(opts: { maxMs?: number; maxTimers?: number } = {}): void {
+    const deadline = this.t + (opts.maxMs ?? 24 * 3600_000);
+    const maxTimers = opts.maxTimers ?? 10_000_000;
+    let ran = 0;
+    while (this.heap.length > 0) {
+      const top = this.heap[0]!;
+      if (top.at > deadline) throw new ClockError(`virtual clock not idle after ${opts.maxMs ?? 86_400_000} ms (t=${this.t}, ${this.pending} timers pending)`);
+      if (this.runTop() && ++ran > maxTimers) throw new ClockError(`virtual clock not idle after ${maxTimers} timers (t=${this.t})`);
+    }
+  }
+
+  /** Pops the earliest timer and runs it; false if it had been cancelled. */
+  private runTop(): boolean {
+    const top = this.pop();
+    if (top.at > this.t) this.t = top.at;
+    const fn = top.fn;
+    if (!fn) return false;
+    top.fn = null;
+    fn();
+    return true;
+  }
+
+  private less(a: VirtualTimer, b: VirtualTimer): boolean {
+    return a.at < b.at || (a.at === b.at && a.order < b.order);
+  }
+
+  private push(x: VirtualTimer): void {
+    const h = this.heap;
+    h.push(x);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): VirtualTimer {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+interface RealTimer extends TimerHandle {
+  timeout: NodeJS.Timeout;
+}
+
+/** Node timers; `defer` batches a turn's callbacks into one setImmediate. */
+export class RealClock implements Clock {
+  private readonly origin = performance.now();
+  private deferred: (() => void)[] = [];
+  private readonly flush = (): void => {
+    const batch = this.deferred;
+    this.deferred = [];
+    for (const fn of batch) fn();
+  };
+
+  now(): number {
+    return performance.now() - this.origin;
+  }
+
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const timer: RealTimer = { at: this.now() + delayMs, timeout: setTimeout(fn, Math.max(0, delayMs)) };
+    return timer;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    clearTimeout((handle as RealTimer).timeout);
+  }
+
+  defer(fn: () => void): void {
+    if (this.deferred.length === 0) setImmediate(this.flush);
+    this.deferred.push(fn);
+  }
+}
+
+/**
+ * A re-armable one-shot timer (sk_reset_timer). Re-arming later than the pending expiry does
+ * not touch the clock: the pending callback notices the new deadline and re-arms itself, so a
+ * timer pushed forward on every ACK costs no setTimeout/clearTimeout pair per ACK.
+ */
+export class Timer {
+  private handle: TimerHandle | null = null;
+  private deadline = Infinity;
+  private readonly expire = (): void => {
+    this.handle = null;
+    if (this.deadline === Infinity) return;
+    const left = this.deadline - this.clock.now();
+    if (left > 0) {
+      this.handle = this.clock.setTimer(left, this.expire);
+      return;
+    }
+    this.deadline = Infinity;
+    this.fn();
+  };
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly fn: () => void,
+  ) {}
+
+  get armed(): boolean {
+    return this.deadline !== Infinity;
+  }
+
+  get expires(): number {
+    return this.deadline;
+  }
+
+  /** Fires `fn` at now + delayMs (replacing any pending expiry). */
+  arm(delayMs: number): void {
+    this.deadline = this.clock.now() + delayMs;
+    if (this.handle && this.handle.at <= this.deadline) return;
+    if (this.handle) this.clock.clearTimer(this.handle);
+    this.handle = this.clock.setTimer(delayMs, this.expire);
+  }
+
+  cancel(): void {
+    this.deadline = Infinity;
+    if (this.handle) this.clock.clearTimer(this.handle);
+    this.handle = null;
+  }
+}
