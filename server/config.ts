@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
+import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
+import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
+import { REPO_ROOT } from './paths.ts';
+
+/** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
+export const NFS_PORT = 2049;
+export const MOUNT_PORT = 20048;
+export const HTTP_PORT = 8080;
+
+export const REPLY_MODES = ['destructor', 'legacy', 'copy'] as const;
+export type ReplyMode = (typeof REPLY_MODES)[number];
+
+const port = z.number().int().min(0).max(65535);
+const positive = z.number().int().positive();
+
+/**
+ * The whole configuration, one schema: defaults here are the only defaults. CLI flags and the
+ * `--config FILE` JSON are merged into it (flags win) and validated once, at start.
+ */
+export const ConfigSchema = z.object({
+  host: z.string().default('0.0.0.0'),
+  nfsPort: port.default(NFS_PORT),
+  mountPort: port.default(MOUNT_PORT),
+  /** `auto`: own portmapper on 111 if it can bind it, else register with a running rpcbind, else none. */
+  portmap: z.union([z.enum(['auto', 'off']), port]).default('auto'),
+  httpPort: port.default(HTTP_PORT),
+  /** Host directory exported as /export; absent: the embedded default export under `varDir`. */
+  export: z.string().optional(),
+  /** exports(5)-style file with more exports (and rules for /export). */
+  exportsFile: z.string().optional(),
+  /** Export options for the `--export`/embedded default, in exports(5) syntax. */
+  exportOptions: z.string().default('rw,no_root_squash,insecure'),
+  exportClients: z.string().default('*'),
+  /** Where the embedded export and server state (file-handle secret) live. */
+  varDir: z.string().default(path.join(REPO_ROOT, 'var')),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  limits: z
+    .object({
+      maxRecord: positive.default(STREAM_DEFAULT_LIMITS.maxRecord),
+      maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
+      maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
+      idleTimeoutMs: z.number().int().min(0).default(STREAM_DEFAULT_LIMITS.idleTimeoutMs),
+      udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),
+    })
+    .prefault({}),
+  drc: z
+    .object({
+      maxEntries: positive.default(DRC_DEFAULT_LIMITS.maxEntries),
+      maxBytes: positive.default(DRC_DEFAULT_LIMITS.maxBytes),
+    })
+    .prefault({}),
+  pageCache: z
+    .object({
+      /** Frames of 4 KiB preallocated at start (64 MiB by default). */
+      pages: positive.default(16384),
+      /** A write to a page the network still pins: copy it (`cow`) or wait for the destructor. */
+      pinnedWrite: z.enum(['cow', 'wait']).default('cow'),
+    })
+    .prefault({}),
+  replyMode: z.enum(REPLY_MODES).default('destructor'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly source: string,
+  ) {
+    super(`${source}: ${message}`);
+  }
+}
+
+export function parseConfig(input: unknown, source: string): Config {
+  const r = ConfigSchema.safeParse(input);
+  if (!r.success) {
+    const msg = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(msg, source);
+  }
+  return r.data;
+}
+
+/** Reads a JSON config file; flags given on the command line are merged over it by the caller. */
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError((e as Error).message, file);
+  }
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('top level must be an object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(`not valid JSON: ${(e as Error).message}`, file);
+  }
+}

@@ -1,0 +1,69 @@
+import type { Logger } from 'pino';
+import { Dispatcher } from '../rpc/dispatch.ts';
+import { createPortmapProgram, PMAP_PORT, PortmapRegistry, type NetId } from '../rpc/portmap.ts';
+import { RpcbindRegistrar } from '../rpc/rpcbind-client.ts';
+import { RpcTcpServer } from '../rpc/tcp-server.ts';
+import { RpcUdpServer } from '../rpc/udp-server.ts';
+
+export interface ServiceRegistration {
+  prog: number;
+  vers: number[];
+  tcpPort: number;
+  udpPort: number;
+}
+
+export interface PortmapHandle {
+  /** The port of our own portmapper, or of the system rpcbind we registered with; 'off' when none. */
+  port: number | 'off';
+  kind: 'own' | 'system' | 'none';
+  close(): Promise<void>;
+}
+
+/**
+ * `--portmap auto|off|PORT`: run our own portmapper (program 100000 v2–4) on PORT (111 for auto),
+ * or, under `auto` when that port is taken or not ours to bind, register with the system's rpcbind,
+ * or run without one and say so.
+ */
+export async function startPortmap(mode: 'auto' | 'off' | number, host: string, services: ServiceRegistration[], log: Logger): Promise<PortmapHandle> {
+  if (mode === 'off') return { port: 'off', kind: 'none', close: async () => undefined };
+  const wanted = mode === 'auto' ? PMAP_PORT : mode;
+  const registry = new PortmapRegistry();
+  const dispatcher = new Dispatcher({ log });
+  dispatcher.register(createPortmapProgram(registry));
+  const tcp = new RpcTcpServer({ dispatcher, log, name: 'portmap' });
+  const udp = new RpcUdpServer({ dispatcher, log, name: 'portmap' });
+  try {
+    const port = await tcp.listen(wanted, host);
+    await udp.listen(port, host);
+    for (const [prog, vers, netid, p] of [[100000, 2, 'tcp', port], [100000, 2, 'udp', port], [100000, 3, 'tcp', port], [100000, 3, 'udp', port], [100000, 4, 'tcp', port], [100000, 4, 'udp', port]] as const) {
+      registry.set({ prog, vers, netid, port: p, owner: 'superuser' });
+    }
+    for (const s of services) {
+      for (const v of s.vers) {
+        for (const [netid, p] of [['tcp', s.tcpPort], ['udp', s.udpPort]] as [NetId, number][]) registry.set({ prog: s.prog, vers: v, netid, port: p, owner: 'pagelife' });
+      }
+    }
+    log.info({ port }, 'portmap: own portmapper listening');
+    return {
+      port,
+      kind: 'own',
+      async close() {
+        await Promise.all([tcp.close(), udp.close()]);
+      },
+    };
+  } catch (e) {
+    await Promise.all([tcp.close().catch(() => undefined), udp.close().catch(() => undefined)]);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (mode !== 'auto') throw new Error(`portmap: cannot listen on ${wanted}: ${code ?? (e as Error).message}`);
+    log.info({ port: wanted, code }, 'portmap: cannot bind own portmapper; trying the system rpcbind');
+  }
+  try {
+    const reg = await RpcbindRegistrar.connect(PMAP_PORT);
+    for (const s of services) for (const v of s.vers) await reg.register({ prog: s.prog, vers: v, tcpPort: s.tcpPort, udpPort: s.udpPort });
+    log.info('portmap: registered with the system rpcbind');
+    return { port: PMAP_PORT, kind: 'system', close: () => reg.close() };
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'portmap: no portmapper (port 111 not bindable and no system rpcbind answered); clients must give port= and mountport=');
+    return { port: 'off', kind: 'none', close: async () => undefined };
+  }
+}
