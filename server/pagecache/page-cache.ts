@@ -121,6 +121,22 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     return this.frames.length;
   }
 
+  frame(pfn: number): PageFrame | undefined {
+    return this.frames[pfn];
+  }
+
+  /**
+   * The frame a Buffer points into, and the offset within it, or null when the memory is not the
+   * pool's. The reply path uses it to turn a reply's by-reference chunks into page fragments.
+   */
+  frameOf(chunk: Buffer): { frame: PageFrame; offset: number } | null {
+    if (chunk.buffer !== this.pool.buffer) return null;
+    const rel = chunk.byteOffset - this.pool.byteOffset;
+    if (rel < 0 || rel >= this.pool.length) return null;
+    const frame = this.frames[Math.floor(rel / PAGE_SIZE)]!;
+    return { frame, offset: rel % PAGE_SIZE };
+  }
+
   /** Frames with at least one pin (keyed or copy-on-write originals). */
   get pinned(): number {
     return this.pinnedFrames;

@@ -138,4 +138,12 @@ describe('PageCache.waitUnpinned', () => {
     await wait;
     expect(done).toBe(true);
   });
+
+  it('maps a view of a frame back to the frame and offset, and refuses foreign memory', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const [p] = await cache.getPages(memFile('a', pattern(PAGE_SIZE, 3)), 0, 0);
+    expect(cache.frameOf(p!.buf.subarray(100, 200))).toEqual({ frame: p, offset: 100 });
+    expect(cache.frameOf(Buffer.from(p!.buf.subarray(100, 200)))).toBeNull();
+    expect(cache.frameOf(Buffer.alloc(10))).toBeNull();
+  });
 });
