@@ -39,7 +39,8 @@ interface RuleBase {
 /**
  * A client specification. Address rules hold parsed numbers so that matching a call's source
  * address needs no allocation: IPv4 as one uint32, IPv6 as four uint32 words (most significant
- * first). IPv4-mapped IPv6 rules (`::ffff:10.0.0.0/104`) are stored as their IPv4 equivalent.
+ * first). An IPv4 client also matches IPv6 rules through its mapped form (`::ffff:a.b.c.d`), so
+ * `::/0` admits everyone and `::ffff:10.0.0.0/104` means 10.0.0.0/8.
  */
 export type ClientRule =
   | (RuleBase & { kind: 'any' })
@@ -55,6 +56,8 @@ export interface ExportEntry {
   path: string;
   dir: string;
   rules: ClientRule[];
+  /** A numeric `fsid=` option: the export id carried in file handles (server/vfs ExportSpec.id). */
+  fsid?: number;
 }
 
 /** The parsed contents of an exports file (see schema.ts for its zod form). */
