@@ -326,7 +326,7 @@ function parseClient(tok: Token, src: Source): RuleTarget {
   if (v4 !== null) return { kind: 'ipv4', network: v4, prefixLength: 32, single: true };
   if (spec.includes(':')) {
     const v6 = parseIPv6(spec);
-    if (v6 === null) bad('not a valid IPv6 address');
+    if (v6 === null) return bad('not a valid IPv6 address');
     return { kind: 'ipv6', network: v6, prefixLength: 128, single: true };
   }
   // `10.1` would be 10.0.0.1 to inet_aton and a host name to DNS: refuse to guess.
