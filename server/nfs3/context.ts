@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Credential } from '../../rpc/program.ts';
+import type { ClientRule, ExportOptions, Identity } from '../exports/types.ts';
+import type { PageCache } from '../pagecache/page-cache.ts';
+import type { Export } from '../vfs/export.ts';
+import { FileHandleCodec, loadFhSecret } from '../vfs/fh.ts';
+import { Vfs } from '../vfs/vfs.ts';
+import { NFS3_WRITEVERFSIZE } from './constants.ts';
+
+/** FSINFO rtmax/wtmax: 1 MiB, as Linux nfsd offers (small values cripple client throughput). */
+export const DEFAULT_MAX_READ = 1 << 20;
+export const DEFAULT_MAX_WRITE = 1 << 20;
+/** FSINFO dtpref, and the most a READDIR/READDIRPLUS reply may carry whatever the client asks. */
+export const DEFAULT_MAX_READDIR = 1 << 20;
+
+export interface NfsLimits {
+  maxRead: number;
+  maxWrite: number;
+  maxReaddir: number;
+}
+
+export const DEFAULT_NFS_LIMITS: Readonly<NfsLimits> = {
+  maxRead: DEFAULT_MAX_READ,
+  maxWrite: DEFAULT_MAX_WRITE,
+  maxReaddir: DEFAULT_MAX_READDIR,
+};
+
+/**
+ * Who may do what: the functions of server/exports, injected so that this layer applies the export
+ * rules without owning them.
+ */
+export interface AccessPolicy {
+  /** The options for this client, or null when it may not use the export. */
+  optionsFor(rules: ClientRule[], remoteAddress: string): ExportOptions | null;
+  /** The credential after squashing. */
+  effectiveIdentity(cred: Credential, opts: ExportOptions): Identity;
+  /** Which of the ACCESS3_* bits in `wanted` the identity has on an object with these attributes. */
+  accessGranted(st: { mode: number; uid: number; gid: number; isDirectory: boolean }, id: Identity, wanted: number): number;
+}
+
+/** What every NFS and MOUNT procedure works with. */
+export interface NfsContext {
+  exports: readonly Export[];
+  fh: FileHandleCodec;
+  vfs: Vfs;
+  pageCache: PageCache;
+  limits: NfsLimits;
+  /** writeverf3: new on every server start (and on a write-back error), so clients resend unstable data. */
+  writeVerifier: Buffer;
+  /** A write to a page the network still pins: copy it first (`cow`) or wait for its release. */
+  pinnedWrite: 'cow' | 'wait';
+  access: AccessPolicy;
+  log: Logger;
+}
+
+export interface NfsContextOptions {
+  exports: readonly Export[];
+  /** Holds the file-handle secret (`fh-secret`). */
+  stateDir: string;
+  pageCache: PageCache;
+  access: AccessPolicy;
+  log: Logger;
+  limits?: Partial<NfsLimits>;
+  pinnedWrite?: 'cow' | 'wait';
+}
+
+export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext> {
+  const fh = new FileHandleCodec(await loadFhSecret(o.stateDir));
+  return {
+    exports: o.exports,
+    fh,
+    vfs: new Vfs(o.exports, fh, o.log),
+    pageCache: o.pageCache,
+    limits: { ...DEFAULT_NFS_LIMITS, ...o.limits },
+    writeVerifier: randomBytes(NFS3_WRITEVERFSIZE),
+    pinnedWrite: o.pinnedWrite ?? 'cow',
+    access: o.access,
+    log: o.log,
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The one handler shape every NFSv3 procedure has, and the wrapper that turns it into an RPC
+ * procedure: decode (XdrError → GARBAGE_ARGS in the dispatcher), run, and on NfsError (or an errno
+ * from node:fs) the status plus the resfail body RFC 1813 gives that procedure.
+ */
+import type { CallContext, Procedure, ProcedureResult } from '../../rpc/program.ts';
+import type { XdrReader } from '../../xdr/reader.ts';
+import { XdrWriter } from '../../xdr/writer.ts';
+import type { ExportOptions, Identity } from '../exports/types.ts';
+import { encodePostOpAttr, encodeWccData, fattr3FromStats, type post_op_attr, type pre_op_attr } from '../vfs/attr.ts';
+import type { Export } from '../vfs/export.ts';
+import type { VNode } from '../vfs/vfs.ts';
+import { NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_STALE, NFS3_OK, NFSSTAT3_NAMES } from './constants.ts';
+import type { NfsContext } from './context.ts';
+import { NfsError, toNfsError } from './errors.ts';
+import type { nfs_fh3 } from './xdr.ts';
+
+/** Ports below this are privileged; `secure` exports accept calls only from them. */
+const IPPORT_RESERVED = 1024;
+
+interface Grant {
+  opts: ExportOptions;
+  identity: Identity;
+}
+
+/** One call: the context, the RPC call, and what was decided about the caller per export. */
+export class NfsCall {
+  private readonly grants = new Map<number, Grant>();
+
+  constructor(
+    readonly ctx: NfsContext,
+    readonly rpc: CallContext,
+  ) {}
+
+  /** The caller's options and squashed identity on `exp`; NFS3ERR_ACCES/PERM if it may not use it. */
+  grant(exp: Export): Grant {
+    let g = this.grants.get(exp.id);
+    if (g) return g;
+    const opts = this.ctx.access.optionsFor(exp.clients, this.rpc.remoteAddress);
+    if (!opts) throw new NfsError(NFS3ERR_ACCES, { op: 'export', path: exp.path, client: this.rpc.remoteAddress });
+    // Like knfsd: a `secure` export refuses calls from unprivileged ports.
+    if (opts.secure && this.rpc.remotePort >= IPPORT_RESERVED) {
+      throw new NfsError(NFS3ERR_PERM, { op: 'export', path: exp.path, client: this.rpc.remoteAddress, port: this.rpc.remotePort });
+    }
+    g = { opts, identity: this.ctx.access.effectiveIdentity(this.rpc.cred, opts) };
+    this.grants.set(exp.id, g);
+    return g;
+  }
+
+  /** Handle → node, with the caller allowed on its export. */
+  async node(fh: nfs_fh3): Promise<VNode> {
+    const n = await this.ctx.vfs.resolve(fh);
+    this.grant(n.exp);
+    return n;
+  }
+
+  /** The ACCESS3_* bits of `wanted` the caller holds on `n` (write bits never on a read-only export). */
+  allowed(n: VNode, wanted: number): number {
+    const g = this.grant(n.exp);
+    const st = n.st;
+    return this.ctx.access.accessGranted(
+      { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), isDirectory: st.isDirectory() },
+      g.identity,
+      wanted,
+    );
+  }
+
+  /** NFS3ERR_ACCES unless the caller holds every bit of `wanted` on `n`. */
+  require(n: VNode, wanted: number, op: string): void {
+    if ((this.allowed(n, wanted) & wanted) !== wanted) throw new NfsError(NFS3ERR_ACCES, { op, path: n.rel, wanted });
+  }
+
+  /** NFS3ERR_ROFS unless the caller may modify `exp`. */
+  requireWritable(exp: Export, op: string): void {
+    if (!this.grant(exp).opts.rw) throw new NfsError(NFS3ERR_ROFS, { op, path: exp.path });
+  }
+
+  identity(exp: Export): Identity {
+    return this.grant(exp).identity;
+  }
+
+  /** Best-effort post-op attributes of a handle, for failure replies: none if it does not resolve. */
+  async attrsOf(fh: nfs_fh3, status: number): Promise<post_op_attr> {
+    if (status === NFS3ERR_BADHANDLE || status === NFS3ERR_STALE) return undefined;
+    try {
+      const n = await this.ctx.vfs.resolve(fh);
+      return fattr3FromStats(n.st, n.exp);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export interface NfsProcedure<A> {
+  name: string;
+  /** Changes state: replies go through the duplicate request cache. */
+  nonIdempotent?: boolean;
+  decode(r: XdrReader): A;
+  /** Runs the procedure and returns NFS3_OK with its resok body; any failure is thrown. */
+  run(args: A, call: NfsCall): Promise<ProcedureResult>;
+  /** Encodes the resfail body that follows a failure status. */
+  resfail(w: XdrWriter, args: A, err: NfsError, call: NfsCall): Promise<void>;
+}
+
+/** A writer holding NFS3_OK, for the resok body to follow. */
+export function okWriter(): XdrWriter {
+  return new XdrWriter().uint32(NFS3_OK);
+}
+
+/** resfail with no body (GETATTR). */
+export async function failVoid(): Promise<void> {}
+
+/** resfail of `post_op_attr`: the attributes of the object the call named. */
+export function failAttr<A>(fhOf: (a: A) => nfs_fh3) {
+  return async (w: XdrWriter, a: A, err: NfsError, call: NfsCall): Promise<void> => {
+    encodePostOpAttr(w, await call.attrsOf(fhOf(a), err.status));
+  };
+}
+
+/** resfail of `wcc_data`: before attributes if the handler had them (err.context.pre), after as now. */
+export function failWcc<A>(fhOf: (a: A) => nfs_fh3) {
+  return async (w: XdrWriter, a: A, err: NfsError, call: NfsCall): Promise<void> => {
+    encodeWccData(w, { before: err.context.pre as pre_op_attr, after: await call.attrsOf(fhOf(a), err.status) });
+  };
+}
+
+export function toRpcProcedure<A>(p: NfsProcedure<A>, ctx: NfsContext): Procedure {
+  return {
+    name: p.name,
+    ...(p.nonIdempotent ? { nonIdempotent: true } : {}),
+    async handler(r: XdrReader, rpc: CallContext): Promise<ProcedureResult> {
+      const args = p.decode(r);
+      const call = new NfsCall(ctx, rpc);
+      try {
+        return await p.run(args, call);
+      } catch (e) {
+        const err = toNfsError(e, { op: p.name });
+        ctx.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined }, 'nfs: failed');
+        const w = new XdrWriter().uint32(err.status);
+        await p.resfail(w, args, err, call);
+        return w;
+      }
+    },
+  };
+}

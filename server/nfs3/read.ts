@@ -1,0 +1,96 @@
+import type { XdrReader } from '../../xdr/reader.ts';
+import { PAGE_SHIFT, PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
+import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { fileSourceOf } from '../vfs/source.ts';
+import { ACCESS3_EXECUTE, ACCESS3_READ, NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
+import { NfsError } from './errors.ts';
+import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
+
+/** RFC 1813 §3.3.6 */
+export interface READ3args {
+  file: nfs_fh3;
+  offset: bigint;
+  count: number;
+}
+
+const PAD = Buffer.alloc(4);
+
+/**
+ * READ3resok's data are page-cache pages referenced in place: the pages of the range are pinned,
+ * the reply refers to subarrays of them, and the transport's release unpins each exactly once (after
+ * the network is done with them, see DESIGN.md). Nothing is copied here.
+ */
+export const read: NfsProcedure<READ3args> = {
+  name: 'READ',
+  decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), offset: r.uint64(), count: r.uint32() }),
+  async run(a, call) {
+    const n = await call.node(a.file);
+    if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'read', path: n.rel });
+    if (!n.st.isFile()) throw new NfsError(NFS3ERR_INVAL, { op: 'read', path: n.rel, reason: 'not a regular file' });
+    // As knfsd: the owner may read what it opened before a chmod, and executing needs reading.
+    const id = call.identity(n.exp);
+    if ((call.allowed(n, ACCESS3_READ | ACCESS3_EXECUTE) & (ACCESS3_READ | ACCESS3_EXECUTE)) === 0 && id.uid !== Number(n.st.uid)) {
+      throw new NfsError(NFS3ERR_ACCES, { op: 'read', path: n.rel });
+    }
+    const { pageCache, limits } = call.ctx;
+    const size = n.st.size;
+    const asked = BigInt(Math.min(a.count, limits.maxRead));
+    const left = a.offset >= size ? 0n : size - a.offset;
+    const want = Number(left < asked ? left : asked);
+    const attrs = fattr3FromStats(n.st, n.exp);
+    if (want === 0) {
+      const w = okWriter();
+      encodePostOpAttr(w, attrs);
+      w.uint32(0).bool(a.offset >= size).uint32(0);
+      return w;
+    }
+    const offset = Number(a.offset);
+    const end = offset + want;
+    const src = fileSourceOf(n);
+    let pages: PageFrame[];
+    try {
+      pages = await pageCache.getPages(src, offset >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT);
+    } catch (e) {
+      if (e instanceof PageCacheFullError) throw new NfsError(NFS3ERR_JUKEBOX, { op: 'read', path: n.rel, reason: e.message });
+      throw e;
+    } finally {
+      await src.close();
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) {
+        call.ctx.log.error({ path: n.rel }, 'nfs: READ reply released twice');
+        return;
+      }
+      released = true;
+      for (const p of pages) pageCache.unpin(p);
+    };
+    try {
+      // A page shorter than the range (the file shrank since the stat) ends the data early.
+      const slices: Buffer[] = [];
+      let got = 0;
+      for (const p of pages) {
+        const pageStart = p.index * PAGE_SIZE;
+        const from = Math.max(offset, pageStart) - pageStart;
+        const to = Math.min(end, pageStart + p.valid) - pageStart;
+        if (to > from) {
+          slices.push(p.buf.subarray(from, to));
+          got += to - from;
+        }
+        if (to < Math.min(end - pageStart, PAGE_SIZE)) break;
+      }
+      const w = okWriter();
+      encodePostOpAttr(w, attrs);
+      w.uint32(got).bool(BigInt(offset + got) >= size).uint32(got);
+      for (const s of slices) w.ref(s);
+      const pad = (4 - (got % 4)) % 4;
+      if (pad) w.ref(PAD.subarray(0, pad));
+      return { body: w, release };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  },
+  resfail: failAttr((a) => a.file),
+};

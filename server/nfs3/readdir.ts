@@ -1,0 +1,48 @@
+import type { XdrReader } from '../../xdr/reader.ts';
+import { encodePostOpAttr, FATTR3_SIZE, fattr3FromStats, fileidOf } from '../vfs/attr.ts';
+import { ACCESS3_READ, NFS3_COOKIEVERFSIZE } from './constants.ts';
+import { readDirPage, xdrStringSize } from './dirlist.ts';
+import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
+
+/** RFC 1813 §3.3.16 */
+export interface READDIR3args {
+  dir: nfs_fh3;
+  cookie: bigint;
+  cookieverf: Buffer;
+  count: number;
+}
+
+/** status + dir_attributes + cookieverf + end of list + eof. */
+export const READDIR3RESOK_FIXED = 4 + 4 + FATTR3_SIZE + NFS3_COOKIEVERFSIZE + 4 + 4;
+
+/** One entry3, with the "value follows" word before it. */
+export function entry3Size(name: string): number {
+  return 4 + 8 + xdrStringSize(name) + 8;
+}
+
+export const readdir: NfsProcedure<READDIR3args> = {
+  name: 'READDIR',
+  decode: (r: XdrReader) => ({ dir: decodeNfsFh3(r), cookie: r.uint64(), cookieverf: r.fixedOpaque(NFS3_COOKIEVERFSIZE), count: r.uint32() }),
+  async run(a, call) {
+    const dir = await call.node(a.dir);
+    if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdir');
+    // `count` bounds the whole READDIR3resok as encoded (RFC 1813: "including all XDR overhead").
+    let room = Math.min(a.count, call.ctx.limits.maxReaddir) - READDIR3RESOK_FIXED;
+    const page = await readDirPage(dir, a.cookie, call.ctx.vfs, (e) => {
+      const size = entry3Size(e.name);
+      if (size > room) return false;
+      room -= size;
+      return true;
+    });
+    const w = okWriter();
+    encodePostOpAttr(w, fattr3FromStats(dir.st, dir.exp));
+    w.fixedOpaque(a.cookieverf);
+    for (const e of page.entries) {
+      w.bool(true).uint64(fileidOf(e.node.exp, e.node.st.dev, e.node.st.ino)).string(e.name).uint64(e.cookie);
+    }
+    w.bool(false).bool(page.eof);
+    return w;
+  },
+  resfail: failAttr((a) => a.dir),
+};

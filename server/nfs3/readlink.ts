@@ -1,0 +1,30 @@
+import { readlink as fsReadlink } from 'node:fs/promises';
+import type { XdrReader } from '../../xdr/reader.ts';
+import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { NFS3ERR_INVAL } from './constants.ts';
+import { NfsError, toNfsError } from './errors.ts';
+import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
+
+/** RFC 1813 §3.3.5 */
+export interface READLINK3args {
+  symlink: nfs_fh3;
+}
+
+/** The target is returned as stored; the server never follows it (the client resolves it). */
+export const readlink: NfsProcedure<READLINK3args> = {
+  name: 'READLINK',
+  decode: (r: XdrReader) => ({ symlink: decodeNfsFh3(r) }),
+  async run(a, call) {
+    const n = await call.node(a.symlink);
+    if (!n.st.isSymbolicLink()) throw new NfsError(NFS3ERR_INVAL, { op: 'readlink', path: n.rel, reason: 'not a symlink' });
+    const target = await fsReadlink(n.abs, { encoding: 'buffer' }).catch((e: unknown) => {
+      throw toNfsError(e, { op: 'readlink', path: n.rel });
+    });
+    const w = okWriter();
+    encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
+    w.opaque(target);
+    return w;
+  },
+  resfail: failAttr((a) => a.symlink),
+};

@@ -1,0 +1,93 @@
+/**
+ * NFSv3 file handles (nfs_fh3, at most 64 bytes). Layout, 44 bytes, all big-endian:
+ *
+ *   0  version (FH_VERSION)     1  reserved (0)     2  export id (uint16)
+ *   4  device (uint64)         12  inode (uint64)   20  generation (uint64: birth time in ns, 0 if unknown)
+ *  28  tag: HMAC-SHA256(secret, bytes 0..27) truncated to 16 bytes
+ *
+ * Everything that names the object is in the handle, so handles survive a server restart and a rename;
+ * the generation tells a reused inode number from the file the handle was made for. The tag makes
+ * handles unforgeable: a client cannot reach an inode (or another export) it was never handed.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { NFS3ERR_BADHANDLE } from '../nfs3/constants.ts';
+import { NfsError } from '../nfs3/errors.ts';
+
+export const FH_VERSION = 1;
+export const FH_SIZE = 44;
+const BODY_SIZE = 28;
+const TAG_SIZE = FH_SIZE - BODY_SIZE;
+export const FH_SECRET_FILE = 'fh-secret';
+const SECRET_BYTES = 32;
+
+/** What a handle identifies. */
+export interface FileId {
+  exportId: number;
+  dev: bigint;
+  ino: bigint;
+  gen: bigint;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+export class FileHandleCodec {
+  constructor(private readonly secret: Buffer) {
+    if (secret.length < SECRET_BYTES) throw new Error(`file-handle secret must be at least ${SECRET_BYTES} bytes`);
+  }
+
+  private tag(body: Buffer): Buffer {
+    return createHmac('sha256', this.secret).update(body).digest().subarray(0, TAG_SIZE);
+  }
+
+  encode(id: FileId): Buffer {
+    const fh = Buffer.alloc(FH_SIZE);
+    fh[0] = FH_VERSION;
+    fh.writeUInt16BE(id.exportId, 2);
+    fh.writeBigUInt64BE(id.dev & U64, 4);
+    fh.writeBigUInt64BE(id.ino & U64, 12);
+    fh.writeBigUInt64BE(id.gen & U64, 20);
+    this.tag(fh.subarray(0, BODY_SIZE)).copy(fh, BODY_SIZE);
+    return fh;
+  }
+
+  /** Checks shape and tag; a handle this server did not make is NFS3ERR_BADHANDLE. */
+  decode(fh: Buffer): FileId {
+    if (fh.length !== FH_SIZE || fh[0] !== FH_VERSION || fh[1] !== 0) {
+      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'malformed', length: fh.length });
+    }
+    if (!timingSafeEqual(this.tag(fh.subarray(0, BODY_SIZE)), fh.subarray(BODY_SIZE))) {
+      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'bad tag' });
+    }
+    return {
+      exportId: fh.readUInt16BE(2),
+      dev: fh.readBigUInt64BE(4),
+      ino: fh.readBigUInt64BE(12),
+      gen: fh.readBigUInt64BE(20),
+    };
+  }
+}
+
+/**
+ * The handle secret, from `<stateDir>/fh-secret` (created 0600 on first start). It must persist:
+ * a new secret turns every handle clients hold into NFS3ERR_BADHANDLE.
+ */
+export async function loadFhSecret(stateDir: string): Promise<Buffer> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(stateDir, FH_SECRET_FILE);
+  // Written aside then linked into place, so a crash never leaves a short secret behind and two
+  // servers starting at once agree on one (link fails with EEXIST for the loser).
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'w' });
+  try {
+    await link(tmp, file);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+  } finally {
+    await unlink(tmp);
+  }
+  const secret = await readFile(file);
+  if (secret.length < SECRET_BYTES) throw new Error(`${file}: file-handle secret is ${secret.length} bytes, need ${SECRET_BYTES}`);
+  return secret;
+}

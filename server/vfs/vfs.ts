@@ -1,0 +1,219 @@
+/**
+ * From file handles to host paths, and nothing outside an export.
+ *
+ * Node cannot open a file by inode, so a handle (export, device, inode, generation) is turned into a
+ * path relative to the export with an inode→path map. The map is an in-memory hint, never the truth:
+ * every use re-checks the path with lstat (same device, inode and generation). When the hint is missing
+ * (after a restart) or wrong (the file was renamed behind the server), the export is walked once,
+ * breadth-first with lstat, refilling the map with every object seen; a handle whose object the walk does
+ * not find is NFS3ERR_STALE. We rebuild rather than persist the map because a persisted map goes stale on
+ * every change made outside the server and would need a write on every create; the walk is always right
+ * and its cost (one lstat per object of the export) is paid once per restart.
+ *
+ * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and the
+ * directory chain of every resolved path is realpath'd and must lie inside the export, so a directory
+ * swapped for a symlink after the handle was issued does not lead out.
+ */
+import type { BigIntStats } from 'node:fs';
+import { lstat, readdir, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { NFS3ERR_ACCES, NFS3ERR_NAMETOOLONG, NFS3ERR_NOENT, NFS3ERR_NOTDIR, NFS3ERR_STALE, NFS3_NAME_MAX } from '../nfs3/constants.ts';
+import { NfsError, errnoOf, toNfsError } from '../nfs3/errors.ts';
+import type { Export } from './export.ts';
+import type { FileHandleCodec, FileId } from './fh.ts';
+
+/** A resolved object: where it is, what it was when resolved, and its handle. */
+export interface VNode {
+  exp: Export;
+  /** Path relative to the export directory, '' for the root. */
+  rel: string;
+  /** Host path. */
+  abs: string;
+  st: BigIntStats;
+  fh: Buffer;
+}
+
+/** Birth time is the generation: it survives renames and chmod, and differs for a reused inode. */
+export function generationOf(st: BigIntStats): bigint {
+  return st.birthtimeNs > 0n ? st.birthtimeNs : 0n;
+}
+
+const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportId}:${dev}:${ino}`;
+
+/**
+ * A name from the wire that must name one entry of a directory. `.`/`..` are legal here only for
+ * LOOKUP; callers that create or remove reject them themselves. A `/` or NUL could never name an entry
+ * and would be a path to somewhere else: refused before it reaches the file system.
+ */
+export function checkComponent(name: string, op: string): void {
+  if (name.length === 0) throw new NfsError(NFS3ERR_NOENT, { op, name, reason: 'empty name' });
+  if (name.includes('/') || name.includes('\0')) throw new NfsError(NFS3ERR_ACCES, { op, name, reason: 'separator or NUL in name' });
+  if (Buffer.byteLength(name) > NFS3_NAME_MAX) throw new NfsError(NFS3ERR_NAMETOOLONG, { op, name: name.slice(0, 32) });
+}
+
+export class Vfs {
+  private readonly byId = new Map<number, Export>();
+  private readonly byPath = new Map<string, Export>();
+  /** Hint: export:dev:ino → path relative to the export. */
+  private readonly paths = new Map<string, string>();
+  private readonly walks = new Map<number, Promise<void>>();
+
+  constructor(
+    readonly exports: readonly Export[],
+    readonly fh: FileHandleCodec,
+    private readonly log: Logger,
+  ) {
+    for (const e of exports) {
+      this.byId.set(e.id, e);
+      this.byPath.set(e.path, e);
+    }
+  }
+
+  exportByPath(p: string): Export | undefined {
+    return this.byPath.get(p);
+  }
+
+  handleOf(exp: Export, st: BigIntStats): Buffer {
+    return this.fh.encode({ exportId: exp.id, dev: st.dev, ino: st.ino, gen: generationOf(st) });
+  }
+
+  /** Builds the node for an object just found at `rel`, and remembers where it lives. */
+  node(exp: Export, rel: string, st: BigIntStats): VNode {
+    this.paths.set(keyOf(exp.id, st.dev, st.ino), rel);
+    return { exp, rel, abs: rel === '' ? exp.dir : path.join(exp.dir, rel), st, fh: this.handleOf(exp, st) };
+  }
+
+  async root(exp: Export): Promise<VNode> {
+    const st = await lstat(exp.dir, { bigint: true }).catch((e: unknown) => {
+      throw new NfsError(NFS3ERR_STALE, { op: 'root', path: exp.path, errno: errnoOf(e) });
+    });
+    return this.node(exp, '', st);
+  }
+
+  /** Handle → node. NFS3ERR_BADHANDLE if this server did not issue it, NFS3ERR_STALE if its object is gone. */
+  async resolve(fh: Buffer): Promise<VNode> {
+    const id = this.fh.decode(fh);
+    const exp = this.byId.get(id.exportId);
+    // A genuine handle of an export no longer configured: the object is gone for this client.
+    if (!exp) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', exportId: id.exportId });
+    const key = keyOf(exp.id, id.dev, id.ino);
+    let found = await this.tryHint(exp, id, key);
+    if (!found) {
+      await this.walk(exp);
+      found = await this.tryHint(exp, id, key);
+    }
+    if (!found) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', path: exp.path, ino: String(id.ino) });
+    return found;
+  }
+
+  private async tryHint(exp: Export, id: FileId, key: string): Promise<VNode | undefined> {
+    const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
+    if (rel === undefined) return undefined;
+    const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
+    let st: BigIntStats;
+    try {
+      st = await lstat(abs, { bigint: true });
+    } catch {
+      this.paths.delete(key);
+      return undefined;
+    }
+    if (st.dev !== id.dev || st.ino !== id.ino || generationOf(st) !== id.gen) {
+      this.paths.delete(key);
+      return undefined;
+    }
+    if (rel !== '' && !(await this.contained(exp, path.dirname(abs)))) {
+      this.log.warn({ export: exp.path, rel }, 'vfs: path leaves the export through a symlinked directory');
+      return undefined;
+    }
+    this.paths.set(key, rel);
+    return { exp, rel, abs, st, fh: this.handleOf(exp, st) };
+  }
+
+  private async isRootIno(exp: Export, ino: bigint): Promise<boolean> {
+    const st = await lstat(exp.dir, { bigint: true }).catch(() => undefined);
+    return st !== undefined && st.ino === ino;
+  }
+
+  /** True when the real path of `dirAbs` is the export directory or below it. */
+  async contained(exp: Export, dirAbs: string): Promise<boolean> {
+    const real = await realpath(dirAbs).catch(() => undefined);
+    return real !== undefined && (real === exp.dir || real.startsWith(exp.dir.endsWith('/') ? exp.dir : `${exp.dir}/`));
+  }
+
+  /** One walk per export at a time; callers arriving during a walk share it. */
+  private walk(exp: Export): Promise<void> {
+    let w = this.walks.get(exp.id);
+    if (!w) {
+      w = this.doWalk(exp).finally(() => this.walks.delete(exp.id));
+      this.walks.set(exp.id, w);
+    }
+    return w;
+  }
+
+  private async doWalk(exp: Export): Promise<void> {
+    const started = performance.now();
+    let seen = 0;
+    const queue: string[] = [''];
+    for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
+      const dirAbs = rel === '' ? exp.dir : path.join(exp.dir, rel);
+      let names: string[];
+      try {
+        names = await readdir(dirAbs);
+      } catch {
+        continue; // vanished or unreadable: its subtree cannot be resolved now
+      }
+      for (const name of names) {
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const st = await lstat(path.join(exp.dir, childRel), { bigint: true }).catch(() => undefined);
+        if (!st) continue;
+        seen++;
+        this.paths.set(keyOf(exp.id, st.dev, st.ino), childRel);
+        if (st.isDirectory()) queue.push(childRel);
+      }
+    }
+    this.log.info({ export: exp.path, objects: seen, ms: Math.round(performance.now() - started) }, 'vfs: export walked to rebuild the inode map');
+  }
+
+  /**
+   * LOOKUP semantics: `.` is the directory, `..` its parent (the root's parent is the root), any
+   * other name one entry, examined with lstat (a symlink is returned as itself, never followed).
+   */
+  async lookup(dir: VNode, name: string): Promise<VNode> {
+    if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'lookup', path: dir.rel });
+    checkComponent(name, 'lookup');
+    if (name === '.') return dir;
+    if (name === '..') return this.parent(dir);
+    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+    try {
+      const st = await lstat(path.join(dir.abs, name), { bigint: true });
+      return this.node(dir.exp, rel, st);
+    } catch (e) {
+      throw toNfsError(e, { op: 'lookup', path: rel });
+    }
+  }
+
+  async parent(dir: VNode): Promise<VNode> {
+    if (dir.rel === '') return dir;
+    const rel = path.posix.dirname(dir.rel);
+    const parentRel = rel === '.' ? '' : rel;
+    const abs = parentRel === '' ? dir.exp.dir : path.join(dir.exp.dir, parentRel);
+    try {
+      return this.node(dir.exp, parentRel, await lstat(abs, { bigint: true }));
+    } catch (e) {
+      throw toNfsError(e, { op: 'parent', path: parentRel });
+    }
+  }
+
+  /** Re-reads an object's attributes (after a change, or for post-op attributes). */
+  async restat(n: VNode): Promise<VNode> {
+    const st = await lstat(n.abs, { bigint: true });
+    if (st.ino !== n.st.ino || st.dev !== n.st.dev) throw new NfsError(NFS3ERR_STALE, { op: 'restat', path: n.rel });
+    return { ...n, st };
+  }
+
+  /** Forgets where an object lived (after REMOVE/RENAME). */
+  forget(n: VNode): void {
+    this.paths.delete(keyOf(n.exp.id, n.st.dev, n.st.ino));
+  }
+}
