@@ -1,0 +1,109 @@
+import { Timer, type Clock } from './clock.ts';
+
+interface Entry<T> {
+  at: number;
+  order: number;
+  item: T;
+}
+
+/**
+ * Things due at given times, run by one handler, on at most one clock timer at a time: items
+ * due now go out in one deferred batch (one setImmediate per turn on the real clock, not one
+ * timer per packet); later ones share a single timer armed for the earliest.
+ */
+export class Agenda<T> {
+  private readonly heap: Entry<T>[] = [];
+  private order = 0;
+  private flushQueued = false;
+  private readonly timer: Timer;
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const now = this.clock.now();
+    for (;;) {
+      const top = this.heap[0];
+      if (!top || top.at > now) break;
+      this.pop();
+      this.run(top.item);
+    }
+    this.rearm();
+  };
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly run: (item: T) => void,
+  ) {
+    this.timer = new Timer(clock, this.flush);
+  }
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Every pending item, in no particular order. */
+  items(): T[] {
+    return this.heap.map((e) => e.item);
+  }
+
+  schedule(at: number, item: T): void {
+    this.push({ at, order: this.order++, item });
+    const top = this.heap[0]!;
+    if (top.at <= this.clock.now()) {
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        this.timer.cancel();
+        this.clock.defer(this.flush);
+      }
+    } else if (!this.flushQueued && (!this.timer.armed || top.at < this.timer.expires)) {
+      this.timer.arm(top.at - this.clock.now());
+    }
+  }
+
+  private rearm(): void {
+    const top = this.heap[0];
+    if (!top) {
+      this.timer.cancel();
+      return;
+    }
+    const delay = top.at - this.clock.now();
+    if (delay <= 0) {
+      this.flushQueued = true;
+      this.clock.defer(this.flush);
+    } else {
+      this.timer.arm(delay);
+    }
+  }
+
+  private less(a: Entry<T>, b: Entry<T>): boolean {
+    return a.at < b.at || (a.at === b.at && a.order < b.order);
+  }
+
+  private push(x: Entry<T>): void {
+    const h = this.heap;
+    h.push(x);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}

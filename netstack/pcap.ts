@@ -1,0 +1,208 @@
+/**
+ * pcapng of what crossed the simulated wire, seen from the sender's interface: Ethernet/IPv4/
+ * TCP frames with valid checksums, a synthesised handshake so Wireshark tracks the stream,
+ * both directions (data as it left the device queue, lost or not; ACKs as they arrived).
+ */
+import { writeFile } from 'node:fs/promises';
+import type { WireAck, WireSegment } from './path.ts';
+import { TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN } from './skb.ts';
+
+const LINKTYPE_ETHERNET = 1;
+const ETH_HLEN = 14;
+const IP_HLEN = 20;
+/** Largest TCP payload one IPv4 frame can carry with a 20-byte TCP header. */
+const MAX_FRAME_PAYLOAD = 65535 - IP_HLEN - 20;
+
+/** Writes pcapng blocks (SHB, one IDB, EPBs) into memory; `save` writes the file. */
+export class PcapWriter {
+  private readonly blocks: Buffer[] = [];
+
+  /** `baseTime`: wall-clock ms that clock time 0 maps to (the virtual clock starts at 0). */
+  constructor(private readonly baseTime = Date.UTC(2026, 0, 1)) {
+    const shb = Buffer.alloc(28);
+    shb.writeUInt32LE(0x0a0d0d0a, 0);
+    shb.writeUInt32LE(28, 4);
+    shb.writeUInt32LE(0x1a2b3c4d, 8);
+    shb.writeUInt16LE(1, 12);
+    shb.writeUInt16LE(0, 14);
+    shb.writeBigInt64LE(-1n, 16);
+    shb.writeUInt32LE(28, 24);
+    const idb = Buffer.alloc(20);
+    idb.writeUInt32LE(1, 0);
+    idb.writeUInt32LE(20, 4);
+    idb.writeUInt16LE(LINKTYPE_ETHERNET, 8);
+    idb.writeUInt32LE(0, 12);
+    idb.writeUInt32LE(20, 16);
+    this.blocks.push(shb, idb);
+  }
+
+  /** An Enhanced Packet Block at clock time `t` (ms), microsecond timestamps. */
+  writeFrame(t: number, frame: Buffer): void {
+    const padded = (frame.length + 3) & ~3;
+    const total = 28 + padded + 4;
+    const b = Buffer.alloc(total);
+    const us = BigInt(Math.round((this.baseTime + t) * 1000));
+    b.writeUInt32LE(6, 0);
+    b.writeUInt32LE(total, 4);
+    b.writeUInt32LE(0, 8);
+    b.writeUInt32LE(Number(us >> 32n), 12);
+    b.writeUInt32LE(Number(us & 0xffffffffn), 16);
+    b.writeUInt32LE(frame.length, 20);
+    b.writeUInt32LE(frame.length, 24);
+    frame.copy(b, 28);
+    b.writeUInt32LE(total, total - 4);
+    this.blocks.push(b);
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.concat(this.blocks);
+  }
+
+  async save(path: string): Promise<void> {
+    await writeFile(path, this.toBuffer());
+  }
+}
+
+/** One TCP connection's addressing: the sender is the server side, the receiver the client that connected. */
+export interface TcpFlowAddress {
+  serverIp: [number, number, number, number];
+  clientIp: [number, number, number, number];
+  serverPort: number;
+  clientPort: number;
+}
+
+export const DEFAULT_FLOW: Readonly<TcpFlowAddress> = Object.freeze({
+  serverIp: [10, 0, 0, 1] as [number, number, number, number],
+  clientIp: [10, 0, 0, 2] as [number, number, number, number],
+  serverPort: 2049,
+  clientPort: 40000,
+});
+
+function csumAdd(sum: number, b: Buffer): number {
+  const n = b.length & ~1;
+  for (let i = 0; i < n; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if (b.length & 1) sum += b[b.length - 1]! << 8;
+  return sum;
+}
+
+function csumFold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
+  return ~sum & 0xffff;
+}
+
+interface TcpHeader {
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  options?: Buffer;
+}
+
+/** Builds the frames of one TCP flow into a PcapWriter. */
+export class TcpFlowCapture {
+  private ipId = 1;
+  private readonly serverMac = Buffer.from([0x02, 0, 0, 0, 0, 1]);
+  private readonly clientMac = Buffer.from([0x02, 0, 0, 0, 0, 2]);
+
+  constructor(
+    private readonly w: PcapWriter,
+    private readonly addr: TcpFlowAddress,
+    /** The sender's ISS and the receiver's (client's) ISS. */
+    private readonly iss: number,
+    private readonly irs: number,
+    private readonly mss: number,
+    /** Window scale both sides announce; ACK windows are written shifted by it. */
+    private readonly wscale: number,
+  ) {}
+
+  /** SYN (client), SYN-ACK (server), ACK (client), just before `t`. */
+  handshake(t: number): void {
+    // MSS, NOP, window scale: 8 bytes, a whole number of 32-bit words.
+    const mss = Math.min(this.mss, 0xffff);
+    const synOpts = Buffer.from([2, 4, mss >> 8, mss & 0xff, 1, 3, 3, this.wscale]);
+    this.frame(t - 0.003, false, { seq: this.irs, ack: 0, flags: TCPHDR_SYN, window: 65535, options: synOpts }, []);
+    this.frame(t - 0.002, true, { seq: this.iss, ack: (this.irs + 1) >>> 0, flags: TCPHDR_SYN | TCPHDR_ACK, window: 65535, options: synOpts }, []);
+    this.frame(t - 0.001, false, { seq: (this.irs + 1) >>> 0, ack: (this.iss + 1) >>> 0, flags: TCPHDR_ACK, window: 65535 >> this.wscale }, []);
+  }
+
+  /** A data segment from the sender (split into several frames if it exceeds one IPv4 packet). */
+  data(t: number, seg: WireSegment): void {
+    const ack = (this.irs + 1) >>> 0;
+    const window = 65535 >> this.wscale;
+    let seq = seg.seq;
+    let off = 0;
+    do {
+      const n = Math.min(MAX_FRAME_PAYLOAD, seg.len - off);
+      const last = off + n >= seg.len;
+      const flags = TCPHDR_ACK | (last ? seg.flags & (TCPHDR_FIN | TCPHDR_PSH) : 0);
+      this.frame(t, true, { seq, ack, flags, window }, slice(seg.payload, off, n));
+      seq = (seq + n) >>> 0;
+      off += n;
+    } while (off < seg.len);
+  }
+
+  /** An ACK from the receiver. */
+  ack(t: number, a: WireAck): void {
+    this.frame(t, false, { seq: (this.irs + 1) >>> 0, ack: a.ack, flags: TCPHDR_ACK, window: Math.min(0xffff, a.window >> this.wscale) }, []);
+  }
+
+  private frame(t: number, fromServer: boolean, h: TcpHeader, payload: Buffer[]): void {
+    const opts = h.options ?? Buffer.alloc(0);
+    const tcpHlen = 20 + opts.length;
+    let plen = 0;
+    for (const p of payload) plen += p.length;
+    const frame = Buffer.alloc(ETH_HLEN + IP_HLEN + tcpHlen + plen);
+    (fromServer ? this.clientMac : this.serverMac).copy(frame, 0);
+    (fromServer ? this.serverMac : this.clientMac).copy(frame, 6);
+    frame.writeUInt16BE(0x0800, 12);
+    const src = fromServer ? this.addr.serverIp : this.addr.clientIp;
+    const dst = fromServer ? this.addr.clientIp : this.addr.serverIp;
+    const ip = ETH_HLEN;
+    frame[ip] = 0x45;
+    frame.writeUInt16BE(IP_HLEN + tcpHlen + plen, ip + 2);
+    frame.writeUInt16BE(this.ipId++ & 0xffff, ip + 4);
+    frame.writeUInt16BE(0x4000, ip + 6);
+    frame[ip + 8] = 64;
+    frame[ip + 9] = 6;
+    frame.set(src, ip + 12);
+    frame.set(dst, ip + 16);
+    frame.writeUInt16BE(csumFold(csumAdd(0, frame.subarray(ip, ip + IP_HLEN))), ip + 10);
+    const tcp = ip + IP_HLEN;
+    frame.writeUInt16BE(fromServer ? this.addr.serverPort : this.addr.clientPort, tcp);
+    frame.writeUInt16BE(fromServer ? this.addr.clientPort : this.addr.serverPort, tcp + 2);
+    frame.writeUInt32BE(h.seq >>> 0, tcp + 4);
+    frame.writeUInt32BE(h.ack >>> 0, tcp + 8);
+    frame[tcp + 12] = (tcpHlen / 4) << 4;
+    frame[tcp + 13] = h.flags;
+    frame.writeUInt16BE(h.window & 0xffff, tcp + 14);
+    opts.copy(frame, tcp + 20);
+    let pos = tcp + tcpHlen;
+    for (const p of payload) {
+      p.copy(frame, pos);
+      pos += p.length;
+    }
+    const pseudo = Buffer.alloc(12);
+    pseudo.set(src, 0);
+    pseudo.set(dst, 4);
+    pseudo[9] = 6;
+    pseudo.writeUInt16BE(tcpHlen + plen, 10);
+    frame.writeUInt16BE(csumFold(csumAdd(csumAdd(0, pseudo), frame.subarray(tcp))), tcp + 16);
+    this.w.writeFrame(t, frame);
+  }
+}
+
+function slice(views: Buffer[], from: number, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const v of views) {
+    if (n === 0) break;
+    if (from >= v.length) {
+      from -= v.length;
+      continue;
+    }
+    const take = Math.min(n, v.length - from);
+    out.push(v.subarray(from, from + take));
+    from = 0;
+    n -= take;
+  }
+  return out;
+}

@@ -1,0 +1,326 @@
+/**
+ * The TCP receive side (tcp_data_queue, tcp_ofo_queue, __tcp_ack_snd_check): reassembly,
+ * in-order delivery, duplicate and overlap handling, immediate or delayed ACKs — and a check
+ * that every later copy of a range carries the bytes its first copy carried.
+ */
+import { Timer, type Clock } from '../clock.ts';
+import type { NetstackBus } from '../events.ts';
+import type { WireAck, WireSegment } from '../path.ts';
+import { freeSkb, TCPHDR_FIN, type SkBuff } from '../skb.ts';
+import { after, before, seqAdd, seqDiff } from './seq.ts';
+
+export interface TcpReceiverOptions {
+  mss: number;
+  /** Receive buffer: bytes delivered but not yet consumed (done) count against it. */
+  rcvWnd: number;
+  /** Delay ACKs (RFC 1122 4.2.3.2: at least every second full segment, within ackDelay). */
+  delayedAck: boolean;
+  ackDelay: number;
+  /** Bytes of recently delivered stream kept to check retransmissions against (rounded up to a power of two; 0 = no check). */
+  staleWindow: number;
+  /** The peer's ISS; the first data byte is irs + 1. */
+  irs: number;
+}
+
+/**
+ * Gets in-order bytes as views, no copy. Until `done()` the receiver keeps the segments (and
+ * on a reference wire their frag references) and counts the bytes against its window.
+ */
+export type DeliverFn = (chunks: Buffer[], done: () => void) => void;
+
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+}
+
+/** A segment waiting in the out-of-order queue: [seq, seq + views' length), FIN after it if set. */
+interface OfoSegment {
+  seq: number;
+  end: number;
+  fin: boolean;
+  views: Buffer[];
+  skb: SkBuff | null;
+}
+
+/** Views of bytes [from, from + n) of a list of views. */
+function sliceViews(views: Buffer[], from: number, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const v of views) {
+    if (n === 0) break;
+    if (from >= v.length) {
+      from -= v.length;
+      continue;
+    }
+    const take = Math.min(n, v.length - from);
+    out.push(from === 0 && take === v.length ? v : v.subarray(from, from + take));
+    from = 0;
+    n -= take;
+  }
+  return out;
+}
+
+function roundPow2(n: number): number {
+  return n <= 0 ? 0 : 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
+ * Invariants:
+ * - rcvNxt is the next sequence number expected; everything before it has been delivered
+ *   (FIN included, once `finReceived`).
+ * - `ofo` is sorted by seq, every entry starts after rcvNxt; entries may overlap (overlaps are
+ *   trimmed when delivered).
+ * - Stale check: `history` (a ring, power-of-two size) holds the last `history.length` bytes
+ *   delivered, the byte with sequence s at index (s − irs − 1) mod size. Bytes rather than a
+ *   digest per range, because retransmissions need not align with the first copy's
+ *   boundaries (tcp_trim_head, tcp_fragment re-cut them). Older ranges go unchecked.
+ */
+export class TcpReceiver {
+  rcvNxt: number;
+  finReceived = false;
+  private finNotified = false;
+  private readonly ofo: OfoSegment[] = [];
+  /** Bytes delivered and not yet released by the consumer's done(). */
+  unconsumed = 0;
+  private lastAdvertised: number;
+  private pendingAckBytes = 0;
+  private readonly history: Buffer;
+  private historyLen = 0;
+  private readonly delack: Timer;
+  staleRetransmits = 0;
+  duplicates = 0;
+  delivered = 0;
+
+  constructor(
+    private readonly o: TcpReceiverOptions,
+    private readonly clock: Clock,
+    private readonly bus: NetstackBus | null,
+    private readonly conn: number,
+    private readonly sendAck: (ack: WireAck) => void,
+    private readonly onDeliver: DeliverFn,
+    private readonly onFin: () => void,
+    private readonly released: () => void,
+  ) {
+    this.rcvNxt = seqAdd(o.irs, 1);
+    this.lastAdvertised = o.rcvWnd;
+    this.history = Buffer.alloc(roundPow2(o.staleWindow));
+    this.delack = new Timer(clock, () => this.tcpSendAck());
+  }
+
+  get window(): number {
+    return Math.max(0, this.o.rcvWnd - this.unconsumed);
+  }
+
+  /** skbs held for the consumer or in the out-of-order queue (reference wire only). */
+  heldSkbs(): SkBuff[] {
+    const out: SkBuff[] = [];
+    for (const s of this.ofo) if (s.skb) out.push(s.skb);
+    for (const skbs of this.pendingDone) for (const skb of skbs) out.push(skb);
+    return out;
+  }
+
+  private readonly pendingDone = new Set<SkBuff[]>();
+
+  get outOfOrder(): number {
+    return this.ofo.length;
+  }
+
+  /** tcp_rcv_established for a data segment (or a zero-window probe). */
+  receive(seg: WireSegment): void {
+    const fin = (seg.flags & TCPHDR_FIN) !== 0;
+    if (seg.len === 0 && !fin) {
+      this.tcpSendAck();
+      return;
+    }
+    if (seg.len > 0) this.checkStale(seg);
+    const dataEnd = seqAdd(seg.seq, seg.len);
+    const finNew = fin && !this.finReceived;
+    if (!after(dataEnd, this.rcvNxt) && !(finNew && dataEnd === this.rcvNxt)) {
+      this.duplicates++;
+      this.release(seg.skb);
+      this.tcpSendAck();
+      return;
+    }
+    // Bytes from seg.seq that fit the window; what lies beyond it is dropped (the ACK says where it ends).
+    const allowed = seqDiff(seqAdd(this.rcvNxt, this.window), seg.seq);
+    if (seg.len > 0 && allowed <= 0) {
+      this.release(seg.skb);
+      this.tcpSendAck();
+      return;
+    }
+    let views = seg.payload;
+    let len = seg.len;
+    let finHere = fin;
+    if (len > allowed) {
+      len = allowed;
+      views = sliceViews(views, 0, len);
+      finHere = false;
+    }
+    const end = seqAdd(seg.seq, len);
+    if (after(seg.seq, this.rcvNxt)) {
+      this.ofoInsert({ seq: seg.seq, end, fin: finHere, views, skb: seg.skb });
+      this.tcpSendAck();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    const skbs: SkBuff[] = [];
+    this.deliverInto(chunks, seg.seq, end, views, finHere);
+    if (seg.skb) skbs.push(seg.skb);
+    const hadOfo = this.ofo.length > 0;
+    this.tcpOfoQueue(chunks, skbs);
+    this.hand(chunks, skbs);
+    if (hadOfo || this.finReceived || !this.o.delayedAck) {
+      this.tcpSendAck();
+      return;
+    }
+    this.pendingAckBytes += len;
+    if (this.pendingAckBytes >= 2 * this.o.mss) this.tcpSendAck();
+    else if (!this.delack.armed) this.delack.arm(this.o.ackDelay);
+  }
+
+  /** Appends the new part of [seq, end) to `chunks`, advancing rcvNxt (and past a FIN). */
+  private deliverInto(chunks: Buffer[], seq: number, end: number, views: Buffer[], fin: boolean): void {
+    const skip = seqDiff(this.rcvNxt, seq);
+    const n = seqDiff(end, this.rcvNxt);
+    if (n > 0) {
+      const part = skip > 0 ? sliceViews(views, skip, n) : views;
+      for (const v of part) {
+        this.remember(this.rcvNxt, v);
+        this.rcvNxt = seqAdd(this.rcvNxt, v.length);
+        chunks.push(v);
+      }
+      this.delivered += n;
+      this.unconsumed += n;
+      const bus = this.bus;
+      if (bus !== null && bus.wants('segment-deliver')) {
+        bus.emit({ type: 'segment-deliver', conn: this.conn, t: this.clock.now(), seq: seqAdd(end, -n), end });
+      }
+    }
+    if (fin && end === this.rcvNxt && !this.finReceived) {
+      this.finReceived = true;
+      this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    }
+  }
+
+  /** tcp_ofo_queue: moves now-contiguous out-of-order segments to the delivery. */
+  private tcpOfoQueue(chunks: Buffer[], skbs: SkBuff[]): void {
+    while (this.ofo.length > 0 && !after(this.ofo[0]!.seq, this.rcvNxt)) {
+      const s = this.ofo.shift()!;
+      if (after(s.end, this.rcvNxt) || (s.fin && s.end === this.rcvNxt && !this.finReceived)) {
+        this.deliverInto(chunks, s.seq, s.end, s.views, s.fin);
+        if (s.skb) skbs.push(s.skb);
+      } else {
+        this.release(s.skb);
+      }
+    }
+  }
+
+  private ofoInsert(s: OfoSegment): void {
+    let i = this.ofo.length;
+    while (i > 0 && after(this.ofo[i - 1]!.seq, s.seq)) i--;
+    const prev = this.ofo[i - 1];
+    if (prev !== undefined && !after(s.end, prev.end) && (!s.fin || prev.fin)) {
+      // Already held in full: a duplicate.
+      this.duplicates++;
+      this.release(s.skb);
+      return;
+    }
+    this.ofo.splice(i, 0, s);
+  }
+
+  /** Passes a batch to the consumer; its done() releases the bytes and segments. */
+  private hand(chunks: Buffer[], skbs: SkBuff[]): void {
+    if (chunks.length === 0) {
+      for (const skb of skbs) this.release(skb);
+    } else {
+      this.handChunks(chunks, skbs);
+    }
+    if (this.finReceived && !this.finNotified) {
+      this.finNotified = true;
+      this.onFin();
+    }
+  }
+
+  private handChunks(chunks: Buffer[], skbs: SkBuff[]): void {
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    this.pendingDone.add(skbs);
+    let called = false;
+    this.onDeliver(chunks, () => {
+      if (called) throw new DeliveryError(`conn ${this.conn}: done() called twice for ${bytes} bytes`);
+      called = true;
+      this.pendingDone.delete(skbs);
+      for (const skb of skbs) this.release(skb);
+      this.unconsumed -= bytes;
+      if (this.window - this.lastAdvertised >= Math.min(this.o.rcvWnd / 2, 2 * this.o.mss)) this.tcpSendAck();
+    });
+  }
+
+  private release(skb: SkBuff | null): void {
+    if (skb === null) return;
+    freeSkb(skb);
+    this.released();
+  }
+
+  private tcpSendAck(): void {
+    this.delack.cancel();
+    this.pendingAckBytes = 0;
+    this.lastAdvertised = this.window;
+    this.sendAck({ ack: this.rcvNxt, window: this.lastAdvertised });
+  }
+
+  /** Writes delivered bytes into the history ring. */
+  private remember(seq: number, v: Buffer): void {
+    const size = this.history.length;
+    if (size === 0) return;
+    let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) >>> 0;
+    let src = v.length > size ? v.subarray(v.length - size) : v;
+    pos = (pos + (v.length - src.length)) & (size - 1);
+    while (src.length > 0) {
+      const n = Math.min(src.length, size - pos);
+      src.copy(this.history, pos, 0, n);
+      src = src.subarray(n);
+      pos = (pos + n) & (size - 1);
+    }
+    this.historyLen = Math.min(size, this.historyLen + v.length);
+  }
+
+  /** Compares the bytes of `seg` that were seen before (delivered, or queued out of order) with their first copy. */
+  private checkStale(seg: WireSegment): void {
+    const segEnd = seqAdd(seg.seq, seg.len);
+    let stale: [number, number] | null = null;
+    const histStart = seqAdd(this.rcvNxt, -this.historyLen);
+    const a = after(seg.seq, histStart) ? seg.seq : histStart;
+    const b = before(segEnd, this.rcvNxt) ? segEnd : this.rcvNxt;
+    if (before(a, b) && !this.historyEquals(a, sliceViews(seg.payload, seqDiff(a, seg.seq), seqDiff(b, a)))) stale = [a, b];
+    for (const s of this.ofo) {
+      if (stale) break;
+      const x = after(seg.seq, s.seq) ? seg.seq : s.seq;
+      const y = before(segEnd, s.end) ? segEnd : s.end;
+      if (!before(x, y)) continue;
+      const n = seqDiff(y, x);
+      const mine = Buffer.concat(sliceViews(seg.payload, seqDiff(x, seg.seq), n));
+      const theirs = Buffer.concat(sliceViews(s.views, seqDiff(x, s.seq), n));
+      if (!mine.equals(theirs)) stale = [x, y];
+    }
+    if (stale === null) return;
+    this.staleRetransmits++;
+    const bus = this.bus;
+    if (bus !== null && bus.wants('stale-retransmit')) {
+      bus.emit({ type: 'stale-retransmit', conn: this.conn, t: this.clock.now(), seq: stale[0], end: stale[1] });
+    }
+  }
+
+  private historyEquals(seq: number, views: Buffer[]): boolean {
+    const size = this.history.length;
+    let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) & (size - 1);
+    for (const v of views) {
+      let off = 0;
+      while (off < v.length) {
+        const n = Math.min(v.length - off, size - pos);
+        if (this.history.compare(v, off, off + n, pos, pos + n) !== 0) return false;
+        off += n;
+        pos = (pos + n) & (size - 1);
+      }
+    }
+    return true;
+  }
+}
