@@ -421,6 +421,7 @@ function uint32(v: string, name: string, bad: (reason: string) => never): number
 function parseOptionList(tok: Token, from: number, to: number, base: OptionState, src: Source): OptionState {
   const s: OptionState = { options: { ...base.options }, notes: [...base.notes], fsid: base.fsid };
   const list = tok.text.slice(from, to);
+  if (list === '') src.fail(src.at(tok, from - 1), tok.text, "empty option list: leave out '()' to get the defaults");
   let offset = from;
   for (const item of list.split(',')) {
     const at = src.at(tok, offset);
