@@ -1,6 +1,6 @@
+import { ACCESS3_WRITES } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
-import { ACCESS3_ALL, ACCESS3_DELETE, ACCESS3_EXTEND, ACCESS3_MODIFY } from './constants.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
@@ -10,17 +10,14 @@ export interface ACCESS3args {
   access: number;
 }
 
-const WRITE_BITS = ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE;
-
 export const access: NfsProcedure<ACCESS3args> = {
   name: 'ACCESS',
   decode: (r: XdrReader) => ({ object: decodeNfsFh3(r), access: r.uint32() }),
   async run(a, call) {
     const n = await call.node(a.object);
-    const wanted = a.access & ACCESS3_ALL;
-    let granted = call.allowed(n, wanted) & wanted;
+    let granted = call.allowed(n, a.access);
     // A read-only export grants no write bits whatever the mode says.
-    if (!call.grant(n.exp).opts.rw) granted &= ~WRITE_BITS;
+    if (!call.grant(n.exp).opts.rw) granted &= ~ACCESS3_WRITES;
     const w = okWriter();
     encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
     w.uint32(granted);

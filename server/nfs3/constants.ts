@@ -173,12 +173,3 @@ export const FSF3_LINK = 0x0001;
 export const FSF3_SYMLINK = 0x0002;
 export const FSF3_HOMOGENEOUS = 0x0008;
 export const FSF3_CANSETTIME = 0x0010;
-
-/** RFC 1813 §3.3.4 ACCESS bits (the same values server/exports uses). */
-export const ACCESS3_READ = 0x0001;
-export const ACCESS3_LOOKUP = 0x0002;
-export const ACCESS3_MODIFY = 0x0004;
-export const ACCESS3_EXTEND = 0x0008;
-export const ACCESS3_DELETE = 0x0010;
-export const ACCESS3_EXECUTE = 0x0020;
-export const ACCESS3_ALL = 0x003f;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Credential } from '../../rpc/program.ts';
+import { accessGranted, ClientNameCache, effectiveIdentity, optionsForClient } from '../exports/index.ts';
 import type { ClientRule, ExportOptions, Identity } from '../exports/types.ts';
 import type { PageCache } from '../pagecache/page-cache.ts';
 import type { Export } from '../vfs/export.ts';
@@ -31,12 +32,21 @@ export const DEFAULT_NFS_LIMITS: Readonly<NfsLimits> = {
  * rules without owning them.
  */
 export interface AccessPolicy {
-  /** The options for this client, or null when it may not use the export. */
-  optionsFor(rules: ClientRule[], remoteAddress: string): ExportOptions | null;
+  /** The options for this client, or null when it may not use the export (async: host-name rules need DNS). */
+  optionsFor(rules: ClientRule[], remoteAddress: string): ExportOptions | null | Promise<ExportOptions | null>;
   /** The credential after squashing. */
   effectiveIdentity(cred: Credential, opts: ExportOptions): Identity;
   /** Which of the ACCESS3_* bits in `wanted` the identity has on an object with these attributes. */
   accessGranted(st: { mode: number; uid: number; gid: number; isDirectory: boolean }, id: Identity, wanted: number): number;
+}
+
+/** The policy of server/exports: address, host-name and wildcard rules, squashing, mode bits. */
+export function exportsAccessPolicy(names: ClientNameCache = new ClientNameCache()): AccessPolicy {
+  return {
+    optionsFor: (rules, remoteAddress) => optionsForClient(rules, remoteAddress, names),
+    effectiveIdentity,
+    accessGranted,
+  };
 }
 
 /** What every NFS and MOUNT procedure works with. */

@@ -6,6 +6,7 @@
 import type { CallContext, Procedure, ProcedureResult } from '../../rpc/program.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
+import { portAllowed } from '../exports/match.ts';
 import type { ExportOptions, Identity } from '../exports/types.ts';
 import { encodePostOpAttr, encodeWccData, fattr3FromStats, type post_op_attr, type pre_op_attr } from '../vfs/attr.ts';
 import type { Export } from '../vfs/export.ts';
@@ -14,9 +15,6 @@ import { NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_S
 import type { NfsContext } from './context.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import type { nfs_fh3 } from './xdr.ts';
-
-/** Ports below this are privileged; `secure` exports accept calls only from them. */
-const IPPORT_RESERVED = 1024;
 
 interface Grant {
   opts: ExportOptions;
@@ -32,14 +30,14 @@ export class NfsCall {
     readonly rpc: CallContext,
   ) {}
 
-  /** The caller's options and squashed identity on `exp`; NFS3ERR_ACCES/PERM if it may not use it. */
-  grant(exp: Export): Grant {
+  /** Decides the caller's options and squashed identity on `exp`; NFS3ERR_ACCES/PERM if it may not use it. */
+  async admit(exp: Export): Promise<Grant> {
     let g = this.grants.get(exp.id);
     if (g) return g;
-    const opts = this.ctx.access.optionsFor(exp.clients, this.rpc.remoteAddress);
+    const opts = await this.ctx.access.optionsFor(exp.clients, this.rpc.remoteAddress);
     if (!opts) throw new NfsError(NFS3ERR_ACCES, { op: 'export', path: exp.path, client: this.rpc.remoteAddress });
-    // Like knfsd: a `secure` export refuses calls from unprivileged ports.
-    if (opts.secure && this.rpc.remotePort >= IPPORT_RESERVED) {
+    // As knfsd: a `secure` export answers calls from unprivileged ports with NFS3ERR_PERM.
+    if (!portAllowed(opts, this.rpc.remotePort)) {
       throw new NfsError(NFS3ERR_PERM, { op: 'export', path: exp.path, client: this.rpc.remoteAddress, port: this.rpc.remotePort });
     }
     g = { opts, identity: this.ctx.access.effectiveIdentity(this.rpc.cred, opts) };
@@ -47,10 +45,17 @@ export class NfsCall {
     return g;
   }
 
-  /** Handle → node, with the caller allowed on its export. */
+  /** The caller's grant on an export it was admitted to (by `node`). */
+  grant(exp: Export): Grant {
+    const g = this.grants.get(exp.id);
+    if (!g) throw new Error(`nfs: export ${exp.path} used before the caller was admitted`);
+    return g;
+  }
+
+  /** Handle → node, with the caller admitted to its export. */
   async node(fh: nfs_fh3): Promise<VNode> {
     const n = await this.ctx.vfs.resolve(fh);
-    this.grant(n.exp);
+    await this.admit(n.exp);
     return n;
   }
 

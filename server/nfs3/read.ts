@@ -1,8 +1,9 @@
+import { ACCESS3_EXECUTE, ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SHIFT, PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
-import { ACCESS3_EXECUTE, ACCESS3_READ, NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
+import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
 import { NfsError } from './errors.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
