@@ -1,0 +1,84 @@
+/**
+ * Trace Event Format (Chrome tracing, Perfetto) of page lifetimes. One process per connection;
+ * a connection's lifetimes may overlap (pipelined READs), and B/E slices on one thread must nest,
+ * so each lifetime goes to the first lane (thread) free at its pin time. Within a lane events are
+ * written in time order: B, the marks inside the pin, E. Marks after the release (legacy mode's
+ * stale retransmit) follow as instants on the same lane.
+ */
+import type { Lifetime, Mark } from './lifetimes.ts';
+
+export interface TraceEvent {
+  name: string;
+  ph: 'B' | 'E' | 'i' | 'M';
+  ts: number;
+  pid: number;
+  tid: number;
+  cat?: string;
+  s?: 't';
+  args?: Record<string, unknown>;
+}
+
+export interface ChromeTrace {
+  traceEvents: TraceEvent[];
+  displayTimeUnit: 'ms';
+}
+
+const US_PER_MS = 1000;
+
+function byTime(a: Mark, b: Mark): number {
+  return a.t - b.t;
+}
+
+export function chromeTrace(lifetimes: readonly Lifetime[], now: number): ChromeTrace {
+  const byConn = new Map<number, Lifetime[]>();
+  for (const l of lifetimes) {
+    const list = byConn.get(l.conn) ?? [];
+    list.push(l);
+    byConn.set(l.conn, list);
+  }
+  const events: TraceEvent[] = [];
+  for (const [conn, list] of [...byConn].sort((a, b) => a[0] - b[0])) {
+    const pid = conn;
+    events.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: conn === 0 ? 'no connection' : `connection ${conn}` } });
+    list.sort((a, b) => a.pinnedAt - b.pinnedAt);
+    const laneEnds: number[] = [];
+    const lanes: Lifetime[][] = [];
+    for (const l of list) {
+      const end = l.releasedAt ?? now;
+      let lane = laneEnds.findIndex((e) => e <= l.pinnedAt);
+      if (lane < 0) {
+        lane = laneEnds.length;
+        laneEnds.push(end);
+        lanes.push([]);
+      }
+      laneEnds[lane] = Math.max(end, l.pinnedAt);
+      lanes[lane]!.push(l);
+    }
+    lanes.forEach((lane, i) => {
+      const tid = i + 1;
+      events.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name: `pins ${tid}` } });
+      const after: TraceEvent[] = [];
+      for (const l of lane) {
+        const end = Math.max(l.releasedAt ?? now, l.pinnedAt);
+        const name = `xid ${l.xid >>> 0} d${l.destructor}`;
+        events.push({
+          name,
+          ph: 'B',
+          cat: 'pin',
+          ts: l.pinnedAt * US_PER_MS,
+          pid,
+          tid,
+          args: { destructor: l.destructor, file: l.file, offset: l.offset, bytes: l.bytes, pfns: l.pfns, open: l.releasedAt === null, evicted: l.evicted, orphaned: l.orphaned, mode: l.mode },
+        });
+        for (const m of [...l.marks].sort(byTime)) {
+          const ev: TraceEvent = { name: m.kind, ph: 'i', s: 't', cat: 'net', ts: m.t * US_PER_MS, pid, tid, args: { destructor: l.destructor, ...m } };
+          if (m.t <= end) events.push(ev);
+          else after.push(ev);
+        }
+        events.push({ name, ph: 'E', cat: 'pin', ts: end * US_PER_MS, pid, tid });
+      }
+      events.push(...after.sort((a, b) => a.ts - b.ts));
+    });
+  }
+  return { traceEvents: events, displayTimeUnit: 'ms' };
+}

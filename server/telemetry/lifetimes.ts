@@ -1,0 +1,352 @@
+/**
+ * Page lifetimes: one record per pinned reply, from `reply-pin` to `reply-release`, with the
+ * netstack events that kept its pages alive. The netstack speaks of destructor ids, skb ids and
+ * sequence ranges, so this module keeps the links between them:
+ * - transmit/retransmit carry the destructor ids of the skb they send; their sequence ranges are
+ *   remembered per connection so a drop, a stale retransmit or an ACK (which carry only ranges)
+ *   can be attributed to the replies whose bytes they concern;
+ * - frag-ref and skb-clone tell which skbs hold a destructor's pages; a hold names an skb.
+ * Marks arriving after the release (legacy mode: the stale retransmit) still land on the record.
+ */
+import type { NetstackEvent } from '../../netstack/events.ts';
+import { after, before } from '../../netstack/tcp/seq.ts';
+import type { ReplyEvent } from '../reply/types.ts';
+import type { TelemetryLimits } from './limits.ts';
+import { Ring } from './ring.ts';
+
+export type MarkKind = 'transmit' | 'retransmit' | 'drop' | 'hold' | 'ack' | 'stale-retransmit' | 'orphan' | 'fire';
+
+/** Frequent kinds: a lifetime keeps their first and latest occurrence (and a count), not each one. */
+const COALESCED: ReadonlySet<MarkKind> = new Set<MarkKind>(['transmit', 'ack']);
+
+export interface Mark {
+  t: number;
+  kind: MarkKind;
+  skb?: number;
+  seq?: number;
+  end?: number;
+  /** Hold duration, or bytes orphaned. */
+  n?: number;
+  reason?: string;
+}
+
+export type OrphanReason = Extract<ReplyEvent, { type: 'pin-orphan' }>['reason'];
+
+export interface Lifetime {
+  destructor: number;
+  conn: number;
+  xid: number;
+  file: string;
+  offset: number;
+  bytes: number;
+  pfns: number[];
+  pfnsOmitted: number;
+  pinnedAt: number;
+  releasedAt: number | null;
+  heldMs: number | null;
+  firedAt: number | null;
+  /** Reply mode reported at release. */
+  mode: string | null;
+  orphaned: OrphanReason | null;
+  /** Closed by the telemetry's own bound, not by a release: its end is unknown. */
+  evicted: boolean;
+  marks: Mark[];
+  marksOmitted: number;
+  counts: Partial<Record<MarkKind, number>>;
+  /** skbs that took a reference to the pages (original, clones, copies) and are not yet freed. */
+  holders: Set<number>;
+  /** Holders beyond `maxHoldersPerLifetime`, counted only. */
+  holdersUntracked: number;
+}
+
+/** The JSON form (snapshot, delta, page detail). */
+export type LifetimeJson = Omit<Lifetime, 'holders'> & { holders: number[] };
+
+export function lifetimeJson(l: Lifetime): LifetimeJson {
+  return { ...l, pfns: [...l.pfns], marks: l.marks.map((m) => ({ ...m })), counts: { ...l.counts }, holders: [...l.holders] };
+}
+
+interface Segment {
+  seq: number;
+  end: number;
+  destructors: number[];
+}
+
+/** Transmitted ranges of one connection in send order; ACKs retire them from the front. */
+class SegmentQueue {
+  private items: Segment[] = [];
+  private head = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  push(s: Segment): void {
+    if (this.items.length - this.head >= this.capacity) this.head++;
+    this.items.push(s);
+    if (this.head > this.capacity) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Removes the leading segments the cumulative ACK covers; returns their destructors. */
+  retire(ack: number, out: Set<number>): void {
+    while (this.head < this.items.length) {
+      const s = this.items[this.head]!;
+      if (after(s.end, ack)) break;
+      for (const d of s.destructors) out.add(d);
+      this.head++;
+    }
+  }
+
+  /** Destructors of tracked segments overlapping [seq, end). */
+  overlapping(seq: number, end: number, out: Set<number>): void {
+    for (let i = this.head; i < this.items.length; i++) {
+      const s = this.items[i]!;
+      if (before(s.seq, end) && after(s.end, seq)) for (const d of s.destructors) out.add(d);
+    }
+  }
+}
+
+export class LifetimeLog {
+  private readonly open = new Map<number, Lifetime>();
+  private readonly recent: Ring<Lifetime>;
+  private readonly recentById = new Map<number, Lifetime>();
+  /** Open lifetimes by page frame. */
+  private readonly byPfn = new Map<number, Set<number>>();
+  private readonly skbs = new Map<number, number[]>();
+  private readonly segments = new Map<number, SegmentQueue>();
+  private readonly touched = new Set<number>();
+  private touchedOmitted = 0;
+  private evictedCount = 0;
+
+  constructor(private readonly limits: TelemetryLimits) {
+    this.recent = new Ring(limits.maxRecentLifetimes);
+  }
+
+  /** Lifetimes closed by the bound on open ones (pins never seen released). */
+  get evicted(): number {
+    return this.evictedCount;
+  }
+
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  get(destructor: number): Lifetime | undefined {
+    return this.open.get(destructor) ?? this.recentById.get(destructor);
+  }
+
+  /** Open ones, then recent released ones, oldest pin first within each. */
+  all(): Lifetime[] {
+    return [...this.recent, ...this.open.values()];
+  }
+
+  openFor(pfn: number): Lifetime[] {
+    const ids = this.byPfn.get(pfn);
+    return ids ? [...ids].map((d) => this.open.get(d)!) : [];
+  }
+
+  recentFor(pfn: number): Lifetime[] {
+    return [...this.recent].filter((l) => l.pfns.includes(pfn));
+  }
+
+  pin(e: Extract<ReplyEvent, { type: 'reply-pin' }>): Lifetime {
+    if (this.open.size >= this.limits.maxOpenLifetimes) {
+      const oldest = this.open.values().next().value!;
+      oldest.evicted = true;
+      this.evictedCount++;
+      this.close(oldest);
+    }
+    const l: Lifetime = {
+      destructor: e.destructor,
+      conn: e.conn,
+      xid: e.xid,
+      file: e.file,
+      offset: e.offset,
+      bytes: e.bytes,
+      pfns: e.pfns.slice(0, this.limits.maxPfnsPerLifetime),
+      pfnsOmitted: Math.max(0, e.pfns.length - this.limits.maxPfnsPerLifetime),
+      pinnedAt: e.t,
+      releasedAt: null,
+      heldMs: null,
+      firedAt: null,
+      mode: null,
+      orphaned: null,
+      evicted: false,
+      marks: [],
+      marksOmitted: 0,
+      counts: {},
+      holders: new Set(),
+      holdersUntracked: 0,
+    };
+    this.open.set(l.destructor, l);
+    for (const pfn of l.pfns) {
+      let set = this.byPfn.get(pfn);
+      if (!set) this.byPfn.set(pfn, (set = new Set()));
+      set.add(l.destructor);
+    }
+    this.touch(l.destructor);
+    return l;
+  }
+
+  release(e: Extract<ReplyEvent, { type: 'reply-release' }>): Lifetime | undefined {
+    const l = this.open.get(e.destructor);
+    if (!l) return undefined;
+    l.releasedAt = e.t;
+    l.heldMs = e.heldMs;
+    l.mode = e.mode;
+    this.close(l);
+    return l;
+  }
+
+  orphanPin(e: Extract<ReplyEvent, { type: 'pin-orphan' }>): Lifetime | undefined {
+    const l = this.get(e.destructor);
+    if (!l) return undefined;
+    l.orphaned = e.reason;
+    this.mark(l, { t: e.t, kind: 'orphan', n: e.bytes, reason: e.reason });
+    return l;
+  }
+
+  /** Links one netstack event to the lifetimes it concerns. */
+  net(e: NetstackEvent): void {
+    switch (e.type) {
+      case 'frag-ref':
+        if (e.destructor !== null) this.hold(e.skb, [e.destructor]);
+        return;
+      case 'skb-clone': {
+        const ds = this.skbs.get(e.from);
+        if (ds) this.hold(e.skb, ds);
+        return;
+      }
+      case 'skb-free': {
+        const ds = this.skbs.get(e.skb);
+        if (!ds) return;
+        this.skbs.delete(e.skb);
+        for (const d of ds) {
+          const l = this.get(d);
+          if (!l) continue;
+          if (!l.holders.delete(e.skb) && l.holdersUntracked > 0) l.holdersUntracked--;
+          this.touch(d);
+        }
+        return;
+      }
+      case 'segment-transmit':
+      case 'segment-retransmit': {
+        if (e.destructors.length === 0) return;
+        this.segmentsOf(e.conn).push({ seq: e.seq, end: e.end, destructors: e.destructors });
+        const kind = e.type === 'segment-transmit' ? 'transmit' : 'retransmit';
+        for (const d of e.destructors) this.markId(d, { t: e.t, kind, skb: e.skb, seq: e.seq, end: e.end, ...(kind === 'retransmit' ? { reason: (e as { reason: string }).reason } : {}) });
+        return;
+      }
+      case 'segment-hold':
+        for (const d of this.skbs.get(e.skb) ?? []) this.markId(d, { t: e.t, kind: 'hold', skb: e.skb, seq: e.seq, end: e.end, n: e.ms });
+        return;
+      case 'segment-drop':
+      case 'stale-retransmit': {
+        const ds = new Set<number>();
+        this.segments.get(e.conn)?.overlapping(e.seq, e.end, ds);
+        const kind = e.type === 'segment-drop' ? 'drop' : 'stale-retransmit';
+        for (const d of ds) this.markId(d, { t: e.t, kind, seq: e.seq, end: e.end, ...(e.type === 'segment-drop' ? { reason: e.reason } : {}) });
+        return;
+      }
+      case 'ack': {
+        if (e.lost || e.dup) return;
+        const ds = new Set<number>();
+        this.segments.get(e.conn)?.retire(e.ack, ds);
+        for (const d of ds) this.markId(d, { t: e.t, kind: 'ack', seq: e.ack });
+        return;
+      }
+      case 'orphan':
+        this.markId(e.destructor, { t: e.t, kind: 'orphan', skb: e.skb, n: e.bytes });
+        return;
+      case 'destructor-fire': {
+        const l = this.get(e.destructor);
+        if (!l) return;
+        l.firedAt = e.t;
+        this.mark(l, { t: e.t, kind: 'fire' });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Destructor ids of lifetimes changed since the last drain (bounded), and how many were left out. */
+  drainTouched(): { ids: number[]; omitted: number } {
+    const out = { ids: [...this.touched], omitted: this.touchedOmitted };
+    this.touched.clear();
+    this.touchedOmitted = 0;
+    return out;
+  }
+
+  private close(l: Lifetime): void {
+    this.open.delete(l.destructor);
+    for (const pfn of l.pfns) {
+      const set = this.byPfn.get(pfn);
+      if (!set) continue;
+      set.delete(l.destructor);
+      if (set.size === 0) this.byPfn.delete(pfn);
+    }
+    const dropped = this.recent.push(l);
+    if (dropped) this.recentById.delete(dropped.destructor);
+    this.recentById.set(l.destructor, l);
+    this.touch(l.destructor);
+  }
+
+  private hold(skb: number, destructors: readonly number[]): void {
+    let ds = this.skbs.get(skb);
+    if (!ds) {
+      if (this.skbs.size >= this.limits.maxTrackedSkbs) this.skbs.delete(this.skbs.keys().next().value!);
+      this.skbs.set(skb, (ds = []));
+    }
+    for (const d of destructors) {
+      if (ds.includes(d)) continue;
+      ds.push(d);
+      const l = this.get(d);
+      if (!l) continue;
+      if (l.holders.size < this.limits.maxHoldersPerLifetime) l.holders.add(skb);
+      else l.holdersUntracked++;
+      this.touch(d);
+    }
+  }
+
+  private segmentsOf(conn: number): SegmentQueue {
+    let q = this.segments.get(conn);
+    if (!q) {
+      if (this.segments.size >= this.limits.maxTrackedConns) this.segments.delete(this.segments.keys().next().value!);
+      this.segments.set(conn, (q = new SegmentQueue(this.limits.maxSegmentsPerConn)));
+    }
+    return q;
+  }
+
+  private markId(destructor: number, m: Mark): void {
+    const l = this.get(destructor);
+    if (l) this.mark(l, m);
+  }
+
+  private mark(l: Lifetime, m: Mark): void {
+    const seen = l.counts[m.kind] ?? 0;
+    l.counts[m.kind] = seen + 1;
+    this.touch(l.destructor);
+    if (COALESCED.has(m.kind) && seen >= 2) {
+      // Replace the latest occurrence in place: first and last transmit/ACK are what the timeline needs.
+      for (let i = l.marks.length - 1; i >= 0; i--) {
+        if (l.marks[i]!.kind === m.kind) {
+          l.marks[i] = m;
+          return;
+        }
+      }
+    }
+    if (l.marks.length >= this.limits.maxMarksPerLifetime) {
+      l.marksOmitted++;
+      return;
+    }
+    l.marks.push(m);
+  }
+
+  private touch(destructor: number): void {
+    if (this.touched.has(destructor)) return;
+    if (this.touched.size >= this.limits.maxLifetimesPerDelta) this.touchedOmitted++;
+    else this.touched.add(destructor);
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * Everything the dashboard, /metrics and the trace export know, gathered by subscribing to the
+ * page cache, the netstack bus and the reply bus (and the dispatcher's onCall). It reaches into no
+ * other module's state beyond what those sources hand it, and every structure is bounded
+ * (limits.ts), so it can stay attached to a busy server.
+ */
+import type { NetstackBus, NetstackEvent, NetstackEventType } from '../../netstack/events.ts';
+import type { CallOutcome } from '../../rpc/dispatch.ts';
+import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cache.ts';
+import type { ConnectionSnapshot, FaultSettings, ReplyBus, ReplyEvent } from '../reply/types.ts';
+import { chromeTrace, type ChromeTrace } from './chrome-trace.ts';
+import { Exposition, type Sample } from './exposition.ts';
+import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
+import { Histogram, type HistogramSnapshot } from './histogram.ts';
+import { DEFAULT_TELEMETRY_LIMITS, PIN_DURATION_BUCKETS_MS, type TelemetryLimits } from './limits.ts';
+import { LifetimeLog, lifetimeJson, type LifetimeJson } from './lifetimes.ts';
+
+export interface TelemetryOptions {
+  pageCache: PageCache;
+  netBus: NetstackBus;
+  replyBus: ReplyBus;
+  connections: () => ConnectionSnapshot[];
+  faults: () => FaultSettings;
+  replyMode: () => string;
+  /** ms, the same clock the event sources stamp their events with. */
+  now: () => number;
+  limits?: Partial<TelemetryLimits>;
+}
+
+/** Event counts since start (Prometheus counters carry the same facts). */
+export interface Counters {
+  /** Calls by "program.PROCEDURE" (e.g. "nfs.READ"). */
+  calls: Record<string, number>;
+  drcHits: number;
+  replyPins: number;
+  replyReleases: number;
+  pinOrphans: number;
+  pagePins: number;
+  pageFills: number;
+  pageEvictions: number;
+  cow: number;
+  transmits: number;
+  retransmits: number;
+  staleRetransmits: number;
+  drops: number;
+  holds: number;
+  acks: number;
+  rtos: number;
+  fastRetransmits: number;
+  netOrphans: number;
+  destructorFires: number;
+}
+
+export interface PageDetail {
+  pfn: number;
+  state: GridState;
+  file: string | null;
+  index: number;
+  offset: number;
+  pins: number;
+  pinnedForMs: number | null;
+  /** Replies pinning it now, with the skbs holding them. */
+  pinnedBy: LifetimeJson[];
+  /** Released replies that held it, most recent last. */
+  recent: LifetimeJson[];
+}
+
+export interface TelemetrySnapshot {
+  t: number;
+  mode: string;
+  faults: FaultSettings;
+  pageCache: { pages: number; stats: PageCacheStats; grid: string; codes: Record<GridState, string> };
+  connections: ConnectionSnapshot[];
+  counters: Counters;
+  /** Reply pin durations, ms. */
+  pinDuration: HistogramSnapshot;
+  openLifetimes: number;
+  lifetimesEvicted: number;
+  lifetimes: LifetimeJson[];
+}
+
+/** What changed since the previous delta. Idempotent: cells, lifetimes and counters are absolute. */
+export interface TelemetryDelta {
+  seq: number;
+  t: number;
+  mode: string;
+  faults: FaultSettings;
+  counters: Counters;
+  pinDuration: HistogramSnapshot;
+  connections: ConnectionSnapshot[];
+  openLifetimes: number;
+  /** Changed cells, or (when many changed) the whole grid. */
+  cells?: [number, string][];
+  grid?: string;
+  lifetimes: LifetimeJson[];
+  /** Changed lifetimes left out by the per-delta bound; a client refetches the snapshot. */
+  lifetimesOmitted: number;
+}
+
+const PROGRAM_NAMES: Readonly<Record<number, string>> = { 100000: 'portmap', 100003: 'nfs', 100005: 'mount' };
+
+/** Netstack event types the telemetry listens to (the bus builds no event nobody wants). */
+const NET_TYPES = [
+  'frag-ref',
+  'skb-clone',
+  'skb-free',
+  'segment-transmit',
+  'segment-retransmit',
+  'segment-hold',
+  'segment-drop',
+  'stale-retransmit',
+  'ack',
+  'rto',
+  'fast-retransmit',
+  'orphan',
+  'destructor-fire',
+] as const satisfies readonly NetstackEventType[];
+
+const NET_COUNTER: Partial<Record<NetstackEventType, keyof Counters>> = {
+  'segment-transmit': 'transmits',
+  'segment-retransmit': 'retransmits',
+  'segment-hold': 'holds',
+  'segment-drop': 'drops',
+  'stale-retransmit': 'staleRetransmits',
+  rto: 'rtos',
+  'fast-retransmit': 'fastRetransmits',
+  orphan: 'netOrphans',
+  'destructor-fire': 'destructorFires',
+};
+
+export class Telemetry {
+  readonly limits: Readonly<TelemetryLimits>;
+  private readonly grid: PageGrid;
+  private readonly lifetimes: LifetimeLog;
+  private readonly pinDuration = new Histogram(PIN_DURATION_BUCKETS_MS);
+  private readonly counters: Omit<Counters, 'calls'>;
+  private readonly calls = new Map<string, { prog: string; proc: string; n: number }>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private seq = 0;
+
+  constructor(private readonly opts: TelemetryOptions) {
+    this.limits = Object.freeze({ ...DEFAULT_TELEMETRY_LIMITS, ...opts.limits });
+    this.grid = new PageGrid(opts.pageCache);
+    this.lifetimes = new LifetimeLog(this.limits);
+    this.counters = {
+      drcHits: 0,
+      replyPins: 0,
+      replyReleases: 0,
+      pinOrphans: 0,
+      pagePins: 0,
+      pageFills: 0,
+      pageEvictions: 0,
+      cow: 0,
+      transmits: 0,
+      retransmits: 0,
+      staleRetransmits: 0,
+      drops: 0,
+      holds: 0,
+      acks: 0,
+      rtos: 0,
+      fastRetransmits: 0,
+      netOrphans: 0,
+      destructorFires: 0,
+    };
+    this.subscribePageCache();
+    const onNet = (e: NetstackEvent) => this.onNet(e);
+    for (const type of NET_TYPES) this.unsubscribe.push(opts.netBus.on(type, onNet));
+    this.unsubscribe.push(opts.replyBus.on('*', (e) => this.onReply(e)));
+  }
+
+  /** The dispatcher's onCall. */
+  recordCall(o: CallOutcome): void {
+    const prog = PROGRAM_NAMES[o.prog] ?? String(o.prog);
+    let key = `${prog}.${o.procName}`;
+    let series = this.calls.get(key);
+    if (!series && this.calls.size >= this.limits.maxProcedureSeries) {
+      key = `${prog}.other`;
+      series = this.calls.get(key);
+    }
+    if (!series) this.calls.set(key, (series = { prog, proc: key.slice(prog.length + 1), n: 0 }));
+    series.n++;
+    if (o.drc === 'hit') this.counters.drcHits++;
+  }
+
+  snapshot(): TelemetrySnapshot {
+    const pc = this.opts.pageCache;
+    return {
+      t: this.opts.now(),
+      mode: this.opts.replyMode(),
+      faults: this.opts.faults(),
+      pageCache: { pages: pc.size, stats: pc.stats(), grid: this.grid.full(), codes: { ...GRID_CODES } },
+      connections: this.connections(),
+      counters: this.countersNow(),
+      pinDuration: this.pinDuration.snapshot(),
+      openLifetimes: this.lifetimes.openCount,
+      lifetimesEvicted: this.lifetimes.evicted,
+      lifetimes: this.lifetimes.all().map(lifetimeJson),
+    };
+  }
+
+  /** Changes since the previous call; meant for one consumer (the event stream) on a timer. */
+  delta(): TelemetryDelta {
+    const touched = this.lifetimes.drainTouched();
+    const lifetimes: LifetimeJson[] = [];
+    for (const id of touched.ids) {
+      const l = this.lifetimes.get(id);
+      if (l) lifetimes.push(lifetimeJson(l));
+    }
+    return {
+      seq: ++this.seq,
+      t: this.opts.now(),
+      mode: this.opts.replyMode(),
+      faults: this.opts.faults(),
+      counters: this.countersNow(),
+      pinDuration: this.pinDuration.snapshot(),
+      connections: this.connections(),
+      openLifetimes: this.lifetimes.openCount,
+      ...this.grid.drain(this.limits.maxCellChangesPerDelta),
+      lifetimes,
+      lifetimesOmitted: touched.omitted,
+    };
+  }
+
+  /** One frame, for the dashboard's click detail; undefined when no such frame. */
+  pageDetail(pfn: number): PageDetail | undefined {
+    const f = this.opts.pageCache.frames[pfn];
+    if (!f) return undefined;
+    return {
+      pfn,
+      state: this.grid.state(pfn),
+      file: f.file,
+      index: f.index,
+      offset: f.index * f.buf.length,
+      pins: f.pins,
+      pinnedForMs: f.pins > 0 ? this.opts.now() - f.pinnedAt : null,
+      pinnedBy: this.lifetimes.openFor(pfn).map(lifetimeJson),
+      recent: this.lifetimes.recentFor(pfn).map(lifetimeJson),
+    };
+  }
+
+  prometheus(): string {
+    const c = this.countersNow();
+    const x = new Exposition();
+    x.counter(
+      'pagelife_rpc_calls_total',
+      'RPC calls handled, by program and procedure.',
+      [...this.calls.values()].map((s) => ({ labels: { prog: s.prog, proc: s.proc }, value: s.n })),
+    );
+    const counter = (name: string, help: string, value: number) => x.counter(name, help, [{ value }]);
+    counter('pagelife_rpc_drc_hits_total', 'Retransmitted calls answered from the duplicate request cache.', c.drcHits);
+    counter('pagelife_reply_pins_total', 'READ replies whose pages were pinned for the network.', c.replyPins);
+    counter('pagelife_reply_releases_total', 'Pinned READ replies whose pages were released.', c.replyReleases);
+    counter('pagelife_reply_pin_orphans_total', 'Pinned replies orphaned by the pin budget (data copied, pages released early).', c.pinOrphans);
+    counter('pagelife_page_pins_total', 'Page frames going from unpinned to pinned.', c.pagePins);
+    counter('pagelife_page_fills_total', 'Page frames filled from files.', c.pageFills);
+    counter('pagelife_page_evictions_total', 'Page frames evicted for reuse.', c.pageEvictions);
+    counter('pagelife_page_cow_total', 'Writes to network-pinned pages that copied the page first (copy-on-write).', c.cow);
+    counter('pagelife_tcp_segments_transmitted_total', 'TCP data segments transmitted for the first time.', c.transmits);
+    counter('pagelife_tcp_segments_retransmitted_total', 'TCP data segments retransmitted.', c.retransmits);
+    counter('pagelife_tcp_stale_retransmits_total', 'Retransmitted bytes that differed from the first transmission (the bug).', c.staleRetransmits);
+    counter('pagelife_path_segments_dropped_total', 'Segments dropped on the simulated path.', c.drops);
+    counter('pagelife_path_segments_held_total', 'Segment clones held in the device queue.', c.holds);
+    counter('pagelife_tcp_acks_total', 'Cumulative ACKs received by the sender.', c.acks);
+    counter('pagelife_tcp_rto_total', 'Retransmission timeouts.', c.rtos);
+    counter('pagelife_tcp_fast_retransmits_total', 'Fast retransmits (three duplicate ACKs).', c.fastRetransmits);
+    counter('pagelife_skb_frag_orphans_total', 'Paged fragments orphaned (copied out) by the netstack.', c.netOrphans);
+    counter('pagelife_frag_destructor_fires_total', 'Fragment destructors fired (last reference gone).', c.destructorFires);
+    x.histogram('pagelife_reply_pin_duration_seconds', 'Time READ reply pages stayed pinned, pin to release.', this.pinDuration.snapshot(), 1e-3);
+    const stats = this.opts.pageCache.stats();
+    const states = ['free', 'clean', 'dirty', 'pinned', 'cow'] as const;
+    x.gauge('pagelife_page_cache_frames', 'Page frames by state.', states.map((state) => ({ labels: { state }, value: stats[state] })));
+    x.gauge('pagelife_reply_pinned', 'READ replies pinned now.', [{ value: this.lifetimes.openCount }]);
+    const conns = this.connections();
+    const perConn = (pick: (c: ConnectionSnapshot) => number): Sample[] => conns.map((c) => ({ labels: { conn: c.id, remote: c.remote }, value: pick(c) }));
+    x.gauge('pagelife_connection_bytes_in_flight', 'Bytes sent and not yet acknowledged.', perConn((c) => c.bytesInFlight));
+    x.gauge('pagelife_connection_cwnd_bytes', 'Congestion window.', perConn((c) => c.cwnd));
+    x.gauge('pagelife_connection_rto_seconds', 'Current retransmission timeout.', perConn((c) => c.rtoMs / 1000));
+    x.gauge('pagelife_connection_pinned_replies', 'Replies whose pages the connection still pins.', perConn((c) => c.pinnedReplies));
+    return x.text();
+  }
+
+  chromeTrace(): ChromeTrace {
+    return chromeTrace(this.lifetimes.all(), this.opts.now());
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private connections(): ConnectionSnapshot[] {
+    return this.opts.connections().slice(0, this.limits.maxConnectionsShown);
+  }
+
+  private countersNow(): Counters {
+    const calls: Record<string, number> = {};
+    for (const [k, s] of this.calls) calls[k] = s.n;
+    return { calls, ...this.counters };
+  }
+
+  private subscribePageCache(): void {
+    const pc = this.opts.pageCache;
+    const renew = (f: PageFrame) => this.grid.renew(f.pfn);
+    const touch = (f: PageFrame) => this.grid.touch(f.pfn);
+    const onPin = (f: PageFrame) => {
+      this.counters.pagePins++;
+      renew(f);
+    };
+    const onFill = (f: PageFrame) => {
+      this.counters.pageFills++;
+      renew(f);
+    };
+    const onEvict = (f: PageFrame) => {
+      this.counters.pageEvictions++;
+      renew(f);
+    };
+    const onCow = (old: PageFrame, fresh: PageFrame) => {
+      this.counters.cow++;
+      touch(old);
+      renew(fresh);
+    };
+    pc.on('pin', onPin);
+    pc.on('unpin', touch);
+    pc.on('fill', onFill);
+    pc.on('evict', onEvict);
+    pc.on('cow', onCow);
+    pc.on('free', renew);
+    this.unsubscribe.push(() => {
+      pc.off('pin', onPin);
+      pc.off('unpin', touch);
+      pc.off('fill', onFill);
+      pc.off('evict', onEvict);
+      pc.off('cow', onCow);
+      pc.off('free', renew);
+    });
+  }
+
+  private onNet(e: NetstackEvent): void {
+    const counter = NET_COUNTER[e.type];
+    if (counter) this.counters[counter as Exclude<keyof Counters, 'calls'>]++;
+    else if (e.type === 'ack' && !e.lost) this.counters.acks++;
+    this.lifetimes.net(e);
+  }
+
+  private onReply(e: ReplyEvent): void {
+    switch (e.type) {
+      case 'reply-pin':
+        this.counters.replyPins++;
+        this.lifetimes.pin(e);
+        for (const pfn of e.pfns) this.grid.touch(pfn);
+        return;
+      case 'reply-release':
+        this.counters.replyReleases++;
+        this.pinDuration.observe(e.heldMs);
+        this.lifetimes.release(e);
+        for (const pfn of e.pfns) this.grid.touch(pfn);
+        return;
+      case 'pin-orphan': {
+        this.counters.pinOrphans++;
+        const l = this.lifetimes.orphanPin(e);
+        for (const pfn of l?.pfns ?? []) this.grid.markOrphaned(pfn);
+        return;
+      }
+    }
+  }
+}
