@@ -1,0 +1,228 @@
+/**
+ * Drives the NFS and MOUNT programs in process: arguments encoded with XdrWriter, the procedure's
+ * handler called with a CallContext as the dispatcher would, the reply decoded with XdrReader.
+ * Each fixture is a real temporary export directory.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { AUTH_SYS, isPinnedReply, type CallContext, type Credential, type ProcedureResult, type RpcProgram } from '../../rpc/program.ts';
+import { XdrReader } from '../../xdr/reader.ts';
+import { XdrWriter } from '../../xdr/writer.ts';
+import { exportFromFlags } from '../../server/exports/index.ts';
+import { createMountProgram } from '../../server/mount/program.ts';
+import { MountTable } from '../../server/mount/mount-table.ts';
+import { NFSPROC3, NFS3_OK } from '../../server/nfs3/constants.ts';
+import { createNfsContext, exportsAccessPolicy, type NfsContext, type NfsLimits } from '../../server/nfs3/context.ts';
+import { createNfsProgram } from '../../server/nfs3/program.ts';
+import { decodeNfsFh3, decodePostOpFh3, encodeDiropargs3, type nfs_fh3 } from '../../server/nfs3/xdr.ts';
+import { PageCache } from '../../server/pagecache/page-cache.ts';
+import { decodeFattr3, decodePostOpAttr, decodeWccData, type fattr3, type post_op_attr, type wcc_data } from '../../server/vfs/attr.ts';
+import { openExports, type Export } from '../../server/vfs/export.ts';
+
+export const silentLog = pino({ level: 'silent' });
+
+export const rootCred: Credential = { flavor: AUTH_SYS, sys: { stamp: 1, machinename: 'client', uid: 0, gid: 0, gids: [] } };
+export const userCred = (uid: number, gid = uid, gids: number[] = []): Credential => ({
+  flavor: AUTH_SYS,
+  sys: { stamp: 1, machinename: 'client', uid, gid, gids },
+});
+
+export interface CallOptions {
+  cred?: Credential;
+  remoteAddress?: string;
+  remotePort?: number;
+  vers?: number;
+}
+
+export interface RawReply {
+  result: ProcedureResult;
+  /** The whole body, joined (tests only). */
+  body: Buffer;
+  /** The body's chunks as the transport would send them. */
+  chunks: Buffer[];
+  r: XdrReader;
+  release?: () => void;
+}
+
+export interface ExportSetup {
+  path?: string;
+  clients?: string;
+  options?: string;
+}
+
+export interface FixtureOptions {
+  exports?: ExportSetup[];
+  limits?: Partial<NfsLimits>;
+  pages?: number;
+  /** Reuse a state directory (file-handle secret) across fixtures: a server restart. */
+  stateDir?: string;
+  /** Reuse export directories (restart over the same files). */
+  base?: string;
+}
+
+export class Fixture {
+  readonly nfs: RpcProgram;
+  readonly mount: RpcProgram;
+  readonly mounts = new MountTable();
+  private xid = 1;
+
+  constructor(
+    readonly base: string,
+    readonly stateDir: string,
+    readonly exports: Export[],
+    readonly ctx: NfsContext,
+    readonly pageCache: PageCache,
+  ) {
+    this.nfs = createNfsProgram(ctx);
+    this.mount = createMountProgram(ctx, { table: this.mounts });
+  }
+
+  /** Host directory of the first export. */
+  get dir(): string {
+    return this.exports[0]!.dir;
+  }
+
+  hostPath(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  async rootFh(exp = this.exports[0]!): Promise<Buffer> {
+    return (await this.ctx.vfs.root(exp)).fh;
+  }
+
+  async raw(prog: RpcProgram, proc: number, args: (w: XdrWriter) => void, o: CallOptions = {}): Promise<RawReply> {
+    const vers = o.vers ?? [...prog.versions.keys()].at(-1)!;
+    const p = prog.versions.get(vers)?.[proc];
+    if (!p) throw new Error(`no procedure ${proc} in ${prog.name} v${vers}`);
+    const w = new XdrWriter();
+    args(w);
+    const ctx: CallContext = {
+      xid: this.xid++,
+      prog: prog.prog,
+      vers,
+      proc,
+      cred: o.cred ?? rootCred,
+      rawCred: Buffer.alloc(0),
+      transport: 'tcp',
+      remoteAddress: o.remoteAddress ?? '127.0.0.1',
+      remotePort: o.remotePort ?? 800,
+      localAddress: '127.0.0.1',
+      localPort: 2049,
+      log: silentLog,
+    };
+    const result = await p.handler(new XdrReader(w.toBuffer()), ctx);
+    const writer = isPinnedReply(result) ? result.body : result;
+    const chunks = writer.toChunks();
+    const body = Buffer.concat(chunks);
+    return { result, body, chunks, r: new XdrReader(body), ...(isPinnedReply(result) ? { release: result.release } : {}) };
+  }
+
+  /** An NFS call; returns the status and the reader positioned after it. Releases pinned replies unless `keep`. */
+  async call(proc: number, args: (w: XdrWriter) => void, o: CallOptions & { keep?: boolean } = {}): Promise<RawReply & { status: number }> {
+    const raw = await this.raw(this.nfs, proc, args, o);
+    const status = raw.r.uint32();
+    if (raw.release && !o.keep) raw.release();
+    return { ...raw, status };
+  }
+
+  async getattr(fh: nfs_fh3, o: CallOptions = {}): Promise<{ status: number; attrs?: fattr3 }> {
+    const { status, r } = await this.call(NFSPROC3.GETATTR, (w) => w.opaque(fh), o);
+    return status === NFS3_OK ? { status, attrs: decodeFattr3(r) } : { status };
+  }
+
+  async lookup(dir: nfs_fh3, name: string, o: CallOptions = {}): Promise<{ status: number; fh?: Buffer; attrs?: post_op_attr; dirAttrs: post_op_attr }> {
+    const { status, r } = await this.call(NFSPROC3.LOOKUP, (w) => encodeDiropargs3(w, { dir, name }), o);
+    if (status !== NFS3_OK) return { status, dirAttrs: decodePostOpAttr(r) };
+    const fh = Buffer.from(decodeNfsFh3(r));
+    const attrs = decodePostOpAttr(r);
+    return { status, fh, attrs, dirAttrs: decodePostOpAttr(r) };
+  }
+
+  /** LOOKUP along a slash-separated path from the root; throws on failure. */
+  async walk(p: string, o: CallOptions = {}): Promise<Buffer> {
+    let fh = await this.rootFh();
+    for (const name of p.split('/').filter(Boolean)) {
+      const l = await this.lookup(fh, name, o);
+      if (l.status !== NFS3_OK) throw new Error(`lookup ${name} in ${p}: status ${l.status}`);
+      fh = l.fh!;
+    }
+    return fh;
+  }
+
+  async read(fh: nfs_fh3, offset: number | bigint, count: number, o: CallOptions & { keep?: boolean } = {}) {
+    const raw = await this.call(NFSPROC3.READ, (w) => w.opaque(fh).uint64(offset).uint32(count), o);
+    const attrs = decodePostOpAttr(raw.r);
+    if (raw.status !== NFS3_OK) return { ...raw, attrs };
+    const n = raw.r.uint32();
+    const eof = raw.r.bool();
+    const data = Buffer.from(raw.r.opaque(0xffffffff));
+    if (data.length !== n) throw new Error(`READ count ${n} but data ${data.length}`);
+    return { ...raw, attrs, count: n, eof, data };
+  }
+
+  async readdir(dir: nfs_fh3, cookie: bigint, count: number, verf = Buffer.alloc(8), o: CallOptions = {}) {
+    const raw = await this.call(NFSPROC3.READDIR, (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(count), o);
+    const dirAttrs = decodePostOpAttr(raw.r);
+    if (raw.status !== NFS3_OK) return { ...raw, dirAttrs, entries: [], eof: false, verf: undefined };
+    const cookieverf = Buffer.from(raw.r.fixedOpaque(8));
+    const entries: { fileid: bigint; name: string; cookie: bigint }[] = [];
+    while (raw.r.bool()) entries.push({ fileid: raw.r.uint64(), name: raw.r.string(1024), cookie: raw.r.uint64() });
+    const eof = raw.r.bool();
+    return { ...raw, dirAttrs, entries, eof, verf: cookieverf };
+  }
+
+  async readdirplus(dir: nfs_fh3, cookie: bigint, dircount: number, maxcount: number, verf = Buffer.alloc(8), o: CallOptions = {}) {
+    const raw = await this.call(NFSPROC3.READDIRPLUS, (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(dircount).uint32(maxcount), o);
+    const dirAttrs = decodePostOpAttr(raw.r);
+    if (raw.status !== NFS3_OK) return { ...raw, dirAttrs, entries: [], eof: false };
+    raw.r.fixedOpaque(8);
+    const entries: { fileid: bigint; name: string; cookie: bigint; attrs: post_op_attr; fh: Buffer | undefined }[] = [];
+    while (raw.r.bool()) {
+      const fileid = raw.r.uint64();
+      const name = raw.r.string(1024);
+      const cookie = raw.r.uint64();
+      const attrs = decodePostOpAttr(raw.r);
+      const fh = decodePostOpFh3(raw.r);
+      entries.push({ fileid, name, cookie, attrs, fh: fh && Buffer.from(fh) });
+    }
+    const eof = raw.r.bool();
+    return { ...raw, dirAttrs, entries, eof };
+  }
+
+  /** Status and wcc_data of a call whose reply (ok or fail) starts with one wcc_data. */
+  async wccCall(proc: number, args: (w: XdrWriter) => void, o: CallOptions = {}): Promise<{ status: number; wcc: wcc_data; r: XdrReader }> {
+    const { status, r } = await this.call(proc, args, o);
+    return { status, wcc: decodeWccData(r), r };
+  }
+
+  async close(): Promise<void> {
+    await rm(this.base, { recursive: true, force: true });
+  }
+}
+
+export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
+  const base = o.base ?? (await mkdtemp(path.join(os.tmpdir(), 'pagelife-nfs3-')));
+  const stateDir = o.stateDir ?? path.join(base, 'state');
+  const setups = o.exports ?? [{}];
+  const specs = [];
+  for (const [i, s] of setups.entries()) {
+    const dir = path.join(base, i === 0 ? 'export' : `export${i}`);
+    await mkdir(dir, { recursive: true });
+    const p = s.path ?? (i === 0 ? '/export' : `/export${i}`);
+    const entry = exportFromFlags({ dir, path: p, clients: s.clients ?? '*', options: s.options ?? 'rw,no_root_squash,insecure' });
+    specs.push({ path: entry.path, dir: entry.dir, clients: entry.rules });
+  }
+  const exports = await openExports(specs);
+  const pageCache = new PageCache({ pages: o.pages ?? 1024, now: () => 0 });
+  const ctx = await createNfsContext({
+    exports,
+    stateDir,
+    pageCache,
+    access: exportsAccessPolicy(),
+    log: silentLog,
+    ...(o.limits ? { limits: o.limits } : {}),
+  });
+  return new Fixture(base, stateDir, exports, ctx, pageCache);
+}
