@@ -10,9 +10,14 @@ interface Entry<T> {
  * Things due at given times, run by one handler, on at most one clock timer at a time: items
  * due now go out in one deferred batch (one setImmediate per turn on the real clock, not one
  * timer per packet); later ones share a single timer armed for the earliest.
+ *
+ * Items due at once (the fault-free fast path) skip the heap: they wait in a FIFO, which is
+ * ordered by (at, order) by construction, and a flush merges it with the heap.
  */
 export class Agenda<T> {
   private readonly heap: Entry<T>[] = [];
+  private fifo: Entry<T>[] = [];
+  private fifoHead = 0;
   private order = 0;
   private flushQueued = false;
   private readonly timer: Timer;
@@ -21,10 +26,18 @@ export class Agenda<T> {
     const now = this.clock.now();
     for (;;) {
       const top = this.heap[0];
-      if (!top || top.at > now) break;
+      const first = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]! : undefined;
+      if (first !== undefined && (top === undefined || !this.less(top, first))) {
+        this.fifoHead++;
+        this.run(first.item);
+        continue;
+      }
+      if (top === undefined || top.at > now) break;
       this.pop();
       this.run(top.item);
     }
+    this.fifo = [];
+    this.fifoHead = 0;
     this.rearm();
   };
 
@@ -36,29 +49,35 @@ export class Agenda<T> {
   }
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.length + this.fifo.length - this.fifoHead;
   }
 
   /** Every pending item, in no particular order. */
   items(): T[] {
-    return this.heap.map((e) => e.item);
+    const out = this.heap.map((e) => e.item);
+    for (let i = this.fifoHead; i < this.fifo.length; i++) out.push(this.fifo[i]!.item);
+    return out;
   }
 
   schedule(at: number, item: T): void {
-    this.push({ at, order: this.order++, item });
-    const top = this.heap[0]!;
-    if (top.at <= this.clock.now()) {
+    const now = this.clock.now();
+    const entry = { at, order: this.order++, item };
+    if (at <= now) {
+      this.fifo.push(entry);
       if (!this.flushQueued) {
         this.flushQueued = true;
         this.timer.cancel();
         this.clock.defer(this.flush);
       }
-    } else if (!this.flushQueued && (!this.timer.armed || top.at < this.timer.expires)) {
-      this.timer.arm(top.at - this.clock.now());
+      return;
     }
+    this.push(entry);
+    const top = this.heap[0]!;
+    if (!this.flushQueued && (!this.timer.armed || top.at < this.timer.expires)) this.timer.arm(top.at - now);
   }
 
   private rearm(): void {
+    if (this.flushQueued) return;
     const top = this.heap[0];
     if (!top) {
       this.timer.cancel();
@@ -84,7 +103,9 @@ export class Agenda<T> {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const t = h[i]!;
+      h[i] = h[p]!;
+      h[p] = t;
       i = p;
     }
   }
@@ -102,7 +123,9 @@ export class Agenda<T> {
       if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
       if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
       if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
+      const t = h[i]!;
+      h[i] = h[m]!;
+      h[m] = t;
       i = m;
     }
   }

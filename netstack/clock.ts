@@ -114,7 +114,9 @@ export class VirtualClock implements Clock {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const t = h[i]!;
+      h[i] = h[p]!;
+      h[p] = t;
       i = p;
     }
   }
@@ -133,7 +135,9 @@ export class VirtualClock implements Clock {
         if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
         if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
         if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
+        const t = h[i]!;
+        h[i] = h[m]!;
+        h[m] = t;
         i = m;
       }
     }

@@ -31,8 +31,8 @@ let nextDestructorId = 1;
  */
 export class FragDestructor {
   readonly id = nextDestructorId++;
+  /** Starts at 1 (the bias reference); 0 means it has fired, as only the firing unref gets it there. */
   refcount = 1;
-  fired = false;
   /** The connection that first carried one of its frags, told when it fires. */
   owner: DestructorOwner | null = null;
 
@@ -41,17 +41,20 @@ export class FragDestructor {
     readonly data: unknown = null,
   ) {}
 
+  get fired(): boolean {
+    return this.refcount === 0;
+  }
+
   /** skb_frag_destructor_ref */
   ref(): void {
-    if (this.fired) throw new DestructorError(this.id, 'ref');
+    if (this.refcount === 0) throw new DestructorError(this.id, 'ref');
     this.refcount++;
   }
 
   /** skb_frag_destructor_unref: fires the destructor when the last reference goes. */
   unref(): void {
-    if (this.fired) throw new DestructorError(this.id, 'unref');
+    if (this.refcount === 0) throw new DestructorError(this.id, 'unref');
     if (--this.refcount !== 0) return;
-    this.fired = true;
     skbRegistry()?.checkFire(this);
     this.owner?.destructorFired(this);
     this.destroy(this);

@@ -228,9 +228,9 @@ export function skbCoalesce(skb: SkBuff, page: Page, offset: number, size: numbe
 function skbReleaseData(skb: SkBuff): void {
   const shinfo = skb.shinfo;
   if (--shinfo.dataref !== 0) return;
+  // The SharedInfo is dead now: its frag array is left as it is, nobody reads it again.
   const frags = shinfo.frags;
   for (let i = 0; i < frags.length; i++) skbFragUnref(skb, frags[i]!);
-  frags.length = 0;
 }
 
 /** kfree_skb: drops this holder; frag references go only with the SharedInfo's last holder. */
