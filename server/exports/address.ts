@@ -58,7 +58,8 @@ export function isMappedIPv4(w: IPv6Words): boolean {
 
 /** A call's source address as Node reports it; IPv4-mapped IPv6 comes back as IPv4. */
 export function parseAddress(text: string): ParsedAddress | null {
-  const v4 = parseIPv4(text);
+  // Fast path for the form a dual-stack socket reports on every IPv4 call.
+  const v4 = parseIPv4(/^::ffff:/i.test(text) ? text.slice(7) : text);
   if (v4 !== null) return { family: 4, v4 };
   const words = parseIPv6(text);
   if (words === null) return null;
