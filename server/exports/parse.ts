@@ -83,7 +83,6 @@ export function parseExports(text: string, file: string): ExportEntry[] {
   const firstSeen = new Map<string, Pos>();
   for (const line of tokenize(text, src)) {
     const [pathTok] = line;
-    if (pathTok === undefined) continue;
     const entry = parseEntry(line, src);
     const earlier = firstSeen.get(entry.path);
     if (earlier) src.fail(pathTok.start, pathTok.text, `${entry.path} is already exported on line ${earlier.line}; merge the two entries`);
@@ -104,8 +103,8 @@ export async function loadExportsFile(file: string): Promise<ExportEntry[]> {
  */
 export function exportFromFlags(o: { dir: string; path: string; clients: string; options: string }): ExportEntry {
   const optSrc = new Source('--export-options');
-  const optTok = flagToken(o.options);
-  const state = o.options.trim() === '' ? initialState() : parseOptionList(optTok, 0, optTok.text.length, initialState(), optSrc);
+  const optTok = flagToken(o.options, 0, true);
+  const state = optTok.text === '' ? initialState() : parseOptionList(optTok, 0, optTok.text.length, initialState(), optSrc);
   const cliSrc = new Source('--export-clients');
   const rules: ClientRule[] = [];
   const re = /[^\s,]+/g;
@@ -121,9 +120,15 @@ export function exportFromFlags(o: { dir: string; path: string; clients: string;
   return checked(entry, flagToken(o.path), new Source('--export-path'));
 }
 
-function flagToken(text: string, offset = 0): Token {
-  const pos = Array.from(text, (_, i) => ({ line: 1, column: offset + i + 1 }));
-  return { text, pos, start: { line: 1, column: offset + 1 }, quoted: false };
+/** A flag's value as a token on "line 1"; `dropSpaces` allows `rw, insecure` as in `( )`. */
+function flagToken(text: string, offset = 0, dropSpaces = false): Token {
+  const tok: Token = { text: '', pos: [], start: { line: 1, column: offset + 1 }, quoted: false };
+  Array.from(text).forEach((ch, i) => {
+    if (dropSpaces && /\s/.test(ch)) return;
+    tok.text += ch;
+    tok.pos.push({ line: 1, column: offset + i + 1 });
+  });
+  return tok;
 }
 
 function initialState(): OptionState {
@@ -143,8 +148,10 @@ function checked(entry: ExportEntry, at: Token, src: Source): ExportEntry {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer: text → logical lines of tokens.
 
-function tokenize(text: string, src: Source): Token[][] {
-  const lines: Token[][] = [];
+type Line = [Token, ...Token[]];
+
+function tokenize(text: string, src: Source): Line[] {
+  const lines: Line[] = [];
   let tokens: Token[] = [];
   let cur: Token | null = null;
   let quote: Pos | null = null;
@@ -177,7 +184,7 @@ function tokenize(text: string, src: Source): Token[][] {
       if (quote) src.fail(quote, '"', 'unterminated quote');
       if (paren) src.fail(paren, '(', "unclosed '(' (continue a long option list with '\\' at the end of the line)");
       endToken();
-      if (tokens.length > 0) lines.push(tokens);
+      if (tokens.length > 0) lines.push(tokens as Line);
       tokens = [];
       newline(eol);
       continue;
@@ -226,15 +233,15 @@ function tokenize(text: string, src: Source): Token[][] {
   if (quote) src.fail(quote, '"', 'unterminated quote');
   if (paren) src.fail(paren, '(', "unclosed '('");
   endToken();
-  if (tokens.length > 0) lines.push(tokens);
+  if (tokens.length > 0) lines.push(tokens as Line);
   return lines;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Entries, clients, options.
 
-function parseEntry(tokens: Token[], src: Source): ExportEntry {
-  const [pathTok, ...rest] = tokens as [Token, ...Token[]];
+function parseEntry(tokens: Line, src: Source): ExportEntry {
+  const [pathTok, ...rest] = tokens;
   const p = pathTok.text;
   if (!pathTok.quoted && (p.includes('(') || p.startsWith('-'))) src.fail(pathTok.start, p, 'an entry must start with the exported directory');
   if (!p.startsWith('/')) src.fail(pathTok.start, p, 'the exported directory must be an absolute path');
@@ -272,7 +279,7 @@ function parseEntry(tokens: Token[], src: Source): ExportEntry {
     }
     const spec = tok.text.slice(0, nameEnd);
     const nameTok: Token = { ...tok, text: spec, pos: tok.pos.slice(0, nameEnd) };
-    rules.push({ ...parseClient(nameTok, src), spec, options: state.options, notes: state.notes });
+    rules.push({ ...parseClient(nameTok, src), spec, options: { ...state.options }, notes: [...state.notes] });
   }
   rejectDuplicates(rules, clientToks[0] ?? pathTok, src);
   const entry: ExportEntry = { path: exportPath, dir: exportPath, rules: inPrecedenceOrder(rules) };

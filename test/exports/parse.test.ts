@@ -77,6 +77,12 @@ describe('exports file syntax', () => {
     ]);
   });
 
+  it('gives every rule its own options object', () => {
+    const [r1, r2] = one('/srv -rw 10.0.0.1 10.0.0.2').rules;
+    expect(r1!.options).toEqual(r2!.options);
+    expect(r1!.options).not.toBe(r2!.options);
+  });
+
   it('lets the later of two contradicting options win, as Linux does', () => {
     expect(rule('/a *(ro,rw)').options.rw).toBe(true);
     expect(rule('/a *(rw,ro)').options.rw).toBe(false);
@@ -253,17 +259,22 @@ describe('exportFromFlags', () => {
     expect(e.fsid).toBe(3);
     expect(e.rules.map((r) => r.kind)).toEqual(['ipv4', 'ipv4', 'wildcard']);
     expect(exportFromFlags({ dir: '/d', path: '/x', clients: '*', options: '' }).rules[0]!.options).toEqual(DEFAULT_EXPORT_OPTIONS);
+    expect(exportFromFlags({ dir: '/d', path: '/x', clients: '*', options: ' rw, insecure ' }).rules[0]!.options).toEqual({
+      ...DEFAULT_EXPORT_OPTIONS,
+      rw: true,
+      secure: false,
+    });
   });
 
   it('names the flag and the column in errors', () => {
     const opt = (() => {
       try {
-        exportFromFlags({ dir: '/d', path: '/x', clients: '*', options: 'rw,squash_all' });
+        exportFromFlags({ dir: '/d', path: '/x', clients: '*', options: 'rw, squash_all' });
       } catch (e) {
         return e;
       }
     })();
-    expect(opt).toMatchObject({ file: '--export-options', line: 1, column: 4, token: 'squash_all' });
+    expect(opt).toMatchObject({ file: '--export-options', line: 1, column: 5, token: 'squash_all' });
     expect(() => exportFromFlags({ dir: '/d', path: '/x', clients: '10.0.0.1 @ng', options: 'rw' })).toThrow(
       expect.objectContaining({ file: '--export-clients', column: 10, token: '@ng' }),
     );
