@@ -79,6 +79,10 @@ class SegmentQueue {
 
   constructor(private readonly capacity: number) {}
 
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
   push(s: Segment): void {
     if (this.items.length - this.head >= this.capacity) this.head++;
     this.items.push(s);
@@ -126,6 +130,13 @@ export class LifetimeLog {
   /** Lifetimes closed by the bound on open ones (pins never seen released). */
   get evicted(): number {
     return this.evictedCount;
+  }
+
+  /** Entries in each internal structure (each bounded by a limit), for tests and /metrics. */
+  sizes(): Record<'open' | 'recent' | 'skbs' | 'conns' | 'segments', number> {
+    let segments = 0;
+    for (const q of this.segments.values()) segments += q.size;
+    return { open: this.open.size, recent: this.recent.size, skbs: this.skbs.size, conns: this.segments.size, segments };
   }
 
   get openCount(): number {

@@ -276,7 +276,17 @@ export class Telemetry {
     x.gauge('pagelife_connection_cwnd_bytes', 'Congestion window.', perConn((c) => c.cwnd));
     x.gauge('pagelife_connection_rto_seconds', 'Current retransmission timeout.', perConn((c) => c.rtoMs / 1000));
     x.gauge('pagelife_connection_pinned_replies', 'Replies whose pages the connection still pins.', perConn((c) => c.pinnedReplies));
+    x.gauge(
+      'pagelife_telemetry_entries',
+      'Entries held by each bounded telemetry structure.',
+      Object.entries(this.sizes()).map(([structure, value]) => ({ labels: { structure }, value })),
+    );
     return x.text();
+  }
+
+  /** Entries held by each bounded structure. */
+  sizes(): Record<string, number> {
+    return this.lifetimes.sizes();
   }
 
   chromeTrace(): ChromeTrace {
