@@ -25,9 +25,19 @@ const FIRST_NAME_COOKIE = 3n;
 /** How many entries are lstat'ed at once while filling a page. */
 const STAT_BATCH = 32;
 
+/** Names whose cookie is remembered: every page of a big directory hashes all its names again. */
+const COOKIE_MEMO_MAX = 100_000;
+const cookieMemo = new Map<string, bigint>();
+
 export function cookieOf(name: string): bigint {
-  const h = createHash('sha1').update(name).digest().readBigUInt64BE(0) >> 1n;
-  return h < FIRST_NAME_COOKIE ? h + FIRST_NAME_COOKIE : h;
+  let c = cookieMemo.get(name);
+  if (c === undefined) {
+    const h = createHash('sha1').update(name).digest().readBigUInt64BE(0) >> 1n;
+    c = h < FIRST_NAME_COOKIE ? h + FIRST_NAME_COOKIE : h;
+    if (cookieMemo.size >= COOKIE_MEMO_MAX) cookieMemo.clear();
+    cookieMemo.set(name, c);
+  }
+  return c;
 }
 
 export interface DirPageEntry {
