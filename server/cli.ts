@@ -1,0 +1,85 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
+
+const USAGE = `usage:
+  pagelife serve [--export DIR] [--nfs-port N] [--mount-port N] [--portmap auto|off|PORT]
+                 [--http-port N] [--host ADDR] [--config FILE] [--exports-file FILE]
+                 [--export-options OPTS] [--export-clients SPEC] [--var-dir DIR]
+                 [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
+                 [--log-level LEVEL]
+  Port 0 means any free port; the ports bound are printed on the ready line.`;
+
+const SERVE_OPTIONS = {
+  export: { type: 'string' },
+  'nfs-port': { type: 'string' },
+  'mount-port': { type: 'string' },
+  portmap: { type: 'string' },
+  'http-port': { type: 'string' },
+  host: { type: 'string' },
+  config: { type: 'string' },
+  'exports-file': { type: 'string' },
+  'export-options': { type: 'string' },
+  'export-clients': { type: 'string' },
+  'var-dir': { type: 'string' },
+  'reply-mode': { type: 'string' },
+  'cache-pages': { type: 'string' },
+  'pinned-write': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** A numeric flag stays a string if it is not a number, so the schema names the bad value. */
+const num = (v: string | undefined): number | string | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : v);
+
+/** Builds the configuration from flags over an optional JSON file; flags win. */
+export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
+  const { values: f } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
+  if (f.help) return 'help';
+  const base = f.config ? await readConfigFile(f.config) : {};
+  const flags: Record<string, unknown> = {
+    export: f.export,
+    nfsPort: num(f['nfs-port']),
+    mountPort: num(f['mount-port']),
+    portmap: f.portmap === undefined || f.portmap === 'auto' || f.portmap === 'off' ? f.portmap : num(f.portmap),
+    httpPort: num(f['http-port']),
+    host: f.host,
+    exportsFile: f['exports-file'],
+    exportOptions: f['export-options'],
+    exportClients: f['export-clients'],
+    varDir: f['var-dir'],
+    replyMode: f['reply-mode'],
+    logLevel: f['log-level'],
+  };
+  const merged: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  const pc = { ...((base.pageCache as object | undefined) ?? {}) } as Record<string, unknown>;
+  if (f['cache-pages'] !== undefined) pc.pages = num(f['cache-pages']);
+  if (f['pinned-write'] !== undefined) pc.pinnedWrite = f['pinned-write'];
+  merged.pageCache = pc;
+  return parseConfig(merged, f.config ? `${f.config} + command line` : 'command line');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === 'serve') {
+      const config = await serveConfig(rest);
+      if (config === 'help') {
+        console.log(USAGE);
+        return;
+      }
+      const { serve } = await import('./main.ts');
+      await serve(config);
+      return;
+    }
+    console.error(USAGE);
+    process.exitCode = cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+  } catch (e) {
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`pagelife: ${(e as Error).message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,126 @@
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Dispatcher } from '../rpc/dispatch.ts';
+import { DuplicateRequestCache } from '../rpc/drc.ts';
+import type { RpcProgram } from '../rpc/program.ts';
+import { RpcTcpServer } from '../rpc/tcp-server.ts';
+import { RpcUdpServer } from '../rpc/udp-server.ts';
+import type { Config } from './config.ts';
+import { ensureDefaultExport } from './default-export.ts';
+import { buildHttpApp } from './http/app.ts';
+import { PageCache } from './pagecache/page-cache.ts';
+import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
+import { createServices, type Services } from './services.ts';
+import { NFS_PROGRAM } from './nfs3/constants.ts';
+
+export interface BoundPorts {
+  nfs: number;
+  mount: number;
+  portmap: number | 'off';
+  http: number;
+}
+
+export interface RunningServer {
+  ports: BoundPorts;
+  config: Config;
+  log: Logger;
+  dispatcher: Dispatcher;
+  drc: DuplicateRequestCache;
+  pageCache: PageCache;
+  services: Services;
+  close(): Promise<void>;
+}
+
+/** Binds TCP first, then UDP on the same number (port 0: whatever TCP got), as rpcbind clients expect. */
+async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number) {
+  const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits });
+  const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight });
+  const bound = await tcp.listen(port, config.host);
+  await udp.listen(bound, config.host);
+  return { tcp, udp, port: bound };
+}
+
+/** Starts every part of the server; the caller owns the returned handle. */
+export async function startPagelife(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  const exportDir = config.export ?? path.join(config.varDir, 'export');
+  if (!config.export && (await ensureDefaultExport(exportDir))) log.info({ dir: exportDir }, 'created the embedded default export');
+  if (config.replyMode === 'legacy') {
+    log.warn('reply mode legacy: pages are released when sendpage returns — retransmissions may carry stale bytes (the bug, on purpose)');
+  }
+
+  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => performance.now() });
+  const drc = new DuplicateRequestCache(config.drc);
+  const dispatcher = new Dispatcher({ log, drc });
+  const services = await createServices({ config, exportDir, pageCache, log });
+  for (const p of services.programs) dispatcher.register(p);
+
+  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort);
+  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort);
+  // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
+  const registrations = services.programs.map((p: RpcProgram) => {
+    const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
+    return { prog: p.prog, vers: [...p.versions.keys()], tcpPort: port, udpPort: port };
+  });
+  let portmap: PortmapHandle;
+  try {
+    portmap = await startPortmap(config.portmap, config.host, registrations, log);
+  } catch (e) {
+    await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
+    throw e;
+  }
+
+  const http = await buildHttpApp({
+    log,
+    state: () => ({
+      replyMode: config.replyMode,
+      ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port },
+      pageCache: pageCache.stats(),
+      drc: drc.stats(),
+      connections: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
+    }),
+  });
+  await http.listen({ port: config.httpPort, host: config.host });
+  const httpPort = (http.server.address() as { port: number }).port;
+
+  return {
+    ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort },
+    config,
+    log,
+    dispatcher,
+    drc,
+    pageCache,
+    services,
+    async close() {
+      await http.close();
+      await portmap.close();
+      await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
+      await services.close();
+    },
+  };
+}
+
+function mountHelp(p: BoundPorts): string {
+  const explicit = `mount -t nfs -o vers=3,proto=tcp,port=${p.nfs},mountport=${p.mount},mountproto=tcp,nolock HOST:/export /mnt`;
+  const lines = ['Mount it from a Linux client (replace HOST with this machine\'s address):'];
+  if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp,nolock HOST:/export /mnt`);
+  lines.push(`  ${explicit}`);
+  lines.push(`Dashboard and API: http://localhost:${p.http}/`);
+  return lines.join('\n');
+}
+
+/** `pagelife serve`: start, print how to mount and the ready line, stop cleanly on SIGINT/SIGTERM. */
+export async function serve(config: Config): Promise<void> {
+  const log = pino({ level: config.logLevel });
+  const server = await startPagelife(config, log);
+  const p = server.ports;
+  process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, 'stopping');
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

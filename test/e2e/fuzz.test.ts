@@ -1,0 +1,197 @@
+// Issue 2 acceptance 5: 100,000+ random and mutated records over TCP and UDP against `pagelife serve`.
+// The server must answer each well-formed call (or close a TCP connection it cannot parse), never
+// crash or hang, and keep its memory bounded.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import dgram from 'node:dgram';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { XdrWriter } from '../../xdr/writer.ts';
+import { RpcClient, authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
+import { startServer, type ServerProcess } from '../support/server-process.ts';
+
+const RECORDS_PER_TRANSPORT = 50_000;
+const WINDOW = 32;
+const STALL_MS = 5000;
+/** Resident memory may grow by at most this much over the run (the page cache is preallocated). */
+const RSS_GROWTH_LIMIT = 96 * 1024 * 1024;
+
+let dir: string;
+let server: ServerProcess;
+let templates: Buffer[] = [];
+
+function rssOf(pid: number): Promise<number> {
+  return fs.readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmRSS:\s+(\d+) kB/.exec(s)![1]) * 1024);
+}
+
+function call(xid: number, prog: number, vers: number, proc: number, args: XdrWriter): Buffer {
+  const w = encodeCallHeader(new XdrWriter(), { xid, prog, vers, proc, cred: authSys({ uid: 1000, gid: 1000 }) });
+  return Buffer.concat([...w.toChunks(), ...args.toChunks()]);
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-fuzz-'));
+  await fs.mkdir(path.join(dir, 'd'));
+  await fs.writeFile(path.join(dir, 'f'), Buffer.alloc(20000, 7));
+  server = await startServer(['--export', dir, '--cache-pages', '2048', '--log-level', 'error']);
+  const mnt = await RpcClient.connect({ host: '127.0.0.1', port: server.ports.mount, transport: 'tcp' });
+  const res = await mnt.call(100005, 3, 1, new XdrWriter().string('/export'), { cred: authSys() });
+  expect(res.uint32()).toBe(0);
+  const fh = res.opaque(64);
+  await mnt.close();
+  const name = (n: string) => new XdrWriter().opaque(fh).string(n);
+  templates = [
+    call(1, 100003, 3, 0, new XdrWriter()),
+    call(1, 100003, 3, 1, new XdrWriter().opaque(fh)),
+    call(1, 100003, 3, 3, name('f')),
+    call(1, 100003, 3, 4, new XdrWriter().opaque(fh).uint32(0x3f)),
+    call(1, 100003, 3, 6, new XdrWriter().opaque(fh).uint64(0n).uint32(4096)),
+    call(1, 100003, 3, 16, new XdrWriter().opaque(fh).uint64(0n).fixedOpaque(Buffer.alloc(8)).uint32(4096)),
+    call(1, 100003, 3, 17, new XdrWriter().opaque(fh).uint64(0n).fixedOpaque(Buffer.alloc(8)).uint32(1024).uint32(8192)),
+    call(1, 100003, 3, 19, new XdrWriter().opaque(fh)),
+    call(1, 100005, 3, 1, new XdrWriter().string('/export')),
+    call(1, 100005, 3, 5, new XdrWriter()),
+    call(1, 100000, 2, 3, new XdrWriter().uint32(100003).uint32(3).uint32(6).uint32(0)),
+  ];
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** A record: a template mutated (bytes flipped, cut, extended) or plain random bytes; a fresh xid. */
+function records(n: number, seed: number): Buffer[] {
+  const mutated = fc.tuple(fc.nat({ max: templates.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 6 }), fc.option(fc.nat()), fc.uint8Array({ maxLength: 64 }));
+  const random = fc.uint8Array({ minLength: 0, maxLength: 600 }).map((a) => Buffer.from(a));
+  const arb = fc.oneof(
+    { weight: 4, arbitrary: mutated.map(([t, flips, cut, tail]) => {
+      const b = Buffer.from(templates[t]!);
+      // Keep most xids intact (offset 0..3) so answers can be matched; mutations land after them.
+      for (const [pos, v] of flips) b[4 + (pos % Math.max(1, b.length - 4))] = v;
+      const cutAt = cut === null ? b.length : 4 + (cut % Math.max(1, b.length - 3));
+      return Buffer.concat([b.subarray(0, cutAt), Buffer.from(tail)]);
+    }) },
+    { weight: 1, arbitrary: random },
+  );
+  return fc.sample(arb, { numRuns: n, seed });
+}
+
+/** A record gets an answer when it starts with an xid and msg_type CALL (anything else is dropped). */
+const isCall = (r: Buffer) => r.length >= 8 && r.readUInt32BE(4) === 0;
+
+describe('bad input (100,000 records)', () => {
+  it('TCP: every call is answered or its connection closed; memory stays bounded', async () => {
+    const recs = records(RECORDS_PER_TRANSPORT, 42);
+    const rss0 = await rssOf(server.proc.pid!);
+    let answered = 0;
+    let closedWith = 0;
+    let stalls = 0;
+    let i = 0;
+    while (i < recs.length) {
+      // One connection per run of records; a close ends the run, the rest go on a new connection.
+      const sock = net.connect(server.ports.nfs, '127.0.0.1');
+      await new Promise((r, j) => sock.once('connect', r).once('error', j));
+      const result = await new Promise<{ done: number; closed: boolean }>((resolve) => {
+        // No answer and no close for this long while calls are outstanding is a hang.
+        let stall = setTimeout(() => { stalls++; resolve({ done: sent, closed: false }); }, STALL_MS);
+        const alive = () => { clearTimeout(stall); stall = setTimeout(() => { stalls++; resolve({ done: sent, closed: false }); }, STALL_MS); };
+        const waiting = new Map<number, number>();
+        let sent = 0;
+        let pendingBytes = Buffer.alloc(0);
+        const start = i;
+        const pump = () => {
+          while (waiting.size < WINDOW && start + sent < recs.length) {
+            const rec = Buffer.from(recs[start + sent]!);
+            if (rec.length >= 4) rec.writeUInt32BE((start + sent + 1) >>> 0, 0);
+            if (isCall(rec)) waiting.set(start + sent + 1, start + sent);
+            sock.write(Buffer.concat([recordMark(rec.length), rec]));
+            sent++;
+            if (!isCall(rec)) {
+              // The server closes on a non-call; stop sending on this connection.
+              return;
+            }
+          }
+          if (waiting.size === 0) {
+            clearTimeout(stall);
+            resolve({ done: sent, closed: false });
+          }
+        };
+        sock.on('data', (d: Buffer) => {
+          alive();
+          pendingBytes = Buffer.concat([pendingBytes, d]);
+          while (pendingBytes.length >= 4) {
+            const len = pendingBytes.readUInt32BE(0) & 0x7fffffff;
+            if (pendingBytes.length < 4 + len) break;
+            const xid = pendingBytes.readUInt32BE(4);
+            pendingBytes = pendingBytes.subarray(4 + len);
+            if (waiting.delete(xid)) answered++;
+          }
+          pump();
+        });
+        sock.on('close', () => {
+          clearTimeout(stall);
+          resolve({ done: sent, closed: true });
+        });
+        sock.on('error', () => undefined);
+        pump();
+      });
+      sock.destroy();
+      if (result.closed) closedWith++;
+      i += Math.max(1, result.done);
+    }
+    const rss1 = await rssOf(server.proc.pid!);
+    expect(server.proc.exitCode).toBeNull();
+    expect(stalls).toBe(0);
+    expect(answered).toBeGreaterThan(RECORDS_PER_TRANSPORT / 2);
+    expect(closedWith).toBeGreaterThan(0);
+    expect(rss1 - rss0).toBeLessThan(RSS_GROWTH_LIMIT);
+    // Still serving well-formed calls afterwards.
+    const c = await RpcClient.connect({ host: '127.0.0.1', port: server.ports.nfs, transport: 'tcp' });
+    await c.call(100003, 3, 0);
+    await c.close();
+  });
+
+  it('UDP: every call datagram is answered; memory stays bounded', async () => {
+    const recs = records(RECORDS_PER_TRANSPORT, 7);
+    const rss0 = await rssOf(server.proc.pid!);
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const waiting = new Set<number>();
+    let answered = 0;
+    let expected = 0;
+    let onEmpty: (() => void) | null = null;
+    sock.on('message', (m) => {
+      if (m.length >= 4 && waiting.delete(m.readUInt32BE(0))) {
+        answered++;
+        if (waiting.size === 0) onEmpty?.();
+      }
+    });
+    for (let i = 0; i < recs.length; i += WINDOW) {
+      const batch = recs.slice(i, i + WINDOW).map((r, k) => {
+        const b = Buffer.from(r);
+        if (b.length >= 4) b.writeUInt32BE(i + k + 1, 0);
+        if (isCall(b)) {
+          waiting.add(i + k + 1);
+          expected++;
+        }
+        return b;
+      });
+      const drained = new Promise<void>((r) => {
+        onEmpty = r;
+        if (waiting.size === 0) r();
+        setTimeout(r, 2000);
+      });
+      for (const b of batch) sock.send(b, server.ports.nfs, '127.0.0.1');
+      await drained;
+      waiting.clear();
+    }
+    sock.close();
+    const rss1 = await rssOf(server.proc.pid!);
+    expect(server.proc.exitCode).toBeNull();
+    expect(answered).toBe(expected);
+    expect(rss1 - rss0).toBeLessThan(RSS_GROWTH_LIMIT);
+  });
+});
