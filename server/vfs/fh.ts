@@ -78,7 +78,7 @@ export async function loadFhSecret(stateDir: string): Promise<Buffer> {
   const file = path.join(stateDir, FH_SECRET_FILE);
   // Written aside then linked into place, so a crash never leaves a short secret behind and two
   // servers starting at once agree on one (link fails with EEXIST for the loser).
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'w' });
   try {
     await link(tmp, file);

@@ -151,7 +151,12 @@ export class Fixture {
     return fh;
   }
 
-  async read(fh: nfs_fh3, offset: number | bigint, count: number, o: CallOptions & { keep?: boolean } = {}) {
+  async read(
+    fh: nfs_fh3,
+    offset: number | bigint,
+    count: number,
+    o: CallOptions & { keep?: boolean } = {},
+  ): Promise<RawReply & { status: number; attrs: post_op_attr; count?: number; eof?: boolean; data?: Buffer }> {
     const raw = await this.call(NFSPROC3.READ, (w) => w.opaque(fh).uint64(offset).uint32(count), o);
     const attrs = decodePostOpAttr(raw.r);
     if (raw.status !== NFS3_OK) return { ...raw, attrs };
