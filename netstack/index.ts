@@ -45,7 +45,7 @@ export { Rng } from './rng.ts';
 export { DeviceQueue } from './device-queue.ts';
 export { Path, DEFAULT_FAULTS, type PathFaults, type DropRange, type WireMode, type WireSegment, type WireAck } from './path.ts';
 export { PcapWriter, TcpFlowCapture, DEFAULT_FLOW, type TcpFlowAddress } from './pcap.ts';
-export { TcpSender, TcpError, SK_PAGE_FRAG_SIZE, type TcpSenderOptions } from './tcp/sender.ts';
+export { TcpSender, TcpError, tcpFragment, SK_PAGE_FRAG_SIZE, type TcpSenderOptions, type SenderPort } from './tcp/sender.ts';
 export { TcpReceiver, DeliveryError, type DeliverFn, type TcpReceiverOptions } from './tcp/receiver.ts';
 export { RenoCongestion } from './tcp/congestion.ts';
 export { RtoEstimator } from './tcp/rto.ts';

@@ -119,15 +119,12 @@ export function pskbExpandHead(skb: SkBuff, extraTail = 0): void {
   const shinfo = new SharedInfo(size === 0 ? EMPTY : Buffer.allocUnsafe(size));
   old.head.copy(shinfo.head, 0, skb.data, skb.tail);
   copyFragsRef(skb, shinfo, old);
-  // Drop our share of the old SharedInfo as skb_release_data would.
-  if (--old.dataref === 0) {
-    for (const f of old.frags) skbFragUnref(skb, f);
-    old.frags.length = 0;
-  }
   skb.shinfo = shinfo;
   skb.data = 0;
   skb.tail = headlen;
   skb.cloned = false;
+  // Drop our share of the old SharedInfo as skb_release_data would.
+  if (--old.dataref === 0) for (const f of old.frags) skbFragUnref(skb, f);
 }
 
 /** Makes `skb` writable: unshares it first if a clone still shares its SharedInfo. */
@@ -135,11 +132,27 @@ export function skbUnclone(skb: SkBuff, extraTail = 0): void {
   if (skbCloned(skb) || skb.shinfo.head.length - skb.tail < extraTail) pskbExpandHead(skb, extraTail);
 }
 
-/** Drops the frags from index `from` on (their slots' references with them). */
+/**
+ * Drops the frags from index `from` on, releasing their slots' references. Slots leave the
+ * array before their reference goes, so a destructor firing here sees no skb pointing at it.
+ */
 function dropFragsFrom(skb: SkBuff, from: number): void {
+  const dropped = skb.shinfo.frags.splice(from);
+  for (const f of dropped) skbFragUnref(skb, f);
+}
+
+/** Removes the first `eat` bytes of frag data: whole frags dropped (references released), a straddler trimmed. */
+function eatFrags(skb: SkBuff, eat: number): void {
   const frags = skb.shinfo.frags;
-  for (let i = from; i < frags.length; i++) skbFragUnref(skb, frags[i]!);
-  frags.length = from;
+  let n = 0;
+  while (n < frags.length && eat >= frags[n]!.size) eat -= frags[n++]!.size;
+  const dropped = frags.splice(0, n);
+  if (eat > 0) {
+    const f = frags[0]!;
+    f.offset += eat;
+    f.size -= eat;
+  }
+  for (const f of dropped) skbFragUnref(skb, f);
 }
 
 /**
@@ -153,21 +166,7 @@ export function pullTail(skb: SkBuff, delta: number): void {
   if (delta > skb.dataLen) throw new SkbError(skb.id, `pull_tail of ${delta} bytes with ${skb.dataLen} in frags`);
   skbUnclone(skb, delta);
   skbCopyBits(skb, skb.headlen, skb.shinfo.head, skb.tail, delta);
-  const frags = skb.shinfo.frags;
-  let eat = delta;
-  let keep = 0;
-  for (const frag of frags) {
-    if (eat >= frag.size) {
-      eat -= frag.size;
-      skbFragUnref(skb, frag);
-    } else {
-      frag.offset += eat;
-      frag.size -= eat;
-      eat = 0;
-      frags[keep++] = frag;
-    }
-  }
-  frags.length = keep;
+  eatFrags(skb, delta);
   skb.tail += delta;
   skb.dataLen -= delta;
 }
@@ -183,23 +182,10 @@ export function pskbTrimHead(skb: SkBuff, len: number): void {
   skbUnclone(skb);
   const fromHead = Math.min(len, skb.headlen);
   skb.data += fromHead;
-  let eat = len - fromHead;
+  const eat = len - fromHead;
   skb.dataLen -= eat;
   skb.len -= len;
-  const frags = skb.shinfo.frags;
-  let keep = 0;
-  for (const frag of frags) {
-    if (eat >= frag.size) {
-      eat -= frag.size;
-      skbFragUnref(skb, frag);
-    } else {
-      frag.offset += eat;
-      frag.size -= eat;
-      eat = 0;
-      frags[keep++] = frag;
-    }
-  }
-  frags.length = keep;
+  eatFrags(skb, eat);
 }
 
 /** ___pskb_trim: keeps the first `len` bytes; frags past the cut release their references. Unclones first. */

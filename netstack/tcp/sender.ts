@@ -88,6 +88,27 @@ class PageFrag {
 }
 
 /**
+ * tcp_fragment: splits `skb` after `len` bytes; returns the second part, [seq + len, endSeq),
+ * which takes the FIN and PSH flags and the loss marks. A cloned skb is unshared first (its
+ * clone keeps the old SharedInfo); skb_split then moves the frags past the cut and references
+ * a straddling frag once more.
+ */
+export function tcpFragment(skb: SkBuff, len: number): SkBuff {
+  if (len <= 0 || len >= skb.len) throw new TcpError(skb.owner.conn, `tcp_fragment of skb ${skb.id} at ${len} of ${skb.len}`);
+  skbUnclone(skb);
+  const buff = allocSkb(Math.max(0, skb.headlen - len), skb.owner);
+  skbSplit(skb, buff, len);
+  buff.seq = seqAdd(skb.seq, len);
+  buff.endSeq = skb.endSeq;
+  skb.endSeq = buff.seq;
+  buff.tcpFlags = skb.tcpFlags;
+  skb.tcpFlags &= ~(TCPHDR_FIN | TCPHDR_PSH);
+  buff.sacked = skb.sacked;
+  buff.when = skb.when;
+  return buff;
+}
+
+/**
  * Invariants:
  * - `queue` holds, in sequence order, every skb not yet fully ACKed: [0, sendHead) have been
  *   transmitted (the retransmit queue), [sendHead, end) not yet (tcp_send_head on). The
@@ -337,23 +358,9 @@ export class TcpSender implements DestructorOwner {
     this.tcpTransmitSkb(skb, true, reason);
   }
 
-  /**
-   * tcp_fragment: splits queue[index] after `len` bytes into two queued skbs. A cloned skb is
-   * unshared first (its clone keeps the old SharedInfo); skb_split then moves the frags past
-   * the cut and references a straddler twice.
-   */
+  /** tcp_fragment on queue[index], keeping the queue and the send head in order. */
   private tcpFragment(index: number, len: number): void {
-    const skb = this.queue[index]!;
-    skbUnclone(skb);
-    const buff = allocSkb(Math.max(0, skb.headlen - len), this.owner);
-    skbSplit(skb, buff, len);
-    buff.seq = seqAdd(skb.seq, len);
-    buff.endSeq = skb.endSeq;
-    skb.endSeq = buff.seq;
-    buff.tcpFlags = skb.tcpFlags;
-    skb.tcpFlags &= ~(TCPHDR_FIN | TCPHDR_PSH);
-    buff.sacked = skb.sacked;
-    buff.when = skb.when;
+    const buff = tcpFragment(this.queue[index]!, len);
     this.queue.splice(index + 1, 0, buff);
     if (index < this.sendHead) this.sendHead++;
   }
