@@ -104,6 +104,7 @@ export interface ConnectionStats {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  windowProbes: number;
   staleRetransmits: number;
   /** Destructors carried by this connection that have not fired. */
   pinnedDestructors: number;
@@ -159,7 +160,7 @@ export class TcpPair {
     while (o.rcvWnd >> wscale > 0xffff && wscale < 14) wscale++;
     this.capture = o.pcap ? new TcpFlowCapture(o.pcap, o.flow, iss, irs, o.mss, wscale) : null;
     this.capture?.handshake(this.clock.now());
-    this.path = new Path(this.clock, this.rng, this.bus, o.conn, o.faults, o.wire, {
+    this.path = new Path(this.clock, this.rng, this.bus, o.conn, o.faults, o.wire, o.mss, {
       segmentArrived: (seg: WireSegment) => this.receiver.receive(seg),
       ackArrived: (ack: WireAck) => {
         this.capture?.ack(this.clock.now(), ack);
@@ -262,6 +263,7 @@ export class TcpPair {
       retransmits: s.retransmits,
       fastRetransmits: s.fastRetransmits,
       timeouts: s.timeouts,
+      windowProbes: s.probes,
       staleRetransmits: this.receiver.staleRetransmits,
       pinnedDestructors: s.pinnedDestructors,
       orphanedFrags: this.orphaned,

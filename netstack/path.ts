@@ -9,7 +9,7 @@ import { DeviceQueue, type DeviceQueueEntry } from './device-queue.ts';
 import type { NetstackBus } from './events.ts';
 import type { Rng } from './rng.ts';
 import { freeSkb, skbClone, TCPHDR_FIN, type SkBuff } from './skb.ts';
-import { skbToBuffer, skbViews } from './skb-ops.ts';
+import { skbSegment, skbToBuffer, skbViews } from './skb-ops.ts';
 import { after, before } from './tcp/seq.ts';
 
 /** A TCP data segment as it crossed the wire. */
@@ -113,6 +113,8 @@ export class Path {
     private readonly conn: number,
     faults: Partial<PathFaults>,
     readonly mode: WireMode,
+    /** Segment size for GSO at the device (the MSS); 0 = none. */
+    private readonly gsoSize: number,
     private readonly ends: PathEnds,
   ) {
     this.faults = { ...DEFAULT_FAULTS, dropSegments: [], dropRanges: [] };
@@ -150,8 +152,22 @@ export class Path {
     return out;
   }
 
-  /** dev_queue_xmit of a TCP clone. */
+  /**
+   * dev_queue_xmit of a TCP clone. One larger than `gsoSize` is segmented first (software
+   * GSO, as validate_xmit_skb does): each segment references the frags itself, and the clone
+   * is consumed at once.
+   */
   xmit(skb: SkBuff): void {
+    if (this.gsoSize > 0 && skb.len > this.gsoSize) {
+      const segs = skbSegment(skb, this.gsoSize);
+      freeSkb(skb);
+      for (const seg of segs) this.enqueue(seg);
+      return;
+    }
+    this.enqueue(skb);
+  }
+
+  private enqueue(skb: SkBuff): void {
     const hold = this.holds.length > 0 ? this.holds.shift()! : 0;
     if (hold > 0 && this.bus !== null && this.bus.wants('segment-hold')) {
       this.bus.emit({ type: 'segment-hold', conn: this.conn, t: this.clock.now(), seq: skb.seq, end: skb.endSeq, skb: skb.id, ms: hold });

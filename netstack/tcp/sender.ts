@@ -143,6 +143,8 @@ export class TcpSender implements DestructorOwner {
   retransmits = 0;
   fastRetransmits = 0;
   timeouts = 0;
+  /** Zero-window probes sent. */
+  probes = 0;
   /** Called whenever ACK processing may have completed the connection's work. */
   onProgress: () => void = () => {};
 
@@ -323,6 +325,7 @@ export class TcpSender implements DestructorOwner {
   /** tcp_probe_timer: the window is closed and nothing is in flight to elicit an update. */
   private tcpProbeTimer(): void {
     if (this.sndNxt !== this.sndUna || this.sendHead === this.queue.length) return;
+    this.probes++;
     this.port.probe(seqAdd(this.sndUna, -1));
     this.persistBackoff++;
     this.persistTimer.arm(this.probeInterval());
