@@ -1,5 +1,5 @@
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import { EventStream } from './event-stream.ts';
@@ -31,7 +31,8 @@ export interface HttpAppOptions {
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const log = opts.log.child({ component: 'http' });
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true });
+  // The dashboard polls and streams; a log line per request would drown the server's own.
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   app.setValidatorCompiler(zodValidatorCompiler);
   const stream = opts.stream ?? new EventStream(opts.telemetry, log);
   app.addHook('onClose', async () => stream.close());

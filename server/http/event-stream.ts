@@ -66,6 +66,8 @@ export interface EventStreamStats {
   /** Longest queue of any client now. */
   maxQueued: number;
   maxQueuedBytes: number;
+  /** Most bytes any client's socket has unsent now. */
+  maxSocketBuffered: number;
 }
 
 export class EventStream {
@@ -138,11 +140,13 @@ export class EventStream {
   stats(): EventStreamStats {
     let maxQueued = 0;
     let maxQueuedBytes = 0;
+    let maxSocketBuffered = 0;
     for (const c of this.clients.values()) {
       maxQueued = Math.max(maxQueued, c.queue.length);
       maxQueuedBytes = Math.max(maxQueuedBytes, c.queuedBytes);
+      maxSocketBuffered = Math.max(maxSocketBuffered, c.socket.bufferedAmount);
     }
-    return { clients: this.clients.size, ...this.counts, maxQueued, maxQueuedBytes };
+    return { clients: this.clients.size, ...this.counts, maxQueued, maxQueuedBytes, maxSocketBuffered };
   }
 
   close(): void {
@@ -159,7 +163,7 @@ export class EventStream {
   private flush(c: Client): void {
     if (!this.writable(c)) return;
     if (c.resync) {
-      // The snapshot supersedes whatever was queued: deltas are absolute, not increments.
+      // A snapshot carries everything the queued (or dropped) deltas would have: discard them.
       c.queue = [];
       c.queuedBytes = 0;
       c.resync = false;

@@ -43,6 +43,7 @@ const probability = z.number().min(0).max(1);
 export const FaultPatchSchema = z
   .strictObject({
     loss: probability,
+    ackLoss: probability,
     delay: z.number().min(0).max(MAX_FAULT_DELAY_MS),
     jitter: z.number().min(0).max(MAX_FAULT_DELAY_MS),
     reorder: probability,

@@ -9,7 +9,7 @@ import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../../server
 import { Telemetry } from '../../server/telemetry/telemetry.ts';
 import type { TelemetryLimits } from '../../server/telemetry/limits.ts';
 
-export const DEFAULT_FAULTS: FaultSettings = { loss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, seed: 1 };
+export const DEFAULT_FAULTS: FaultSettings = { loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, seed: 1 };
 
 export function memoryFile(key: string, size: number): FileSource {
   const data = Buffer.alloc(size, key.charCodeAt(0));
