@@ -6,7 +6,8 @@ const USAGE = `usage:
                  [--http-port N] [--host ADDR] [--config FILE] [--exports-file FILE]
                  [--export-options OPTS] [--export-clients SPEC] [--var-dir DIR]
                  [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
-                 [--log-level LEVEL]
+                 [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
+                 [--duplicate P] [--device-hold MS] [--seed N] [--log-level LEVEL]
   Port 0 means any free port; the ports bound are printed on the ready line.`;
 
 const SERVE_OPTIONS = {
@@ -25,11 +26,26 @@ const SERVE_OPTIONS = {
   'cache-pages': { type: 'string' },
   'pinned-write': { type: 'string' },
   'log-level': { type: 'string' },
+  loss: { type: 'string' },
+  'ack-loss': { type: 'string' },
+  delay: { type: 'string' },
+  jitter: { type: 'string' },
+  reorder: { type: 'string' },
+  duplicate: { type: 'string' },
+  'device-hold': { type: 'string' },
+  seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A numeric flag stays a string if it is not a number, so the schema names the bad value. */
-const num = (v: string | undefined): number | string | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : v);
+const num = (v: string | undefined): number | string | undefined => (v === undefined ? undefined : /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+
+/** Merges flags (strings) over a section of the config file. */
+function section(base: unknown, flags: Record<string, string | undefined>): Record<string, unknown> {
+  const out = { ...((base as Record<string, unknown> | undefined) ?? {}) };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) out[k] = num(v);
+  return out;
+}
 
 /** Builds the configuration from flags over an optional JSON file; flags win. */
 export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
@@ -52,10 +68,18 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
   };
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
-  const pc = { ...((base.pageCache as object | undefined) ?? {}) } as Record<string, unknown>;
-  if (f['cache-pages'] !== undefined) pc.pages = num(f['cache-pages']);
-  if (f['pinned-write'] !== undefined) pc.pinnedWrite = f['pinned-write'];
-  merged.pageCache = pc;
+  merged.pageCache = section(base.pageCache, { pages: f['cache-pages'] });
+  if (f['pinned-write'] !== undefined) (merged.pageCache as Record<string, unknown>).pinnedWrite = f['pinned-write'];
+  merged.faults = section(base.faults, {
+    loss: f.loss,
+    ackLoss: f['ack-loss'],
+    delay: f.delay,
+    jitter: f.jitter,
+    reorder: f.reorder,
+    duplicate: f.duplicate,
+    deviceHold: f['device-hold'],
+    seed: f.seed,
+  });
   return parseConfig(merged, f.config ? `${f.config} + command line` : 'command line');
 }
 

@@ -16,6 +16,11 @@ export type ReplyMode = (typeof REPLY_MODES)[number];
 
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
+const probability = z.number().min(0).max(1);
+const ms = z.number().min(0).max(600_000);
+
+/** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps. */
+export const TCP_MSS_LOOPBACK = 65483;
 
 /**
  * The whole configuration, one schema: defaults here are the only defaults. CLI flags and the
@@ -62,6 +67,36 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   replyMode: z.enum(REPLY_MODES).default('destructor'),
+  /** The simulated TCP between the reply path and the real socket. */
+  net: z
+    .object({
+      /** Loopback-like segments (65536 MTU less headers): few segments per READ reply. */
+      mss: positive.max(65483).default(TCP_MSS_LOOPBACK),
+      rcvWnd: positive.default(4 * 1024 * 1024),
+      socketOrphanBytes: positive.default(1024 * 1024),
+      maxUdpFlows: positive.default(1024),
+    })
+    .prefault({}),
+  /** Path faults at start; the HTTP API changes them at run time. */
+  faults: z
+    .object({
+      loss: probability.default(0),
+      ackLoss: probability.default(0),
+      delay: ms.default(0),
+      jitter: ms.default(0),
+      reorder: probability.default(0),
+      duplicate: probability.default(0),
+      deviceHold: ms.default(0),
+      seed: z.number().int().min(0).max(0xffff_ffff).default(1),
+    })
+    .prefault({}),
+  pinBudget: z
+    .object({
+      maxPinnedShare: z.number().gt(0).max(1).default(0.5),
+      maxPinAgeMs: positive.default(30_000),
+      checkIntervalMs: positive.default(100),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -11,6 +11,12 @@ import { buildHttpApp } from './http/app.ts';
 import { PageCache } from './pagecache/page-cache.ts';
 import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
 import { createServices, type Services } from './services.ts';
+import { RealClock } from '../netstack/clock.ts';
+import { EventBus, type NetstackEvent } from '../netstack/events.ts';
+import { ReplyPath } from './reply/reply-path.ts';
+import type { ReplyEvent } from './reply/types.ts';
+import { Telemetry } from './telemetry/telemetry.ts';
+import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
 
 export interface BoundPorts {
@@ -27,14 +33,16 @@ export interface RunningServer {
   dispatcher: Dispatcher;
   drc: DuplicateRequestCache;
   pageCache: PageCache;
+  replies: ReplyPath;
+  telemetry: Telemetry;
   services: Services;
   close(): Promise<void>;
 }
 
 /** Binds TCP first, then UDP on the same number (port 0: whatever TCP got), as rpcbind clients expect. */
-async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number) {
-  const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits });
-  const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight });
+async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath) {
+  const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, sinkFor: replies.sinkFor });
+  const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, sink: replies.sendDatagram });
   const bound = await tcp.listen(port, config.host);
   await udp.listen(bound, config.host);
   return { tcp, udp, port: bound };
@@ -48,14 +56,37 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     log.warn('reply mode legacy: pages are released when sendpage returns — retransmissions may carry stale bytes (the bug, on purpose)');
   }
 
-  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => performance.now() });
+  const clock = new RealClock();
+  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now() });
+  const netBus: EventBus<NetstackEvent> = new EventBus();
+  const replyBus: EventBus<ReplyEvent> = new EventBus();
+  const replies = new ReplyPath({
+    clock,
+    mode: config.replyMode,
+    pageCache,
+    faults: config.faults,
+    net: config.net,
+    budget: config.pinBudget,
+    netBus,
+    replyBus,
+    log,
+  });
+  const telemetry = new Telemetry({
+    pageCache,
+    netBus,
+    replyBus,
+    connections: () => replies.connections(),
+    faults: () => replies.getFaults(),
+    replyMode: () => replies.mode,
+    now: () => clock.now(),
+  });
   const drc = new DuplicateRequestCache(config.drc);
-  const dispatcher = new Dispatcher({ log, drc });
+  const dispatcher = new Dispatcher({ log, drc, onCall: (o) => telemetry.recordCall(o) });
   const services = await createServices({ config, exportDir, pageCache, log });
   for (const p of services.programs) dispatcher.register(p);
 
-  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort);
-  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort);
+  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies);
+  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies);
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
   const registrations = services.programs.map((p: RpcProgram) => {
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
@@ -71,13 +102,22 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
 
   const http = await buildHttpApp({
     log,
+    telemetry,
     state: () => ({
       replyMode: config.replyMode,
       ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port },
       pageCache: pageCache.stats(),
       drc: drc.stats(),
-      connections: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
+      replyPath: { ...replies.counters, inflightReplies: replies.inflightReplies(), staleRetransmits: replies.staleRetransmits() },
+      sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
     }),
+    faults: {
+      get: () => replies.getFaults(),
+      set: (partial) => replies.setFaults(partial),
+      oneOff: (o) => {
+        if (!replies.oneOff(o)) throw new FaultRejectedError(`no connection ${o.conn}`, o);
+      },
+    },
   });
   await http.listen({ port: config.httpPort, host: config.host });
   const httpPort = (http.server.address() as { port: number }).port;
@@ -89,9 +129,13 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     dispatcher,
     drc,
     pageCache,
+    replies,
+    telemetry,
     services,
     async close() {
       await http.close();
+      replies.close();
+      telemetry.close();
       await portmap.close();
       await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
       await services.close();

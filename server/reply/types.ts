@@ -32,6 +32,8 @@ export interface ConnectionSnapshot {
 export interface FaultSettings {
   /** Probability of losing a data segment, 0..1. */
   loss: number;
+  /** Probability of losing an ACK, 0..1 (1: a peer that never acknowledges). */
+  ackLoss: number;
   /** One-way delay and jitter, ms. */
   delay: number;
   jitter: number;

@@ -1,0 +1,509 @@
+/**
+ * The reply path: every RPC reply leaves through netstack. READ data goes by reference
+ * (sendpage of page-cache pages with one FragDestructor per reply); what the simulated receiver
+ * delivers in order is written to the real socket. The reply mode decides when the page cache
+ * gets its pages back (DESIGN.md, "Reply-path modes").
+ */
+import type { Socket } from 'node:net';
+import type dgram from 'node:dgram';
+import type { Logger } from 'pino';
+import { RealClock } from '../../netstack/clock.ts';
+import { TcpPair, type PageFragment } from '../../netstack/connection.ts';
+import { FragDestructor } from '../../netstack/destructor.ts';
+import type { NetstackBus } from '../../netstack/events.ts';
+import type { PathFaults } from '../../netstack/path.ts';
+import { orphanFrags } from '../../netstack/skb-ops.ts';
+import type { SharedInfo, SkBuff } from '../../netstack/skb.ts';
+import type { RpcReplyOut, TransportInfo } from '../../rpc/dispatch.ts';
+import { recordMark } from '../../rpc/record.ts';
+import type { ReplySink } from '../../rpc/reply-sink.ts';
+import type { DatagramSink } from '../../rpc/udp-server.ts';
+import type { ReplyMode } from '../config.ts';
+import { PAGE_SIZE, type PageCache, type PageFrame } from '../pagecache/page-cache.ts';
+import { PageMap } from './page-map.ts';
+import type { ConnectionSnapshot, FaultSettings, ReplyBus } from './types.ts';
+
+/** Knobs of the live path (server/config.ts holds the defaults). */
+export interface ReplyNetOptions {
+  mss: number;
+  rcvWnd: number;
+  /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
+  socketOrphanBytes: number;
+  /** UDP destinations with a device of their own; the least recently used goes beyond it. */
+  maxUdpFlows: number;
+}
+
+export interface PinBudget {
+  /** Pinned pages may take at most this share of the cache before the oldest pins are orphaned. */
+  maxPinnedShare: number;
+  /** A pin older than this is orphaned (a peer that never acknowledges). */
+  maxPinAgeMs: number;
+  checkIntervalMs: number;
+}
+
+export interface ReplyPathOptions {
+  /** One clock for the page cache, the stack and the events, so their times compare. */
+  clock: RealClock;
+  mode: ReplyMode;
+  pageCache: PageCache;
+  faults: FaultSettings;
+  net: ReplyNetOptions;
+  budget: PinBudget;
+  netBus: NetstackBus;
+  replyBus: ReplyBus;
+  log: Logger;
+}
+
+/** One reply whose pages the network holds. */
+interface InFlightReply {
+  xid: number;
+  destructor: FragDestructor;
+  frames: PageFrame[];
+  pinnedAt: number;
+  bytes: number;
+  /** Released to the page cache already (legacy mode: at sendpage return). */
+  released: boolean;
+  release: () => void;
+}
+
+export interface ReplyPathCounters {
+  repliesByReference: number;
+  repliesCopied: number;
+  destructorsFired: number;
+  budgetOrphanedFrags: number;
+  budgetOrphanRuns: number;
+  socketCopies: number;
+}
+
+function pathFaults(f: FaultSettings): Partial<PathFaults> {
+  return { loss: f.loss, ackLoss: f.ackLoss, delay: f.delay, jitter: f.jitter, reorder: f.reorder, duplicate: f.duplicate };
+}
+
+/** A connection (TCP) or a flow (UDP destination) and the replies it holds. */
+abstract class Conduit {
+  readonly inflight = new Map<number, InFlightReply>();
+  abstract readonly pair: TcpPair;
+
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+  ) {}
+
+  /** Time the oldest reply still held was pinned; Infinity when none. */
+  oldestPin(): number {
+    for (const r of this.inflight.values()) if (!r.released) return r.pinnedAt;
+    return Infinity;
+  }
+
+  /**
+   * skb_orphan_frags on what this conduit holds for long: the retransmit queue and the device
+   * queue. skbs on the wire or with the consumer are left alone — their bytes are already being
+   * read as views — and so is any skb sharing their SharedInfo (a clone in flight).
+   */
+  orphanHeld(): number {
+    const busy = new Set<SharedInfo>();
+    for (const skb of this.pair.receiver.heldSkbs()) busy.add(skb.shinfo);
+    const onDevice = new Set<SkBuff>(this.pair.path.deviceQueue.skbs());
+    for (const skb of this.pair.path.heldSkbs()) if (!onDevice.has(skb)) busy.add(skb.shinfo);
+    let n = 0;
+    for (const skb of [...this.pair.sender.heldSkbs(), ...onDevice]) if (!busy.has(skb.shinfo)) n += orphanFrags(skb);
+    return n;
+  }
+}
+
+export class ReplyPath {
+  readonly clock: RealClock;
+  readonly counters: ReplyPathCounters = { repliesByReference: 0, repliesCopied: 0, destructorsFired: 0, budgetOrphanedFrags: 0, budgetOrphanRuns: 0, socketCopies: 0 };
+  private readonly pages: PageMap;
+  private readonly conduits = new Map<number, Conduit>();
+  private readonly flows = new Map<string, UdpFlow>();
+  private nextId = 1;
+  private faults: FaultSettings;
+  private readonly budgetTimer: NodeJS.Timeout;
+
+  constructor(readonly o: ReplyPathOptions) {
+    this.clock = o.clock;
+    this.pages = new PageMap(o.pageCache);
+    this.faults = { ...o.faults };
+    this.budgetTimer = setInterval(() => this.enforceBudget(), o.budget.checkIntervalMs);
+    this.budgetTimer.unref();
+  }
+
+  get mode(): ReplyMode {
+    return this.o.mode;
+  }
+
+  /** The ReplySink of a new TCP connection (RpcTcpServer's sinkFor). */
+  sinkFor = (socket: Socket, info: TransportInfo): ReplySink => {
+    const c = new TcpConduit(this, this.nextId++, `${info.remoteAddress}:${info.remotePort}`, socket);
+    this.conduits.set(c.id, c);
+    return c;
+  };
+
+  /** UDP replies: one skb each through the destination's device queue (RpcUdpServer's sink). */
+  sendDatagram: DatagramSink = (reply, to, socket) => {
+    const key = `${to.address}:${to.port}`;
+    let flow = this.flows.get(key);
+    if (flow) this.flows.delete(key);
+    else {
+      flow = new UdpFlow(this, this.nextId++, key, socket, to);
+      this.conduits.set(flow.id, flow);
+      this.trimFlows();
+    }
+    this.flows.set(key, flow);
+    flow.send(reply);
+  };
+
+  newPair(id: number, extra: { onDeliver?: (chunks: Buffer[], done: () => void) => void; onDatagram?: (b: Buffer) => void }): TcpPair {
+    return new TcpPair({
+      conn: id,
+      clock: this.clock,
+      seed: (this.faults.seed + id) >>> 0,
+      bus: this.o.netBus,
+      mss: this.o.net.mss,
+      rcvWnd: this.o.net.rcvWnd,
+      wire: 'reference',
+      faults: pathFaults(this.faults),
+      ...extra,
+    });
+  }
+
+  /**
+   * Queues one reply on `pair`: the record mark and header runs copied (sendmsg), page-cache
+   * chunks by reference (sendpage) with one destructor for the reply, then — by mode — the pages
+   * go back to the cache when the destructor fires, at once (legacy), or were never lent (copy).
+   */
+  sendOnPair(c: Conduit, reply: RpcReplyOut, header: Buffer | null): void {
+    const { pair } = c;
+    const release = reply.release;
+    if (this.o.mode === 'copy' || !release) {
+      if (header) pair.sendmsg(header, true);
+      const last = reply.chunks.length - 1;
+      reply.chunks.forEach((chunk, i) => pair.sendmsg(chunk, i < last));
+      this.counters.repliesCopied++;
+      release?.();
+      return;
+    }
+    const r: InFlightReply = {
+      xid: reply.xid,
+      destructor: new FragDestructor((d) => this.destructorFired(c, d)),
+      frames: [],
+      pinnedAt: this.clock.now(),
+      bytes: 0,
+      released: false,
+      release,
+    };
+    c.inflight.set(r.destructor.id, r);
+    if (header) pair.sendmsg(header, true);
+    const last = reply.chunks.length - 1;
+    reply.chunks.forEach((chunk, i) => {
+      const frags = this.fragsOf(chunk, r);
+      if (!frags) pair.sendmsg(chunk, i < last);
+      else frags.forEach((f, k) => pair.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
+    });
+    this.counters.repliesByReference++;
+    this.emitPin(c, r);
+    if (this.o.mode === 'legacy') this.releaseToCache(c, r);
+    r.destructor.unref();
+    if (this.o.pageCache.pinned > this.pinLimit()) this.enforceBudget();
+  }
+
+  /** A UDP reply: one skb, the leading header runs linear, the rest frags. */
+  sendDatagramOnPair(c: Conduit, reply: RpcReplyOut): void {
+    const release = reply.release;
+    if (this.o.mode === 'copy' || !release) {
+      c.pair.sendDatagram(Buffer.concat(reply.chunks, reply.length), [], null);
+      this.counters.repliesCopied++;
+      release?.();
+      return;
+    }
+    const r: InFlightReply = {
+      xid: reply.xid,
+      destructor: new FragDestructor((d) => this.destructorFired(c, d)),
+      frames: [],
+      pinnedAt: this.clock.now(),
+      bytes: 0,
+      released: false,
+      release,
+    };
+    c.inflight.set(r.destructor.id, r);
+    let head = 0;
+    while (head < reply.chunks.length && !this.pages.lookup(reply.chunks[head]!)) head++;
+    const frags: (PageFragment & { destructor: FragDestructor | null })[] = [];
+    for (const chunk of reply.chunks.slice(head)) {
+      const pf = this.fragsOf(chunk, r);
+      if (pf) for (const f of pf) frags.push({ ...f, destructor: r.destructor });
+      else frags.push({ page: this.pages.privatePage(chunk), offset: 0, size: chunk.length, destructor: null });
+    }
+    c.pair.sendDatagram(Buffer.concat(reply.chunks.slice(0, head)), frags, r.destructor);
+    this.counters.repliesByReference++;
+    this.emitPin(c, r);
+    if (this.o.mode === 'legacy') this.releaseToCache(c, r);
+    r.destructor.unref();
+  }
+
+  /** The page fragments of a chunk (split at page boundaries), or null if it is not cache memory. */
+  private fragsOf(chunk: Buffer, r: InFlightReply): PageFragment[] | null {
+    if (!this.pages.lookup(chunk)) return null;
+    const out: PageFragment[] = [];
+    for (let at = 0; at < chunk.length; ) {
+      const p = this.pages.lookup(chunk.subarray(at))!;
+      const size = Math.min(chunk.length - at, PAGE_SIZE - p.offset);
+      out.push({ page: p.page, offset: p.offset, size });
+      if (!r.frames.includes(p.frame)) r.frames.push(p.frame);
+      r.bytes += size;
+      at += size;
+    }
+    return out;
+  }
+
+  private emitPin(c: Conduit, r: InFlightReply): void {
+    const bus = this.o.replyBus;
+    if (!bus.wants('reply-pin')) return;
+    const f0 = r.frames[0];
+    bus.emit({
+      type: 'reply-pin',
+      t: r.pinnedAt,
+      conn: c.id,
+      xid: r.xid,
+      destructor: r.destructor.id,
+      pfns: r.frames.map((f) => f.pfn),
+      file: f0?.file ?? '',
+      offset: f0 ? f0.index * PAGE_SIZE : 0,
+      bytes: r.bytes,
+    });
+  }
+
+  private releaseToCache(c: Conduit, r: InFlightReply): void {
+    if (r.released) return;
+    r.released = true;
+    r.release();
+  }
+
+  private destructorFired(c: Conduit, d: FragDestructor): void {
+    const r = c.inflight.get(d.id);
+    if (!r) return;
+    c.inflight.delete(d.id);
+    this.counters.destructorsFired++;
+    this.releaseToCache(c, r);
+    const bus = this.o.replyBus;
+    if (bus.wants('reply-release')) {
+      bus.emit({ type: 'reply-release', t: this.clock.now(), conn: c.id, xid: r.xid, destructor: d.id, pfns: r.frames.map((f) => f.pfn), heldMs: this.clock.now() - r.pinnedAt, mode: this.o.mode });
+    }
+  }
+
+  private pinLimit(): number {
+    return Math.floor(this.o.budget.maxPinnedShare * this.o.pageCache.size);
+  }
+
+  /**
+   * The pin budget: while pinned pages exceed their share of the cache, or some reply has been
+   * held longer than the maximum age, orphan the oldest holders' fragments (copies replace the
+   * page references, the destructors fire, the cache gets its pages back). Returns frags orphaned.
+   */
+  enforceBudget(): number {
+    const now = this.clock.now();
+    const limit = this.pinLimit();
+    const byAge = [...this.conduits.values()].filter((c) => c.inflight.size > 0).sort((a, b) => a.oldestPin() - b.oldestPin());
+    let total = 0;
+    for (const c of byAge) {
+      const tooOld = now - c.oldestPin() > this.o.budget.maxPinAgeMs;
+      const overShare = this.o.pageCache.pinned > limit;
+      if (!tooOld && !overShare) break;
+      const held = [...c.inflight.values()];
+      const n = c.orphanHeld();
+      if (n === 0) continue;
+      total += n;
+      const bus = this.o.replyBus;
+      if (bus.wants('pin-orphan')) {
+        for (const r of held) {
+          if (!c.inflight.has(r.destructor.id)) bus.emit({ type: 'pin-orphan', t: now, conn: c.id, destructor: r.destructor.id, bytes: r.bytes, reason: tooOld ? 'budget-age' : 'budget-share' });
+        }
+      }
+      this.o.log.info({ conn: c.id, remote: c.remote, frags: n, reason: tooOld ? 'age' : 'share', pinned: this.o.pageCache.pinned, limit }, 'reply path: pin budget orphaned fragments');
+    }
+    if (total > 0) {
+      this.counters.budgetOrphanedFrags += total;
+      this.counters.budgetOrphanRuns++;
+    }
+    return total;
+  }
+
+  connections(): ConnectionSnapshot[] {
+    return [...this.conduits.values()].map((c) => {
+      const s = c.pair.stats();
+      return {
+        id: c.id,
+        remote: c.remote,
+        transport: c instanceof TcpConduit ? 'tcp' : 'udp',
+        bytesInFlight: s.bytesInFlight,
+        cwnd: s.cwnd,
+        ssthresh: s.ssthresh,
+        srttMs: s.srtt,
+        rtoMs: s.rto,
+        retransmits: s.retransmits,
+        staleRetransmits: s.staleRetransmits,
+        pinnedReplies: c.inflight.size,
+      };
+    });
+  }
+
+  /** Stale retransmits seen by every connection, closed ones included. */
+  staleRetransmits(): number {
+    let n = this.closedStale;
+    for (const c of this.conduits.values()) n += c.pair.stats().staleRetransmits;
+    return n;
+  }
+
+  private closedStale = 0;
+
+  getFaults(): FaultSettings {
+    return { ...this.faults };
+  }
+
+  /** Changes the path faults of every connection, now and to come. */
+  setFaults(partial: Partial<FaultSettings>): FaultSettings {
+    Object.assign(this.faults, partial);
+    for (const c of this.conduits.values()) c.pair.setFaults(pathFaults(this.faults));
+    return this.getFaults();
+  }
+
+  conduit(id: number): Conduit | undefined {
+    return this.conduits.get(id);
+  }
+
+  /** One-off faults on one connection, or on all when `conn` is absent; false if it is unknown. */
+  oneOff(o: { conn?: number; dropNext?: number; holdNextMs?: number }): boolean {
+    const targets = o.conn === undefined ? [...this.conduits.values()].filter((c) => c instanceof TcpConduit) : [this.conduits.get(o.conn)].filter((c) => c !== undefined);
+    if (targets.length === 0 && o.conn !== undefined) return false;
+    for (const c of targets) {
+      if (o.dropNext) c.pair.dropNext(o.dropNext);
+      if (o.holdNextMs) c.pair.holdNext(o.holdNextMs);
+    }
+    return true;
+  }
+
+  forget(c: Conduit): void {
+    this.closedStale += c.pair.stats().staleRetransmits;
+    this.conduits.delete(c.id);
+  }
+
+  /** Pages the network holds right now (the test's "pins never leak" check reads the cache). */
+  inflightReplies(): number {
+    let n = 0;
+    for (const c of this.conduits.values()) n += c.inflight.size;
+    return n;
+  }
+
+  private trimFlows(): void {
+    while (this.flows.size > this.o.net.maxUdpFlows) {
+      const [key, flow] = this.flows.entries().next().value as [string, UdpFlow];
+      this.flows.delete(key);
+      flow.retire();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.budgetTimer);
+    for (const c of [...this.conduits.values()]) if (c instanceof TcpConduit) c.close();
+    for (const f of this.flows.values()) f.retire();
+    this.flows.clear();
+  }
+
+  /** Counts a copy made at the socket edge (a consumer that does not keep up). */
+  countSocketCopy(): void {
+    this.counters.socketCopies++;
+  }
+
+  pageMap(): PageMap {
+    return this.pages;
+  }
+}
+
+/** A TCP connection: replies through a TcpPair whose receiver writes to the real socket. */
+class TcpConduit extends Conduit implements ReplySink {
+  readonly pair: TcpPair;
+  private closed = false;
+
+  constructor(
+    private readonly rp: ReplyPath,
+    id: number,
+    remote: string,
+    private readonly socket: Socket,
+  ) {
+    super(id, remote);
+    this.pair = rp.newPair(id, { onDeliver: (chunks, done) => this.deliver(chunks, done) });
+  }
+
+  /**
+   * In-order bytes from the simulated receiver, as views of the pages: written with one writev
+   * and held until the kernel took them. A socket already backed up past the threshold is a
+   * holder that may keep them indefinitely, so the bytes are copied and let go at once (what
+   * TUN does with skb_orphan_frags).
+   */
+  private deliver(chunks: Buffer[], done: () => void): void {
+    const s = this.socket;
+    if (s.destroyed) return done();
+    if (s.writableLength >= this.rp.o.net.socketOrphanBytes) {
+      const copy = Buffer.concat(chunks);
+      done();
+      this.rp.countSocketCopy();
+      s.write(copy);
+      return;
+    }
+    s.cork();
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) s.write(chunks[i]!);
+    s.write(chunks[last]!, () => done());
+    s.uncork();
+  }
+
+  send(reply: RpcReplyOut): void {
+    if (this.closed) {
+      reply.release?.();
+      return;
+    }
+    this.rp.sendOnPair(this, reply, recordMark(reply.length));
+  }
+
+  /**
+   * The socket is gone: nothing will consume what the simulated peer delivers. The held
+   * fragments are orphaned (their pages go back to the cache now), faults are cleared so the
+   * model drains by itself, and a FIN ends the stream.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.orphanHeld();
+    this.pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, dropSegments: [], dropRanges: [] });
+    this.pair.close();
+    void this.pair.drain().then(() => this.rp.forget(this));
+  }
+}
+
+/** A UDP destination: its own device queue, so one slow flow does not hold up the others. */
+class UdpFlow extends Conduit {
+  readonly pair: TcpPair;
+
+  constructor(
+    private readonly rp: ReplyPath,
+    id: number,
+    remote: string,
+    private socket: dgram.Socket,
+    to: { address: string; port: number },
+  ) {
+    super(id, remote);
+    this.pair = rp.newPair(id, { onDatagram: (bytes) => this.socket.send(bytes, to.port, to.address) });
+  }
+
+  send(reply: RpcReplyOut): void {
+    this.rp.sendDatagramOnPair(this, reply);
+  }
+
+  /** Evicted from the flow table: what it still holds is orphaned, and it leaves once idle. */
+  retire(): void {
+    this.orphanHeld();
+    this.pair.setFaults({ loss: 0, delay: 0, jitter: 0 });
+    void this.pair.drain().then(() => this.rp.forget(this));
+  }
+}
