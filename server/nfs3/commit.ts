@@ -1,15 +1,57 @@
+import { constants, open } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
+import { cacheKeyOf } from '../vfs/source.ts';
+import { NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_STALE } from './constants.ts';
+import { NfsError, toNfsError } from './errors.ts';
+import { wccOf, withPre } from './modify.ts';
+import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
+import { resetWriteVerifier } from './write.ts';
 
-/** RFC 1813 §3.3 COMMIT */
-export interface COMMIT3args { file: nfs_fh3; offset: bigint; count: number }
+/** RFC 1813 §3.3.21 */
+export interface COMMIT3args {
+  file: nfs_fh3;
+  offset: bigint;
+  count: number;
+}
 
+/**
+ * Makes the file's unstable writes durable: one fsync of the whole file (the range is a hint a
+ * server may widen). Answers after the data are on disk, with the verifier the writes got — unless
+ * the fsync failed, which changes the verifier so the client resends.
+ */
 export const commit: NfsProcedure<COMMIT3args> = {
   name: 'COMMIT',
-  nonIdempotent: true,
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), offset: r.uint64(), count: r.uint32() }),
-  run: (a, call) => refuseWrite(call, a.file, 'commit'),
+  async run(a, call) {
+    const n = await call.node(a.file);
+    const pre = wccAttrFromStats(n.st);
+    await withPre(pre, async () => {
+      call.requireWritable(n.exp, 'commit');
+      if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'commit', path: n.rel });
+      if (!n.st.isFile()) throw new NfsError(NFS3ERR_INVAL, { op: 'commit', path: n.rel });
+      const h = await open(n.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: unknown) => {
+        throw toNfsError(e, { op: 'commit', path: n.rel });
+      });
+      try {
+        const st = await h.stat({ bigint: true });
+        if (st.dev !== n.st.dev || st.ino !== n.st.ino) throw new NfsError(NFS3ERR_STALE, { op: 'commit', path: n.rel });
+        await h.sync();
+      } catch (e) {
+        if (e instanceof NfsError) throw e;
+        resetWriteVerifier(call, e);
+        throw toNfsError(e, { op: 'commit', path: n.rel });
+      } finally {
+        await h.close();
+      }
+      call.ctx.pageCache.markClean(cacheKeyOf(n.st));
+    });
+    const { wcc } = await wccOf(call, n, pre);
+    const w = okWriter();
+    encodeWccData(w, wcc);
+    w.fixedOpaque(call.ctx.writeVerifier);
+    return w;
+  },
   resfail: failWcc((a) => a.file),
 };

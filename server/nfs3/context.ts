@@ -7,6 +7,7 @@ import type { PageCache } from '../pagecache/page-cache.ts';
 import type { Export } from '../vfs/export.ts';
 import { FileHandleCodec, loadFhSecret } from '../vfs/fh.ts';
 import { Vfs } from '../vfs/vfs.ts';
+import { CacheCoherence } from './coherence.ts';
 import { NFS3_WRITEVERFSIZE } from './constants.ts';
 
 /** FSINFO rtmax/wtmax: 1 MiB, as Linux nfsd offers (small values cripple client throughput). */
@@ -61,6 +62,9 @@ export interface NfsContext {
   /** A write to a page the network still pins: copy it first (`cow`) or wait for its release. */
   pinnedWrite: 'cow' | 'wait';
   access: AccessPolicy;
+  coherence: CacheCoherence;
+  /** Device files (MKNOD of NF3CHR/NF3BLK) may be created; otherwise NFS3ERR_NOTSUPP. */
+  allowDevices: boolean;
   log: Logger;
 }
 
@@ -73,6 +77,7 @@ export interface NfsContextOptions {
   log: Logger;
   limits?: Partial<NfsLimits>;
   pinnedWrite?: 'cow' | 'wait';
+  allowDevices?: boolean;
 }
 
 export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext> {
@@ -86,6 +91,8 @@ export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext
     writeVerifier: randomBytes(NFS3_WRITEVERFSIZE),
     pinnedWrite: o.pinnedWrite ?? 'cow',
     access: o.access,
+    coherence: new CacheCoherence(o.pageCache),
+    allowDevices: o.allowDevices ?? false,
     log: o.log,
   };
 }

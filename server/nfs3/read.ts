@@ -58,6 +58,7 @@ export const read: NfsProcedure<READ3args> = {
     } finally {
       await src.close();
     }
+    call.ctx.coherence.noteVersion(src.key, src.version);
     let released = false;
     const release = (): void => {
       if (released) {

@@ -1,16 +1,44 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { decodeNfstime3, type nfstime3 } from '../vfs/attr.ts';
+import { decodeNfstime3, encodeWccData, nfstime3FromNs, wccAttrFromStats, type nfstime3 } from '../vfs/attr.ts';
+import { DONT_CHANGE, NFS3ERR_NOT_SYNC } from './constants.ts';
+import { NfsError } from './errors.ts';
+import { applySattr, truncateFile, wccOf, withPre } from './modify.ts';
+import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, decodeSattr3, type nfs_fh3, type sattr3 } from './xdr.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
 
-/** RFC 1813 §3.3 SETATTR */
-export interface SETATTR3args { object: nfs_fh3; new_attributes: sattr3; guard: nfstime3 | undefined }
+/** RFC 1813 §3.3.2 */
+export interface SETATTR3args {
+  object: nfs_fh3;
+  new_attributes: sattr3;
+  /** sattrguard3: apply only if the object's ctime is still this. */
+  guard: nfstime3 | undefined;
+}
 
 export const setattr: NfsProcedure<SETATTR3args> = {
   name: 'SETATTR',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ object: decodeNfsFh3(r), new_attributes: decodeSattr3(r), guard: r.optional(decodeNfstime3) }),
-  run: (a, call) => refuseWrite(call, a.object, 'setattr'),
+  async run(a, call) {
+    const n = await call.node(a.object);
+    const pre = wccAttrFromStats(n.st);
+    await withPre(pre, async () => {
+      call.requireWritable(n.exp, 'setattr');
+      if (a.guard) {
+        const ctime = nfstime3FromNs(n.st.ctimeNs);
+        if (ctime.seconds !== a.guard.seconds || ctime.nseconds !== a.guard.nseconds) {
+          throw new NfsError(NFS3ERR_NOT_SYNC, { op: 'setattr', path: n.rel });
+        }
+      }
+      const s = a.new_attributes;
+      await applySattr(call, n, { ...s, atime: { how: DONT_CHANGE }, mtime: { how: DONT_CHANGE } }, 'setattr');
+      if (s.size !== undefined) await truncateFile(call, n, s.size, 'setattr');
+      // Times last: truncating sets mtime, and the client's explicit time must win.
+      if (s.atime.how !== DONT_CHANGE || s.mtime.how !== DONT_CHANGE) await applySattr(call, n, { atime: s.atime, mtime: s.mtime }, 'setattr');
+    });
+    const { wcc } = await wccOf(call, n, pre);
+    const w = okWriter();
+    encodeWccData(w, wcc);
+    return w;
+  },
   resfail: failWcc((a) => a.object),
 };

@@ -212,8 +212,25 @@ export class Vfs {
     return { ...n, st };
   }
 
-  /** Forgets where an object lived (after REMOVE/RENAME). */
+  /** Forgets where an object lived (after REMOVE, or when RENAME replaced it). */
   forget(n: VNode): void {
     this.paths.delete(keyOf(n.exp.id, n.st.dev, n.st.ino));
+  }
+
+  /** After RENAME: the object and, for a directory, everything remembered below it moved. */
+  moved(exp: Export, fromRel: string, toRel: string, st: BigIntStats): void {
+    this.paths.set(keyOf(exp.id, st.dev, st.ino), toRel);
+    if (!st.isDirectory()) return;
+    const prefix = `${exp.id}:`;
+    const below = `${fromRel}/`;
+    for (const [key, rel] of this.paths) {
+      if (key.startsWith(prefix) && rel.startsWith(below)) this.paths.set(key, `${toRel}/${rel.slice(below.length)}`);
+    }
+  }
+
+  /** The node of `name` in `dir` as it is now (after a create). */
+  async child(dir: VNode, name: string): Promise<VNode> {
+    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+    return this.node(dir.exp, rel, await lstat(path.join(dir.abs, name), { bigint: true }));
   }
 }
