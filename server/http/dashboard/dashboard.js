@@ -1,1 +1,589 @@
-// placeholder
+// pagelife dashboard: one module, no build step. It keeps a model fed by /api/events (a snapshot,
+// then deltas every ~100 ms) and redraws at most once per animation frame.
+
+/** Lifetimes kept in the browser for the timeline (released ones beyond it are forgotten first). */
+const MAX_LIFETIMES_KEPT = 600;
+/** Rows the timeline draws (the most recent pins). */
+const TIMELINE_ROWS = 40;
+/** Rates are computed over at least this much history (ms). */
+const RATE_WINDOW_MS = 1000;
+/** Reconnect backoff bounds (ms). */
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+
+const STATE_COLORS = {
+  free: '#e7eaee',
+  clean: '#90cdf4',
+  dirty: '#f6c177',
+  pinned: '#dd6b20',
+  cow: '#805ad5',
+  orphan: '#d53f8c',
+  filling: '#f6e05e',
+};
+const STATE_LABELS = {
+  free: 'free',
+  clean: 'clean',
+  dirty: 'dirty',
+  pinned: 'pinned by network',
+  cow: 'copy-on-write orphan',
+  orphan: 'orphaned by pin budget',
+  filling: 'filling',
+};
+const MARK_STYLES = {
+  transmit: { color: '#2b6cb0', label: 'transmit' },
+  retransmit: { color: '#dd6b20', label: 'retransmit' },
+  drop: { color: '#c53030', label: 'drop' },
+  hold: { color: '#805ad5', label: 'device hold' },
+  ack: { color: '#2f855a', label: 'ACK' },
+  'stale-retransmit': { color: '#000000', label: 'stale retransmit' },
+  orphan: { color: '#d53f8c', label: 'orphaned' },
+  fire: { color: '#1d232b', label: 'destructor' },
+};
+const COUNTER_LABELS = {
+  replyPins: 'reply pins',
+  replyReleases: 'releases',
+  destructorFires: 'destructors fired',
+  transmits: 'transmits',
+  retransmits: 'retransmits',
+  staleRetransmits: 'stale retransmits',
+  drops: 'drops',
+  holds: 'device holds',
+  acks: 'ACKs',
+  rtos: 'RTOs',
+  fastRetransmits: 'fast retransmits',
+  pinOrphans: 'pin-budget orphans',
+  netOrphans: 'frag orphans',
+  cow: 'copy-on-write',
+  pagePins: 'page pins',
+  pageFills: 'page fills',
+  pageEvictions: 'evictions',
+  drcHits: 'DRC hits',
+};
+
+const $ = (id) => document.getElementById(id);
+
+const model = {
+  t: 0,
+  mode: '',
+  faults: null,
+  pages: 0,
+  grid: [],
+  codes: {},
+  stateOfCode: {},
+  counters: { calls: {} },
+  pinDuration: { bounds: [], counts: [], sum: 0, count: 0 },
+  connections: [],
+  lifetimes: new Map(),
+  openLifetimes: 0,
+  dropped: 0,
+  callHistory: [],
+};
+
+// ---- the stream -------------------------------------------------------------------------------
+
+let socket = null;
+let reconnectMs = RECONNECT_MIN_MS;
+
+function connect() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/events`;
+  socket = new WebSocket(url);
+  socket.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    model.dropped = m.dropped;
+    if (m.type === 'snapshot') applySnapshot(m.state);
+    else applyDelta(m.delta);
+    invalidate();
+  };
+  socket.onopen = () => {
+    reconnectMs = RECONNECT_MIN_MS;
+    setStatus('live');
+  };
+  socket.onclose = () => {
+    setStatus('reconnecting');
+    setTimeout(connect, reconnectMs);
+    reconnectMs = Math.min(reconnectMs * 2, RECONNECT_MAX_MS);
+  };
+}
+
+function setStatus(s) {
+  const el = $('status');
+  el.dataset.status = s;
+  el.textContent = s === 'live' ? 'live' : `${s}…`;
+}
+
+function applySnapshot(s) {
+  model.codes = s.pageCache.codes;
+  model.stateOfCode = Object.fromEntries(Object.entries(model.codes).map(([state, code]) => [code, state]));
+  model.pages = s.pageCache.pages;
+  model.grid = Array.from(s.pageCache.grid);
+  model.lifetimes = new Map(s.lifetimes.map((l) => [l.destructor, l]));
+  model.callHistory = [];
+  applyCommon(s);
+}
+
+function applyDelta(d) {
+  if (d.grid) model.grid = Array.from(d.grid);
+  for (const [pfn, code] of d.cells ?? []) model.grid[pfn] = code;
+  for (const l of d.lifetimes) model.lifetimes.set(l.destructor, l);
+  pruneLifetimes();
+  applyCommon(d);
+  // Some changed lifetimes did not fit in the delta: ask for a snapshot rather than show stale bars.
+  if (d.lifetimesOmitted > 0 && socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'resync' }));
+}
+
+function applyCommon(x) {
+  model.t = x.t;
+  model.mode = x.mode;
+  model.faults = x.faults;
+  model.counters = x.counters;
+  model.pinDuration = x.pinDuration;
+  model.connections = x.connections;
+  model.openLifetimes = x.openLifetimes;
+  model.callHistory.push({ t: x.t, calls: x.counters.calls });
+  while (model.callHistory.length > 2 && model.t - model.callHistory[1].t >= RATE_WINDOW_MS) model.callHistory.shift();
+}
+
+function pruneLifetimes() {
+  if (model.lifetimes.size <= MAX_LIFETIMES_KEPT) return;
+  const released = [...model.lifetimes.values()].filter((l) => l.releasedAt !== null).sort((a, b) => a.pinnedAt - b.pinnedAt);
+  for (const l of released.slice(0, model.lifetimes.size - MAX_LIFETIMES_KEPT)) model.lifetimes.delete(l.destructor);
+}
+
+// ---- drawing ----------------------------------------------------------------------------------
+
+let frameRequested = false;
+function invalidate() {
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(() => {
+    frameRequested = false;
+    render();
+  });
+}
+
+function render() {
+  const mode = $('mode');
+  mode.textContent = `reply mode: ${model.mode}`;
+  mode.dataset.mode = model.mode;
+  const dropped = $('dropped');
+  dropped.textContent = `dropped ${model.dropped}`;
+  dropped.dataset.dropped = String(model.dropped);
+  drawGrid();
+  drawTimeline();
+  renderCounters();
+  renderCalls();
+  drawHistogram();
+  renderConnections();
+  renderFaults();
+}
+
+/** Cell size and columns so the grid fills the canvas width and at most its height. */
+function gridGeometry(canvas) {
+  const n = Math.max(model.pages, 1);
+  const cell = Math.max(1, Math.min(24, Math.floor(Math.sqrt((canvas.width * canvas.height) / n))));
+  let c = cell;
+  while (c > 1 && Math.ceil(n / Math.floor(canvas.width / c)) * c > canvas.height) c--;
+  return { cell: c, cols: Math.floor(canvas.width / c) };
+}
+
+function drawGrid() {
+  const canvas = $('grid');
+  const ctx = canvas.getContext('2d');
+  const { cell, cols } = gridGeometry(canvas);
+  const gap = cell >= 6 ? 1 : 0;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const counts = {};
+  for (let pfn = 0; pfn < model.grid.length; pfn++) {
+    const state = model.stateOfCode[model.grid[pfn]] ?? 'free';
+    counts[state] = (counts[state] ?? 0) + 1;
+    ctx.fillStyle = STATE_COLORS[state];
+    ctx.fillRect((pfn % cols) * cell, Math.floor(pfn / cols) * cell, cell - gap, cell - gap);
+  }
+  $('cache-size').textContent = `${model.pages} pages of 4 KiB`;
+  $('legend').replaceChildren(
+    ...Object.keys(STATE_COLORS).map((state) => {
+      const li = document.createElement('li');
+      li.innerHTML = `<i style="background:${STATE_COLORS[state]}"></i>${STATE_LABELS[state]} <b data-state-count="${state}">${counts[state] ?? 0}</b>`;
+      return li;
+    }),
+  );
+}
+
+function pfnAt(canvas, ev) {
+  const r = canvas.getBoundingClientRect();
+  const x = ((ev.clientX - r.left) * canvas.width) / r.width;
+  const y = ((ev.clientY - r.top) * canvas.height) / r.height;
+  const { cell, cols } = gridGeometry(canvas);
+  const col = Math.floor(x / cell);
+  if (col >= cols) return -1;
+  const pfn = Math.floor(y / cell) * cols + col;
+  return pfn < model.pages ? pfn : -1;
+}
+
+function openLifetimesOf(pfn) {
+  return [...model.lifetimes.values()].filter((l) => l.releasedAt === null && l.pfns.includes(pfn));
+}
+
+function showTip(tip, panel, ev, text) {
+  const r = panel.getBoundingClientRect();
+  tip.textContent = text;
+  tip.hidden = false;
+  tip.style.left = `${ev.clientX - r.left + 14}px`;
+  tip.style.top = `${ev.clientY - r.top + 14}px`;
+}
+
+function setupGridEvents() {
+  const canvas = $('grid');
+  const tip = $('grid-tip');
+  canvas.addEventListener('mousemove', (ev) => {
+    const pfn = pfnAt(canvas, ev);
+    if (pfn < 0) return void (tip.hidden = true);
+    const state = model.stateOfCode[model.grid[pfn]] ?? 'free';
+    const pins = openLifetimesOf(pfn).map((l) => `conn ${l.conn} xid ${hex(l.xid)} pinned ${fmtMs(model.t - l.pinnedAt)}`);
+    showTip(tip, $('cache-panel'), ev, [`page frame ${pfn}: ${STATE_LABELS[state]}`, ...pins, 'click for detail'].join('\n'));
+  });
+  canvas.addEventListener('mouseleave', () => (tip.hidden = true));
+  canvas.addEventListener('click', (ev) => {
+    const pfn = pfnAt(canvas, ev);
+    if (pfn >= 0) void showPageDetail(pfn);
+  });
+}
+
+async function showPageDetail(pfn) {
+  const el = $('page-detail');
+  const res = await fetch(`/api/pages/${pfn}`);
+  if (!res.ok) {
+    el.textContent = `page ${pfn}: ${res.status}`;
+    return;
+  }
+  const d = await res.json();
+  const rows = [
+    ['frame', d.pfn],
+    ['state', STATE_LABELS[d.state] ?? d.state],
+    ['file', d.file ?? '—'],
+    ['offset', d.file ? `${d.offset} (page ${d.index})` : '—'],
+    ['pins', d.pins],
+    ['pinned for', d.pinnedForMs === null ? '—' : fmtMs(d.pinnedForMs)],
+  ];
+  for (const l of d.pinnedBy) {
+    rows.push([`pinned by d${l.destructor}`, `conn ${l.conn}, xid ${hex(l.xid)}, ${l.bytes} bytes of ${l.file} at ${l.offset}`]);
+    rows.push(['held by skbs', `${l.holders.join(', ') || 'none listed'}${l.holdersUntracked ? ` and ${l.holdersUntracked} more` : ''}`]);
+    rows.push(['events', describeMarks(l)]);
+  }
+  for (const l of d.recent.slice(-3)) rows.push([`earlier d${l.destructor}`, `held ${fmtMs(l.heldMs ?? 0)}; ${describeMarks(l)}`]);
+  const dl = document.createElement('dl');
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = String(v);
+    dl.append(dt, dd);
+  }
+  el.replaceChildren(dl);
+}
+
+function describeMarks(l) {
+  const parts = Object.entries(l.counts).map(([k, n]) => `${MARK_STYLES[k]?.label ?? k} ×${n}`);
+  if (l.orphaned) parts.push(`orphaned (${l.orphaned})`);
+  return parts.join(', ') || 'none yet';
+}
+
+/** The lifetimes the timeline shows: the most recent pins, oldest first. */
+function timelineRows() {
+  return [...model.lifetimes.values()].sort((a, b) => a.pinnedAt - b.pinnedAt).slice(-TIMELINE_ROWS);
+}
+
+/** A pin the network stretched: released only after a retransmission of its bytes. */
+function stretched(l) {
+  return l.releasedAt !== null && l.marks.some((m) => m.kind === 'retransmit' && m.t <= l.releasedAt);
+}
+
+/** Legacy's bug made visible: a stale retransmit after the pages were already released. */
+function staleAfterRelease(l) {
+  return l.releasedAt !== null && l.marks.some((m) => m.kind === 'stale-retransmit' && m.t >= l.releasedAt);
+}
+
+const TIMELINE_LABEL_W = 130;
+const TIMELINE_AXIS_H = 18;
+
+function timelineScale(canvas, rows) {
+  const t0 = rows.length ? Math.min(...rows.map((l) => l.pinnedAt)) : model.t - 1000;
+  const ends = rows.map((l) => Math.max(l.releasedAt ?? model.t, ...l.marks.map((m) => m.t)));
+  const t1 = Math.max(model.t, ...ends, t0 + 1);
+  const w = canvas.width - TIMELINE_LABEL_W - 8;
+  return { t0, t1, x: (t) => TIMELINE_LABEL_W + ((t - t0) / (t1 - t0)) * w };
+}
+
+function drawTimeline() {
+  const canvas = $('timeline');
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const rows = timelineRows();
+  const { t0, t1, x } = timelineScale(canvas, rows);
+  const rowH = Math.max(6, Math.min(16, Math.floor((canvas.height - TIMELINE_AXIS_H) / Math.max(rows.length, 1))));
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textBaseline = 'middle';
+  let nStretched = 0;
+  let nStale = 0;
+  rows.forEach((l, i) => {
+    const y = i * rowH;
+    const open = l.releasedAt === null;
+    if (stretched(l)) nStretched++;
+    if (staleAfterRelease(l)) nStale++;
+    ctx.fillStyle = '#69737f';
+    ctx.fillText(`c${l.conn} xid ${hex(l.xid)}`, 2, y + rowH / 2);
+    const x0 = x(l.pinnedAt);
+    const x1 = Math.max(x(l.releasedAt ?? model.t), x0 + 2);
+    ctx.fillStyle = l.orphaned ? STATE_COLORS.orphan : open ? STATE_COLORS.pinned : l.mode === 'legacy' ? '#a0aec0' : '#63b3ed';
+    ctx.globalAlpha = open ? 0.6 : 1;
+    ctx.fillRect(x0, y + 2, x1 - x0, rowH - 4);
+    ctx.globalAlpha = 1;
+    for (const m of l.marks) drawMark(ctx, m, x(m.t), y, rowH);
+  });
+  // time axis
+  ctx.fillStyle = '#69737f';
+  const axisY = canvas.height - TIMELINE_AXIS_H / 2;
+  ctx.fillText(`${fmtMs(0)}`, TIMELINE_LABEL_W, axisY);
+  const span = `${fmtMs(t1 - t0)}`;
+  ctx.fillText(span, canvas.width - ctx.measureText(span).width - 4, axisY);
+  canvas.dataset.rows = String(rows.length);
+  canvas.dataset.stretched = String(nStretched);
+  canvas.dataset.staleAfterRelease = String(nStale);
+  $('timeline-legend').replaceChildren(
+    ...Object.entries(MARK_STYLES).map(([, s]) => {
+      const li = document.createElement('li');
+      li.innerHTML = `<i style="background:${s.color}"></i>${s.label}`;
+      return li;
+    }),
+    legendItem(STATE_COLORS.pinned, 'pinned now'),
+    legendItem('#63b3ed', 'released by destructor'),
+    legendItem('#a0aec0', 'released at sendpage (legacy)'),
+    legendItem('', `stretched by retransmission: ${nStretched}`),
+    legendItem('', `stale retransmit after release: ${nStale}`),
+  );
+}
+
+function legendItem(color, text) {
+  const li = document.createElement('li');
+  li.innerHTML = color ? `<i style="background:${color}"></i>` : '';
+  li.append(text);
+  return li;
+}
+
+function drawMark(ctx, m, x, y, h) {
+  const s = MARK_STYLES[m.kind];
+  if (!s) return;
+  ctx.strokeStyle = s.color;
+  ctx.fillStyle = s.color;
+  ctx.lineWidth = m.kind === 'stale-retransmit' ? 3 : 2;
+  if (m.kind === 'drop') {
+    ctx.beginPath();
+    ctx.moveTo(x - 3, y + 2);
+    ctx.lineTo(x + 3, y + h - 2);
+    ctx.moveTo(x + 3, y + 2);
+    ctx.lineTo(x - 3, y + h - 2);
+    ctx.stroke();
+  } else if (m.kind === 'retransmit') {
+    ctx.beginPath();
+    ctx.moveTo(x, y + 1);
+    ctx.lineTo(x + 4, y + h - 1);
+    ctx.lineTo(x - 4, y + h - 1);
+    ctx.fill();
+  } else if (m.kind === 'fire') {
+    ctx.beginPath();
+    ctx.arc(x, y + h / 2, 2.5, 0, Math.PI * 2);
+    ctx.fill();
+  } else {
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x, y + h);
+    ctx.stroke();
+  }
+}
+
+function setupTimelineEvents() {
+  const canvas = $('timeline');
+  const tip = $('timeline-tip');
+  canvas.addEventListener('mousemove', (ev) => {
+    const rows = timelineRows();
+    const r = canvas.getBoundingClientRect();
+    const y = ((ev.clientY - r.top) * canvas.height) / r.height;
+    const rowH = Math.max(6, Math.min(16, Math.floor((canvas.height - TIMELINE_AXIS_H) / Math.max(rows.length, 1))));
+    const l = rows[Math.floor(y / rowH)];
+    if (!l) return void (tip.hidden = true);
+    const marks = [...l.marks].sort((a, b) => a.t - b.t).map((m) => `  +${fmtMs(m.t - l.pinnedAt)} ${MARK_STYLES[m.kind]?.label ?? m.kind}${m.reason ? ` (${m.reason})` : ''}`);
+    const held = l.releasedAt === null ? `pinned for ${fmtMs(model.t - l.pinnedAt)} (open)` : `held ${fmtMs(l.releasedAt - l.pinnedAt)}`;
+    showTip(tip, $('timeline-panel'), ev, [`conn ${l.conn} xid ${hex(l.xid)} destructor ${l.destructor}`, `${l.bytes} bytes of ${l.file} at ${l.offset}, pages ${l.pfns.join(' ')}`, held, ...marks].join('\n'));
+  });
+  canvas.addEventListener('mouseleave', () => (tip.hidden = true));
+}
+
+function renderCounters() {
+  const dl = $('counters');
+  if (dl.childElementCount === 0) {
+    for (const [key, label] of Object.entries(COUNTER_LABELS)) {
+      const dt = document.createElement('dt');
+      dt.textContent = label;
+      const dd = document.createElement('dd');
+      dd.dataset.counter = key;
+      dl.append(dt, dd);
+    }
+    const dt = document.createElement('dt');
+    dt.textContent = 'pinned now';
+    const dd = document.createElement('dd');
+    dd.dataset.counter = 'openLifetimes';
+    dl.append(dt, dd);
+  }
+  for (const dd of dl.querySelectorAll('dd')) {
+    const key = dd.dataset.counter;
+    const v = key === 'openLifetimes' ? model.openLifetimes : model.counters[key] ?? 0;
+    dd.textContent = String(v);
+    dd.dataset.value = String(v);
+  }
+}
+
+function renderCalls() {
+  const first = model.callHistory[0];
+  const last = model.callHistory[model.callHistory.length - 1];
+  const dt = first && last && last.t > first.t ? (last.t - first.t) / 1000 : 0;
+  const rows = Object.entries(model.counters.calls ?? {}).sort((a, b) => b[1] - a[1]);
+  $('calls').tBodies[0].replaceChildren(
+    ...rows.map(([proc, total]) => {
+      const rate = dt > 0 ? (total - (first.calls[proc] ?? 0)) / dt : 0;
+      const tr = document.createElement('tr');
+      tr.dataset.proc = proc;
+      tr.innerHTML = `<td>${proc}</td><td>${rate.toFixed(1)}</td><td data-total>${total}</td>`;
+      return tr;
+    }),
+  );
+}
+
+function drawHistogram() {
+  const canvas = $('histogram');
+  const ctx = canvas.getContext('2d');
+  const h = model.pinDuration;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const n = h.counts.length;
+  if (!n) return;
+  const max = Math.max(...h.counts, 1);
+  const barW = canvas.width / n;
+  const plotH = canvas.height - 30;
+  ctx.font = '10px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  h.counts.forEach((c, i) => {
+    const bh = (c / max) * plotH;
+    ctx.fillStyle = '#dd6b20';
+    ctx.fillRect(i * barW + 1, plotH - bh, barW - 2, bh);
+    ctx.fillStyle = '#69737f';
+    const label = i < h.bounds.length ? `≤${shortMs(h.bounds[i])}` : '+∞';
+    ctx.save();
+    ctx.translate(i * barW + barW / 2, plotH + 4);
+    ctx.rotate(Math.PI / 5);
+    ctx.textAlign = 'left';
+    ctx.fillText(label, 0, 0);
+    ctx.restore();
+    if (c) {
+      ctx.fillStyle = '#1d232b';
+      ctx.fillText(String(c), i * barW + barW / 2, Math.max(plotH - bh - 4, 8));
+    }
+  });
+  $('pin-summary').textContent = h.count ? `${h.count} releases, mean ${fmtMs(h.sum / h.count)}, median ≤ ${shortMs(quantileBound(h, 0.5))}, p99 ≤ ${shortMs(quantileBound(h, 0.99))}` : 'no releases yet';
+}
+
+/** The upper bound of the bucket holding quantile q (a histogram cannot say more). */
+function quantileBound(h, q) {
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    seen += h.counts[i];
+    if (seen >= q * h.count) return i < h.bounds.length ? h.bounds[i] : Infinity;
+  }
+  return Infinity;
+}
+
+function renderConnections() {
+  $('connections').tBodies[0].replaceChildren(
+    ...model.connections.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.conn = String(c.id);
+      const cells = [c.id, `${c.remote} ${c.transport}`, c.bytesInFlight, c.cwnd, c.ssthresh, fmtMs(c.srttMs), fmtMs(c.rtoMs), c.retransmits, c.staleRetransmits, c.pinnedReplies];
+      for (const v of cells) {
+        const td = document.createElement('td');
+        td.textContent = String(v);
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+
+function renderFaults() {
+  if (!model.faults) return;
+  const form = $('fault-form');
+  for (const input of form.querySelectorAll('input')) {
+    // Leave a field alone while the user edits it.
+    if (document.activeElement !== input) input.value = String(model.faults[input.name] ?? '');
+  }
+}
+
+function setupFaultForms() {
+  const message = $('fault-message');
+  const post = async (url, body) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = await res.json();
+    if (!res.ok) throw new Error(json.message ?? res.statusText);
+    return json;
+  };
+  const say = (text, error = false) => {
+    message.textContent = text;
+    if (error) message.dataset.error = '';
+    else delete message.dataset.error;
+  };
+  const numbers = (form) => Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '').map(([k, v]) => [k, Number(v)]));
+  $('fault-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const wanted = numbers(ev.target);
+    const changed = Object.fromEntries(Object.entries(wanted).filter(([k, v]) => model.faults?.[k] !== v));
+    if (!Object.keys(changed).length) return say('nothing changed');
+    try {
+      const now = await post('/api/faults', changed);
+      model.faults = now;
+      say(`faults set: ${Object.entries(changed).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    } catch (e) {
+      say(String(e.message), true);
+    }
+  });
+  $('oneoff-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = numbers(ev.target);
+    try {
+      await post('/api/faults/one-off', body);
+      say(`queued: ${Object.entries(body).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+      ev.target.reset();
+    } catch (e) {
+      say(String(e.message), true);
+    }
+  });
+}
+
+// ---- formatting -------------------------------------------------------------------------------
+
+function fmtMs(ms) {
+  if (!Number.isFinite(ms)) return '∞';
+  if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function shortMs(ms) {
+  if (!Number.isFinite(ms)) return '∞';
+  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function hex(n) {
+  return `0x${(n >>> 0).toString(16)}`;
+}
+
+setupGridEvents();
+setupTimelineEvents();
+setupFaultForms();
+connect();
