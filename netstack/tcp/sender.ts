@@ -304,7 +304,7 @@ export class TcpSender implements DestructorOwner {
       let limit = Math.min(wndRoom, skb.len > mss ? Math.max(cwndRoom, mss) : skb.len);
       if (skb.len > limit) {
         // tso_fragment: send what fits, in whole MSS, and leave the rest queued.
-        limit = Math.floor(limit / mss) * mss;
+        limit = Math.floor(Math.max(0, limit) / mss) * mss;
         if (limit === 0) {
           if (this.sndNxt === this.sndUna) this.persistTimer.arm(this.probeInterval());
           break;
@@ -383,13 +383,20 @@ export class TcpSender implements DestructorOwner {
     this.lostOut += seqDiff(skb.endSeq, skb.seq);
   }
 
-  /** tcp_clean_rtx_queue: frees every skb the ACK covers, trims a partly covered head; RTT sample (Karn). */
+  /**
+   * tcp_clean_rtx_queue: frees every skb the ACK covers, trims a partly covered head. RTT is
+   * sampled only when the ACK covers no retransmitted data (Karn; FLAG_RETRANS_DATA_ACKED):
+   * after a timeout it may also cover skbs marked lost but never resent, whose send time
+   * predates the timeout.
+   */
   private tcpCleanRtxQueue(ack: number): void {
     let rtt = -1;
+    let retransAcked = false;
     const now = this.clock.now();
     while (this.sendHead > 0) {
       const skb = this.queue[0]!;
-      const sampled = !(skb.sacked & TCPCB_EVER_RETRANS);
+      if (skb.sacked & TCPCB_EVER_RETRANS) retransAcked = true;
+      const sampled = !retransAcked;
       if (!after(skb.endSeq, ack)) {
         if (sampled) rtt = now - skb.when;
         const len = seqDiff(skb.endSeq, skb.seq);
@@ -406,7 +413,7 @@ export class TcpSender implements DestructorOwner {
       }
       break;
     }
-    if (rtt >= 0) this.rtt.sample(rtt);
+    if (rtt >= 0 && !retransAcked) this.rtt.sample(rtt);
   }
 
   /** tcp_ack: processes one ACK from the peer. */
@@ -415,7 +422,9 @@ export class TcpSender implements DestructorOwner {
     const dup = ack === this.sndUna && this.sndNxt !== this.sndUna && window === this.sndWnd;
     const bus = this.bus;
     if (bus !== null && bus.wants('ack')) bus.emit({ type: 'ack', conn: this.owner.conn, t: this.clock.now(), ack, window, dup, lost: false });
-    this.sndWnd = window;
+    // tcp_may_update_window: our peer sends no data, so only a newer ACK or a wider window
+    // may move it — an old ACK overtaken by a newer one must not shrink the window back.
+    if (after(ack, this.sndUna) || window > this.sndWnd) this.sndWnd = window;
     if (after(ack, this.sndUna)) {
       const acked = seqDiff(ack, this.sndUna);
       this.tcpCleanRtxQueue(ack);
