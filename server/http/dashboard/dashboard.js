@@ -4,7 +4,7 @@
 /** Lifetimes kept in the browser for the timeline (released ones beyond it are forgotten first). */
 const MAX_LIFETIMES_KEPT = 600;
 /** Rows the timeline draws (the most recent pins). */
-const TIMELINE_ROWS = 40;
+const TIMELINE_ROWS = 24;
 /** Rates are computed over at least this much history (ms). */
 const RATE_WINDOW_MS = 1000;
 /** Reconnect backoff bounds (ms). */
@@ -323,6 +323,7 @@ function drawTimeline() {
   const rowH = Math.max(6, Math.min(16, Math.floor((canvas.height - TIMELINE_AXIS_H) / Math.max(rows.length, 1))));
   ctx.font = '11px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
+  drawTimeAxis(ctx, canvas, t0, t1, x, rows.length * rowH);
   let nStretched = 0;
   let nStale = 0;
   rows.forEach((l, i) => {
@@ -340,12 +341,6 @@ function drawTimeline() {
     ctx.globalAlpha = 1;
     for (const m of l.marks) drawMark(ctx, m, x(m.t), y, rowH);
   });
-  // time axis
-  ctx.fillStyle = '#69737f';
-  const axisY = canvas.height - TIMELINE_AXIS_H / 2;
-  ctx.fillText(`${fmtMs(0)}`, TIMELINE_LABEL_W, axisY);
-  const span = `${fmtMs(t1 - t0)}`;
-  ctx.fillText(span, canvas.width - ctx.measureText(span).width - 4, axisY);
   canvas.dataset.rows = String(rows.length);
   canvas.dataset.stretched = String(nStretched);
   canvas.dataset.staleAfterRelease = String(nStale);
@@ -361,6 +356,28 @@ function drawTimeline() {
     legendItem('', `stretched by retransmission: ${nStretched}`),
     legendItem('', `stale retransmit after release: ${nStale}`),
   );
+}
+
+/** Ticks at a 1-2-5 step giving about five labels, as offsets from the first pin shown. */
+function drawTimeAxis(ctx, canvas, t0, t1, x, plotBottom) {
+  const span = t1 - t0;
+  const raw = span / 5;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const axisY = canvas.height - TIMELINE_AXIS_H / 2;
+  ctx.fillStyle = '#69737f';
+  ctx.strokeStyle = '#dde1e6';
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'center';
+  for (let d = 0; d <= span; d += step) {
+    const px = x(t0 + d);
+    ctx.beginPath();
+    ctx.moveTo(px, 0);
+    ctx.lineTo(px, plotBottom);
+    ctx.stroke();
+    ctx.fillText(fmtMs(d), Math.min(px, canvas.width - 24), axisY);
+  }
+  ctx.textAlign = 'start';
 }
 
 function legendItem(color, text) {
