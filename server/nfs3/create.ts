@@ -1,8 +1,12 @@
+import { constants, lstat, lutimes, open } from 'node:fs/promises';
+import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { CREATEMODE3_VALUES, EXCLUSIVE, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
-import { decodeDiropargs3, decodeSattr3, type diropargs3, type sattr3 } from './xdr.ts';
+import type { VNode } from '../vfs/vfs.ts';
+import { CREATEMODE3_VALUES, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
+import { NfsError, errnoOf, toNfsError } from './errors.ts';
+import { applySattr, beginDirChange, checkNewName, encodeDiropres, ownNew, truncateFile, wccOf, withPre, type DirChange } from './modify.ts';
+import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { decodeDiropargs3, decodeSattr3, EMPTY_SATTR3, type diropargs3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.8 createhow3 */
 export type createhow3 = { mode: typeof EXCLUSIVE; verf: Buffer } | { mode: Exclude<createmode3, typeof EXCLUSIVE>; obj_attributes: sattr3 };
@@ -18,10 +22,87 @@ function decodeCreatehow3(r: XdrReader): createhow3 {
   return { mode, obj_attributes: decodeSattr3(r) };
 }
 
+/** Mode of a file whose creator gave none (knfsd would use 0; clients always send one). */
+const DEFAULT_FILE_MODE = 0o644;
+/** An exclusively created file stays private until the client's SETATTR gives it its real mode. */
+const EXCLUSIVE_FILE_MODE = 0o600;
+
+const O_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
+
+/** Creates the file; false if the name already exists (any type). */
+async function createNew(abs: string, rel: string): Promise<boolean> {
+  try {
+    await (await open(abs, O_NEW, EXCLUSIVE_FILE_MODE)).close();
+    return true;
+  } catch (e) {
+    if (errnoOf(e) === 'EEXIST') return false;
+    throw toNfsError(e, { op: 'create', path: rel });
+  }
+}
+
+/**
+ * EXCLUSIVE: the verifier is stored in the new file's times — mtime seconds from its first four
+ * bytes, atime seconds from the last four, nanoseconds zero — as Linux nfsd does. A retransmitted
+ * CREATE finds a file carrying its own verifier and succeeds; any other file there is NFS3ERR_EXIST.
+ * The client replaces those times with a SETATTR right after.
+ */
+async function createExclusive(call: NfsCall, d: DirChange, name: string, verf: Buffer): Promise<VNode> {
+  const abs = path.join(d.dir.abs, name);
+  const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
+  const mtime = verf.readUInt32BE(0);
+  const atime = verf.readUInt32BE(4);
+  if (await createNew(abs, rel)) {
+    await ownNew(d, abs);
+    await lutimes(abs, atime, mtime).catch((e: unknown) => {
+      throw toNfsError(e, { op: 'create', path: rel });
+    });
+    return call.ctx.vfs.child(d.dir, name);
+  }
+  const st = await lstat(abs, { bigint: true });
+  const carries = st.isFile() && st.mtimeNs === BigInt(mtime) * 1_000_000_000n && st.atimeNs === BigInt(atime) * 1_000_000_000n;
+  if (!carries) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel, how: 'exclusive' });
+  return call.ctx.vfs.node(d.dir.exp, rel, st);
+}
+
+/** UNCHECKED opens an existing regular file (applying the attributes, e.g. size 0); GUARDED refuses it. */
+async function createChecked(call: NfsCall, d: DirChange, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
+  const abs = path.join(d.dir.abs, name);
+  const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
+  const created = await createNew(abs, rel);
+  if (!created) {
+    const existing = await call.ctx.vfs.child(d.dir, name);
+    if (mode === GUARDED || !existing.st.isFile()) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel });
+    // As knfsd: of the attributes only the size applies to a file that was already there
+    // (open(O_CREAT|O_TRUNC) by someone who may write but not chmod it).
+    if (attrs.size !== undefined) {
+      await applySattr(call, existing, { ...EMPTY_SATTR3, size: attrs.size }, 'create');
+      await truncateFile(call, existing, attrs.size, 'create');
+    }
+    return call.ctx.vfs.child(d.dir, name);
+  }
+  await ownNew(d, abs);
+  const fresh = await call.ctx.vfs.child(d.dir, name);
+  await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true);
+  if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
+  return call.ctx.vfs.child(d.dir, name);
+}
+
 export const create: NfsProcedure<CREATE3args> = {
   name: 'CREATE',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), how: decodeCreatehow3(r) }),
-  run: (a, call) => refuseWrite(call, a.where.dir, 'create'),
+  async run(a, call) {
+    const d = await beginDirChange(call, a.where.dir, 'create');
+    const obj = await withPre(d.pre, async () => {
+      checkNewName(a.where.name, 'create');
+      const how = a.how;
+      if (how.mode === EXCLUSIVE) return createExclusive(call, d, a.where.name, how.verf);
+      return createChecked(call, d, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3);
+    });
+    const { wcc } = await wccOf(call, d.dir, d.pre);
+    const w = okWriter();
+    encodeDiropres(w, obj, wcc);
+    return w;
+  },
   resfail: failWcc((a) => a.where.dir),
 };

@@ -1,8 +1,11 @@
+import { link as fsLink } from 'node:fs/promises';
+import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, encodeWccData, type pre_op_attr } from '../vfs/attr.ts';
-import type { NfsError } from './errors.ts';
-import type { NfsCall, NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
+import { encodePostOpAttr, encodeWccData, fattr3FromStats, type pre_op_attr } from '../vfs/attr.ts';
+import { NFS3ERR_XDEV } from './constants.ts';
+import { NfsError, toNfsError } from './errors.ts';
+import { beginDirChange, checkNewName, wccOf, withPre } from './modify.ts';
+import { okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { decodeDiropargs3, decodeNfsFh3, type diropargs3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.15 */
@@ -15,7 +18,24 @@ export const link: NfsProcedure<LINK3args> = {
   name: 'LINK',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), link: decodeDiropargs3(r) }),
-  run: (a, call) => refuseWrite(call, a.link.dir, 'link'),
+  async run(a, call) {
+    const file = await call.node(a.file);
+    const d = await beginDirChange(call, a.link.dir, 'link');
+    await withPre(d.pre, async () => {
+      if (file.exp !== d.dir.exp) throw new NfsError(NFS3ERR_XDEV, { op: 'link', from: file.exp.path, to: d.dir.exp.path });
+      checkNewName(a.link.name, 'link');
+      // link(2) does not follow a symlink given as the source: the new name links the symlink itself.
+      // A directory gives EPERM (NFS3ERR_PERM), as on Linux.
+      await fsLink(file.abs, path.join(d.dir.abs, a.link.name)).catch((e: unknown) => {
+        throw toNfsError(e, { op: 'link', path: a.link.name });
+      });
+    });
+    const now = await call.ctx.vfs.restat(file).catch(() => undefined);
+    const w = okWriter();
+    encodePostOpAttr(w, now && fattr3FromStats(now.st, now.exp));
+    encodeWccData(w, (await wccOf(call, d.dir, d.pre)).wcc);
+    return w;
+  },
   // LINK3resfail: file_attributes, linkdir_wcc.
   async resfail(w, a, err: NfsError, call: NfsCall) {
     encodePostOpAttr(w, await call.attrsOf(a.file, err.status));

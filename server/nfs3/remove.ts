@@ -1,15 +1,59 @@
+import { lstat, rmdir as fsRmdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { ACCESS3_DELETE } from '../exports/access.ts';
+import { encodeWccData } from '../vfs/attr.ts';
+import { cacheKeyOf } from '../vfs/source.ts';
+import { NFS3ERR_NOTDIR, NFS3ERR_NOTEMPTY } from './constants.ts';
+import { NfsError, errnoOf, toNfsError } from './errors.ts';
+import { beginDirChange, checkOldName, requireMayDelete, wccOf, withPre } from './modify.ts';
+import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { decodeDiropargs3, type diropargs3 } from './xdr.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
 
-/** RFC 1813 §3.3 REMOVE */
-export interface REMOVE3args { object: diropargs3 }
+/** RFC 1813 §3.3.12 REMOVE3args and §3.3.13 RMDIR3args. */
+export interface REMOVE3args {
+  object: diropargs3;
+}
+export type RMDIR3args = REMOVE3args;
+
+/** REMOVE and RMDIR: same checks, `unlink` or `rmdir`; both answer dir_wcc whatever happens. */
+export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 'rmdir') {
+  const d = await beginDirChange(call, a.object.dir, op, ACCESS3_DELETE);
+  await withPre(d.pre, async () => {
+    const { name } = a.object;
+    checkOldName(name, op);
+    const abs = path.join(d.dir.abs, name);
+    const st = await lstat(abs, { bigint: true }).catch((e: unknown) => {
+      throw toNfsError(e, { op, path: name });
+    });
+    requireMayDelete(call, d, st, op);
+    try {
+      if (op === 'rmdir') {
+        if (!st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op, path: name });
+        await fsRmdir(abs);
+      } else {
+        // Linux unlink(2) of a directory fails with EISDIR → NFS3ERR_ISDIR.
+        await unlink(abs);
+      }
+    } catch (e) {
+      // Some file systems say EEXIST for a non-empty directory.
+      if (op === 'rmdir' && errnoOf(e) === 'EEXIST') throw new NfsError(NFS3ERR_NOTEMPTY, { op, path: name });
+      throw toNfsError(e, { op, path: name });
+    }
+    if (st.nlink <= 1n || st.isDirectory()) call.ctx.vfs.forget(d.dir.exp, st);
+    // The last name of a file: its cached pages can never be read again.
+    if (st.isFile() && st.nlink <= 1n) call.ctx.coherence.drop(cacheKeyOf(st));
+  });
+  const { wcc } = await wccOf(call, d.dir, d.pre);
+  const w = okWriter();
+  encodeWccData(w, wcc);
+  return w;
+}
 
 export const remove: NfsProcedure<REMOVE3args> = {
   name: 'REMOVE',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ object: decodeDiropargs3(r) }),
-  run: (a, call) => refuseWrite(call, a.object.dir, 'remove'),
+  run: (a, call) => removeEntry(a, call, 'remove'),
   resfail: failWcc((a) => a.object.dir),
 };

@@ -1,8 +1,14 @@
+import { lstat, rename as fsRename } from 'node:fs/promises';
+import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { ACCESS3_DELETE, ACCESS3_EXTEND } from '../exports/access.ts';
 import { encodeWccData, type pre_op_attr } from '../vfs/attr.ts';
-import type { NfsError } from './errors.ts';
+import { cacheKeyOf } from '../vfs/source.ts';
+import { NFS3ERR_XDEV } from './constants.ts';
+import { NfsError, toNfsError } from './errors.ts';
+import { beginDirChange, checkOldName, requireMayDelete, wccOf, withPre } from './modify.ts';
 import type { NfsCall, NfsProcedure } from './procedure.ts';
-import { refuseWrite } from './readonly.ts';
+import { okWriter } from './procedure.ts';
 import { decodeDiropargs3, type diropargs3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.14 */
@@ -15,7 +21,45 @@ export const rename: NfsProcedure<RENAME3args> = {
   name: 'RENAME',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ from: decodeDiropargs3(r), to: decodeDiropargs3(r) }),
-  run: (a, call) => refuseWrite(call, a.from.dir, 'rename'),
+  async run(a, call) {
+    const from = await beginDirChange(call, a.from.dir, 'rename', ACCESS3_DELETE);
+    const to = await beginDirChange(call, a.to.dir, 'rename', ACCESS3_EXTEND).catch((e: unknown) => {
+      const err = toNfsError(e);
+      throw new NfsError(err.status, { ...err.context, pre: from.pre, toPre: err.context.pre });
+    });
+    await withPre(
+      from.pre,
+      async () => {
+        if (from.dir.exp !== to.dir.exp) throw new NfsError(NFS3ERR_XDEV, { op: 'rename', from: from.dir.exp.path, to: to.dir.exp.path });
+        checkOldName(a.from.name, 'rename');
+        checkOldName(a.to.name, 'rename');
+        const fromAbs = path.join(from.dir.abs, a.from.name);
+        const toAbs = path.join(to.dir.abs, a.to.name);
+        const src = await lstat(fromAbs, { bigint: true }).catch((e: unknown) => {
+          throw toNfsError(e, { op: 'rename', path: a.from.name });
+        });
+        requireMayDelete(call, from, src, 'rename');
+        const dst = await lstat(toAbs, { bigint: true }).catch(() => undefined);
+        if (dst) requireMayDelete(call, to, dst, 'rename');
+        await fsRename(fromAbs, toAbs).catch((e: unknown) => {
+          throw toNfsError(e, { op: 'rename', path: a.from.name, to: a.to.name });
+        });
+        const exp = from.dir.exp;
+        const relOf = (dirRel: string, name: string) => (dirRel === '' ? name : `${dirRel}/${name}`);
+        // A replaced target that was its file's last name is gone, and so are its cached pages.
+        if (dst && (dst.ino !== src.ino || dst.dev !== src.dev) && (dst.nlink <= 1n || dst.isDirectory())) {
+          call.ctx.vfs.forget(exp, dst);
+          if (dst.isFile()) call.ctx.coherence.drop(cacheKeyOf(dst));
+        }
+        call.ctx.vfs.moved(exp, relOf(from.dir.rel, a.from.name), relOf(to.dir.rel, a.to.name), src);
+      },
+      { toPre: to.pre },
+    );
+    const w = okWriter();
+    encodeWccData(w, (await wccOf(call, from.dir, from.pre)).wcc);
+    encodeWccData(w, (await wccOf(call, to.dir, to.pre)).wcc);
+    return w;
+  },
   // RENAME3resfail: fromdir_wcc, todir_wcc.
   async resfail(w, a, err: NfsError, call: NfsCall) {
     encodeWccData(w, { before: err.context.pre as pre_op_attr, after: await call.attrsOf(a.from.dir, err.status) });

@@ -213,8 +213,8 @@ export class Vfs {
   }
 
   /** Forgets where an object lived (after REMOVE, or when RENAME replaced it). */
-  forget(n: VNode): void {
-    this.paths.delete(keyOf(n.exp.id, n.st.dev, n.st.ino));
+  forget(exp: Export, st: BigIntStats): void {
+    this.paths.delete(keyOf(exp.id, st.dev, st.ino));
   }
 
   /** After RENAME: the object and, for a directory, everything remembered below it moved. */
