@@ -218,6 +218,7 @@ export class TcpPair {
    * it leaves the queue.
    */
   sendDatagram(header: Buffer, frags: PageFragment[], destructor: FragDestructor | null): SkBuff {
+    if (destructor !== null) this.sender.adopt(destructor);
     const skb = allocSkb(header.length, this.owner);
     skbPut(skb, header);
     for (const f of frags) skbAddFrag(skb, f.page, f.offset, f.size, destructor);

@@ -10,13 +10,14 @@ type Listener<E> = (event: E) => void;
 export class EventBus<E extends { type: string }> {
   private readonly byType = new Map<E['type'], Listener<E>[]>();
   private readonly any: Listener<E>[] = [];
-  /** Listener count per type, plus the catch-all ones; the fast path reads only this. */
+  /** Listener count per type, plus the catch-all ones; the fast path reads only these. */
   private readonly counts = new Map<string, number>();
   private anyCount = 0;
+  private total = 0;
 
-  /** True when `emit` of an event of this type would reach someone. */
+  /** True when `emit` of an event of this type would reach someone; one field load on an idle bus. */
   wants(type: E['type']): boolean {
-    return this.anyCount !== 0 || (this.counts.get(type) ?? 0) !== 0;
+    return this.total !== 0 && (this.anyCount !== 0 || (this.counts.get(type) ?? 0) !== 0);
   }
 
   /** Subscribes to one event type, or to every event with '*'; returns the matching `off`. */
@@ -24,6 +25,7 @@ export class EventBus<E extends { type: string }> {
   on(type: '*', fn: Listener<E>): () => void;
   on(type: string, fn: Listener<never>): () => void {
     const l = fn as Listener<E>;
+    this.total++;
     if (type === '*') {
       this.any.push(l);
       this.anyCount++;
@@ -43,6 +45,7 @@ export class EventBus<E extends { type: string }> {
       if (i >= 0) {
         this.any.splice(i, 1);
         this.anyCount--;
+        this.total--;
       }
       return;
     }
@@ -51,6 +54,7 @@ export class EventBus<E extends { type: string }> {
     if (!list || i < 0) return;
     list.splice(i, 1);
     this.counts.set(type, list.length);
+    this.total--;
   }
 
   emit(event: E): void {

@@ -97,6 +97,7 @@ export class TcpReceiver {
     private readonly sendAck: (ack: WireAck) => void,
     private readonly onDeliver: DeliverFn,
     private readonly onFin: () => void,
+    /** Told whenever the receiver lets go of something (a segment, bytes the consumer is done with). */
     private readonly released: () => void,
   ) {
     this.rcvNxt = seqAdd(o.irs, 1);
@@ -248,9 +249,10 @@ export class TcpReceiver {
       if (called) throw new DeliveryError(`conn ${this.conn}: done() called twice for ${bytes} bytes`);
       called = true;
       this.pendingDone.delete(skbs);
-      for (const skb of skbs) this.release(skb);
       this.unconsumed -= bytes;
+      for (const skb of skbs) freeSkb(skb);
       if (this.window - this.lastAdvertised >= Math.min(this.o.rcvWnd / 2, 2 * this.o.mss)) this.tcpSendAck();
+      this.released();
     });
   }
 

@@ -180,8 +180,17 @@ export class TcpSender implements DestructorOwner {
     return this.queue;
   }
 
-  destructorFired(): void {
+  /** Counts `d` among this connection's pinned destructors (until it fires), if no one has yet. */
+  adopt(d: FragDestructor): void {
+    if (d.owner !== null) return;
+    d.owner = this;
+    this.pinnedDestructors++;
+  }
+
+  destructorFired(d: FragDestructor): void {
     this.pinnedDestructors--;
+    const bus = this.bus;
+    if (bus !== null && bus.wants('destructor-fire')) bus.emit({ type: 'destructor-fire', conn: this.owner.conn, t: this.clock.now(), destructor: d.id });
   }
 
   /** tcp_sendmsg: copies `data` into the socket's page frag; returns the bytes queued. */
@@ -219,10 +228,7 @@ export class TcpSender implements DestructorOwner {
    */
   sendpage(page: Page, offset: number, size: number, destructor: FragDestructor | null, more = false): number {
     this.assertOpen('sendpage');
-    if (destructor !== null && destructor.owner === null) {
-      destructor.owner = this;
-      this.pinnedDestructors++;
-    }
+    if (destructor !== null) this.adopt(destructor);
     let off = offset;
     let left = size;
     while (left > 0) {
@@ -393,8 +399,9 @@ export class TcpSender implements DestructorOwner {
     let rtt = -1;
     let retransAcked = false;
     const now = this.clock.now();
-    while (this.sendHead > 0) {
-      const skb = this.queue[0]!;
+    let acked = 0;
+    while (acked < this.sendHead) {
+      const skb = this.queue[acked]!;
       if (skb.sacked & TCPCB_EVER_RETRANS) retransAcked = true;
       const sampled = !retransAcked;
       if (!after(skb.endSeq, ack)) {
@@ -402,8 +409,7 @@ export class TcpSender implements DestructorOwner {
         const len = seqDiff(skb.endSeq, skb.seq);
         if (skb.sacked & TCPCB_LOST) this.lostOut -= len;
         if (skb.sacked & TCPCB_SACKED_RETRANS) this.retransOut -= len;
-        this.queue.shift();
-        this.sendHead--;
+        acked++;
         freeSkb(skb);
         continue;
       }
@@ -412,6 +418,10 @@ export class TcpSender implements DestructorOwner {
         this.tcpTrimHead(skb, seqDiff(ack, skb.seq));
       }
       break;
+    }
+    if (acked > 0) {
+      this.queue.splice(0, acked);
+      this.sendHead -= acked;
     }
     if (rtt >= 0 && !retransAcked) this.rtt.sample(rtt);
   }

@@ -58,6 +58,7 @@ describe('TCP sender: destructor timing', () => {
     expect(d.fires).toEqual([]); // the clone is gone (TX completion at 0), the original waits for the ACK
     await h.pair.drain();
     expect(d.fires).toEqual([20]);
+    expect(h.of('destructor-fire')).toEqual([{ type: 'destructor-fire', conn: 1, t: 20, destructor: d.id }]);
     expect(h.bytes().equals(page.buf.subarray(0, 1000))).toBe(true);
     expect(h.pair.stats().pinnedDestructors).toBe(0);
   });
@@ -338,6 +339,20 @@ describe('reference wire (live serving)', () => {
 });
 
 describe('real clock', () => {
+  it('drain() resolves when the consumer’s late done() is the last thing to happen (reference wire)', async () => {
+    const pair = new TcpPair({
+      clock: new RealClock(),
+      wire: 'reference',
+      onDeliver: (_chunks, done) => void setTimeout(done, 20),
+    });
+    const d = new FragDestructor(() => {});
+    pair.sendpage(patternPage(4096, 13), 0, 4096, d);
+    d.unref();
+    await pair.drain();
+    expect(d.fired).toBe(true);
+    expect(pair.drained).toBe(true);
+  });
+
   it('a fault-free transfer batches deferred work instead of a timer per segment', async () => {
     const spy = vi.spyOn(globalThis, 'setTimeout');
     const received: Buffer[] = [];
