@@ -2,8 +2,8 @@
  * Trace Event Format (Chrome tracing, Perfetto) of page lifetimes. One process per connection;
  * a connection's lifetimes may overlap (pipelined READs), and B/E slices on one thread must nest,
  * so each lifetime goes to the first lane (thread) free at its pin time. Within a lane events are
- * written in time order: B, the marks inside the pin, E. Marks after the release (legacy mode's
- * stale retransmit) follow as instants on the same lane.
+ * written in time order: for each slice B, the marks inside it, E. Marks after the last slice
+ * follow as instants on the same lane.
  */
 import type { Lifetime, Mark } from './lifetimes.ts';
 
@@ -29,6 +29,40 @@ function byTime(a: Mark, b: Mark): number {
   return a.t - b.t;
 }
 
+interface Span {
+  name: 'pinned' | 'network only';
+  start: number;
+  end: number;
+}
+
+/**
+ * A lifetime's slices: pinned (pin to pages back in the cache) and, in legacy mode, the time the
+ * network still referenced pages the cache had already taken back. Open ends are `now`.
+ */
+function spans(l: Lifetime, now: number): Span[] {
+  const returned = Math.max(l.returnedAt ?? now, l.pinnedAt);
+  const out: Span[] = [{ name: 'pinned', start: l.pinnedAt, end: returned }];
+  const released = l.releasedAt ?? now;
+  if (l.returnedAt !== null && released > returned) out.push({ name: 'network only', start: returned, end: released });
+  return out;
+}
+
+function lifetimeArgs(l: Lifetime): Record<string, unknown> {
+  return {
+    destructor: l.destructor,
+    file: l.file,
+    offset: l.offset,
+    bytes: l.bytes,
+    pfns: l.pfns,
+    open: l.releasedAt === null,
+    returnedAt: l.returnedAt,
+    releasedAt: l.releasedAt,
+    evicted: l.evicted,
+    orphaned: l.orphaned,
+    mode: l.mode,
+  };
+}
+
 export function chromeTrace(lifetimes: readonly Lifetime[], now: number): ChromeTrace {
   const byConn = new Map<number, Lifetime[]>();
   for (const l of lifetimes) {
@@ -44,14 +78,14 @@ export function chromeTrace(lifetimes: readonly Lifetime[], now: number): Chrome
     const laneEnds: number[] = [];
     const lanes: Lifetime[][] = [];
     for (const l of list) {
-      const end = l.releasedAt ?? now;
+      const end = spans(l, now).at(-1)!.end;
       let lane = laneEnds.findIndex((e) => e <= l.pinnedAt);
       if (lane < 0) {
         lane = laneEnds.length;
         laneEnds.push(end);
         lanes.push([]);
       }
-      laneEnds[lane] = Math.max(end, l.pinnedAt);
+      laneEnds[lane] = end;
       lanes[lane]!.push(l);
     }
     lanes.forEach((lane, i) => {
@@ -59,23 +93,16 @@ export function chromeTrace(lifetimes: readonly Lifetime[], now: number): Chrome
       events.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name: `pins ${tid}` } });
       const after: TraceEvent[] = [];
       for (const l of lane) {
-        const end = Math.max(l.releasedAt ?? now, l.pinnedAt);
-        const name = `xid ${l.xid >>> 0} d${l.destructor}`;
-        events.push({
-          name,
-          ph: 'B',
-          cat: 'pin',
-          ts: l.pinnedAt * US_PER_MS,
-          pid,
-          tid,
-          args: { destructor: l.destructor, file: l.file, offset: l.offset, bytes: l.bytes, pfns: l.pfns, open: l.releasedAt === null, evicted: l.evicted, orphaned: l.orphaned, mode: l.mode },
-        });
-        for (const m of [...l.marks].sort(byTime)) {
-          const ev: TraceEvent = { name: m.kind, ph: 'i', s: 't', cat: 'net', ts: m.t * US_PER_MS, pid, tid, args: { destructor: l.destructor, ...m } };
-          if (m.t <= end) events.push(ev);
-          else after.push(ev);
+        const marks = [...l.marks].sort(byTime);
+        let next = 0;
+        const instant = (m: Mark): TraceEvent => ({ name: m.kind, ph: 'i', s: 't', cat: 'net', ts: m.t * US_PER_MS, pid, tid, args: { destructor: l.destructor, ...m } });
+        for (const span of spans(l, now)) {
+          const name = `${span.name} xid ${l.xid >>> 0} d${l.destructor}`;
+          events.push({ name, ph: 'B', cat: 'pin', ts: span.start * US_PER_MS, pid, tid, args: lifetimeArgs(l) });
+          for (; next < marks.length && marks[next]!.t <= span.end; next++) events.push(instant(marks[next]!));
+          events.push({ name, ph: 'E', cat: 'pin', ts: span.end * US_PER_MS, pid, tid });
         }
-        events.push({ name, ph: 'E', cat: 'pin', ts: end * US_PER_MS, pid, tid });
+        for (; next < marks.length; next++) after.push(instant(marks[next]!));
       }
       events.push(...after.sort((a, b) => a.ts - b.ts));
     });

@@ -42,6 +42,12 @@ export interface Lifetime {
   pfns: number[];
   pfnsOmitted: number;
   pinnedAt: number;
+  /**
+   * Pages handed back to the cache: at the release in destructor mode; at sendpage return — the
+   * pin itself — in legacy mode, while the network still references them (the bug).
+   */
+  returnedAt: number | null;
+  /** `reply-release`: the reply's destructor fired, the network is done with the pages. */
   releasedAt: number | null;
   heldMs: number | null;
   firedAt: number | null;
@@ -115,7 +121,7 @@ export class LifetimeLog {
   private readonly open = new Map<number, Lifetime>();
   private readonly recent: Ring<Lifetime>;
   private readonly recentById = new Map<number, Lifetime>();
-  /** Open lifetimes by page frame. */
+  /** Open lifetimes (network still holding) by page frame. */
   private readonly byPfn = new Map<number, Set<number>>();
   private readonly skbs = new Map<number, number[]>();
   private readonly segments = new Map<number, SegmentQueue>();
@@ -147,7 +153,7 @@ export class LifetimeLog {
     return this.open.get(destructor) ?? this.recentById.get(destructor);
   }
 
-  /** Open ones, then recent released ones, oldest pin first within each. */
+  /** Released ones, then open ones (network still holding), oldest pin first within each. */
   all(): Lifetime[] {
     return [...this.recent, ...this.open.values()];
   }
@@ -161,7 +167,7 @@ export class LifetimeLog {
     return [...this.recent].filter((l) => l.pfns.includes(pfn));
   }
 
-  pin(e: Extract<ReplyEvent, { type: 'reply-pin' }>): Lifetime {
+  pin(e: Extract<ReplyEvent, { type: 'reply-pin' }>, returnedAt: number | null): Lifetime {
     if (this.open.size >= this.limits.maxOpenLifetimes) {
       const oldest = this.open.values().next().value!;
       oldest.evicted = true;
@@ -178,6 +184,7 @@ export class LifetimeLog {
       pfns: e.pfns.slice(0, this.limits.maxPfnsPerLifetime),
       pfnsOmitted: Math.max(0, e.pfns.length - this.limits.maxPfnsPerLifetime),
       pinnedAt: e.t,
+      returnedAt,
       releasedAt: null,
       heldMs: null,
       firedAt: null,
@@ -204,10 +211,24 @@ export class LifetimeLog {
     const l = this.open.get(e.destructor);
     if (!l) return undefined;
     l.releasedAt = e.t;
+    l.returnedAt ??= e.t;
     l.heldMs = e.heldMs;
     l.mode = e.mode;
     this.close(l);
     return l;
+  }
+
+  /**
+   * The destructor fired, learned from the netstack's event or from the reply-release it causes
+   * (whichever comes first). True the first time it is learned, so it is counted once.
+   */
+  fire(destructor: number, t: number): boolean {
+    const l = this.get(destructor);
+    if (!l) return true;
+    if (l.firedAt !== null) return false;
+    l.firedAt = t;
+    this.mark(l, { t, kind: 'fire' });
+    return true;
   }
 
   orphanPin(e: Extract<ReplyEvent, { type: 'pin-orphan' }>): Lifetime | undefined {
@@ -270,13 +291,6 @@ export class LifetimeLog {
       case 'orphan':
         this.markId(e.destructor, { t: e.t, kind: 'orphan', skb: e.skb, n: e.bytes });
         return;
-      case 'destructor-fire': {
-        const l = this.get(e.destructor);
-        if (!l) return;
-        l.firedAt = e.t;
-        this.mark(l, { t: e.t, kind: 'fire' });
-        return;
-      }
       default:
         return;
     }

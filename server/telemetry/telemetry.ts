@@ -59,8 +59,8 @@ export interface PageDetail {
   offset: number;
   pins: number;
   pinnedForMs: number | null;
-  /** Replies pinning it now, with the skbs holding them. */
-  pinnedBy: LifetimeJson[];
+  /** Replies whose pages the network holds now (pinned, or in legacy mode already returned), with the skbs holding them. */
+  heldBy: LifetimeJson[];
   /** Released replies that held it, most recent last. */
   recent: LifetimeJson[];
 }
@@ -125,7 +125,6 @@ const NET_COUNTER: Partial<Record<NetstackEventType, keyof Counters>> = {
   rto: 'rtos',
   'fast-retransmit': 'fastRetransmits',
   orphan: 'netOrphans',
-  'destructor-fire': 'destructorFires',
 };
 
 export class Telemetry {
@@ -233,7 +232,7 @@ export class Telemetry {
       offset: f.index * f.buf.length,
       pins: f.pins,
       pinnedForMs: f.pins > 0 ? this.opts.now() - f.pinnedAt : null,
-      pinnedBy: this.lifetimes.openFor(pfn).map(lifetimeJson),
+      heldBy: this.lifetimes.openFor(pfn).map(lifetimeJson),
       recent: this.lifetimes.recentFor(pfn).map(lifetimeJson),
     };
   }
@@ -264,8 +263,8 @@ export class Telemetry {
     counter('pagelife_tcp_rto_total', 'Retransmission timeouts.', c.rtos);
     counter('pagelife_tcp_fast_retransmits_total', 'Fast retransmits (three duplicate ACKs).', c.fastRetransmits);
     counter('pagelife_skb_frag_orphans_total', 'Paged fragments orphaned (copied out) by the netstack.', c.netOrphans);
-    counter('pagelife_frag_destructor_fires_total', 'Fragment destructors fired (last reference gone).', c.destructorFires);
-    x.histogram('pagelife_reply_pin_duration_seconds', 'Time READ reply pages stayed pinned, pin to release.', this.pinDuration.snapshot(), 1e-3);
+    counter('pagelife_frag_destructor_fires_total', 'Reply fragment destructors fired (last reference gone).', c.destructorFires);
+    x.histogram('pagelife_reply_pin_duration_seconds', 'Time READ reply pages stayed pinned, pin to return to the cache.', this.pinDuration.snapshot(), 1e-3);
     const stats = this.opts.pageCache.stats();
     const states = ['free', 'clean', 'dirty', 'pinned', 'cow'] as const;
     x.gauge('pagelife_page_cache_frames', 'Page frames by state.', states.map((state) => ({ labels: { state }, value: stats[state] })));
@@ -348,6 +347,7 @@ export class Telemetry {
     const counter = NET_COUNTER[e.type];
     if (counter) this.counters[counter as Exclude<keyof Counters, 'calls'>]++;
     else if (e.type === 'ack' && !e.lost) this.counters.acks++;
+    else if (e.type === 'destructor-fire' && this.lifetimes.fire(e.destructor, e.t)) this.counters.destructorFires++;
     this.lifetimes.net(e);
   }
 
@@ -355,15 +355,19 @@ export class Telemetry {
     switch (e.type) {
       case 'reply-pin':
         this.counters.replyPins++;
-        this.lifetimes.pin(e);
+        // Legacy hands the pages back when sendpage returns, right after this event (DESIGN.md, reply-path modes).
+        this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null);
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
-      case 'reply-release':
+      case 'reply-release': {
         this.counters.replyReleases++;
-        this.pinDuration.observe(e.heldMs);
-        this.lifetimes.release(e);
+        if (this.lifetimes.fire(e.destructor, e.t)) this.counters.destructorFires++;
+        const l = this.lifetimes.release(e);
+        // How long the cache could not reuse the pages: in legacy mode, not at all.
+        this.pinDuration.observe(l ? l.returnedAt! - l.pinnedAt : e.heldMs);
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
+      }
       case 'pin-orphan': {
         this.counters.pinOrphans++;
         const l = this.lifetimes.orphanPin(e);

@@ -101,11 +101,15 @@ export class SyntheticWorld {
     for (const pfn of pfns) this.net.emit({ type: 'frag-ref', conn, t: this.t, skb, page: pfn, destructor });
     const clone = this.transmit(conn, skb, seq, end, destructor, null);
     if (s.holdMs) this.net.emit({ type: 'segment-hold', conn, t: this.t, seq, end, skb: clone, ms: s.holdMs });
-    const release = () => {
+    // As the reply path does: pages back to the cache when the destructor fires, or (legacy) at once.
+    const toCache = () => {
       for (const f of frames) this.cache.unpin(f);
+    };
+    const destructorFired = () => {
+      if (mode !== 'legacy') toCache();
       this.reply.emit({ type: 'reply-release', t: this.t, conn, xid, destructor, pfns, heldMs: this.t - pinnedAt, mode });
     };
-    if (mode === 'legacy') release();
+    if (mode === 'legacy') toCache();
     if (s.drop) {
       this.t += 0.5;
       this.net.emit({ type: 'segment-drop', conn, t: this.t, seq, end, reason: 'loss' });
@@ -119,9 +123,10 @@ export class SyntheticWorld {
       this.net.emit({ type: 'skb-free', conn, t: this.t + (s.holdMs ?? 0), skb: clone });
     }
     if (s.orphan && mode === 'destructor') {
+      // The pin budget copies the frags out: the destructor fires, then the orphaning is reported.
       this.t += 1;
+      destructorFired();
       this.reply.emit({ type: 'pin-orphan', t: this.t, conn, destructor, bytes: s.count, reason: 'budget-age' });
-      release();
       return { destructor, xid, pfns, seq, end };
     }
     if (s.leavePinned) return { destructor, xid, pfns, seq, end };
@@ -130,7 +135,7 @@ export class SyntheticWorld {
     for (const pfn of pfns) this.net.emit({ type: 'frag-unref', conn, t: this.t, skb, page: pfn, destructor });
     this.net.emit({ type: 'skb-free', conn, t: this.t, skb });
     this.net.emit({ type: 'destructor-fire', conn, t: this.t, destructor });
-    if (mode === 'destructor') release();
+    destructorFired();
     this.t += 0.1;
     return { destructor, xid, pfns, seq, end };
   }

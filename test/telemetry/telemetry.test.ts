@@ -26,6 +26,7 @@ describe('page lifetimes', () => {
     expect(l.releasedAt).not.toBeNull();
     // The retransmission stretched the pin: released only after it, by the ACK that followed.
     expect(l.releasedAt!).toBeGreaterThan(retransmit.t);
+    expect(l.returnedAt).toBe(l.releasedAt);
     expect(l.heldMs).toBe(l.releasedAt! - l.pinnedAt);
     expect(l.mode).toBe('destructor');
     expect(l.holders).toEqual([]);
@@ -38,23 +39,30 @@ describe('page lifetimes', () => {
     const detail = w.telemetry.pageDetail(r.pfns[0]!)!;
     expect(detail.state).toBe('pinned');
     expect(detail.file).toBe('a');
-    expect(detail.pinnedBy).toHaveLength(1);
+    expect(detail.heldBy).toHaveLength(1);
     // The write-queue original; its transmitted clone was freed after the hold.
-    expect(detail.pinnedBy[0]!.holders).toHaveLength(1);
-    expect(detail.pinnedBy[0]!.marks.map((m) => m.kind)).toEqual(['transmit', 'hold']);
+    expect(detail.heldBy[0]!.holders).toHaveLength(1);
+    expect(detail.heldBy[0]!.marks.map((m: { kind: string }) => m.kind)).toEqual(['transmit', 'hold']);
     expect(w.telemetry.pageDetail(10_000)).toBeUndefined();
   });
 
-  it('in legacy mode shows the release before the retransmission and the stale retransmit after it', async () => {
+  it('in legacy mode shows the pages returned at once, the stale retransmit after that, the destructor last', async () => {
     const w = new SyntheticWorld();
     w.mode = 'legacy';
     const f = memoryFile('a', FILE_SIZE);
     const r = await w.read({ file: f, offset: 0, count: PAGE_SIZE, mode: 'legacy', drop: true, stale: true });
-    const l = w.telemetry.snapshot().lifetimes.find((x) => x.destructor === r.destructor)!;
+    const s = w.telemetry.snapshot();
+    const l = s.lifetimes.find((x) => x.destructor === r.destructor)!;
+    expect(l.returnedAt).toBe(l.pinnedAt);
     const stale = l.marks.find((m) => m.kind === 'stale-retransmit')!;
-    expect(stale).toBeDefined();
-    expect(stale.t).toBeGreaterThan(l.releasedAt!);
-    expect(w.telemetry.snapshot().counters.staleRetransmits).toBe(1);
+    expect(stale.t).toBeGreaterThan(l.returnedAt!);
+    expect(l.releasedAt!).toBeGreaterThan(stale.t);
+    expect(l.firedAt).toBe(l.releasedAt);
+    expect(s.counters.staleRetransmits).toBe(1);
+    // The cache could reuse the pages at once: a zero pin.
+    expect(s.pinDuration.counts[0]).toBe(1);
+    const spans = w.telemetry.chromeTrace().traceEvents.filter((e) => e.ph === 'B').map((e) => e.name.split(' xid')[0]);
+    expect(spans).toEqual(['pinned', 'network only']);
   });
 
   it('keeps first and latest of frequent marks, and every rare one', async () => {

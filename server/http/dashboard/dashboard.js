@@ -239,7 +239,7 @@ function setupGridEvents() {
     const pfn = pfnAt(canvas, ev);
     if (pfn < 0) return void (tip.hidden = true);
     const state = model.stateOfCode[model.grid[pfn]] ?? 'free';
-    const pins = openLifetimesOf(pfn).map((l) => `conn ${l.conn} xid ${hex(l.xid)} pinned ${fmtMs(model.t - l.pinnedAt)}`);
+    const pins = openLifetimesOf(pfn).map((l) => `${l.returnedAt === null ? 'pinned' : 'held by the network, not pinned'} by conn ${l.conn} xid ${hex(l.xid)} for ${fmtMs(model.t - l.pinnedAt)}`);
     showTip(tip, $('cache-panel'), ev, [`page frame ${pfn}: ${STATE_LABELS[state]}`, ...pins, 'click for detail'].join('\n'));
   });
   canvas.addEventListener('mouseleave', () => (tip.hidden = true));
@@ -265,12 +265,13 @@ async function showPageDetail(pfn) {
     ['pins', d.pins],
     ['pinned for', d.pinnedForMs === null ? '—' : fmtMs(d.pinnedForMs)],
   ];
-  for (const l of d.pinnedBy) {
-    rows.push([`pinned by d${l.destructor}`, `conn ${l.conn}, xid ${hex(l.xid)}, ${l.bytes} bytes of ${l.file} at ${l.offset}`]);
+  for (const l of d.heldBy) {
+    const how = l.returnedAt === null ? 'pinned by' : 'unpinned, network holds';
+    rows.push([`${how} d${l.destructor}`, `conn ${l.conn}, xid ${hex(l.xid)}, ${l.bytes} bytes of ${l.file} at ${l.offset}, for ${fmtMs(model.t - l.pinnedAt)}`]);
     rows.push(['held by skbs', `${l.holders.join(', ') || 'none listed'}${l.holdersUntracked ? ` and ${l.holdersUntracked} more` : ''}`]);
     rows.push(['events', describeMarks(l)]);
   }
-  for (const l of d.recent.slice(-3)) rows.push([`earlier d${l.destructor}`, `held ${fmtMs(l.heldMs ?? 0)}; ${describeMarks(l)}`]);
+  for (const l of d.recent.slice(-3)) rows.push([`earlier d${l.destructor}`, `pinned ${fmtMs(l.returnedAt - l.pinnedAt)}, destructor after ${fmtMs(l.heldMs ?? 0)}; ${describeMarks(l)}`]);
   const dl = document.createElement('dl');
   for (const [k, v] of rows) {
     const dt = document.createElement('dt');
@@ -293,14 +294,14 @@ function timelineRows() {
   return [...model.lifetimes.values()].sort((a, b) => a.pinnedAt - b.pinnedAt).slice(-TIMELINE_ROWS);
 }
 
-/** A pin the network stretched: released only after a retransmission of its bytes. */
+/** A pin the network stretched: pages returned to the cache only after a retransmission of their bytes. */
 function stretched(l) {
-  return l.releasedAt !== null && l.marks.some((m) => m.kind === 'retransmit' && m.t <= l.releasedAt);
+  return l.returnedAt !== null && l.marks.some((m) => m.kind === 'retransmit' && m.t <= l.returnedAt);
 }
 
-/** Legacy's bug made visible: a stale retransmit after the pages were already released. */
+/** Legacy's bug made visible: a stale retransmit after the pages were already back in the cache. */
 function staleAfterRelease(l) {
-  return l.releasedAt !== null && l.marks.some((m) => m.kind === 'stale-retransmit' && m.t >= l.releasedAt);
+  return l.returnedAt !== null && l.marks.some((m) => m.kind === 'stale-retransmit' && m.t >= l.returnedAt);
 }
 
 const TIMELINE_LABEL_W = 130;
@@ -334,11 +335,24 @@ function drawTimeline() {
     ctx.fillStyle = '#69737f';
     ctx.fillText(`c${l.conn} xid ${hex(l.xid)}`, 2, y + rowH / 2);
     const x0 = x(l.pinnedAt);
-    const x1 = Math.max(x(l.releasedAt ?? model.t), x0 + 2);
-    ctx.fillStyle = l.orphaned ? STATE_COLORS.orphan : open ? STATE_COLORS.pinned : l.mode === 'legacy' ? '#a0aec0' : '#63b3ed';
-    ctx.globalAlpha = open ? 0.6 : 1;
+    const x1 = Math.max(x(l.returnedAt ?? model.t), x0 + 2);
+    const pinnedNow = l.returnedAt === null;
+    ctx.fillStyle = l.orphaned ? STATE_COLORS.orphan : pinnedNow ? STATE_COLORS.pinned : '#63b3ed';
     ctx.fillRect(x0, y + 2, x1 - x0, rowH - 4);
-    ctx.globalAlpha = 1;
+    if (!pinnedNow) {
+      // Legacy: the network kept referencing pages the cache had already taken back.
+      const x2 = x(l.releasedAt ?? model.t);
+      if (x2 > x1 + 1) {
+        ctx.strokeStyle = open ? STATE_COLORS.pinned : '#a0aec0';
+        ctx.lineWidth = 2;
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        ctx.moveTo(x1, y + rowH / 2);
+        ctx.lineTo(x2, y + rowH / 2);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+    }
     for (const m of l.marks) drawMark(ctx, m, x(m.t), y, rowH);
   });
   canvas.dataset.rows = String(rows.length);
@@ -351,8 +365,8 @@ function drawTimeline() {
       return li;
     }),
     legendItem(STATE_COLORS.pinned, 'pinned now'),
-    legendItem('#63b3ed', 'released by destructor'),
-    legendItem('#a0aec0', 'released at sendpage (legacy)'),
+    legendItem('#63b3ed', 'pinned, then returned to the cache'),
+    legendItem('#a0aec0', 'network holds unpinned pages (legacy)'),
     legendItem('', `stretched by retransmission: ${nStretched}`),
     legendItem('', `stale retransmit after release: ${nStale}`),
   );
@@ -429,7 +443,9 @@ function setupTimelineEvents() {
     const l = rows[Math.floor(y / rowH)];
     if (!l) return void (tip.hidden = true);
     const marks = [...l.marks].sort((a, b) => a.t - b.t).map((m) => `  +${fmtMs(m.t - l.pinnedAt)} ${MARK_STYLES[m.kind]?.label ?? m.kind}${m.reason ? ` (${m.reason})` : ''}`);
-    const held = l.releasedAt === null ? `pinned for ${fmtMs(model.t - l.pinnedAt)} (open)` : `held ${fmtMs(l.releasedAt - l.pinnedAt)}`;
+    const pinned = l.returnedAt === null ? `pinned for ${fmtMs(model.t - l.pinnedAt)} so far` : `pinned ${fmtMs(l.returnedAt - l.pinnedAt)}`;
+    const net = l.releasedAt === null ? 'network still holds it' : `destructor after ${fmtMs(l.releasedAt - l.pinnedAt)}`;
+    const held = `${pinned}; ${net}`;
     showTip(tip, $('timeline-panel'), ev, [`conn ${l.conn} xid ${hex(l.xid)} destructor ${l.destructor}`, `${l.bytes} bytes of ${l.file} at ${l.offset}, pages ${l.pfns.join(' ')}`, held, ...marks].join('\n'));
   });
   canvas.addEventListener('mouseleave', () => (tip.hidden = true));
