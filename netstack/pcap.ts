@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { WireAck, WireSegment } from './path.ts';
 import { TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN } from './skb.ts';
+import { sliceViews } from './views.ts';
 
 const LINKTYPE_ETHERNET = 1;
 const ETH_HLEN = 14;
@@ -135,7 +136,7 @@ export class TcpFlowCapture {
       const n = Math.min(MAX_FRAME_PAYLOAD, seg.len - off);
       const last = off + n >= seg.len;
       const flags = TCPHDR_ACK | (last ? seg.flags & (TCPHDR_FIN | TCPHDR_PSH) : 0);
-      this.frame(t, true, { seq, ack, flags, window }, slice(seg.payload, off, n));
+      this.frame(t, true, { seq, ack, flags, window }, sliceViews(seg.payload, off, n));
       seq = (seq + n) >>> 0;
       off += n;
     } while (off < seg.len);
@@ -189,20 +190,4 @@ export class TcpFlowCapture {
     frame.writeUInt16BE(csumFold(csumAdd(csumAdd(0, pseudo), frame.subarray(tcp))), tcp + 16);
     this.w.writeFrame(t, frame);
   }
-}
-
-function slice(views: Buffer[], from: number, n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const v of views) {
-    if (n === 0) break;
-    if (from >= v.length) {
-      from -= v.length;
-      continue;
-    }
-    const take = Math.min(n, v.length - from);
-    out.push(v.subarray(from, from + take));
-    from = 0;
-    n -= take;
-  }
-  return out;
 }

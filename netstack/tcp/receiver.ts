@@ -7,6 +7,7 @@ import { Timer, type Clock } from '../clock.ts';
 import type { NetstackBus } from '../events.ts';
 import type { WireAck, WireSegment } from '../path.ts';
 import { freeSkb, TCPHDR_FIN, type SkBuff } from '../skb.ts';
+import { sliceViews } from '../views.ts';
 import { after, before, seqAdd, seqDiff } from './seq.ts';
 
 export interface TcpReceiverOptions {
@@ -41,23 +42,6 @@ interface OfoSegment {
   skb: SkBuff | null;
 }
 
-/** Views of bytes [from, from + n) of a list of views. */
-function sliceViews(views: Buffer[], from: number, n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const v of views) {
-    if (n === 0) break;
-    if (from >= v.length) {
-      from -= v.length;
-      continue;
-    }
-    const take = Math.min(n, v.length - from);
-    out.push(from === 0 && take === v.length ? v : v.subarray(from, from + take));
-    from = 0;
-    n -= take;
-  }
-  return out;
-}
-
 function roundPow2(n: number): number {
   return n <= 0 ? 0 : 2 ** Math.ceil(Math.log2(n));
 }
@@ -78,6 +62,8 @@ export class TcpReceiver {
   finReceived = false;
   private finNotified = false;
   private readonly ofo: OfoSegment[] = [];
+  /** skbs of deliveries the consumer has not called done() for (reference wire). */
+  private readonly pendingDone = new Set<SkBuff[]>();
   /** Bytes delivered and not yet released by the consumer's done(). */
   unconsumed = 0;
   private lastAdvertised: number;
@@ -117,8 +103,6 @@ export class TcpReceiver {
     for (const skbs of this.pendingDone) for (const skb of skbs) out.push(skb);
     return out;
   }
-
-  private readonly pendingDone = new Set<SkBuff[]>();
 
   get outOfOrder(): number {
     return this.ofo.length;

@@ -66,6 +66,9 @@ export interface SenderPort {
 
 type CaState = 'open' | 'recovery' | 'loss';
 
+/** Why a segment is sent again: the retransmit timer, the third duplicate ACK, or a hole found in recovery. */
+type RetransmitReason = 'rto' | 'fast' | 'recovery';
+
 /** sk_page_frag: the page sendmsg copies into, shared by consecutive writes. */
 class PageFrag {
   page: Page | null = null;
@@ -297,7 +300,11 @@ export class TcpSender implements DestructorOwner {
     this.tcpWriteXmit();
   }
 
-  /** tcp_write_xmit: sends new skbs while the congestion and receive windows allow. */
+  /**
+   * tcp_write_xmit: sends new skbs while the congestion and receive windows allow. No Nagle
+   * (TCP_NODELAY, as RPC transports set it): a partly filled skb goes at once unless the
+   * caller corked it with `more` (MSG_MORE).
+   */
   private tcpWriteXmit(): void {
     const mss = this.o.mss;
     while (this.sendHead < this.queue.length) {
@@ -317,7 +324,7 @@ export class TcpSender implements DestructorOwner {
         }
         this.tcpFragment(this.sendHead, limit);
       }
-      this.tcpTransmitSkb(skb, false, 'rto');
+      this.tcpTransmitSkb(skb, null);
       this.sendHead++;
       this.sndNxt = skb.endSeq;
       if (!this.rtoTimer.armed) this.rtoTimer.arm(this.rtt.rto);
@@ -341,30 +348,30 @@ export class TcpSender implements DestructorOwner {
    * tcp_transmit_skb: sends a clone, or a pskb copy when an earlier clone of this skb is still
    * alive (in the device queue) — the original stays queued either way.
    */
-  private tcpTransmitSkb(skb: SkBuff, retransmit: boolean, reason: 'rto' | 'fast' | 'recovery'): void {
+  private tcpTransmitSkb(skb: SkBuff, reason: RetransmitReason | null): void {
     skb.when = this.clock.now();
     const out = skbCloned(skb) ? pskbCopy(skb) : skbClone(skb);
     const bus = this.bus;
     if (bus !== null) {
-      const type = retransmit ? 'segment-retransmit' : 'segment-transmit';
+      const type = reason !== null ? 'segment-retransmit' : 'segment-transmit';
       if (bus.wants(type)) {
         const destructors = [...new Set(skb.shinfo.frags.map((f) => f.destructor?.id).filter((d): d is number => d !== undefined))];
         const base = { conn: this.owner.conn, t: skb.when, seq: skb.seq, end: skb.endSeq, skb: out.id, destructors };
-        bus.emit(retransmit ? { type: 'segment-retransmit', ...base, reason } : { type: 'segment-transmit', ...base });
+        bus.emit(reason !== null ? { type: 'segment-retransmit', ...base, reason } : { type: 'segment-transmit', ...base });
       }
     }
     this.port.xmit(out);
   }
 
   /** __tcp_retransmit_skb: trims what was ACKed meanwhile, cuts to one MSS, transmits again. */
-  private tcpRetransmitSkb(index: number, reason: 'rto' | 'fast' | 'recovery'): void {
+  private tcpRetransmitSkb(index: number, reason: RetransmitReason): void {
     const skb = this.queue[index]!;
     if (skb.len > this.o.mss) this.tcpFragment(index, this.o.mss);
     const len = seqDiff(skb.endSeq, skb.seq);
     if (skb.sacked & TCPCB_LOST && !(skb.sacked & TCPCB_SACKED_RETRANS)) this.retransOut += len;
     skb.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS;
     this.retransmits++;
-    this.tcpTransmitSkb(skb, true, reason);
+    this.tcpTransmitSkb(skb, reason);
   }
 
   /** tcp_fragment on queue[index], keeping the queue and the send head in order. */
