@@ -202,6 +202,15 @@ export class Fixture {
     return { status, wcc: decodeWccData(r), r };
   }
 
+  /** CREATE/MKDIR/SYMLINK/MKNOD: status, then (ok) obj handle and attributes, then dir_wcc. */
+  async diropres(proc: number, args: (w: XdrWriter) => void, o: CallOptions = {}) {
+    const { status, r } = await this.call(proc, args, o);
+    if (status !== NFS3_OK) return { status, wcc: decodeWccData(r), r };
+    const fh = decodePostOpFh3(r);
+    const attrs = decodePostOpAttr(r);
+    return { status, fh: fh && Buffer.from(fh), attrs, wcc: decodeWccData(r), r };
+  }
+
   async close(): Promise<void> {
     await rm(this.base, { recursive: true, force: true });
   }
