@@ -94,12 +94,21 @@ export async function runScenario(cfg: Scenario, extra: Partial<ConstructorParam
     });
     const pages: Page[] = Array.from({ length: PAGES }, (_, i) => patternPage(PAGE_BYTES, i + 1));
     const fires = new Map<FragDestructor, number>();
+    // The owner reuses a destructor's pages the moment it fires (that is what it is for): any
+    // early firing would put these bytes on the wire and show as corruption or a stale copy.
+    const lent = new Map<FragDestructor, Page[]>();
     const make = (): FragDestructor => {
-      const d = new FragDestructor((x) => fires.set(x, (fires.get(x) ?? 0) + 1));
+      const d = new FragDestructor((x) => {
+        fires.set(x, (fires.get(x) ?? 0) + 1);
+        for (const p of lent.get(x) ?? []) p.buf.fill(0xee);
+      });
       fires.set(d, 0);
       return d;
     };
     const shared = Array.from({ length: SHARED_DESTRUCTORS }, make);
+    // Shared destructor k lends page k alone; frags without a destructor use the last page, never reused.
+    shared.forEach((d, k) => lent.set(d, [pages[k]!]));
+    const plain = pages[PAGES - 1]!;
     const expected: Buffer[] = [];
     let n = 0;
     for (const op of cfg.ops) {
@@ -113,9 +122,10 @@ export async function runScenario(cfg: Scenario, extra: Partial<ConstructorParam
         expected.push(Buffer.from(data));
         pair.sendmsg(data, op.more);
       } else {
-        const page = pages[op.page]!;
-        expected.push(Buffer.from(page.buf.subarray(op.offset, op.offset + op.size)));
         const d = op.d === 'none' ? null : op.d === 'new' ? make() : shared[op.d]!;
+        const page = op.d === 'none' ? plain : op.d === 'new' ? patternPage(PAGE_BYTES, 10 + op.page) : pages[op.d]!;
+        if (op.d === 'new') lent.set(d!, [page]);
+        expected.push(Buffer.from(page.buf.subarray(op.offset, op.offset + op.size)));
         pair.sendpage(page, op.offset, op.size, d, op.more);
         if (op.d === 'new') d!.unref(); // a per-reply destructor: the creator is done at once
       }
@@ -124,5 +134,5 @@ export async function runScenario(cfg: Scenario, extra: Partial<ConstructorParam
     pair.close();
     await pair.drain();
 
-    return { pair, pages, received, expected, fires };
+    return { pair, pages: [...pages, ...[...lent.values()].flat()], received, expected, fires };
 }
