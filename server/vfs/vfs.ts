@@ -39,6 +39,14 @@ export function generationOf(st: BigIntStats): bigint {
   return st.birthtimeNs > 0n ? st.birthtimeNs : 0n;
 }
 
+/**
+ * A handle whose object a walk did not find answers NFS3ERR_STALE without another walk for this
+ * long: clients retry stale handles, and each walk costs an lstat per object of the export. Short,
+ * because a walk can miss an object that a concurrent rename was moving.
+ */
+export const MISSING_TTL_MS = 2000;
+const MISSING_MAX = 10_000;
+
 const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportId}:${dev}:${ino}`;
 
 /**
@@ -58,6 +66,10 @@ export class Vfs {
   /** Hint: export:dev:ino → path relative to the export. */
   private readonly paths = new Map<string, string>();
   private readonly walks = new Map<number, Promise<void>>();
+  /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
+  private readonly missing = new Map<string, number>();
+  /** Walks done so far (metrics, tests). */
+  walkCount = 0;
 
   constructor(
     readonly exports: readonly Export[],
@@ -99,11 +111,13 @@ export class Vfs {
     if (!exp) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', exportId: id.exportId });
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key);
-    if (!found) {
+    if (!found && (this.missing.get(key) ?? 0) <= Date.now()) {
       await this.walk(exp);
       found = await this.tryHint(exp, id, key);
+      if (!found) this.rememberMissing(key);
     }
     if (!found) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', path: exp.path, ino: String(id.ino) });
+    this.missing.delete(key);
     return found;
   }
 
@@ -130,6 +144,11 @@ export class Vfs {
     return { exp, rel, abs, st, fh: this.handleOf(exp, st) };
   }
 
+  private rememberMissing(key: string): void {
+    if (this.missing.size >= MISSING_MAX) this.missing.clear();
+    this.missing.set(key, Date.now() + MISSING_TTL_MS);
+  }
+
   private async isRootIno(exp: Export, ino: bigint): Promise<boolean> {
     const st = await lstat(exp.dir, { bigint: true }).catch(() => undefined);
     return st !== undefined && st.ino === ino;
@@ -153,6 +172,7 @@ export class Vfs {
 
   private async doWalk(exp: Export): Promise<void> {
     const started = performance.now();
+    this.walkCount++;
     let seen = 0;
     const queue: string[] = [''];
     for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {

@@ -80,6 +80,15 @@ describe('stale handles', () => {
     expect((await fx.getattr(fh)).status).toBe(NFS3ERR_STALE);
   });
 
+  it('a stale handle retried at once costs one export walk, not one per call', async () => {
+    await writeFile(fx.hostPath('retry'), 'x');
+    const fh = await fx.walk('retry');
+    await unlink(fx.hostPath('retry'));
+    const before = fx.ctx.vfs.walkCount;
+    for (let i = 0; i < 5; i++) expect((await fx.getattr(fh)).status).toBe(NFS3ERR_STALE);
+    expect(fx.ctx.vfs.walkCount - before).toBe(1);
+  });
+
   it('NFS3ERR_STALE for a removed directory', async () => {
     await mkdir(fx.hostPath('rmd'));
     const fh = await fx.walk('rmd');
