@@ -111,13 +111,14 @@ export class Vfs {
     if (!exp) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', exportId: id.exportId });
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key);
-    if (!found && (this.missing.get(key) ?? 0) <= Date.now()) {
+    // The generation is part of what is missing: the inode number may already name a newer file.
+    const missingKey = `${key}:${id.gen}`;
+    if (!found && (this.missing.get(missingKey) ?? 0) <= Date.now()) {
       await this.walk(exp);
       found = await this.tryHint(exp, id, key);
-      if (!found) this.rememberMissing(key);
+      if (!found) this.rememberMissing(missingKey);
     }
     if (!found) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', path: exp.path, ino: String(id.ino) });
-    this.missing.delete(key);
     return found;
   }
 
