@@ -41,8 +41,9 @@ export {
 export { SkbRegistry, setSkbRegistry, skbRegistry } from './debug.ts';
 export { EventBus, type NetstackEvent, type NetstackEventType, type NetstackBus } from './events.ts';
 export { VirtualClock, RealClock, Timer, ClockError, type Clock, type TimerHandle } from './clock.ts';
+export { Agenda } from './agenda.ts';
 export { Rng } from './rng.ts';
-export { DeviceQueue } from './device-queue.ts';
+export { DeviceQueue, type DeviceQueueEntry } from './device-queue.ts';
 export { Path, DEFAULT_FAULTS, type PathFaults, type DropRange, type WireMode, type WireSegment, type WireAck } from './path.ts';
 export { PcapWriter, TcpFlowCapture, DEFAULT_FLOW, type TcpFlowAddress } from './pcap.ts';
 export { TcpSender, TcpError, tcpFragment, SK_PAGE_FRAG_SIZE, type TcpSenderOptions, type SenderPort } from './tcp/sender.ts';

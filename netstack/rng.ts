@@ -14,11 +14,6 @@ export class Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
   /** True with probability p (never draws when p is 0, so a fault-free run consumes no numbers). */
   chance(p: number): boolean {
     return p > 0 && this.next() < p;

@@ -104,10 +104,6 @@ export class TcpReceiver {
     return out;
   }
 
-  get outOfOrder(): number {
-    return this.ofo.length;
-  }
-
   /** tcp_rcv_established for a data segment (or a zero-window probe). */
   receive(seg: WireSegment): void {
     const fin = (seg.flags & TCPHDR_FIN) !== 0;

@@ -16,11 +16,3 @@ export function before(a: number, b: number): boolean {
 export function after(a: number, b: number): boolean {
   return ((b - a) | 0) < 0;
 }
-
-export function seqMin(a: number, b: number): number {
-  return before(a, b) ? a : b;
-}
-
-export function seqMax(a: number, b: number): number {
-  return after(a, b) ? a : b;
-}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Agenda } from '../../netstack/agenda.ts';
 import {
+  Agenda,
   ClockError,
   EventBus,
   RealClock,
