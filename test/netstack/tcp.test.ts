@@ -277,6 +277,31 @@ describe('receiver ACK policy', () => {
   });
 });
 
+describe('path faults', () => {
+  it('reordering, duplication and jitter: delivery stays in order and exact', async () => {
+    const h = harness({ seed: 4, faults: { delay: 5, jitter: 3, reorder: 0.3, reorderDelay: 8, duplicate: 0.2 } });
+    const data = patternPage(200 * MSS, 15).buf;
+    h.pair.sendmsg(data);
+    await h.pair.drain();
+    expect(h.bytes().equals(data)).toBe(true);
+    expect(h.pair.stats().duplicates).toBeGreaterThan(0);
+    expect(h.of('ack').some((e) => e.dup)).toBe(true); // out-of-order arrivals were seen
+    expect(Math.max(...h.of('segment-transmit').map((e) => (e.end - e.seq) >>> 0))).toBe(MSS); // MSS segmentation
+  });
+
+  it('random loss and ACK loss at a fixed seed are reproducible', async () => {
+    const run = async () => {
+      const h = harness({ seed: 77, faults: { delay: 5, loss: 0.1, ackLoss: 0.1 } });
+      h.pair.sendmsg(Buffer.alloc(100 * MSS, 3));
+      await h.pair.drain();
+      return h.events.map((e) => `${e.type}@${e.t}`).join();
+    };
+    const a = await run();
+    expect(a).toContain('segment-drop');
+    expect(await run()).toBe(a);
+  });
+});
+
 describe('device queue and datagrams', () => {
   it('a datagram’s destructor fires when it leaves the device queue', async () => {
     const got: Buffer[] = [];
@@ -335,6 +360,20 @@ describe('reference wire (live serving)', () => {
     expect(h.bytes().equals(expected)).toBe(true);
     expect(h.pair.stats().staleRetransmits).toBe(0);
     expect(h.of('orphan').length).toBe(n);
+  });
+});
+
+describe('events', () => {
+  it('with nobody listening, a lossy transfer builds no event object at all', async () => {
+    const pair = new TcpPair({ faults: { delay: 5, loss: 0.1, duplicate: 0.1 }, seed: 9 });
+    const emit = vi.spyOn(pair.bus, 'emit');
+    const d = new FragDestructor(() => {});
+    pair.sendpage(patternPage(64 * 1024, 14), 0, 64 * 1024, d);
+    d.unref();
+    pair.close();
+    await pair.drain();
+    expect(pair.stats().retransmits).toBeGreaterThan(0);
+    expect(emit).not.toHaveBeenCalled();
   });
 });
 
