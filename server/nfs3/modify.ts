@@ -84,7 +84,7 @@ export async function wccOf(call: NfsCall, n: VNode, pre: wcc_attr): Promise<{ w
 }
 
 /** NFS3ERR_ACCES unless the caller may remove `child` from `dir` (write+search, sticky bit rules). */
-export function requireMayDelete(call: NfsCall, d: DirChange, child: BigIntStats, op: string): void {
+export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): void {
   const owned = { mode: Number(d.dir.st.mode), uid: Number(d.dir.st.uid), gid: Number(d.dir.st.gid), isDirectory: true };
   if (!mayDelete(owned, { uid: Number(child.uid) }, d.id)) throw new NfsError(NFS3ERR_ACCES, { op, path: d.dir.rel });
 }

@@ -26,7 +26,7 @@ export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 
     const st = await lstat(abs, { bigint: true }).catch((e: unknown) => {
       throw toNfsError(e, { op, path: name });
     });
-    requireMayDelete(call, d, st, op);
+    requireMayDelete(d, st, op);
     try {
       if (op === 'rmdir') {
         if (!st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op, path: name });

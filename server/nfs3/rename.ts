@@ -38,9 +38,9 @@ export const rename: NfsProcedure<RENAME3args> = {
         const src = await lstat(fromAbs, { bigint: true }).catch((e: unknown) => {
           throw toNfsError(e, { op: 'rename', path: a.from.name });
         });
-        requireMayDelete(call, from, src, 'rename');
+        requireMayDelete(from, src, 'rename');
         const dst = await lstat(toAbs, { bigint: true }).catch(() => undefined);
-        if (dst) requireMayDelete(call, to, dst, 'rename');
+        if (dst) requireMayDelete(to, dst, 'rename');
         await fsRename(fromAbs, toAbs).catch((e: unknown) => {
           throw toNfsError(e, { op: 'rename', path: a.from.name, to: a.to.name });
         });
