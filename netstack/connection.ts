@@ -9,7 +9,7 @@ import type { Page } from './page.ts';
 import { Path, type PathFaults, type WireAck, type WireMode, type WireSegment } from './path.ts';
 import { DEFAULT_FLOW, TcpFlowCapture, type PcapWriter, type TcpFlowAddress } from './pcap.ts';
 import { Rng } from './rng.ts';
-import { allocSkb, skbAddFrag, skbPut, type SkBuff, type SkbOwner } from './skb.ts';
+import { allocSkb, skbAddFrag, skbPut, type SharedInfo, type SkBuff, type SkbOwner } from './skb.ts';
 import { orphanFrags } from './skb-ops.ts';
 import { TcpReceiver, type DeliverFn } from './tcp/receiver.ts';
 import { TcpSender } from './tcp/sender.ts';
@@ -243,10 +243,19 @@ export class TcpPair {
     return [...this.sender.heldSkbs(), ...this.path.heldSkbs(), ...this.receiver.heldSkbs()];
   }
 
-  /** skb_orphan_frags on every skb the connection holds (the pin budget's lever); returns frags orphaned. */
+  /**
+   * skb_orphan_frags on what the connection may hold for long — the write/retransmit queue and
+   * the device queue (the pin budget's lever); returns frags orphaned. On a reference wire,
+   * bytes already handed out as views (on the wire, or with the consumer until done()) stay
+   * where they are, and so does every skb sharing their SharedInfo: orphaning would release
+   * pages those views still read. They are let go by done(), which does not wait on the peer.
+   */
   orphanFrags(): number {
+    const exposed = new Set<SharedInfo>();
+    for (const skb of this.receiver.heldSkbs()) exposed.add(skb.shinfo);
+    for (const skb of this.path.wireSkbs()) exposed.add(skb.shinfo);
     let n = 0;
-    for (const skb of this.heldSkbs()) n += orphanFrags(skb);
+    for (const skb of [...this.sender.heldSkbs(), ...this.path.deviceQueue.skbs()]) if (!exposed.has(skb.shinfo)) n += orphanFrags(skb);
     this.orphaned += n;
     return n;
   }

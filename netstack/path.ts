@@ -147,7 +147,12 @@ export class Path {
 
   /** skbs the path holds: clones in the device queue, and on the wire in reference mode. */
   heldSkbs(): SkBuff[] {
-    const out = this.deviceQueue.skbs();
+    return [...this.deviceQueue.skbs(), ...this.wireSkbs()];
+  }
+
+  /** Reference wire: skbs past TX completion, travelling with views of their pages. */
+  wireSkbs(): SkBuff[] {
+    const out: SkBuff[] = [];
     for (const item of this.wire.items()) if (item.kind === 'seg' && item.seg.skb) out.push(item.seg.skb);
     return out;
   }

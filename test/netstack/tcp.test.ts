@@ -340,6 +340,24 @@ describe('reference wire (live serving)', () => {
     expect(() => pending[0]!.done()).toThrow();
   });
 
+  it('orphanFrags leaves bytes already handed out as views alone (they go with done())', async () => {
+    const pending: (() => void)[] = [];
+    const h = harness({ wire: 'reference', faults: { delay: 10, ackLoss: 1 }, onDeliver: (_c, done) => pending.push(done) });
+    const page = patternPage(8192, 16);
+    const d = timedDestructor(h.clock);
+    h.pair.sendpage(page, 0, 3 * MSS, d);
+    d.unref();
+    h.clock.advance(15); // delivered (views with the consumer), never ACKed
+    expect(pending.length).toBeGreaterThan(0);
+    expect(h.pair.orphanFrags()).toBe(0); // the originals share their SharedInfo with the clones whose views the consumer holds
+    expect(d.fires).toEqual([]);
+    h.clock.advance(500); // RTO retransmissions come and go (duplicates, freed on arrival)
+    for (const done of pending.splice(0)) done();
+    const n = h.pair.orphanFrags();
+    expect(n).toBeGreaterThan(0);
+    expect(d.fires).toEqual([h.clock.now()]);
+  });
+
   it('orphanFrags releases a never-ACKing client’s pins; later retransmissions carry the private copy', async () => {
     const h = harness({ faults: { delay: 10, ackLoss: 1 }, rtoInitial: 100, rtoMin: 50 });
     const page = patternPage(4096, 11);
