@@ -123,6 +123,10 @@ export class TcpReceiver {
     // Bytes from seg.seq that fit the window; what lies beyond it is dropped (the ACK says where it ends).
     const allowed = seqDiff(seqAdd(this.rcvNxt, this.window), seg.seq);
     if (seg.len > 0 && allowed <= 0) {
+      const bus = this.bus;
+      if (bus !== null && bus.wants('segment-drop')) {
+        bus.emit({ type: 'segment-drop', conn: this.conn, t: this.clock.now(), seq: seg.seq, end: dataEnd, reason: 'window' });
+      }
       this.release(seg.skb);
       this.tcpSendAck();
       return;

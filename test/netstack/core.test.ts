@@ -192,8 +192,10 @@ describe('TcpReceiver', () => {
     );
     const stale: [number, number][] = [];
     bus.on('stale-retransmit', (e) => stale.push([e.seq, e.end]));
+    const dropped: string[] = [];
+    bus.on('segment-drop', (e) => dropped.push(`${e.reason}:${e.seq}-${e.end}`));
     const seg = (seq: number, text: string, flags = 0): WireSegment => ({ seq, len: text.length, flags, payload: [Buffer.from(text)], skb: null });
-    return { r, acks, delivered: () => Buffer.concat(delivered).toString(), stale, seg, fin: () => fin };
+    return { r, acks, delivered: () => Buffer.concat(delivered).toString(), stale, dropped, seg, fin: () => fin };
   }
 
   it('reassembles out-of-order segments and delivers in order (sequence space starting at 0)', () => {
@@ -250,5 +252,7 @@ describe('TcpReceiver', () => {
     t.r.receive(t.seg(0, 'abcdef'));
     expect(t.delivered()).toBe('abcd');
     expect(t.acks.at(-1)).toEqual({ ack: 4, window: 4 });
+    t.r.receive(t.seg(9, 'jk'));
+    expect(t.dropped).toEqual(['window:9-11']);
   });
 });
