@@ -140,7 +140,7 @@ export function toRpcProcedure<A>(p: NfsProcedure<A>, ctx: NfsContext): Procedur
         return await p.run(args, call);
       } catch (e) {
         const err = toNfsError(e, { op: p.name });
-        ctx.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined }, 'nfs: failed');
+        rpc.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined, toPre: undefined }, 'nfs: failed');
         const w = new XdrWriter().uint32(err.status);
         await p.resfail(w, args, err, call);
         return w;
