@@ -116,8 +116,8 @@ function compare(measure: (v: Variant) => number, packets: number, frags: number
 }
 
 export async function run(args: string[]): Promise<void> {
-  const packets = arg(args, '--packets', 200_000);
-  const rounds = arg(args, '--rounds', 9);
+  const packets = arg(args, '--packets', 100_000);
+  const rounds = arg(args, '--rounds', 15);
   const frags = arg(args, '--frags', 2);
   const [tw, to] = compare(measureTcp, packets, frags, rounds);
   const [sw, so] = compare(measureSkb, packets * 2, frags, rounds);

@@ -100,6 +100,32 @@ describe('TCP sender: destructor timing', () => {
     expect(h.pair.stats().staleRetransmits).toBe(1);
   });
 
+  it('the three reply-path modes under the same faults: destructor and copy carry the original bytes, legacy the reused page', async () => {
+    const run = async (mode: 'destructor' | 'legacy' | 'copy') => {
+      const h = harness({ faults: { delay: 10 }, rtoInitial: 100, rtoMin: 50 });
+      const page = patternPage(4096, 3);
+      const original = Buffer.from(page.buf.subarray(0, 3000));
+      const reuse = () => page.buf.fill(0xee, 0, 3000); // the page cache hands the page to someone else
+      h.pair.holdNext(500); // the first transmission sits in the device queue; the RTO resends
+      if (mode === 'copy') {
+        h.pair.sendmsg(page.buf.subarray(0, 3000));
+        reuse(); // safe at once: the bytes were copied
+      } else if (mode === 'legacy') {
+        h.pair.sendpage(page, 0, 3000, null);
+        h.pair.bus.on('ack', (e) => e.ack === h.pair.sender.writeSeq && reuse()); // "done" when the reply is ACKed
+      } else {
+        const d = new FragDestructor(reuse); // done only when the stack is
+        h.pair.sendpage(page, 0, 3000, d);
+        d.unref();
+      }
+      await h.pair.drain();
+      return { intact: h.bytes().equals(original), stale: h.pair.stats().staleRetransmits };
+    };
+    expect(await run('destructor')).toEqual({ intact: true, stale: 0 });
+    expect(await run('copy')).toEqual({ intact: true, stale: 0 });
+    expect(await run('legacy')).toEqual({ intact: true, stale: 1 }); // the first copy won; the held clone carried foreign bytes
+  });
+
   it('partial ACKs of a GSO skb trim its head: each reply’s destructor fires at the ACK of its own bytes', async () => {
     // 1000-byte segments over a link that takes 10 ms per frame (1054 bytes with headers).
     const h = harness({ mss: 1000, gsoSegs: 4, faults: { delay: 5, bandwidth: 105_400 } });
