@@ -69,19 +69,16 @@ export const read: NfsProcedure<READ3args> = {
       for (const p of pages) pageCache.unpin(p);
     };
     try {
-      // A page shorter than the range (the file shrank since the stat) ends the data early.
+      // The stat's size bounds the data, not each frame's `valid`: the pages are of the stat's version
+      // (getPages made sure), and a frame is zero past the bytes it was filled or written with — which
+      // is what a hole reads as. (`valid` of a page that held EOF stays short when a later write
+      // extends the file beyond that page.)
       const slices: Buffer[] = [];
-      let got = 0;
       for (const p of pages) {
         const pageStart = p.index * PAGE_SIZE;
-        const from = Math.max(offset, pageStart) - pageStart;
-        const to = Math.min(end, pageStart + p.valid) - pageStart;
-        if (to > from) {
-          slices.push(p.buf.subarray(from, to));
-          got += to - from;
-        }
-        if (to < Math.min(end - pageStart, PAGE_SIZE)) break;
+        slices.push(p.buf.subarray(Math.max(offset, pageStart) - pageStart, Math.min(end, pageStart + PAGE_SIZE) - pageStart));
       }
+      const got = want;
       const w = okWriter();
       encodePostOpAttr(w, attrs);
       w.uint32(got).bool(BigInt(offset + got) >= size).uint32(got);
