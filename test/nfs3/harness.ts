@@ -60,6 +60,7 @@ export interface FixtureOptions {
   stateDir?: string;
   /** Reuse export directories (restart over the same files). */
   base?: string;
+  pinnedWrite?: 'cow' | 'wait';
 }
 
 export class Fixture {
@@ -237,6 +238,7 @@ export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
     access: exportsAccessPolicy(),
     log: silentLog,
     ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.pinnedWrite ? { pinnedWrite: o.pinnedWrite } : {}),
   });
   return new Fixture(base, stateDir, exports, ctx, pageCache);
 }

@@ -230,6 +230,27 @@ describe('WRITE and COMMIT', () => {
     expect(fx.pageCache.pinned).toBe(0);
   });
 
+  it('with pinnedWrite "wait", a write to a pinned page completes only after the reply is released', async () => {
+    const waiting = await makeFixture({ pinnedWrite: 'wait' });
+    try {
+      await writeFile(waiting.hostPath('p'), Buffer.alloc(PAGE_SIZE, 0x61));
+      const fh = await waiting.walk('p');
+      const inflight = await waiting.read(fh, 0, PAGE_SIZE, { keep: true });
+      const dataChunk = inflight.chunks.find((c) => c.length === PAGE_SIZE)!;
+      let done = false;
+      const pending = write(waiting, fh, 0, Buffer.alloc(8, 0x62)).then((r) => ((done = true), r));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(done).toBe(false);
+      expect(dataChunk.every((b) => b === 0x61)).toBe(true);
+      inflight.release!();
+      expect((await pending).status).toBe(NFS3_OK);
+      expect(waiting.pageCache.stats().cowCopies).toBe(0);
+      expect((await waiting.read(fh, 0, 8)).data).toEqual(Buffer.alloc(8, 0x62));
+    } finally {
+      await waiting.close();
+    }
+  });
+
   it('sees a change made behind the server before its own write (stale pages dropped, not relabelled)', async () => {
     await writeFile(fx.hostPath('behind'), Buffer.alloc(100, 0x30));
     const fh = await fx.walk('behind');
