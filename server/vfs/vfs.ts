@@ -110,19 +110,19 @@ export class Vfs {
     // A genuine handle of an export no longer configured: the object is gone for this client.
     if (!exp) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', exportId: id.exportId });
     const key = keyOf(exp.id, id.dev, id.ino);
-    let found = await this.tryHint(exp, id, key);
+    let found = await this.tryHint(exp, id, key, fh);
     // The generation is part of what is missing: the inode number may already name a newer file.
     const missingKey = `${key}:${id.gen}`;
     if (!found && (this.missing.get(missingKey) ?? 0) <= Date.now()) {
       await this.walk(exp);
-      found = await this.tryHint(exp, id, key);
+      found = await this.tryHint(exp, id, key, fh);
       if (!found) this.rememberMissing(missingKey);
     }
     if (!found) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', path: exp.path, ino: String(id.ino) });
     return found;
   }
 
-  private async tryHint(exp: Export, id: FileId, key: string): Promise<VNode | undefined> {
+  private async tryHint(exp: Export, id: FileId, key: string, fh: Buffer): Promise<VNode | undefined> {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
     const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
@@ -142,7 +142,8 @@ export class Vfs {
       return undefined;
     }
     this.paths.set(key, rel);
-    return { exp, rel, abs, st, fh: this.handleOf(exp, st) };
+    // The client's handle is the object's handle (its tag was just checked): no need to make it again.
+    return { exp, rel, abs, st, fh: Buffer.from(fh) };
   }
 
   private rememberMissing(key: string): void {
