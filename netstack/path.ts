@@ -40,7 +40,7 @@ export interface DropRange {
 
 /** Fault settings; all changeable at run time with Path.setFaults. */
 export interface PathFaults {
-  /** Probability a data segment is lost. */
+  /** Probability a data segment (or datagram) is lost after it left the device queue. */
   loss: number;
   /** Probability an ACK is lost. */
   ackLoss: number;

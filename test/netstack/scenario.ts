@@ -7,10 +7,23 @@ const PAGE_BYTES = 16384;
 const SHARED_DESTRUCTORS = 3;
 
 export type Op =
-  | { kind: 'msg'; size: number; more: boolean; wait: number; hold: number; drop: number }
-  | { kind: 'page'; page: number; offset: number; size: number; d: 'none' | 'new' | number; more: boolean; wait: number; hold: number; drop: number };
+  | ({ kind: 'msg'; size: number; more: boolean } & Script)
+  | ({ kind: 'page'; page: number; offset: number; size: number; d: 'none' | 'new' | number; more: boolean } & Script);
 
-const script = { wait: fc.nat({ max: 30 }), hold: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 400 })), drop: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 3 })) };
+interface Script {
+  wait: number;
+  hold: number;
+  drop: number;
+  orphan: boolean;
+}
+
+/** Run-time one-offs before an op: wait, hold the next segment, drop the next few, or orphan what the connection holds (the pin budget). */
+const script = {
+  wait: fc.nat({ max: 30 }),
+  hold: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 400 })),
+  drop: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 3 })),
+  orphan: fc.constantFrom(false, false, false, false, true),
+};
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('msg' as const), size: fc.integer({ min: 1, max: 6000 }), more: fc.boolean(), ...script }),
@@ -87,9 +100,14 @@ export async function runScenario(cfg: Scenario, extra: Partial<ConstructorParam
       faults: cfg.faults,
       ...extra,
       onDeliver: (chunks, done) => {
-        for (const c of chunks) received.push(Buffer.from(c));
-        if (cfg.consumerDelay > 0) clock.setTimer(cfg.consumerDelay, done);
-        else done();
+        // A slow consumer reads the views only when it finishes (a socket write completing),
+        // so anything that lets their pages go early shows up as wrong bytes.
+        const consume = (): void => {
+          for (const c of chunks) received.push(Buffer.from(c));
+          done();
+        };
+        if (cfg.consumerDelay > 0) clock.setTimer(cfg.consumerDelay, consume);
+        else consume();
       },
     });
     const pages: Page[] = Array.from({ length: PAGES }, (_, i) => patternPage(PAGE_BYTES, i + 1));
@@ -113,6 +131,7 @@ export async function runScenario(cfg: Scenario, extra: Partial<ConstructorParam
     let n = 0;
     for (const op of cfg.ops) {
       clock.advance(op.wait);
+      if (op.orphan) pair.orphanFrags();
       if (op.hold > 0) pair.holdNext(op.hold);
       if (op.drop > 0) pair.dropNext(op.drop);
       if (op.kind === 'msg') {
