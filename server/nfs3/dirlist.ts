@@ -11,6 +11,7 @@
  * The cookie verifier is echoed back and never checked: the cookies do not need it, and answering
  * NFS3ERR_BAD_COOKIE makes Linux `ls` hang and macOS Finder fail (NFS-PITFALLS.md).
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
@@ -65,12 +66,14 @@ export async function readDirPage(
   take: (e: DirPageEntry) => boolean,
 ): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
   if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'readdir', path: dir.rel });
-  let names: string[];
+  let raw: Buffer[];
   try {
-    names = await readdir(dir.abs);
+    raw = await readdir(dir.abs, { encoding: 'buffer' });
   } catch (e) {
     throw toNfsError(e, { op: 'readdir', path: dir.rel });
   }
+  // Names that are not UTF-8 could not be named back by a client (see decodeFilename3): not listed.
+  const names = raw.filter((b) => isUtf8(b)).map((b) => b.toString('utf8'));
   const candidates: { name: string; cookie: bigint }[] = [];
   if (cookie < COOKIE_DOT) candidates.push({ name: '.', cookie: COOKIE_DOT });
   if (cookie < COOKIE_DOTDOT) candidates.push({ name: '..', cookie: COOKIE_DOTDOT });

@@ -2,6 +2,8 @@
  * RFC 1813 §2.6 structures shared by several procedures, each declared once with its decoder and
  * encoder. Structures used by one procedure live in that procedure's file.
  */
+import { isUtf8 } from 'node:buffer';
+import { XdrError } from '../../xdr/error.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { decodeNfstime3, encodeNfstime3, type nfstime3 } from '../vfs/attr.ts';
@@ -25,9 +27,15 @@ export function encodeNfsFh3(w: XdrWriter, fh: nfs_fh3): void {
   w.opaque(fh);
 }
 
-/** filename3 / nfspath3: decoded as UTF-8 (names that are not UTF-8 are not served). */
+/**
+ * filename3 / nfspath3 as UTF-8. Bytes that are not UTF-8 are refused (GARBAGE_ARGS) rather than
+ * decoded lossily: a lossy name would create or find a different file than the client named.
+ */
 export function decodeFilename3(r: XdrReader): string {
-  return r.string(NFS3_DECODE_STRING_MAX);
+  const at = r.offset;
+  const bytes = r.opaque(NFS3_DECODE_STRING_MAX);
+  if (!isUtf8(bytes)) throw new XdrError('name is not UTF-8', at);
+  return bytes.toString('utf8');
 }
 
 export interface diropargs3 {

@@ -1,6 +1,6 @@
 import { lstat, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NF3DIR, NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_NOTDIR, NFS3ERR_TOOSMALL, NFS3_OK } from '../../server/nfs3/constants.ts';
+import { NF3DIR, NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_NOTDIR, NFS3ERR_TOOSMALL, NFS3_OK, NFSPROC3 } from '../../server/nfs3/constants.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 
 const MANY = 2500;
@@ -163,5 +163,22 @@ describe('READDIRPLUS', () => {
   it('NFS3ERR_TOOSMALL and NFS3ERR_NOTDIR', async () => {
     expect((await fx.readdirplus(await fx.walk('many'), 0n, 1024, 200)).status).toBe(NFS3ERR_TOOSMALL);
     expect((await fx.readdirplus(await fx.walk('file'), 0n, 1024, 8192)).status).toBe(NFS3ERR_NOTDIR);
+  });
+});
+
+describe('names that are not UTF-8', () => {
+  it('are refused as arguments (GARBAGE_ARGS) and left out of listings', async () => {
+    await mkdir(fx.hostPath('latin1'));
+    await writeFile(Buffer.concat([Buffer.from(fx.hostPath('latin1') + '/'), Buffer.from([0x63, 0x61, 0x66, 0xe9])]), 'x');
+    await writeFile(fx.hostPath('latin1', 'ok'), 'x');
+    const dir = await fx.walk('latin1');
+    const r = await fx.readdir(dir, 0n, 4096);
+    expect(r.entries.map((e) => e.name).sort()).toEqual(['.', '..', 'ok']);
+    await expect(
+      fx.call(NFSPROC3.LOOKUP, (w) => {
+        w.opaque(dir);
+        w.opaque(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      }),
+    ).rejects.toThrow(/not UTF-8/);
   });
 });
