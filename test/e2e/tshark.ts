@@ -24,6 +24,7 @@ export async function startCapture(file: string, ports: number[]): Promise<Captu
   });
   return {
     async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const gone = once(proc, 'exit');
       proc.kill('SIGINT');
       await gone;
