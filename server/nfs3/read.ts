@@ -1,6 +1,6 @@
 import { ACCESS3_EXECUTE, ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { PAGE_SHIFT, PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
+import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
 import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
@@ -51,7 +51,8 @@ export const read: NfsProcedure<READ3args> = {
     const src = fileSourceOf(n);
     let pages: PageFrame[];
     try {
-      pages = await pageCache.getPages(src, offset >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT);
+      // Division, not >>: offsets past 2 GiB do not fit the 32-bit shift operators.
+      pages = await pageCache.getPages(src, Math.floor(offset / PAGE_SIZE), Math.floor((end - 1) / PAGE_SIZE));
     } catch (e) {
       if (e instanceof PageCacheFullError) throw new NfsError(NFS3ERR_JUKEBOX, { op: 'read', path: n.rel, reason: e.message });
       throw e;

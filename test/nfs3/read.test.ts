@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NF3REG, NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_STALE, NFS3_OK } from '../../server/nfs3/constants.ts';
+import { NF3REG, NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_STALE, NFS3_OK, NFSPROC3 } from '../../server/nfs3/constants.ts';
 import { PAGE_SIZE } from '../../server/pagecache/page-cache.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 
@@ -163,5 +163,24 @@ describe('READ zero-copy and pinning', () => {
     const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => fx.read(fh, i * 7001, 9000)));
     for (const [i, r] of rs.entries()) expect(r.data!.equals(big.subarray(i * 7001, i * 7001 + 9000))).toBe(true);
     expect(fx.pageCache.pinned).toBe(0);
+  });
+});
+
+describe('files past 4 GiB', () => {
+  it('reads and writes at offsets beyond 32 bits, coherently', async () => {
+    const huge = fx.hostPath('sparse-5g');
+    await writeFile(huge, '');
+    await truncate(huge, 5 * 2 ** 30);
+    const h = await import('node:fs/promises').then((f) => f.open(huge, 'r+'));
+    const at = 4.5 * 2 ** 30 + 123;
+    await h.write(Buffer.from('far away'), 0, 8, at);
+    await h.close();
+    const fh = await fx.walk('sparse-5g');
+    expect((await fx.read(fh, at, 8)).data?.toString()).toBe('far away');
+    const { status } = await fx.call(NFSPROC3.WRITE, (w) => w.opaque(fh).uint64(at).uint32(3).uint32(0).opaque(Buffer.from('FAR')));
+    expect(status).toBe(NFS3_OK);
+    expect((await fx.read(fh, at, 8)).data?.toString()).toBe('FAR away');
+    const end = await fx.read(fh, 5 * 2 ** 30 - 2, 10);
+    expect([end.count, end.eof]).toEqual([2, true]);
   });
 });
