@@ -61,6 +61,7 @@ export interface FixtureOptions {
   /** Reuse export directories (restart over the same files). */
   base?: string;
   pinnedWrite?: 'cow' | 'wait';
+  allowDevices?: boolean;
 }
 
 export class Fixture {
@@ -239,6 +240,7 @@ export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
     log: silentLog,
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.pinnedWrite ? { pinnedWrite: o.pinnedWrite } : {}),
+    ...(o.allowDevices ? { allowDevices: true } : {}),
   });
   return new Fixture(base, stateDir, exports, ctx, pageCache);
 }

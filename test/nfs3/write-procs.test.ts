@@ -409,6 +409,30 @@ describe('MKDIR, SYMLINK, MKNOD', () => {
   });
 });
 
+describe('MKNOD devices when allowed', () => {
+  it.skipIf(!isRoot)('creates character and block device nodes with their numbers', async () => {
+    const dev = await makeFixture({ allowDevices: true });
+    try {
+      const root = await dev.rootFh();
+      for (const [type, name] of [
+        [NF3CHR, 'null'],
+        [NF3BLK, 'blk'],
+      ] as const) {
+        const r = await dev.diropres(NFSPROC3.MKNOD, (w) => {
+          encodeDiropargs3(w, { dir: root, name });
+          w.uint32(type);
+          encodeSattr3(w, attrs({ mode: 0o600 }));
+          w.uint32(1).uint32(3);
+        });
+        expect(r.status).toBe(NFS3_OK);
+        expect(r.attrs).toMatchObject({ type, mode: 0o600, rdev: { specdata1: 1, specdata2: 3 } });
+      }
+    } finally {
+      await dev.close();
+    }
+  });
+});
+
 describe('REMOVE and RMDIR', () => {
   it('REMOVE unlinks; the handle goes stale; dir_wcc reports the change', async () => {
     await writeFile(fx.hostPath('rm-me'), 'x');
