@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_MODIFY } from '../exports/access.ts';
+import { PageCacheFullError } from '../pagecache/page-cache.ts';
 import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
 import { cacheKeyOf, cacheVersionOf, fileSourceOf } from '../vfs/source.ts';
 import { DATA_SYNC, FILE_SYNC, NFS3ERR_ACCES, NFS3ERR_FBIG, NFS3ERR_INVAL, NFS3ERR_ISDIR, STABLE_HOW_VALUES, UNSTABLE, type stable_how } from './constants.ts';
@@ -82,7 +83,13 @@ export const write: NfsProcedure<WRITE3args> = {
             ctx.coherence.drop(key);
           } else {
             if (ctx.pinnedWrite === 'wait') await ctx.pageCache.waitUnpinned(key, offset, data.length);
-            ctx.pageCache.writeThrough(fileSourceOf(n), offset, data, ctx.pinnedWrite === 'cow');
+            try {
+              ctx.pageCache.writeThrough(fileSourceOf(n), offset, data, ctx.pinnedWrite === 'cow');
+            } catch (e) {
+              // No free frame for a copy-on-write: the file has the data, so drop the cached copy instead.
+              if (!(e instanceof PageCacheFullError)) throw e;
+              ctx.coherence.drop(key);
+            }
           }
           let level: stable_how = UNSTABLE;
           if (a.stable !== UNSTABLE) {

@@ -129,4 +129,14 @@ describe('error statuses, procedure by procedure', () => {
     expect((await fx.read(file, 4 * PAGE_SIZE, PAGE_SIZE)).status).toBe(NFS3_OK);
     expect(fx.pageCache.pinned).toBe(0);
   });
+
+  it('WRITE to pinned pages with no frame free for copy-on-write still succeeds; the reply in flight keeps its bytes', async () => {
+    const held = await fx.read(file, 0, 4 * PAGE_SIZE, { keep: true });
+    const before = Buffer.concat(held.chunks.filter((c) => c.length === PAGE_SIZE));
+    const { status } = await fx.call(NFSPROC3.WRITE, (w) => w.opaque(file).uint64(0).uint32(4).uint32(0).opaque(Buffer.from('NEW!')));
+    expect(status).toBe(NFS3_OK);
+    expect(Buffer.concat(held.chunks.filter((c) => c.length === PAGE_SIZE)).equals(before)).toBe(true);
+    held.release!();
+    expect((await fx.read(file, 0, 4)).data?.toString()).toBe('NEW!');
+  });
 });
