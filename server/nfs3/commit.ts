@@ -47,7 +47,7 @@ export const commit: NfsProcedure<COMMIT3args> = {
       }
       call.ctx.pageCache.markClean(cacheKeyOf(n.st));
     });
-    const { wcc } = await wccOf(call, n, pre);
+    const wcc = await wccOf(call, n, pre);
     const w = okWriter();
     encodeWccData(w, wcc);
     w.fixedOpaque(call.ctx.writeVerifier);

@@ -99,7 +99,7 @@ export const create: NfsProcedure<CREATE3args> = {
       if (how.mode === EXCLUSIVE) return createExclusive(call, d, a.where.name, how.verf);
       return createChecked(call, d, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3);
     });
-    const { wcc } = await wccOf(call, d.dir, d.pre);
+    const wcc = await wccOf(call, d.dir, d.pre);
     const w = okWriter();
     encodeDiropres(w, obj, wcc);
     return w;

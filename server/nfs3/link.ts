@@ -33,7 +33,7 @@ export const link: NfsProcedure<LINK3args> = {
     const now = await call.ctx.vfs.restat(file).catch(() => undefined);
     const w = okWriter();
     encodePostOpAttr(w, now && fattr3FromStats(now.st, now.exp));
-    encodeWccData(w, (await wccOf(call, d.dir, d.pre)).wcc);
+    encodeWccData(w, await wccOf(call, d.dir, d.pre));
     return w;
   },
   // LINK3resfail: file_attributes, linkdir_wcc.

@@ -33,7 +33,7 @@ export const mkdir: NfsProcedure<MKDIR3args> = {
       await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...s, mode: s.mode ?? DEFAULT_DIR_MODE, uid: undefined, gid: undefined, size: undefined }, 'mkdir', true);
       return call.ctx.vfs.child(d.dir, name);
     });
-    const { wcc } = await wccOf(call, d.dir, d.pre);
+    const wcc = await wccOf(call, d.dir, d.pre);
     const w = okWriter();
     encodeDiropres(w, obj, wcc);
     return w;

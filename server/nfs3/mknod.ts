@@ -119,7 +119,7 @@ export const mknod: NfsProcedure<MKNOD3args> = {
       await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...attrs, mode: attrs.mode ?? 0o644, uid: undefined, gid: undefined, size: undefined }, 'mknod', true);
       return call.ctx.vfs.child(d.dir, name);
     });
-    const { wcc } = await wccOf(call, d.dir, d.pre);
+    const wcc = await wccOf(call, d.dir, d.pre);
     const w = okWriter();
     encodeDiropres(w, obj, wcc);
     return w;

@@ -78,9 +78,9 @@ export async function withPre<T>(pre: wcc_attr, fn: () => Promise<T>, extra: Rec
 }
 
 /** wcc_data of a changed object: `pre` and its attributes now. */
-export async function wccOf(call: NfsCall, n: VNode, pre: wcc_attr): Promise<{ wcc: wcc_data; node: VNode }> {
+export async function wccOf(call: NfsCall, n: VNode, pre: wcc_attr): Promise<wcc_data> {
   const now = await call.ctx.vfs.restat(n).catch(() => undefined);
-  return { wcc: { before: pre, after: now && fattr3FromStats(now.st, now.exp) }, node: now ?? n };
+  return { before: pre, after: now && fattr3FromStats(now.st, now.exp) };
 }
 
 /** NFS3ERR_ACCES unless the caller may remove `child` from `dir` (write+search, sticky bit rules). */

@@ -44,7 +44,7 @@ export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 
     // The last name of a file: its cached pages can never be read again.
     if (st.isFile() && st.nlink <= 1n) call.ctx.coherence.drop(cacheKeyOf(st));
   });
-  const { wcc } = await wccOf(call, d.dir, d.pre);
+  const wcc = await wccOf(call, d.dir, d.pre);
   const w = okWriter();
   encodeWccData(w, wcc);
   return w;

@@ -56,8 +56,8 @@ export const rename: NfsProcedure<RENAME3args> = {
       { toPre: to.pre },
     );
     const w = okWriter();
-    encodeWccData(w, (await wccOf(call, from.dir, from.pre)).wcc);
-    encodeWccData(w, (await wccOf(call, to.dir, to.pre)).wcc);
+    encodeWccData(w, await wccOf(call, from.dir, from.pre));
+    encodeWccData(w, await wccOf(call, to.dir, to.pre));
     return w;
   },
   // RENAME3resfail: fromdir_wcc, todir_wcc.

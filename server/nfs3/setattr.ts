@@ -35,7 +35,7 @@ export const setattr: NfsProcedure<SETATTR3args> = {
       // Times last: truncating sets mtime, and the client's explicit time must win.
       if (s.atime.how !== DONT_CHANGE || s.mtime.how !== DONT_CHANGE) await applySattr(call, n, { atime: s.atime, mtime: s.mtime }, 'setattr');
     });
-    const { wcc } = await wccOf(call, n, pre);
+    const wcc = await wccOf(call, n, pre);
     const w = okWriter();
     encodeWccData(w, wcc);
     return w;

@@ -36,7 +36,7 @@ export const symlink: NfsProcedure<SYMLINK3args> = {
       await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...s, uid: undefined, gid: undefined, size: undefined }, 'symlink', true);
       return call.ctx.vfs.child(d.dir, name);
     });
-    const { wcc } = await wccOf(call, d.dir, d.pre);
+    const wcc = await wccOf(call, d.dir, d.pre);
     const w = okWriter();
     encodeDiropres(w, obj, wcc);
     return w;

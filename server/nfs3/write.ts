@@ -115,7 +115,7 @@ export const write: NfsProcedure<WRITE3args> = {
         }
       });
     });
-    const { wcc } = await wccOf(call, n, pre);
+    const wcc = await wccOf(call, n, pre);
     const w = okWriter();
     encodeWccData(w, wcc);
     w.uint32(count).uint32(committed).fixedOpaque(ctx.writeVerifier);

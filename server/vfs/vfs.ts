@@ -62,8 +62,7 @@ export function checkComponent(name: string, op: string): void {
 
 export class Vfs {
   private readonly byId = new Map<number, Export>();
-  private readonly byPath = new Map<string, Export>();
-  /** Hint: export:dev:ino → path relative to the export. */
+  /** Hint: export:dev:ino → path relative to the export. One entry per object seen (a walk sees all). */
   private readonly paths = new Map<string, string>();
   private readonly walks = new Map<number, Promise<void>>();
   /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
@@ -78,12 +77,7 @@ export class Vfs {
   ) {
     for (const e of exports) {
       this.byId.set(e.id, e);
-      this.byPath.set(e.path, e);
     }
-  }
-
-  exportByPath(p: string): Export | undefined {
-    return this.byPath.get(p);
   }
 
   handleOf(exp: Export, st: BigIntStats): Buffer {
