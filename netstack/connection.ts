@@ -167,7 +167,10 @@ export class TcpPair {
         this.sender.tcpAck(ack.ack, ack.window);
       },
       datagramArrived: (bytes: Buffer) => o.onDatagram(bytes),
-      segmentSent: (seg: WireSegment) => this.capture?.data(this.clock.now(), seg),
+      segmentSent: (seg: WireSegment) => {
+        this.receiver.observeWire(seg);
+        this.capture?.data(this.clock.now(), seg);
+      },
       released: () => this.progress(),
     });
     this.sender = new TcpSender(

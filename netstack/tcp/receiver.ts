@@ -52,10 +52,12 @@ function roundPow2(n: number): number {
  *   (FIN included, once `finReceived`).
  * - `ofo` is sorted by seq, every entry starts after rcvNxt; entries may overlap (overlaps are
  *   trimmed when delivered).
- * - Stale check: `history` (a ring, power-of-two size) holds the last `history.length` bytes
- *   delivered, the byte with sequence s at index (s − irs − 1) mod size. Bytes rather than a
- *   digest per range, because retransmissions need not align with the first copy's
- *   boundaries (tcp_trim_head, tcp_fragment re-cut them). Older ranges go unchecked.
+ * - Stale check: `history` (a ring, power-of-two size) holds the first copy of the ranges in
+ *   `seen`, the byte with sequence s at index (s − irs − 1) mod size. The first copy is taken where it is first seen: on the wire when the connection shows
+ *   the receiver every segment that leaves the device (`observeWire`, so a first copy that was
+ *   then lost still counts), else at delivery. Bytes rather than a digest per range, because
+ *   retransmissions need not align with the first copy's boundaries (tcp_trim_head,
+ *   tcp_fragment re-cut them). Older ranges go unchecked.
  */
 export class TcpReceiver {
   rcvNxt: number;
@@ -69,7 +71,8 @@ export class TcpReceiver {
   private lastAdvertised: number;
   private pendingAckBytes = 0;
   private readonly history: Buffer;
-  private historyLen = 0;
+  /** Sequence ranges [s, e) whose first copy `history` holds, sorted, disjoint, within one ring size of the newest. */
+  private seen: { s: number; e: number }[] = [];
   private readonly delack: Timer;
   staleRetransmits = 0;
   duplicates = 0;
@@ -102,6 +105,19 @@ export class TcpReceiver {
     for (const s of this.ofo) if (s.skb) out.push(s.skb);
     for (const skbs of this.pendingDone) for (const skb of skbs) out.push(skb);
     return out;
+  }
+
+  /**
+   * A data segment left the sender's device (lost or not): its bytes are the first copy of any
+   * range not seen before. Later copies are checked against them when they arrive.
+   */
+  observeWire(seg: WireSegment): void {
+    if (seg.len === 0) return;
+    let seq = seg.seq;
+    for (const v of seg.payload) {
+      this.remember(seq, v);
+      seq = seqAdd(seq, v.length);
+    }
   }
 
   /** tcp_rcv_established for a data segment (or a zero-window probe). */
@@ -254,29 +270,71 @@ export class TcpReceiver {
   }
 
   /** Writes delivered bytes into the history ring. */
+  /** Records the bytes of [seq, seq + v.length) that no earlier copy covered (first copies only). */
   private remember(seq: number, v: Buffer): void {
     const size = this.history.length;
-    if (size === 0) return;
-    let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) >>> 0;
-    let src = v.length > size ? v.subarray(v.length - size) : v;
-    pos = (pos + (v.length - src.length)) & (size - 1);
-    while (src.length > 0) {
-      const n = Math.min(src.length, size - pos);
-      src.copy(this.history, pos, 0, n);
-      src = src.subarray(n);
+    if (size === 0 || v.length === 0) return;
+    const end = seqAdd(seq, v.length);
+    let at = seq;
+    const gaps: [number, number][] = [];
+    for (const r of this.seen) {
+      if (!after(end, at)) break;
+      if (!after(r.e, at)) continue;
+      if (before(at, r.s)) gaps.push([at, before(end, r.s) ? end : r.s]);
+      if (after(r.e, at)) at = r.e;
+    }
+    if (before(at, end)) gaps.push([at, end]);
+    for (const [gs, ge] of gaps) {
+      this.ringWrite(gs, v.subarray(seqDiff(gs, seq), seqDiff(ge, seq)));
+      this.addSeen(gs, ge);
+    }
+  }
+
+  private ringWrite(seq: number, src: Buffer): void {
+    const size = this.history.length;
+    let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) & (size - 1);
+    let off = 0;
+    while (off < src.length) {
+      const n = Math.min(src.length - off, size - pos);
+      src.copy(this.history, pos, off, off + n);
+      off += n;
       pos = (pos + n) & (size - 1);
     }
-    this.historyLen = Math.min(size, this.historyLen + v.length);
   }
+
+  /** Adds [s, e) to `seen`, merging neighbours and forgetting what the ring has overwritten. */
+  private addSeen(s: number, e: number): void {
+    const out: { s: number; e: number }[] = [];
+    let cur = { s, e };
+    let placed = false;
+    for (const r of this.seen) {
+      if (before(r.e, cur.s)) out.push(r);
+      else if (after(r.s, cur.e)) {
+        if (!placed) out.push(cur);
+        placed = true;
+        out.push(r);
+      } else cur = { s: before(r.s, cur.s) ? r.s : cur.s, e: after(r.e, cur.e) ? r.e : cur.e };
+    }
+    if (!placed) out.push(cur);
+    const newest = out[out.length - 1]!.e;
+    const oldest = seqAdd(newest, -this.history.length);
+    this.seen = out.filter((r) => after(r.e, oldest)).map((r) => (before(r.s, oldest) ? { s: oldest, e: r.e } : r));
+  }
+
+
 
   /** Compares the bytes of `seg` that were seen before (delivered, or queued out of order) with their first copy. */
   private checkStale(seg: WireSegment): void {
     const segEnd = seqAdd(seg.seq, seg.len);
     let stale: [number, number] | null = null;
-    const histStart = seqAdd(this.rcvNxt, -this.historyLen);
-    const a = after(seg.seq, histStart) ? seg.seq : histStart;
-    const b = before(segEnd, this.rcvNxt) ? segEnd : this.rcvNxt;
-    if (before(a, b) && !this.historyEquals(a, sliceViews(seg.payload, seqDiff(a, seg.seq), seqDiff(b, a)))) stale = [a, b];
+    for (const r of this.seen) {
+      const a = after(seg.seq, r.s) ? seg.seq : r.s;
+      const b = before(segEnd, r.e) ? segEnd : r.e;
+      if (before(a, b) && !this.historyEquals(a, sliceViews(seg.payload, seqDiff(a, seg.seq), seqDiff(b, a)))) {
+        stale = [a, b];
+        break;
+      }
+    }
     for (const s of this.ofo) {
       if (stale) break;
       const x = after(seg.seq, s.seq) ? seg.seq : s.seq;

@@ -126,6 +126,18 @@ describe('TCP sender: destructor timing', () => {
     expect(await run('legacy')).toEqual({ intact: true, stale: 1 }); // the first copy won; the held clone carried foreign bytes
   });
 
+  it('a first copy that was lost on the wire still counts: a retransmission with other bytes is stale', async () => {
+    const h = harness({ faults: { delay: 10, dropSegments: [1] }, rtoInitial: 100, rtoMin: 50 });
+    const page = patternPage(4096, 5);
+    h.pair.sendpage(page, 0, 1000, null);
+    // Released at sendpage return (legacy): the page is reused after the lost first copy left, before the RTO.
+    h.pair.bus.on('segment-drop', () => page.buf.fill(0x11, 0, 1000));
+    await h.pair.drain();
+    expect(h.of('segment-drop')).toHaveLength(1);
+    expect(h.pair.stats().staleRetransmits).toBe(1);
+    expect(h.of('stale-retransmit')).toHaveLength(1);
+  });
+
   it('partial ACKs of a GSO skb trim its head: each reply’s destructor fires at the ACK of its own bytes', async () => {
     // 1000-byte segments over a link that takes 10 ms per frame (1054 bytes with headers).
     const h = harness({ mss: 1000, gsoSegs: 4, faults: { delay: 5, bandwidth: 105_400 } });
