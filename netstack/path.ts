@@ -55,6 +55,8 @@ export interface PathFaults {
   duplicate: number;
   /** Link bandwidth out of the device queue, bytes/s; 0 = unlimited. */
   bandwidth: number;
+  /** Every transmitted segment waits this long (ms) in the device queue (a paused or slow NIC). */
+  deviceHold: number;
   /** Data segments to drop by ordinal (1 = the first data segment to leave the device queue, retransmissions counted). */
   dropSegments: number[];
   /** Sequence ranges to drop. */
@@ -70,6 +72,7 @@ export const DEFAULT_FAULTS: Readonly<PathFaults> = Object.freeze({
   reorderDelay: 5,
   duplicate: 0,
   bandwidth: 0,
+  deviceHold: 0,
   dropSegments: [],
   dropRanges: [],
 });
@@ -173,16 +176,21 @@ export class Path {
   }
 
   private enqueue(skb: SkBuff): void {
-    const hold = this.holds.length > 0 ? this.holds.shift()! : 0;
+    this.deviceQueue.enqueue(skb, false, this.nextHold(skb));
+  }
+
+  /** How long the next skb waits in the device queue: a scripted one-off, else the standing hold. */
+  private nextHold(skb: SkBuff): number {
+    const hold = this.holds.length > 0 ? this.holds.shift()! : this.faults.deviceHold;
     if (hold > 0 && this.bus !== null && this.bus.wants('segment-hold')) {
       this.bus.emit({ type: 'segment-hold', conn: this.conn, t: this.clock.now(), seq: skb.seq, end: skb.endSeq, skb: skb.id, ms: hold });
     }
-    this.deviceQueue.enqueue(skb, false, hold);
+    return hold;
   }
 
   /** A UDP-style datagram: one skb through the device queue, freed (destructors and all) at TX completion. */
   xmitDatagram(skb: SkBuff): void {
-    this.deviceQueue.enqueue(skb, true, 0);
+    this.deviceQueue.enqueue(skb, true, this.nextHold(skb));
   }
 
   /** A zero-window probe: no payload, elicits an ACK. */

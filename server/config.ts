@@ -40,6 +40,8 @@ export const ConfigSchema = z.object({
   /** Export options for the `--export`/embedded default, in exports(5) syntax. */
   exportOptions: z.string().default('rw,no_root_squash,insecure'),
   exportClients: z.string().default('*'),
+  /** MKNOD of block and character devices (off: NFS3ERR_NOTSUPP, like most servers). */
+  allowDevices: z.boolean().default(false),
   /** Where the embedded export and server state (file-handle secret) live. */
   varDir: z.string().default(path.join(REPO_ROOT, 'var')),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

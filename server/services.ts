@@ -2,13 +2,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RpcProgram } from '../rpc/program.ts';
 import type { Config } from './config.ts';
-import { accessGranted } from './exports/access.ts';
-import { effectiveIdentity } from './exports/identity.ts';
-import { optionsFor } from './exports/match.ts';
 import { exportFromFlags, loadExportsFile } from './exports/parse.ts';
 import type { ExportEntry } from './exports/types.ts';
 import { createMountProgram } from './mount/program.ts';
-import { createNfsContext, type NfsContext } from './nfs3/context.ts';
+import { createNfsContext, exportsAccessPolicy, type NfsContext } from './nfs3/context.ts';
 import { createNfsProgram } from './nfs3/program.ts';
 import type { PageCache } from './pagecache/page-cache.ts';
 import { openExports } from './vfs/export.ts';
@@ -32,16 +29,20 @@ export async function createServices(o: { config: Config; exportDir: string; pag
   if (!entries.some((e) => e.path === DEFAULT_EXPORT_PATH)) {
     entries.unshift(exportFromFlags({ dir: o.exportDir, path: DEFAULT_EXPORT_PATH, clients: config.exportClients, options: config.exportOptions }));
   }
-  const exports = await openExports(entries.map((e) => ({ path: e.path, dir: e.dir, clients: e.rules })));
+  const exports = await openExports(entries.map((e) => ({ path: e.path, dir: e.dir, clients: e.rules, ...(e.fsid !== undefined ? { id: e.fsid } : {}) })));
   const nfs = await createNfsContext({
     exports,
     stateDir: path.join(config.varDir, 'state'),
     pageCache: o.pageCache,
-    access: { optionsFor, effectiveIdentity, accessGranted },
+    access: exportsAccessPolicy(),
     log: o.log,
     pinnedWrite: config.pageCache.pinnedWrite,
+    allowDevices: config.allowDevices,
   });
-  for (const e of exports) o.log.info({ path: e.path, dir: e.dir }, 'exporting');
+  for (const e of entries) {
+    o.log.info({ path: e.path, dir: e.dir, clients: e.rules.map((r) => r.spec) }, 'exporting');
+    for (const r of e.rules) for (const note of r.notes) o.log.info({ path: e.path, client: r.spec }, `exports: ${note}`);
+  }
   return {
     programs: [createNfsProgram(nfs), createMountProgram(nfs)],
     nfs,

@@ -13,7 +13,6 @@
 import { EventEmitter } from 'node:events';
 
 export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
 
 export type FrameState = 'free' | 'clean' | 'dirty' | 'pinned' | 'cow' | 'filling';
 
@@ -246,7 +245,8 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     const entry = this.files.get(src.key);
     if (!entry) return;
     const end = position + data.length;
-    for (let index = position >> PAGE_SHIFT; index <= (end - 1) >> PAGE_SHIFT && data.length > 0; index++) {
+    // Division, not >>: offsets past 2 GiB do not fit the 32-bit shift.
+    for (let index = Math.floor(position / PAGE_SIZE); index <= Math.floor((end - 1) / PAGE_SIZE) && data.length > 0; index++) {
       let frame = entry.frames.get(index);
       if (!frame || frame.filling) {
         // A page being filled may read the old or new bytes: drop it rather than guess.
@@ -268,8 +268,8 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
    * every pin ends: at its destructor, or when the pin budget orphans it.
    */
   async waitUnpinned(key: string, position: number, length: number): Promise<void> {
-    const first = position >> PAGE_SHIFT;
-    const last = (position + Math.max(length, 1) - 1) >> PAGE_SHIFT;
+    const first = Math.floor(position / PAGE_SIZE);
+    const last = Math.floor((position + Math.max(length, 1) - 1) / PAGE_SIZE);
     for (;;) {
       const entry = this.files.get(key);
       let busy: PageFrame | undefined;

@@ -12,8 +12,6 @@ import { TcpPair, type PageFragment } from '../../netstack/connection.ts';
 import { FragDestructor } from '../../netstack/destructor.ts';
 import type { NetstackBus } from '../../netstack/events.ts';
 import type { PathFaults } from '../../netstack/path.ts';
-import { orphanFrags } from '../../netstack/skb-ops.ts';
-import type { SharedInfo, SkBuff } from '../../netstack/skb.ts';
 import type { RpcReplyOut, TransportInfo } from '../../rpc/dispatch.ts';
 import { recordMark } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
@@ -76,7 +74,7 @@ export interface ReplyPathCounters {
 }
 
 function pathFaults(f: FaultSettings): Partial<PathFaults> {
-  return { loss: f.loss, ackLoss: f.ackLoss, delay: f.delay, jitter: f.jitter, reorder: f.reorder, duplicate: f.duplicate };
+  return { loss: f.loss, ackLoss: f.ackLoss, delay: f.delay, jitter: f.jitter, reorder: f.reorder, duplicate: f.duplicate, deviceHold: f.deviceHold };
 }
 
 /** A connection (TCP) or a flow (UDP destination) and the replies it holds. */
@@ -95,20 +93,11 @@ abstract class Conduit {
     return Infinity;
   }
 
-  /**
-   * skb_orphan_frags on what this conduit holds for long: the retransmit queue and the device
-   * queue. skbs on the wire or with the consumer are left alone — their bytes are already being
-   * read as views — and so is any skb sharing their SharedInfo (a clone in flight).
-   */
+  /** skb_orphan_frags on what this conduit holds for long (TcpPair.orphanFrags says which skbs). */
   orphanHeld(): number {
-    const busy = new Set<SharedInfo>();
-    for (const skb of this.pair.receiver.heldSkbs()) busy.add(skb.shinfo);
-    const onDevice = new Set<SkBuff>(this.pair.path.deviceQueue.skbs());
-    for (const skb of this.pair.path.heldSkbs()) if (!onDevice.has(skb)) busy.add(skb.shinfo);
-    let n = 0;
-    for (const skb of [...this.pair.sender.heldSkbs(), ...onDevice]) if (!busy.has(skb.shinfo)) n += orphanFrags(skb);
-    return n;
+    return this.pair.orphanFrags();
   }
+
 }
 
 export class ReplyPath {
@@ -475,7 +464,7 @@ class TcpConduit extends Conduit implements ReplySink {
     if (this.closed) return;
     this.closed = true;
     this.orphanHeld();
-    this.pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, dropSegments: [], dropRanges: [] });
+    this.pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
     this.pair.close();
     void this.pair.drain().then(() => this.rp.forget(this));
   }
@@ -503,7 +492,7 @@ class UdpFlow extends Conduit {
   /** Evicted from the flow table: what it still holds is orphaned, and it leaves once idle. */
   retire(): void {
     this.orphanHeld();
-    this.pair.setFaults({ loss: 0, delay: 0, jitter: 0 });
+    this.pair.setFaults({ loss: 0, delay: 0, jitter: 0, deviceHold: 0 });
     void this.pair.drain().then(() => this.rp.forget(this));
   }
 }

@@ -146,4 +146,16 @@ describe('PageCache.waitUnpinned', () => {
     expect(cache.frameOf(Buffer.from(p!.buf.subarray(100, 200)))).toBeNull();
     expect(cache.frameOf(Buffer.alloc(10))).toBeNull();
   });
+
+  it('writes through to pages past 2 GiB (page numbers beyond 2^19)', async () => {
+    const cache = new PageCache({ pages: 4, now: () => 0 });
+    const base = 3 * 2 ** 30;
+    const f: FileSource = { key: 'big', version: 'v1', read: async (buf) => (buf.fill(1), buf.length) };
+    const [p] = await cache.getPages(f, base / PAGE_SIZE, base / PAGE_SIZE);
+    cache.unpin(p!);
+    cache.writeThrough(f, base + 10, Buffer.from('xyz'), true);
+    const [again] = await cache.getPages(f, base / PAGE_SIZE, base / PAGE_SIZE);
+    expect(again).toBe(p);
+    expect(again!.buf.subarray(10, 13).toString()).toBe('xyz');
+  });
 });

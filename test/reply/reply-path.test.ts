@@ -120,3 +120,22 @@ describe('pin budget', () => {
     expect(s.replies.counters.budgetOrphanedFrags).toBeGreaterThan(0);
   });
 });
+
+describe('UDP replies', () => {
+  it('are one skb each whose destructor fires when the datagram leaves the device queue', async () => {
+    const s = await start({ faults: { deviceHold: 150 } });
+    const released: { heldMs: number; conn: number }[] = [];
+    s.replies.o.replyBus.on('reply-release', (e) => released.push({ heldMs: e.heldMs, conn: e.conn }));
+    const c = await NfsTestClient.connect({ nfsPort: s.ports.nfs, mountPort: s.ports.mount, transport: 'udp' });
+    clients.push(c);
+    const fa = await c.lookup('a.bin');
+    const { data } = await c.read(fa, 8192, 32768);
+    expect(badPages(data, 8192)).toBe(0);
+    // The reply could only arrive after it left the device queue, where its pages were let go.
+    expect(released).toHaveLength(1);
+    expect(released[0]!.heldMs).toBeGreaterThanOrEqual(150);
+    const flow = s.replies.connections().find((x) => x.id === released[0]!.conn)!;
+    expect(flow.transport).toBe('udp');
+    expect(s.pageCache.pinned).toBe(0);
+  });
+});
