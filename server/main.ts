@@ -11,7 +11,7 @@ import { buildHttpApp } from './http/app.ts';
 import { PageCache } from './pagecache/page-cache.ts';
 import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
 import { createServices, type Services } from './services.ts';
-import { RealClock } from '../netstack/clock.ts';
+import { RealClock, type Clock } from '../netstack/clock.ts';
 import { EventBus, type NetstackEvent } from '../netstack/events.ts';
 import { ReplyPath } from './reply/reply-path.ts';
 import type { ReplyEvent } from './reply/types.ts';
@@ -48,15 +48,20 @@ async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, 
   return { tcp, udp, port: bound };
 }
 
-/** Starts every part of the server; the caller owns the returned handle. */
-export async function startPagelife(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  const exportDir = config.export ?? path.join(config.varDir, 'export');
-  if (!config.export && (await ensureDefaultExport(exportDir))) log.info({ dir: exportDir }, 'created the embedded default export');
-  if (config.replyMode === 'legacy') {
-    log.warn('reply mode legacy: pages are released when sendpage returns — retransmissions may carry stale bytes (the bug, on purpose)');
-  }
+/** Everything but the listeners: what a fixture replay runs on a virtual clock. */
+export interface ServerCore {
+  clock: Clock;
+  pageCache: PageCache;
+  netBus: EventBus<NetstackEvent>;
+  replyBus: EventBus<ReplyEvent>;
+  replies: ReplyPath;
+  telemetry: Telemetry;
+  drc: DuplicateRequestCache;
+  dispatcher: Dispatcher;
+  services: Services;
+}
 
-  const clock = new RealClock();
+export async function createCore(config: Config, clock: Clock, exportDir: string, log: Logger): Promise<ServerCore> {
   const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now() });
   const netBus: EventBus<NetstackEvent> = new EventBus();
   const replyBus: EventBus<ReplyEvent> = new EventBus();
@@ -85,6 +90,20 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const services = await createServices({ config, exportDir, pageCache, log });
   for (const p of services.programs) dispatcher.register(p);
 
+  return { clock, pageCache, netBus, replyBus, replies, telemetry, drc, dispatcher, services };
+}
+
+/** Starts every part of the server; the caller owns the returned handle. */
+export async function startPagelife(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  const exportDir = config.export ?? path.join(config.varDir, 'export');
+  if (!config.export && (await ensureDefaultExport(exportDir))) log.info({ dir: exportDir }, 'created the embedded default export');
+  if (config.replyMode === 'legacy') {
+    log.warn('reply mode legacy: pages are released when sendpage returns — retransmissions may carry stale bytes (the bug, on purpose)');
+  }
+
+  const clock = new RealClock();
+  const core = await createCore(config, clock, exportDir, log);
+  const { pageCache, replies, telemetry, drc, dispatcher, services } = core;
   const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies);
   const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies);
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.

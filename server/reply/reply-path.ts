@@ -5,9 +5,8 @@
  * gets its pages back (DESIGN.md, "Reply-path modes").
  */
 import type { Socket } from 'node:net';
-import type dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import { RealClock } from '../../netstack/clock.ts';
+import type { Clock, TimerHandle } from '../../netstack/clock.ts';
 import { TcpPair, type PageFragment } from '../../netstack/connection.ts';
 import { FragDestructor } from '../../netstack/destructor.ts';
 import type { NetstackBus } from '../../netstack/events.ts';
@@ -40,8 +39,8 @@ export interface PinBudget {
 }
 
 export interface ReplyPathOptions {
-  /** One clock for the page cache, the stack and the events, so their times compare. */
-  clock: RealClock;
+  /** One clock for the page cache, the stack and the events, so their times compare (virtual in replays). */
+  clock: Clock;
   mode: ReplyMode;
   pageCache: PageCache;
   faults: FaultSettings;
@@ -101,21 +100,28 @@ abstract class Conduit {
 }
 
 export class ReplyPath {
-  readonly clock: RealClock;
+  readonly clock: Clock;
   readonly counters: ReplyPathCounters = { repliesByReference: 0, repliesCopied: 0, destructorsFired: 0, budgetOrphanedFrags: 0, budgetOrphanRuns: 0, socketCopies: 0 };
   private readonly pages: PageMap;
   private readonly conduits = new Map<number, Conduit>();
   private readonly flows = new Map<string, UdpFlow>();
   private nextId = 1;
   private faults: FaultSettings;
-  private readonly budgetTimer: NodeJS.Timeout;
+  private budgetTimer: TimerHandle | null = null;
 
   constructor(readonly o: ReplyPathOptions) {
     this.clock = o.clock;
     this.pages = new PageMap(o.pageCache);
     this.faults = { ...o.faults };
-    this.budgetTimer = setInterval(() => this.enforceBudget(), o.budget.checkIntervalMs);
-    this.budgetTimer.unref();
+    this.armBudget();
+  }
+
+  /** The budget check runs on the path's clock, so a replay on a virtual clock sees it too. */
+  private armBudget(): void {
+    this.budgetTimer = this.clock.setTimer(this.o.budget.checkIntervalMs, () => {
+      this.enforceBudget();
+      if (this.budgetTimer) this.armBudget();
+    });
   }
 
   get mode(): ReplyMode {
@@ -123,19 +129,24 @@ export class ReplyPath {
   }
 
   /** The ReplySink of a new TCP connection (RpcTcpServer's sinkFor). */
-  sinkFor = (socket: Socket, info: TransportInfo): ReplySink => {
-    const c = new TcpConduit(this, this.nextId++, `${info.remoteAddress}:${info.remotePort}`, socket);
+  sinkFor = (socket: Socket, info: TransportInfo): ReplySink & { id: number } => this.attach(socketStream(socket), `${info.remoteAddress}:${info.remotePort}`);
+
+  /** A connection whose delivered bytes go to `out` (a socket, or an in-process client in replays). */
+  attach(out: ByteStream, remote: string): ReplySink & { id: number } {
+    const c = new TcpConduit(this, this.nextId++, remote, out);
     this.conduits.set(c.id, c);
     return c;
-  };
+  }
 
   /** UDP replies: one skb each through the destination's device queue (RpcUdpServer's sink). */
-  sendDatagram: DatagramSink = (reply, to, socket) => {
-    const key = `${to.address}:${to.port}`;
+  sendDatagram: DatagramSink = (reply, to, socket) => this.sendDatagramTo(reply, `${to.address}:${to.port}`, (b) => socket.send(b, to.port, to.address));
+
+  /** A UDP reply to the flow `key`; `send` puts a datagram that left the device on the wire. */
+  sendDatagramTo(reply: RpcReplyOut, key: string, send: (datagram: Buffer) => void): void {
     let flow = this.flows.get(key);
     if (flow) this.flows.delete(key);
     else {
-      flow = new UdpFlow(this, this.nextId++, key, socket, to);
+      flow = new UdpFlow(this, this.nextId++, key, send);
       this.conduits.set(flow.id, flow);
       this.trimFlows();
     }
@@ -393,7 +404,8 @@ export class ReplyPath {
   }
 
   close(): void {
-    clearInterval(this.budgetTimer);
+    if (this.budgetTimer) this.clock.clearTimer(this.budgetTimer);
+    this.budgetTimer = null;
     for (const c of [...this.conduits.values()]) if (c instanceof TcpConduit) c.close();
     for (const f of this.flows.values()) f.retire();
     this.flows.clear();
@@ -409,7 +421,36 @@ export class ReplyPath {
   }
 }
 
-/** A TCP connection: replies through a TcpPair whose receiver writes to the real socket. */
+/** Where a connection's in-order bytes go: the real socket, or an in-process client. */
+export interface ByteStream {
+  readonly destroyed: boolean;
+  /** Bytes accepted but not yet handed on (a socket's user-space queue). */
+  readonly writableLength: number;
+  /** Writes the chunks in order, by reference; `done` once they may change. */
+  writev(chunks: Buffer[], done: () => void): void;
+}
+
+/** A net.Socket as a ByteStream: one writev (cork/uncork), `done` from the last write's callback. */
+export function socketStream(s: Socket): ByteStream {
+  return {
+    get destroyed() {
+      return s.destroyed;
+    },
+    get writableLength() {
+      return s.writableLength;
+    },
+    writev(chunks, done) {
+      s.cork();
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) s.write(chunks[i]!);
+      // The callback runs once, on success or error (a destroyed socket): done either way.
+      s.write(chunks[last]!, () => done());
+      s.uncork();
+    },
+  };
+}
+
+/** A TCP connection: replies through a TcpPair whose receiver writes to a ByteStream. */
 class TcpConduit extends Conduit implements ReplySink {
   readonly pair: TcpPair;
   private closed = false;
@@ -418,7 +459,7 @@ class TcpConduit extends Conduit implements ReplySink {
     private readonly rp: ReplyPath,
     id: number,
     remote: string,
-    private readonly socket: Socket,
+    private readonly socket: ByteStream,
   ) {
     super(id, remote);
     this.pair = rp.newPair(id, { onDeliver: (chunks, done) => this.deliver(chunks, done) });
@@ -437,14 +478,10 @@ class TcpConduit extends Conduit implements ReplySink {
       const copy = Buffer.concat(chunks);
       done();
       this.rp.countSocketCopy();
-      s.write(copy);
+      s.writev([copy], () => undefined);
       return;
     }
-    s.cork();
-    const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) s.write(chunks[i]!);
-    s.write(chunks[last]!, () => done());
-    s.uncork();
+    s.writev(chunks, done);
   }
 
   send(reply: RpcReplyOut): void {
@@ -478,11 +515,10 @@ class UdpFlow extends Conduit {
     private readonly rp: ReplyPath,
     id: number,
     remote: string,
-    private socket: dgram.Socket,
-    to: { address: string; port: number },
+    send: (datagram: Buffer) => void,
   ) {
     super(id, remote);
-    this.pair = rp.newPair(id, { onDatagram: (bytes) => this.socket.send(bytes, to.port, to.address) });
+    this.pair = rp.newPair(id, { onDatagram: send });
   }
 
   send(reply: RpcReplyOut): void {
