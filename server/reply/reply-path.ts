@@ -11,6 +11,7 @@ import { TcpPair, type PageFragment } from '../../netstack/connection.ts';
 import { FragDestructor } from '../../netstack/destructor.ts';
 import type { NetstackBus } from '../../netstack/events.ts';
 import type { PathFaults } from '../../netstack/path.ts';
+import { DEFAULT_FLOW, type PcapWriter } from '../../netstack/pcap.ts';
 import type { RpcReplyOut, TransportInfo } from '../../rpc/dispatch.ts';
 import { recordMark } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
@@ -49,6 +50,8 @@ export interface ReplyPathOptions {
   netBus: NetstackBus;
   replyBus: ReplyBus;
   log: Logger;
+  /** Records what crosses each connection's simulated wire (fixture replays: `--pcap`). */
+  pcap?: PcapWriter;
 }
 
 /** One reply whose pages the network holds. */
@@ -164,6 +167,8 @@ export class ReplyPath {
       rcvWnd: this.o.net.rcvWnd,
       wire: 'reference',
       faults: pathFaults(this.faults),
+      // One capture, one TCP flow per connection: the client port tells them apart.
+      ...(this.o.pcap ? { pcap: this.o.pcap, flow: { ...DEFAULT_FLOW, clientPort: DEFAULT_FLOW.clientPort + id } } : {}),
       ...extra,
     });
   }
