@@ -21,6 +21,8 @@ export interface RpcClientOptions {
   maxRecord?: number;
   /** Bind to this local port (e.g. a privileged one, for `secure` exports). */
   localPort?: number;
+  /** Bind to this local address (e.g. 127.0.0.2, to call from another loopback source). */
+  localAddress?: string;
 }
 
 export interface CallOptions {
@@ -69,7 +71,7 @@ export class RpcClient {
 
   private async open(): Promise<void> {
     if (this.opts.transport === 'tcp') {
-      const s = net.connect({ host: this.opts.host, port: this.opts.port, localPort: this.opts.localPort, noDelay: true });
+      const s = net.connect({ host: this.opts.host, port: this.opts.port, localAddress: this.opts.localAddress, localPort: this.opts.localPort, noDelay: true });
       await new Promise<void>((resolve, reject) => {
         s.once('connect', resolve);
         s.once('error', reject);
@@ -90,7 +92,7 @@ export class RpcClient {
       const s = dgram.createSocket(net.isIPv6(this.opts.host) ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.bind({ port: this.opts.localPort ?? 0 }, () => {
+        s.bind({ port: this.opts.localPort ?? 0, address: this.opts.localAddress }, () => {
           s.off('error', reject);
           resolve();
         });
