@@ -1,0 +1,298 @@
+// Issue 4, acceptance 2: the duplicate request cache seen from a real RPC client over real sockets.
+// Each non-idempotent call is retransmitted with its xid on the same TCP connection and on a new one
+// (a new source port); every reply must be byte-identical and the file system must have changed once.
+// Between the original and the retransmissions the test changes what a re-execution would see, so
+// a re-executed call would answer differently or undo that change.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig, type ConfigInput } from '../../server/config.ts';
+import { startPagelife, type RunningServer } from '../../server/main.ts';
+import { EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3ERR_NOENT, NFS3_OK, UNCHECKED, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
+import { authSys } from '../../rpc/index.ts';
+import { NFSPROC3, NfsTestClient, clientTimes, nfsArgs, type NfsReply } from '../support/nfs-client.ts';
+import { testLog } from '../support/logger.ts';
+import type { XdrWriter } from '../../xdr/writer.ts';
+
+interface Running {
+  server: RunningServer;
+  dir: string;
+  varDir: string;
+  client: NfsTestClient;
+}
+
+async function start(extra: Partial<ConfigInput> = {}): Promise<Running> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-drc-export-'));
+  const varDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-drc-var-'));
+  const config = parseConfig(
+    { export: dir, varDir, nfsPort: 0, mountPort: 0, httpPort: 0, portmap: 'off', host: '127.0.0.1', pageCache: { pages: 256 }, ...extra },
+    'drc test',
+  );
+  const server = await startPagelife(config, testLog);
+  const client = await NfsTestClient.connect({ nfsPort: server.ports.nfs, mountPort: server.ports.mount });
+  return { server, dir, varDir, client };
+}
+
+async function stop(r: Running | undefined): Promise<void> {
+  if (!r) return;
+  await r.client.close();
+  await r.server.close();
+  await fs.rm(r.dir, { recursive: true, force: true });
+  await fs.rm(r.varDir, { recursive: true, force: true });
+}
+
+const bytes = (w: XdrWriter): Buffer => Buffer.concat(w.toChunks());
+
+/** The object handle of a CREATE/MKDIR/SYMLINK/MKNOD reply. */
+function objFh(reply: NfsReply): Buffer {
+  const fh = reply.r.optional((x) => Buffer.from(x.opaque(64)));
+  if (!fh) throw new Error('reply carries no handle');
+  return fh;
+}
+
+describe('duplicate request cache over TCP', () => {
+  let s: Running;
+  beforeAll(async () => {
+    s = await start();
+  });
+  afterAll(() => stop(s));
+
+  const host = (name: string) => path.join(s.dir, name);
+
+  /**
+   * Sends `args` with a fresh xid, runs `between` (which changes what a re-execution would do), then
+   * sends the same call with the same xid again on the same connection and on a new one. Checks the
+   * three replies are the same bytes and the cache answered twice; returns the first reply.
+   */
+  async function retransmitted(proc: number, args: XdrWriter, between: () => Promise<void> = async () => undefined): Promise<NfsReply> {
+    const a = s.client;
+    const body = bytes(args);
+    const xid = a.rpc.allocXid();
+    const before = s.server.drc.stats();
+    const first = await a.call(proc, body, { xid });
+    expect(first.status).toBe(NFS3_OK);
+    await between();
+    const sameConn = await a.call(proc, body, { xid });
+    const b = await NfsTestClient.attach({ nfsPort: s.server.ports.nfs, root: a.root });
+    let newConn: NfsReply;
+    try {
+      expect(b.rpc.localPort).not.toBe(a.rpc.localPort);
+      newConn = await b.call(proc, body, { xid });
+    } finally {
+      await b.close();
+    }
+    expect(sameConn.raw.equals(first.raw)).toBe(true);
+    expect(newConn.raw.equals(first.raw)).toBe(true);
+    const after = s.server.drc.stats();
+    expect(after.hits).toBe(before.hits + 2);
+    return first;
+  }
+
+  it('SETATTR (guarded by ctime: a re-execution would answer NOT_SYNC)', async () => {
+    await fs.writeFile(host('setattr'), 'x', { mode: 0o644 });
+    const fh = await s.client.lookup('setattr');
+    const { ctime } = await s.client.getattr(fh);
+    let ctimeAfter = 0n;
+    await retransmitted(NFSPROC3.SETATTR, nfsArgs.setattr(fh, { ...EMPTY_SATTR3, mode: 0o640 }, ctime), async () => {
+      ctimeAfter = (await fs.stat(host('setattr'), { bigint: true })).ctimeNs;
+    });
+    const st = await fs.stat(host('setattr'), { bigint: true });
+    expect(st.mode & 0o777n).toBe(0o640n);
+    expect(st.ctimeNs).toBe(ctimeAfter);
+  });
+
+  it('WRITE (a re-execution would overwrite a later write)', async () => {
+    await fs.writeFile(host('write'), Buffer.alloc(8, 0x2e));
+    const fh = await s.client.lookup('write');
+    await retransmitted(NFSPROC3.WRITE, nfsArgs.write(fh, 2, Buffer.from('AAAA'), UNSTABLE), async () => {
+      await s.client.write(fh, 2, Buffer.from('BBBB'));
+    });
+    expect(await fs.readFile(host('write'), 'latin1')).toBe('..BBBB..');
+  });
+
+  it('CREATE UNCHECKED with size 0 (a re-execution would truncate data written since)', async () => {
+    const first = await retransmitted(NFSPROC3.CREATE, nfsArgs.create(s.client.root, 'unchecked', UNCHECKED, { ...EMPTY_SATTR3, mode: 0o644, size: 0n }), async () => {
+      await s.client.write(await s.client.lookup('unchecked'), 0, Buffer.from('kept'));
+    });
+    expect(objFh(first)).toEqual(await s.client.lookup('unchecked'));
+    expect(await fs.readFile(host('unchecked'), 'latin1')).toBe('kept');
+  });
+
+  it('CREATE GUARDED (a re-execution would answer EXIST)', async () => {
+    await retransmitted(NFSPROC3.CREATE, nfsArgs.create(s.client.root, 'guarded', GUARDED, { ...EMPTY_SATTR3, mode: 0o600 }));
+    expect((await fs.stat(host('guarded'))).isFile()).toBe(true);
+    // The same call under a new xid is executed: the name exists.
+    expect(await s.client.status(NFSPROC3.CREATE, nfsArgs.create(s.client.root, 'guarded', GUARDED, { ...EMPTY_SATTR3, mode: 0o600 }))).toBe(NFS3ERR_EXIST);
+  });
+
+  it('CREATE EXCLUSIVE (after the client set the times, a re-execution would answer EXIST)', async () => {
+    const verf = Buffer.from('verifier');
+    await retransmitted(NFSPROC3.CREATE, nfsArgs.create(s.client.root, 'exclusive', EXCLUSIVE, verf), async () => {
+      await s.client.setattr(await s.client.lookup('exclusive'), clientTimes(1_000_000));
+    });
+    const st = await fs.stat(host('exclusive'));
+    expect(st.mtimeMs).toBe(1_000_000_000);
+    expect(await s.client.status(NFSPROC3.CREATE, nfsArgs.create(s.client.root, 'exclusive', EXCLUSIVE, verf))).toBe(NFS3ERR_EXIST);
+  });
+
+  it('MKDIR (a re-execution would answer EXIST)', async () => {
+    const first = await retransmitted(NFSPROC3.MKDIR, nfsArgs.mkdir(s.client.root, 'mkdir', { ...EMPTY_SATTR3, mode: 0o751 }));
+    expect(objFh(first)).toEqual(await s.client.lookup('mkdir'));
+    const st = await fs.stat(host('mkdir'));
+    expect(st.isDirectory() && (st.mode & 0o777) === 0o751).toBe(true);
+  });
+
+  it('SYMLINK (a re-execution would answer EXIST)', async () => {
+    await retransmitted(NFSPROC3.SYMLINK, nfsArgs.symlink(s.client.root, 'symlink', 'some/target'));
+    expect(await fs.readlink(host('symlink'))).toBe('some/target');
+  });
+
+  it('MKNOD of a FIFO (a re-execution would answer EXIST)', async () => {
+    await retransmitted(NFSPROC3.MKNOD, nfsArgs.mknodFifo(s.client.root, 'fifo', { ...EMPTY_SATTR3, mode: 0o600 }));
+    expect((await fs.lstat(host('fifo'))).isFIFO()).toBe(true);
+  });
+
+  it('REMOVE (a re-execution would remove the file created since under the same name)', async () => {
+    await fs.writeFile(host('remove'), 'old');
+    await retransmitted(NFSPROC3.REMOVE, nfsArgs.dirop(s.client.root, 'remove'), async () => {
+      await fs.writeFile(host('remove'), 'new');
+    });
+    expect(await fs.readFile(host('remove'), 'latin1')).toBe('new');
+  });
+
+  it('REMOVE of a missing name is still NOENT after the first reply is cached', async () => {
+    await fs.writeFile(host('remove2'), 'x');
+    await retransmitted(NFSPROC3.REMOVE, nfsArgs.dirop(s.client.root, 'remove2'));
+    await expect(fs.stat(host('remove2'))).rejects.toThrow(/ENOENT/);
+    expect(await s.client.status(NFSPROC3.REMOVE, nfsArgs.dirop(s.client.root, 'remove2'))).toBe(NFS3ERR_NOENT);
+  });
+
+  it('RMDIR (a re-execution would remove the directory created since under the same name)', async () => {
+    await fs.mkdir(host('rmdir'));
+    await retransmitted(NFSPROC3.RMDIR, nfsArgs.dirop(s.client.root, 'rmdir'), async () => {
+      await fs.mkdir(host('rmdir'));
+    });
+    expect((await fs.stat(host('rmdir'))).isDirectory()).toBe(true);
+  });
+
+  it('RENAME (a re-execution would answer NOENT, or move a new file over the renamed one)', async () => {
+    await fs.writeFile(host('rename-from'), 'first');
+    await retransmitted(NFSPROC3.RENAME, nfsArgs.rename(s.client.root, 'rename-from', s.client.root, 'rename-to'), async () => {
+      await fs.writeFile(host('rename-from'), 'second');
+    });
+    expect(await fs.readFile(host('rename-to'), 'latin1')).toBe('first');
+    expect(await fs.readFile(host('rename-from'), 'latin1')).toBe('second');
+  });
+
+  it('LINK (a re-execution would answer EXIST)', async () => {
+    await fs.writeFile(host('link-src'), 'linked');
+    const fh = await s.client.lookup('link-src');
+    await retransmitted(NFSPROC3.LINK, nfsArgs.link(fh, s.client.root, 'link-dst'));
+    const st = await fs.stat(host('link-dst'));
+    expect(st.nlink).toBe(2);
+    expect(st.ino).toBe((await fs.stat(host('link-src'))).ino);
+  });
+
+  describe('a different call reusing an xid is executed, not answered from the cache', () => {
+    it('other arguments', async () => {
+      const c = s.client;
+      const xid = c.rpc.allocXid();
+      const before = s.server.drc.stats();
+      const one = await c.call(NFSPROC3.MKDIR, nfsArgs.mkdir(c.root, 'xid-one'), { xid });
+      const two = await c.call(NFSPROC3.MKDIR, nfsArgs.mkdir(c.root, 'xid-two'), { xid });
+      expect([one.status, two.status]).toEqual([NFS3_OK, NFS3_OK]);
+      expect(two.raw.equals(one.raw)).toBe(false);
+      expect((await fs.stat(host('xid-one'))).isDirectory()).toBe(true);
+      expect((await fs.stat(host('xid-two'))).isDirectory()).toBe(true);
+      const after = s.server.drc.stats();
+      expect(after.hits).toBe(before.hits);
+      expect(after.misses).toBe(before.misses + 2);
+    });
+
+    it('another procedure', async () => {
+      const c = s.client;
+      const xid = c.rpc.allocXid();
+      const before = s.server.drc.stats();
+      expect(await c.status(NFSPROC3.MKDIR, nfsArgs.mkdir(c.root, 'xid-proc'), { xid })).toBe(NFS3_OK);
+      expect(await c.status(NFSPROC3.RMDIR, nfsArgs.dirop(c.root, 'xid-proc'), { xid })).toBe(NFS3_OK);
+      await expect(fs.stat(host('xid-proc'))).rejects.toThrow(/ENOENT/);
+      expect(s.server.drc.stats().hits).toBe(before.hits);
+    });
+
+    it('another credential', async () => {
+      const c = s.client;
+      const xid = c.rpc.allocXid();
+      const args = bytes(nfsArgs.create(c.root, 'xid-cred', GUARDED, { ...EMPTY_SATTR3, mode: 0o666 }));
+      const before = s.server.drc.stats();
+      const root = await c.call(NFSPROC3.CREATE, args, { xid });
+      const other = await c.call(NFSPROC3.CREATE, args, { xid, cred: authSys({ uid: 0, gid: 0, machinename: 'another-host' }) });
+      expect(root.status).toBe(NFS3_OK);
+      // Executed again: the name exists now.
+      expect(other.status).toBe(NFS3ERR_EXIST);
+      expect(s.server.drc.stats().hits).toBe(before.hits);
+    });
+  });
+});
+
+describe('duplicate request cache bounds', () => {
+  const N = 12;
+
+  /** N MKDIRs, each with its own xid; `check` sees the stats after each. */
+  async function fill(r: Running, check: (st: ReturnType<RunningServer['drc']['stats']>) => void) {
+    const sent: { xid: number; args: Buffer; raw: Buffer }[] = [];
+    for (let i = 0; i < N; i++) {
+      const args = bytes(nfsArgs.mkdir(r.client.root, `d${i}`));
+      const xid = r.client.rpc.allocXid();
+      const reply = await r.client.call(NFSPROC3.MKDIR, args, { xid });
+      expect(reply.status).toBe(NFS3_OK);
+      sent.push({ xid, args, raw: reply.raw });
+      check(r.server.drc.stats());
+    }
+    return sent;
+  }
+
+  /** The newest entry is still answered from the cache; the oldest was evicted, so it is executed again. */
+  async function newestKeptOldestGone(r: Running, sent: { xid: number; args: Buffer; raw: Buffer }[]) {
+    const newest = sent[sent.length - 1]!;
+    const hitsBefore = r.server.drc.stats().hits;
+    expect((await r.client.call(NFSPROC3.MKDIR, newest.args, { xid: newest.xid })).raw.equals(newest.raw)).toBe(true);
+    expect(r.server.drc.stats().hits).toBe(hitsBefore + 1);
+    const oldest = sent[0]!;
+    const again = await r.client.call(NFSPROC3.MKDIR, oldest.args, { xid: oldest.xid });
+    expect(again.status).toBe(NFS3ERR_EXIST);
+    expect(r.server.drc.stats().hits).toBe(hitsBefore + 1);
+  }
+
+  it('holds at most drc.maxEntries replies, evicting the oldest', async () => {
+    const r = await start({ drc: { maxEntries: 4, maxBytes: 16 << 20 } });
+    try {
+      const sent = await fill(r, (st) => expect(st.entries).toBeLessThanOrEqual(4));
+      const st = r.server.drc.stats();
+      expect(st.entries).toBe(4);
+      expect(st.evictions).toBe(N - 4);
+      await newestKeptOldestGone(r, sent);
+    } finally {
+      await stop(r);
+    }
+  });
+
+  it('holds at most drc.maxBytes of replies, evicting the oldest', async () => {
+    const maxBytes = 1000;
+    const r = await start({ drc: { maxEntries: 4096, maxBytes } });
+    try {
+      const sent = await fill(r, (st) => expect(st.bytes).toBeLessThanOrEqual(maxBytes));
+      const st = r.server.drc.stats();
+      // Each MKDIR reply is a few hundred bytes: a handful fit, the rest were evicted.
+      expect(st.entries).toBeGreaterThan(0);
+      expect(st.entries).toBeLessThan(N);
+      expect(st.bytes).toBeGreaterThan(0);
+      expect(st.evictions).toBe(N - st.entries);
+      expect(sent[0]!.raw.length * st.entries).toBeLessThanOrEqual(maxBytes);
+      await newestKeptOldestGone(r, sent);
+    } finally {
+      await stop(r);
+    }
+  });
+});
