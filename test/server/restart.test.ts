@@ -1,0 +1,170 @@
+// Issue 4, acceptance 3: kill -9 of the server process in the middle of a write stream, and a restart
+// on the same export and var dir. A client that keeps its own copy of what it wrote, and knows which
+// writes the server acknowledged as durable (FILE_SYNC replies; COMMIT replies with the verifier its
+// UNSTABLE writes got), must find every durable byte on disk, see a new write verifier, and keep
+// using the file handles it held — then, as a real client does on a verifier change, resend what was
+// not committed and end with the file it meant to write.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FILE_SYNC, NF3DIR, NF3REG, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { NfsTestClient } from '../support/nfs-client.ts';
+import { startServer, type ServerProcess } from '../support/server-process.ts';
+
+/** Writes in flight at once (a client streaming with a window). */
+const WINDOW = 8;
+/** Acknowledged writes before the server is killed. */
+const KILL_AFTER_ACKS = 240;
+/** A COMMIT after every this many acknowledged writes; every FILE_SYNC_EVERY-th write is FILE_SYNC. */
+const COMMIT_EVERY = 20;
+const FILE_SYNC_EVERY = 7;
+
+interface SentWrite {
+  offset: number;
+  data: Buffer;
+  stable: number;
+  state: 'sent' | 'unstable' | 'durable' | 'failed';
+  verf?: Buffer;
+}
+
+describe('server restart after kill -9 in the middle of a write stream', () => {
+  let dir: string;
+  let varDir: string;
+  let first: ServerProcess | undefined;
+  let second: ServerProcess | undefined;
+  const args = () => ['--export', dir, '--var-dir', varDir, '--host', '127.0.0.1', '--cache-pages', '2048'];
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-restart-export-'));
+    varDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-restart-var-'));
+  });
+  afterAll(async () => {
+    await first?.stop('SIGKILL');
+    await second?.stop();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    if (varDir) await fs.rm(varDir, { recursive: true, force: true });
+  });
+
+  it('keeps every byte acknowledged as durable, changes the write verifier, and honours old file handles', async () => {
+    first = await startServer(args());
+    const c = await NfsTestClient.connect({ nfsPort: first.ports.nfs, mountPort: first.ports.mount });
+    const root = c.root;
+    const file = await c.create('stream.bin');
+    const sub = await c.mkdir('sub');
+    const inner = await c.create('inner.txt', sub);
+    await c.write(inner, 0, Buffer.from('inner data'));
+
+    // --- the stream ---
+    const writes: SentWrite[] = [];
+    const verifiers = new Map<string, number>();
+    let nextOffset = 0;
+    let acked = 0;
+    let killed = false;
+    const commits: Promise<void>[] = [];
+    let committedDurable = 0;
+    const exited = once(first.proc, 'exit');
+
+    const commitNow = () => {
+      // A COMMIT covers the UNSTABLE writes acknowledged before it was sent, if the verifiers agree.
+      const covered = writes.filter((w) => w.state === 'unstable');
+      commits.push(
+        c.commit(file).then(
+          (verf) => {
+            verifiers.set(verf.toString('hex'), (verifiers.get(verf.toString('hex')) ?? 0) + 1);
+            for (const w of covered) {
+              if (w.verf!.equals(verf) && w.state === 'unstable') {
+                w.state = 'durable';
+                committedDurable++;
+              }
+            }
+          },
+          () => undefined,
+        ),
+      );
+    };
+
+    const worker = async () => {
+      while (!killed) {
+        const len = randomInt(1, 48 * 1024);
+        const w: SentWrite = { offset: nextOffset, data: randomBytes(len), stable: writes.length % FILE_SYNC_EVERY === 3 ? FILE_SYNC : UNSTABLE, state: 'sent' };
+        nextOffset += len;
+        writes.push(w);
+        let r: Awaited<ReturnType<NfsTestClient['writeVerf']>>;
+        try {
+          r = await c.writeVerf(file, w.offset, w.data, w.stable);
+        } catch {
+          w.state = 'failed';
+          return;
+        }
+        expect(r.count).toBe(len);
+        expect(r.committed).toBe(w.stable);
+        w.verf = r.verf;
+        w.state = w.stable === FILE_SYNC ? 'durable' : 'unstable';
+        verifiers.set(r.verf.toString('hex'), (verifiers.get(r.verf.toString('hex')) ?? 0) + 1);
+        acked++;
+        if (acked % COMMIT_EVERY === 0) commitNow();
+        if (acked === KILL_AFTER_ACKS) {
+          killed = true;
+          first!.proc.kill('SIGKILL');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: WINDOW }, worker));
+    await Promise.all(commits);
+    await exited;
+    await c.close().catch(() => undefined);
+
+    expect(first.proc.signalCode).toBe('SIGKILL');
+    // Killed mid-stream: writes were still in flight, and both kinds of durability were reached.
+    expect(writes.some((w) => w.state === 'failed')).toBe(true);
+    expect(writes.some((w) => w.stable === FILE_SYNC && w.state === 'durable')).toBe(true);
+    expect(committedDurable).toBeGreaterThan(0);
+    // One server life, one verifier.
+    expect(verifiers.size).toBe(1);
+    const oldVerf = Buffer.from([...verifiers.keys()][0]!, 'hex');
+
+    // --- durable bytes survived the kill ---
+    const onDisk = await fs.readFile(path.join(dir, 'stream.bin'));
+    for (const w of writes.filter((x) => x.state === 'durable')) {
+      expect(onDisk.subarray(w.offset, w.offset + w.data.length).equals(w.data), `durable write at ${w.offset}+${w.data.length}`).toBe(true);
+    }
+
+    // --- restart on the same export and var dir ---
+    second = await startServer(args());
+    const d = await NfsTestClient.attach({ nfsPort: second.ports.nfs, root });
+    try {
+      // Old handles: root, directory, files.
+      expect((await d.getattr(root)).type).toBe(NF3DIR);
+      expect((await d.getattr(sub)).type).toBe(NF3DIR);
+      expect((await d.getattr(file)).type).toBe(NF3REG);
+      expect(await d.lookup('inner.txt', sub)).toEqual(inner);
+      expect((await d.read(inner, 0, 100)).data.toString()).toBe('inner data');
+      expect(await d.lookup('stream.bin', root)).toEqual(file);
+      const someDurable = writes.find((w) => w.state === 'durable')!;
+      expect((await d.read(file, someDurable.offset, someDurable.data.length)).data.equals(someDurable.data)).toBe(true);
+
+      // The verifier changed: COMMIT and WRITE both say so.
+      const newVerf = await d.commit(file);
+      expect(newVerf.equals(oldVerf)).toBe(false);
+
+      // The client's recovery: resend everything not known durable, then COMMIT with the new verifier.
+      const resend = writes.filter((w) => w.state !== 'durable');
+      expect(resend.length).toBeGreaterThan(0);
+      for (const w of resend) {
+        const r = await d.writeVerf(file, w.offset, w.data, UNSTABLE);
+        expect(r.verf.equals(newVerf)).toBe(true);
+      }
+      expect((await d.commit(file)).equals(newVerf)).toBe(true);
+      const shadow = Buffer.concat(writes.map((w) => w.data));
+      expect(nextOffset).toBe(shadow.length);
+      const final = await fs.readFile(path.join(dir, 'stream.bin'));
+      expect(final.length).toBe(shadow.length);
+      expect(final.equals(shadow)).toBe(true);
+    } finally {
+      await d.close();
+    }
+  });
+});
