@@ -1,0 +1,26 @@
+/** Typed errors of the replay: a fixture that does not parse, and a step that cannot run. */
+
+/** A fixture rejected before it runs; `where` names the step and field (e.g. `steps[3].client`). */
+export class FixtureError extends Error {
+  override readonly name = 'FixtureError';
+  constructor(
+    readonly file: string,
+    readonly where: string,
+    readonly why: string,
+  ) {
+    super(`${file}: ${where}: ${why}`);
+  }
+}
+
+/** A step that the replay could not carry out (not an expectation that failed: that is a verdict). */
+export class ReplayStepError extends Error {
+  override readonly name = 'ReplayStepError';
+  constructor(
+    readonly fixture: string,
+    readonly step: number,
+    readonly op: string,
+    why: string,
+  ) {
+    super(`${fixture}: steps[${step}] (${op}): ${why}`);
+  }
+}

@@ -1,0 +1,56 @@
+/** Reads a fixture file and validates it: zod at the edge, errors that name the step and field. */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { FixtureError } from './errors.ts';
+import { Fixture } from './schema.ts';
+
+/** `steps[3].args[0].fh` from a zod issue path. */
+function where(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out === '' ? String(k) : `.${String(k)}`;
+  return out || '(top level)';
+}
+
+/** What a step is, for messages: `steps[3] (call READ)`. */
+function stepWhere(input: unknown, p: readonly PropertyKey[]): string {
+  const w = where(p);
+  if (p[0] !== 'steps' || typeof p[1] !== 'number') return w;
+  const step = (input as { steps?: unknown[] }).steps?.[p[1]] as { do?: unknown; proc?: unknown } | undefined;
+  const kind = typeof step?.do === 'string' ? `${step.do}${typeof step.proc === 'string' ? ` ${step.proc}` : ''}` : 'step';
+  return `${w} (${kind})`;
+}
+
+/** The first issues of a failed parse, worded for a fixture author. */
+function describe(input: unknown, issues: readonly z.core.$ZodIssue[]): { where: string; why: string } {
+  const first = issues[0]!;
+  // A union reports "invalid input"; its branches say what was wrong — take the closest one.
+  if (first.code === 'invalid_union' && first.errors.length > 0) {
+    const best = first.errors.reduce((a, b) => (b.length > 0 && (a.length === 0 || b[0]!.path.length > a[0]!.path.length) ? b : a));
+    if (best.length > 0) return describe(input, best.map((i) => ({ ...i, path: [...first.path, ...i.path] })));
+  }
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  return { where: stepWhere(input, first.path), why: `${first.message}${more}` };
+}
+
+export function parseFixture(input: unknown, file: string): Fixture {
+  const r = Fixture.safeParse(input);
+  if (r.success) return r.data;
+  const d = describe(input, r.error.issues);
+  throw new FixtureError(file, d.where, d.why);
+}
+
+export async function loadFixture(file: string): Promise<Fixture> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new FixtureError(file, '(file)', (e as Error).message);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (e) {
+    throw new FixtureError(file, '(file)', `not JSON: ${(e as Error).message}`);
+  }
+  return parseFixture(input, file);
+}
