@@ -191,6 +191,9 @@ function drawGrid() {
   const ctx = canvas.getContext('2d');
   const { cell, cols } = gridGeometry(canvas);
   const gap = cell >= 6 ? 1 : 0;
+  // Published so a test (or a curious reader) can find a frame's cell.
+  canvas.dataset.cell = String(cell);
+  canvas.dataset.cols = String(cols);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const counts = {};
   for (let pfn = 0; pfn < model.grid.length; pfn++) {

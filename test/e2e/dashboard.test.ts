@@ -1,0 +1,239 @@
+// Issue 7: the live dashboard in headless Chromium, against a real `pagelife serve` in destructor
+// and legacy mode, READs from an in-process RPC client, faults through the dashboard's HTTP API.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authSys, RpcClient } from '../../rpc/index.ts';
+import type { TelemetrySnapshot } from '../../server/telemetry/telemetry.ts';
+import { XdrWriter } from '../../xdr/writer.ts';
+import { REPO_ROOT, startServer, type ServerProcess } from '../support/server-process.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const RESULTS = path.join(REPO_ROOT, 'test-results');
+const DOCS_SCREENSHOT = path.join(REPO_ROOT, 'docs', 'dashboard.png');
+const PAGE = 4096;
+const FILE_PAGES = 64;
+const VIEWPORT = { width: 1500, height: 1250 };
+/** How long the dashboard may take to show what the server already reports (stream + render). */
+const SETTLE_MS = 20_000;
+
+const MOUNT_PROG = 100005;
+const NFS_PROG = 100003;
+const NFS3_LOOKUP = 3;
+const NFS3_READ = 6;
+const NFS3_WRITE = 7;
+const FILE_SYNC = 2;
+
+/** A MOUNTed export over one TCP connection, with the few procedures the test drives. */
+class NfsSession {
+  private constructor(
+    readonly client: RpcClient,
+    readonly root: Buffer,
+  ) {}
+
+  static async open(ports: { nfs: number; mount: number }): Promise<NfsSession> {
+    const m = await RpcClient.connect({ host: '127.0.0.1', port: ports.mount, transport: 'tcp' });
+    const r = await m.call(MOUNT_PROG, 3, 1, new XdrWriter().string('/export'), { cred: authSys() });
+    await m.close();
+    expect(r.uint32()).toBe(0);
+    const root = r.opaque(64);
+    return new NfsSession(await RpcClient.connect({ host: '127.0.0.1', port: ports.nfs, transport: 'tcp', timeoutMs: 30_000 }), root);
+  }
+
+  async lookup(name: string): Promise<Buffer> {
+    const r = await this.client.call(NFS_PROG, 3, NFS3_LOOKUP, new XdrWriter().opaque(this.root).string(name), { cred: authSys() });
+    expect(r.uint32()).toBe(0);
+    return r.opaque(64);
+  }
+
+  async read(fh: Buffer, offset: number, count: number): Promise<Buffer> {
+    const r = await this.client.call(NFS_PROG, 3, NFS3_READ, new XdrWriter().opaque(fh).uint64(offset).uint32(count), { cred: authSys() });
+    expect(r.uint32()).toBe(0);
+    r.optional((x) => x.skip(84));
+    r.uint32();
+    r.bool();
+    return r.opaque(count);
+  }
+
+  async write(fh: Buffer, offset: number, data: Buffer): Promise<void> {
+    const r = await this.client.call(NFS_PROG, 3, NFS3_WRITE, new XdrWriter().opaque(fh).uint64(offset).uint32(data.length).uint32(FILE_SYNC).opaque(data), {
+      cred: authSys(),
+    });
+    expect(r.uint32()).toBe(0);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  await fs.mkdir(RESULTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function api<T>(server: ServerProcess, url: string, body?: unknown): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${server.ports.http}${url}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+const state = (server: ServerProcess) => api<TelemetrySnapshot>(server, '/api/state');
+
+/** Waits (without a deadline of its own) until `check` holds on the server's state; returns that state. */
+async function until(server: ServerProcess, check: (s: TelemetrySnapshot) => boolean): Promise<TelemetrySnapshot> {
+  for (;;) {
+    const s = await state(server);
+    if (check(s)) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** What the page shows as a number in `selector`. */
+function shown(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => Number(el.textContent));
+}
+
+async function shownCounters(page: Page, keys: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = await shown(page, `[data-counter="${k}"]`);
+  out['nfs.READ'] = await shown(page, '[data-proc="nfs.READ"] [data-total]');
+  return out;
+}
+
+/** Centre of frame `pfn`'s cell, in page coordinates, from the geometry the grid publishes. */
+async function cellCentre(page: Page, pfn: number): Promise<{ x: number; y: number }> {
+  const grid = page.locator('#grid');
+  const g = await grid.evaluate((c: HTMLCanvasElement) => ({ cell: Number(c.dataset.cell), cols: Number(c.dataset.cols), scale: c.getBoundingClientRect().width / c.width }));
+  const box = (await grid.boundingBox())!;
+  return { x: box.x + ((pfn % g.cols) + 0.5) * g.cell * g.scale, y: box.y + (Math.floor(pfn / g.cols) + 0.5) * g.cell * g.scale };
+}
+
+for (const mode of ['destructor', 'legacy'] as const) {
+  describe(`dashboard on pagelife serve --reply-mode ${mode}`, () => {
+    let dir: string;
+    let server: ServerProcess;
+    let page: Page;
+    let nfs: NfsSession;
+    let fh: Buffer;
+    let original: Buffer;
+
+    beforeAll(async () => {
+      dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-dashboard-'));
+      const exp = path.join(dir, 'export');
+      await fs.mkdir(exp);
+      original = randomBytes(FILE_PAGES * PAGE);
+      await fs.writeFile(path.join(exp, 'data.bin'), original);
+      server = await startServer(['--export', exp, '--reply-mode', mode, '--cache-pages', '512', '--host', '127.0.0.1', '--seed', '7', '--log-level', 'warn']);
+      page = await browser.newPage({ viewport: VIEWPORT });
+      await page.goto(`http://127.0.0.1:${server.ports.http}/`);
+      await page.locator('#status[data-status="live"]').waitFor();
+      nfs = await NfsSession.open(server.ports);
+      fh = await nfs.lookup('data.bin');
+    });
+
+    afterAll(async () => {
+      await nfs?.close();
+      await page?.close();
+      await server?.stop();
+      if (dir) await fs.rm(dir, { recursive: true, force: true });
+    });
+
+    it('shows the reply mode', async () => {
+      await expect.poll(() => page.locator('#mode').getAttribute('data-mode'), { timeout: SETTLE_MS }).toBe(mode);
+    });
+
+    it.skipIf(mode === 'legacy')('shows pages pinned by the network while the device queue holds their replies, with detail on click', async () => {
+      await api(server, '/api/faults', { deviceHold: 1500 });
+      const reads = [0, 1, 2, 3].map((i) => nfs.read(fh, i * PAGE, PAGE));
+      const s = await until(server, (x) => x.pageCache.grid.includes(x.pageCache.codes.pinned));
+      await expect.poll(() => shown(page, '[data-state-count="pinned"]'), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      const pfn = s.pageCache.grid.indexOf(s.pageCache.codes.pinned);
+      const at = await cellCentre(page, pfn);
+      await page.mouse.click(at.x, at.y);
+      await expect.poll(() => page.locator('#page-detail').textContent(), { timeout: SETTLE_MS }).toMatch(/pinned by d\d+[\s\S]*held by skbs/);
+      await page.screenshot({ path: path.join(RESULTS, `dashboard-${mode}-pinned.png`), fullPage: true });
+      const data = await Promise.all(reads);
+      data.forEach((d, i) => expect(d.equals(original.subarray(i * PAGE, (i + 1) * PAGE))).toBe(true));
+      await api(server, '/api/faults', { deviceHold: 0 });
+    });
+
+    it('shows retransmissions under loss set through POST /api/faults', async () => {
+      await api(server, '/api/faults', { loss: 0.3 });
+      for (let i = 8; i < 24; i++) {
+        const d = await nfs.read(fh, i * PAGE, PAGE);
+        expect(d.equals(original.subarray(i * PAGE, (i + 1) * PAGE))).toBe(true);
+      }
+      await api(server, '/api/faults', { loss: 0 });
+      const s = await until(server, (x) => x.counters.retransmits > 0 && x.openLifetimes === 0);
+      expect(s.counters.retransmits).toBeGreaterThan(0);
+      await expect.poll(() => shown(page, '[data-counter="retransmits"]'), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      if (mode === 'destructor') {
+        // A lost reply stays pinned until its retransmission is acknowledged.
+        await expect.poll(() => page.locator('#timeline').getAttribute('data-stretched').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      }
+    });
+
+    it(mode === 'legacy' ? 'shows a page released early followed by a stale retransmit' : 'keeps the retransmitted bytes intact across a WRITE (copy-on-write)', async () => {
+      const offset = 40 * PAGE;
+      await nfs.read(fh, offset, PAGE); // cached, so the READ below is answered at once
+      const before = await state(server);
+      const conn = before.connections.find((c) => c.remote.endsWith(`:${nfs.client.localPort}`));
+      expect(conn, JSON.stringify(before.connections)).toBeDefined();
+      await api(server, '/api/faults/one-off', { conn: conn!.id, dropNext: 1 });
+      const pending = nfs.read(fh, offset, PAGE);
+      await until(server, (x) => x.counters.drops > before.counters.drops);
+      // While the lost reply waits for its retransmission, another client overwrites the page.
+      const newer = randomBytes(PAGE);
+      const writer = await NfsSession.open(server.ports);
+      await writer.write(await writer.lookup('data.bin'), offset, newer);
+      await writer.close();
+      const got = await pending;
+      const s = await until(server, (x) => x.openLifetimes === 0);
+      if (mode === 'legacy') {
+        // The bug, on purpose: the retransmission carried the page as it is now.
+        expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(false);
+        expect(s.counters.staleRetransmits).toBeGreaterThan(0);
+        await expect.poll(() => page.locator('#timeline').getAttribute('data-stale-after-release').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      } else {
+        expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(true);
+        expect(s.counters.staleRetransmits).toBe(0);
+        expect(s.counters.cow).toBeGreaterThan(0);
+        await expect.poll(() => page.locator('#timeline').getAttribute('data-stretched').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      }
+    });
+
+    it("shows the same counters as the server's /api/state", async () => {
+      const keys = ['replyPins', 'replyReleases', 'transmits', 'retransmits', 'staleRetransmits', 'drops', 'destructorFires', 'cow', 'openLifetimes'];
+      // The server is idle now; once the stream has delivered, the page and the API agree.
+      await expect
+        .poll(
+          async () => {
+            const s = await state(server);
+            const want: Record<string, number> = { 'nfs.READ': s.counters.calls['nfs.READ'] ?? 0, openLifetimes: s.openLifetimes };
+            for (const k of keys) if (k !== 'openLifetimes') want[k] = s.counters[k as keyof typeof s.counters] as number;
+            const got = await shownCounters(page, keys);
+            const differ = Object.keys(want).filter((k) => got[k] !== want[k]);
+            return differ.length === 0 ? 'equal' : `page ${JSON.stringify(got)} vs api ${JSON.stringify(want)}`;
+          },
+          { timeout: SETTLE_MS },
+        )
+        .toBe('equal');
+      const file = path.join(RESULTS, `dashboard-${mode}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      if (mode === 'destructor') {
+        await fs.mkdir(path.dirname(DOCS_SCREENSHOT), { recursive: true });
+        await fs.copyFile(file, DOCS_SCREENSHOT);
+      }
+    });
+  });
+}
