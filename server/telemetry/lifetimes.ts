@@ -59,17 +59,14 @@ export interface Lifetime {
   marks: Mark[];
   marksOmitted: number;
   counts: Partial<Record<MarkKind, number>>;
-  /** skbs that took a reference to the pages (original, clones, copies) and are not yet freed. */
-  holders: Set<number>;
-  /** Holders beyond `maxHoldersPerLifetime`, counted only. */
-  holdersUntracked: number;
 }
 
 /** The JSON form (snapshot, delta, page detail). */
-export type LifetimeJson = Omit<Lifetime, 'holders'> & { holders: number[] };
-
-export function lifetimeJson(l: Lifetime): LifetimeJson {
-  return { ...l, pfns: [...l.pfns], marks: l.marks.map((m) => ({ ...m })), counts: { ...l.counts }, holders: [...l.holders] };
+export interface LifetimeJson extends Lifetime {
+  /** skbs that took a reference to the pages (original, clones, copies) and are not yet freed. */
+  holders: number[];
+  /** Holders beyond `maxHoldersPerLifetime`, counted only. */
+  holdersUntracked: number;
 }
 
 interface Segment {
@@ -124,6 +121,13 @@ export class LifetimeLog {
   /** Open lifetimes (network still holding) by page frame. */
   private readonly byPfn = new Map<number, Set<number>>();
   private readonly skbs = new Map<number, number[]>();
+  /** The reverse of `skbs`: each destructor's live skbs. */
+  private readonly holders = new Map<number, Set<number>>();
+  /**
+   * Marks for destructors not yet announced: the reply path reports the pin after sendpage, and
+   * sendpage may already transmit. Adopted by the pin; forgotten oldest first.
+   */
+  private readonly pending = new Map<number, Mark[]>();
   private readonly segments = new Map<number, SegmentQueue>();
   private readonly touched = new Set<number>();
   private touchedOmitted = 0;
@@ -139,10 +143,16 @@ export class LifetimeLog {
   }
 
   /** Entries in each internal structure (each bounded by a limit), for tests and /metrics. */
-  sizes(): Record<'open' | 'recent' | 'skbs' | 'conns' | 'segments', number> {
+  sizes(): Record<'open' | 'recent' | 'skbs' | 'holders' | 'pending' | 'conns' | 'segments', number> {
     let segments = 0;
     for (const q of this.segments.values()) segments += q.size;
-    return { open: this.open.size, recent: this.recent.size, skbs: this.skbs.size, conns: this.segments.size, segments };
+    return { open: this.open.size, recent: this.recent.size, skbs: this.skbs.size, holders: this.holders.size, pending: this.pending.size, conns: this.segments.size, segments };
+  }
+
+  json(l: Lifetime): LifetimeJson {
+    const held = [...(this.holders.get(l.destructor) ?? [])];
+    const max = this.limits.maxHoldersPerLifetime;
+    return { ...l, pfns: [...l.pfns], marks: l.marks.map((m) => ({ ...m })), counts: { ...l.counts }, holders: held.slice(0, max), holdersUntracked: Math.max(0, held.length - max) };
   }
 
   get openCount(): number {
@@ -194,10 +204,13 @@ export class LifetimeLog {
       marks: [],
       marksOmitted: 0,
       counts: {},
-      holders: new Set(),
-      holdersUntracked: 0,
     };
     this.open.set(l.destructor, l);
+    const early = this.pending.get(l.destructor);
+    if (early) {
+      this.pending.delete(l.destructor);
+      for (const m of early) this.mark(l, m);
+    }
     for (const pfn of l.pfns) {
       let set = this.byPfn.get(pfn);
       if (!set) this.byPfn.set(pfn, (set = new Set()));
@@ -250,18 +263,9 @@ export class LifetimeLog {
         if (ds) this.hold(e.skb, ds);
         return;
       }
-      case 'skb-free': {
-        const ds = this.skbs.get(e.skb);
-        if (!ds) return;
-        this.skbs.delete(e.skb);
-        for (const d of ds) {
-          const l = this.get(d);
-          if (!l) continue;
-          if (!l.holders.delete(e.skb) && l.holdersUntracked > 0) l.holdersUntracked--;
-          this.touch(d);
-        }
+      case 'skb-free':
+        this.forgetSkb(e.skb);
         return;
-      }
       case 'segment-transmit':
       case 'segment-retransmit': {
         if (e.destructors.length === 0) return;
@@ -321,17 +325,28 @@ export class LifetimeLog {
   private hold(skb: number, destructors: readonly number[]): void {
     let ds = this.skbs.get(skb);
     if (!ds) {
-      if (this.skbs.size >= this.limits.maxTrackedSkbs) this.skbs.delete(this.skbs.keys().next().value!);
+      if (this.skbs.size >= this.limits.maxTrackedSkbs) this.forgetSkb(this.skbs.keys().next().value!);
       this.skbs.set(skb, (ds = []));
     }
     for (const d of destructors) {
       if (ds.includes(d)) continue;
       ds.push(d);
-      const l = this.get(d);
-      if (!l) continue;
-      if (l.holders.size < this.limits.maxHoldersPerLifetime) l.holders.add(skb);
-      else l.holdersUntracked++;
-      this.touch(d);
+      let set = this.holders.get(d);
+      if (!set) this.holders.set(d, (set = new Set()));
+      set.add(skb);
+      if (this.get(d)) this.touch(d);
+    }
+  }
+
+  private forgetSkb(skb: number): void {
+    const ds = this.skbs.get(skb);
+    if (!ds) return;
+    this.skbs.delete(skb);
+    for (const d of ds) {
+      const set = this.holders.get(d);
+      set?.delete(skb);
+      if (set?.size === 0) this.holders.delete(d);
+      if (this.get(d)) this.touch(d);
     }
   }
 
@@ -346,7 +361,13 @@ export class LifetimeLog {
 
   private markId(destructor: number, m: Mark): void {
     const l = this.get(destructor);
-    if (l) this.mark(l, m);
+    if (l) return this.mark(l, m);
+    let early = this.pending.get(destructor);
+    if (!early) {
+      if (this.pending.size >= this.limits.maxPendingDestructors) this.pending.delete(this.pending.keys().next().value!);
+      this.pending.set(destructor, (early = []));
+    }
+    if (early.length < this.limits.maxMarksPerLifetime) early.push(m);
   }
 
   private mark(l: Lifetime, m: Mark): void {

@@ -13,6 +13,8 @@ export interface TelemetryLimits {
   maxHoldersPerLifetime: number;
   /** Page frames recorded for one reply (a 1 MiB READ spans 256). */
   maxPfnsPerLifetime: number;
+  /** Destructors seen in netstack events before their reply's pin was announced (oldest forgotten first). */
+  maxPendingDestructors: number;
   /** skb → destructors links kept to attribute holds and clone lifetimes (oldest forgotten first). */
   maxTrackedSkbs: number;
   /** Transmitted sequence ranges kept per connection to attribute drops, stale retransmits and ACKs. */
@@ -35,6 +37,7 @@ export const DEFAULT_TELEMETRY_LIMITS: Readonly<TelemetryLimits> = Object.freeze
   maxMarksPerLifetime: 64,
   maxHoldersPerLifetime: 32,
   maxPfnsPerLifetime: 256,
+  maxPendingDestructors: 256,
   maxTrackedSkbs: 8192,
   maxSegmentsPerConn: 1024,
   maxTrackedConns: 256,

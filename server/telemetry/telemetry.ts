@@ -13,7 +13,7 @@ import { Exposition, type Sample } from './exposition.ts';
 import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
 import { Histogram, type HistogramSnapshot } from './histogram.ts';
 import { DEFAULT_TELEMETRY_LIMITS, PIN_DURATION_BUCKETS_MS, type TelemetryLimits } from './limits.ts';
-import { LifetimeLog, lifetimeJson, type LifetimeJson } from './lifetimes.ts';
+import { LifetimeLog, type LifetimeJson } from './lifetimes.ts';
 
 export interface TelemetryOptions {
   pageCache: PageCache;
@@ -193,7 +193,7 @@ export class Telemetry {
       pinDuration: this.pinDuration.snapshot(),
       openLifetimes: this.lifetimes.openCount,
       lifetimesEvicted: this.lifetimes.evicted,
-      lifetimes: this.lifetimes.all().map(lifetimeJson),
+      lifetimes: this.lifetimes.all().map((l) => this.lifetimes.json(l)),
     };
   }
 
@@ -203,7 +203,7 @@ export class Telemetry {
     const lifetimes: LifetimeJson[] = [];
     for (const id of touched.ids) {
       const l = this.lifetimes.get(id);
-      if (l) lifetimes.push(lifetimeJson(l));
+      if (l) lifetimes.push(this.lifetimes.json(l));
     }
     return {
       seq: ++this.seq,
@@ -232,8 +232,8 @@ export class Telemetry {
       offset: f.index * f.buf.length,
       pins: f.pins,
       pinnedForMs: f.pins > 0 ? this.opts.now() - f.pinnedAt : null,
-      heldBy: this.lifetimes.openFor(pfn).map(lifetimeJson),
-      recent: this.lifetimes.recentFor(pfn).map(lifetimeJson),
+      heldBy: this.lifetimes.openFor(pfn).map((l) => this.lifetimes.json(l)),
+      recent: this.lifetimes.recentFor(pfn).map((l) => this.lifetimes.json(l)),
     };
   }
 

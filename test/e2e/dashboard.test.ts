@@ -228,6 +228,7 @@ for (const mode of ['destructor', 'legacy'] as const) {
           { timeout: SETTLE_MS },
         )
         .toBe('equal');
+      await page.mouse.move(0, 0);
       const file = path.join(RESULTS, `dashboard-${mode}.png`);
       await page.screenshot({ path: file, fullPage: true });
       if (mode === 'destructor') {

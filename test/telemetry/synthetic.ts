@@ -95,12 +95,13 @@ export class SyntheticWorld {
     const end = (seq + s.count + 128) >>> 0;
     this.sndNxt.set(conn, end);
     const pinnedAt = this.t;
-    this.reply.emit({ type: 'reply-pin', t: this.t, conn, xid, destructor, pfns, file: s.file.key, offset: s.offset, bytes: s.count });
     const skb = this.nextSkb++;
     this.net.emit({ type: 'skb-alloc', conn, t: this.t, skb, len: 128 });
     for (const pfn of pfns) this.net.emit({ type: 'frag-ref', conn, t: this.t, skb, page: pfn, destructor });
     const clone = this.transmit(conn, skb, seq, end, destructor, null);
     if (s.holdMs) this.net.emit({ type: 'segment-hold', conn, t: this.t, seq, end, skb: clone, ms: s.holdMs });
+    // The reply path announces the pin after sendpage returns, which may already have transmitted.
+    this.reply.emit({ type: 'reply-pin', t: pinnedAt, conn, xid, destructor, pfns, file: s.file.key, offset: s.offset, bytes: s.count });
     // As the reply path does: pages back to the cache when the destructor fires, or (legacy) at once.
     const toCache = () => {
       for (const f of frames) this.cache.unpin(f);

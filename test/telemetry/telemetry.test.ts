@@ -65,6 +65,17 @@ describe('page lifetimes', () => {
     expect(spans).toEqual(['pinned', 'network only']);
   });
 
+  it('adopts what the netstack reported before the pin was announced', async () => {
+    const w = new SyntheticWorld();
+    const r = await w.read({ file: memoryFile('a', FILE_SIZE), offset: 0, count: PAGE_SIZE, leavePinned: true });
+    const l = w.telemetry.snapshot().lifetimes[0]!;
+    expect(l.destructor).toBe(r.destructor);
+    // frag-ref and the transmit came before reply-pin (as sendpage does it).
+    expect(l.marks.map((m) => m.kind)).toEqual(['transmit']);
+    expect(l.holders).toEqual([1]);
+    expect(w.telemetry.sizes().pending).toBe(0);
+  });
+
   it('keeps first and latest of frequent marks, and every rare one', async () => {
     const w = new SyntheticWorld();
     const f = memoryFile('a', FILE_SIZE);
@@ -222,12 +233,18 @@ describe('bounds', () => {
       } else {
         await w.read({ conn, file: f, offset: (i % 200) * PAGE_SIZE, count: 2 * PAGE_SIZE, drop: i % 3 === 0 });
       }
+      // A destructor whose pin is never announced: its early marks wait, bounded, then are forgotten.
+      w.net.emit({ type: 'segment-hold', conn, t: w.t, seq: 0, end: 1, skb: 3e6 + i, ms: 1 });
+      w.net.emit({ type: 'frag-ref', conn, t: w.t, skb: 3e6 + i, page: 0, destructor: 1e7 + i });
+      w.net.emit({ type: 'segment-transmit', conn, t: w.t, seq: 0, end: 1, skb: 3e6 + i, destructors: [1e7 + i] });
       if (i % 100 === 0) w.telemetry.delta();
     }
     const sizes = w.telemetry.sizes();
     expect(sizes.open).toBeLessThanOrEqual(limits.maxOpenLifetimes);
     expect(sizes.recent).toBeLessThanOrEqual(limits.maxRecentLifetimes);
     expect(sizes.skbs).toBeLessThanOrEqual(limits.maxTrackedSkbs);
+    expect(sizes.holders).toBeLessThanOrEqual(limits.maxTrackedSkbs);
+    expect(sizes.pending).toBe(w.telemetry.limits.maxPendingDestructors);
     expect(sizes.conns).toBeLessThanOrEqual(limits.maxTrackedConns);
     expect(sizes.segments).toBeLessThanOrEqual(limits.maxTrackedConns * limits.maxSegmentsPerConn);
     const s = w.telemetry.snapshot();

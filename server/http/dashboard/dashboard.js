@@ -125,6 +125,8 @@ function applyDelta(d) {
   if (d.grid) model.grid = Array.from(d.grid);
   for (const [pfn, code] of d.cells ?? []) model.grid[pfn] = code;
   for (const l of d.lifetimes) model.lifetimes.set(l.destructor, l);
+  const p = detail.pfn;
+  if (p >= 0 && (d.grid || d.cells?.some(([pfn]) => pfn === p) || d.lifetimes.some((l) => l.pfns.includes(p)))) void showPageDetail(p);
   pruneLifetimes();
   applyCommon(d);
   // Some changed lifetimes did not fit in the delta: ask for a snapshot rather than show stale bars.
@@ -252,7 +254,28 @@ function setupGridEvents() {
   });
 }
 
+/** The frame whose detail is shown (refreshed when a delta touches it), and whether a fetch is under way. */
+const detail = { pfn: -1, busy: false, again: false };
+
 async function showPageDetail(pfn) {
+  if (detail.busy && detail.pfn === pfn) {
+    detail.again = true;
+    return;
+  }
+  detail.pfn = pfn;
+  detail.busy = true;
+  try {
+    await fetchPageDetail(pfn);
+  } finally {
+    detail.busy = false;
+  }
+  if (detail.again) {
+    detail.again = false;
+    void showPageDetail(detail.pfn);
+  }
+}
+
+async function fetchPageDetail(pfn) {
   const el = $('page-detail');
   const res = await fetch(`/api/pages/${pfn}`);
   if (!res.ok) {
@@ -341,7 +364,10 @@ function drawTimeline() {
     const x1 = Math.max(x(l.returnedAt ?? model.t), x0 + 2);
     const pinnedNow = l.returnedAt === null;
     ctx.fillStyle = l.orphaned ? STATE_COLORS.orphan : pinnedNow ? STATE_COLORS.pinned : '#63b3ed';
+    // Pinned-now bars are lighter so the marks on them (retransmits are orange too) stay visible.
+    ctx.globalAlpha = pinnedNow ? 0.45 : 1;
     ctx.fillRect(x0, y + 2, x1 - x0, rowH - 4);
+    ctx.globalAlpha = 1;
     if (!pinnedNow) {
       // Legacy: the network kept referencing pages the cache had already taken back.
       const x2 = x(l.releasedAt ?? model.t);
