@@ -84,11 +84,15 @@ export class NfsCall {
     return this.grant(exp).identity;
   }
 
-  /** Best-effort post-op attributes of a handle, for failure replies: none if it does not resolve. */
+  /**
+   * Best-effort post-op attributes of a handle, for failure replies: none if it does not resolve, or
+   * if the caller may not use its export (a refused client learns nothing about its objects).
+   */
   async attrsOf(fh: nfs_fh3, status: number): Promise<post_op_attr> {
     if (status === NFS3ERR_BADHANDLE || status === NFS3ERR_STALE) return undefined;
     try {
       const n = await this.ctx.vfs.resolve(fh);
+      await this.admit(n.exp);
       return fattr3FromStats(n.st, n.exp);
     } catch {
       return undefined;
