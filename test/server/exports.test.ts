@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { decodePostOpAttr } from '../../server/vfs/attr.ts';
+import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_READ, ACCESS3_WRITES } from '../../server/exports/access.ts';
 import { MNT3ERR_ACCES, MNT3_OK } from '../../server/mount/constants.ts';
 import {
@@ -86,6 +87,35 @@ async function accessBits(c: NfsTestClient, fh: Buffer, wanted: number): Promise
   expect(status).toBe(NFS3_OK);
   decodePostOpAttr(r);
   return r.uint32();
+}
+
+/**
+ * A caller refused by the export (client filter, port) learns nothing from failure replies: the
+ * post_op_attr and wcc_data in them are absent, as knfsd's (its fh_verify fails before any attributes).
+ */
+async function expectNoAttributes(c: NfsTestClient, file: Buffer, dir: Buffer, status: number): Promise<void> {
+  const postOp = (r: XdrReader) => r.bool();
+  const wcc = (r: XdrReader) => [r.bool(), r.bool()];
+  const cases: [string, number, ReturnType<(typeof nfsArgs)['fh']>, (r: XdrReader) => unknown, unknown][] = [
+    ['LOOKUP', NFSPROC3.LOOKUP, nfsArgs.dirop(dir, 'attrs-probe'), postOp, false],
+    ['ACCESS', NFSPROC3.ACCESS, nfsArgs.access(file, 0x3f), postOp, false],
+    ['READ', NFSPROC3.READ, nfsArgs.read(file, 0, 10), postOp, false],
+    ['READDIR', NFSPROC3.READDIR, nfsArgs.readdir(dir), postOp, false],
+    ['FSINFO', NFSPROC3.FSINFO, nfsArgs.fh(dir), postOp, false],
+    ['WRITE', NFSPROC3.WRITE, nfsArgs.write(file, 0, Buffer.from('x'), FILE_SYNC), wcc, [false, false]],
+    ['SETATTR', NFSPROC3.SETATTR, nfsArgs.setattr(file, { ...EMPTY_SATTR3, mode: 0o600 }), wcc, [false, false]],
+    ['CREATE', NFSPROC3.CREATE, nfsArgs.create(dir, 'probe-new', UNCHECKED), wcc, [false, false]],
+    ['REMOVE', NFSPROC3.REMOVE, nfsArgs.dirop(dir, 'attrs-probe'), wcc, [false, false]],
+    ['COMMIT', NFSPROC3.COMMIT, nfsArgs.commit(file), wcc, [false, false]],
+  ];
+  const got: Record<string, unknown> = {};
+  const want: Record<string, unknown> = {};
+  for (const [name, proc, args, decode, absent] of cases) {
+    const reply = await c.call(proc, args);
+    got[name] = [reply.status, decode(reply.r)];
+    want[name] = [status, absent];
+  }
+  expect(got).toEqual(want);
 }
 
 describe('ro export', () => {
@@ -167,6 +197,13 @@ describe('client filter (export to 127.0.0.2 only)', () => {
     expect(await fs.readdir(dirOf('only2'))).toEqual(['from-allowed']);
     expect(await fs.readFile(path.join(dirOf('only2'), 'from-allowed'), 'utf8')).toBe('allowed');
   });
+
+  it("tells a refused client nothing about the export's objects: failure replies carry no attributes", async () => {
+    const allowed = await client('only2', { localAddress: OTHER_SOURCE });
+    const file = await allowed.create('attrs-probe');
+    const refused = await attach(allowed.root);
+    await expectNoAttributes(refused, file, allowed.root, NFS3ERR_ACCES);
+  });
 });
 
 /** Runs `fn` on a local port below 1024 not otherwise in use (binding one needs root). */
@@ -198,6 +235,7 @@ describe.runIf(isRoot)('secure export (needs root to bind ports below 1024)', ()
     // NULL is not checked: clients ping from any port.
     await high.rpc.call(100003, 3, NFSPROC3.NULL);
 
+    await expectNoAttributes(high, root!, root!, NFS3ERR_PERM);
     const low = await onPrivilegedPort((localPort) => attach(root!, { localPort }));
     expect(low.rpc.localPort).toBeLessThan(1024);
     const made = await low.create('from-low');
