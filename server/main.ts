@@ -13,6 +13,7 @@ import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
 import { createServices, type Services } from './services.ts';
 import { RealClock, type Clock } from '../netstack/clock.ts';
 import { EventBus, type NetstackEvent } from '../netstack/events.ts';
+import type { PcapWriter } from '../netstack/pcap.ts';
 import { ReplyPath } from './reply/reply-path.ts';
 import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
@@ -61,7 +62,12 @@ export interface ServerCore {
   services: Services;
 }
 
-export async function createCore(config: Config, clock: Clock, exportDir: string, log: Logger): Promise<ServerCore> {
+/** What a replay adds to a core: a capture of every connection's simulated wire. */
+export interface CoreExtras {
+  pcap?: PcapWriter;
+}
+
+export async function createCore(config: Config, clock: Clock, exportDir: string, log: Logger, extras: CoreExtras = {}): Promise<ServerCore> {
   const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now() });
   const netBus: EventBus<NetstackEvent> = new EventBus();
   const replyBus: EventBus<ReplyEvent> = new EventBus();
@@ -75,6 +81,7 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
     netBus,
     replyBus,
     log,
+    ...(extras.pcap ? { pcap: extras.pcap } : {}),
   });
   const telemetry = new Telemetry({
     pageCache,
@@ -171,10 +178,17 @@ function mountHelp(p: BoundPorts): string {
   return lines.join('\n');
 }
 
+/** Lets `serve --record` watch a live session: told once the server runs, awaited before it stops. */
+export interface ServeHooks {
+  started?(server: RunningServer): void;
+  stopping?(): Promise<void>;
+}
+
 /** `pagelife serve`: start, print how to mount and the ready line, stop cleanly on SIGINT/SIGTERM. */
-export async function serve(config: Config): Promise<void> {
+export async function serve(config: Config, hooks: ServeHooks = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
   const server = await startPagelife(config, log);
+  hooks.started?.(server);
   const p = server.ports;
   process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
   let stopping = false;
@@ -182,7 +196,7 @@ export async function serve(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, 'stopping');
-    void server.close().then(() => process.exit(0));
+    void (hooks.stopping?.() ?? Promise.resolve()).then(() => server.close()).then(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
