@@ -11,10 +11,13 @@ import { parseConfig, type ConfigInput } from '../../server/config.ts';
 import { startPagelife, type RunningServer } from '../../server/main.ts';
 import { EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3ERR_NOENT, NFS3_OK, UNCHECKED, UNSTABLE } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
-import { authSys } from '../../rpc/index.ts';
+import net from 'node:net';
+import { once } from 'node:events';
+import { RecordDecoder, RpcClient, authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
+import { waitFor } from '../support/wait.ts';
 import { NFSPROC3, NfsTestClient, clientTimes, nfsArgs, type NfsReply } from '../support/nfs-client.ts';
 import { testLog } from '../support/logger.ts';
-import type { XdrWriter } from '../../xdr/writer.ts';
+import { XdrWriter } from '../../xdr/writer.ts';
 
 interface Running {
   server: RunningServer;
@@ -50,6 +53,16 @@ function objFh(reply: NfsReply): Buffer {
   const fh = reply.r.optional((x) => Buffer.from(x.opaque(64)));
   if (!fh) throw new Error('reply carries no handle');
   return fh;
+}
+
+/** A bare TCP connection collecting whole reply records, for calls sent as raw bytes. */
+async function rawConnection(port: number): Promise<{ socket: net.Socket; replies: Buffer[] }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  const decoder = new RecordDecoder(1 << 20);
+  const replies: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => replies.push(...decoder.push(chunk).map((r) => Buffer.from(r))));
+  return { socket, replies };
 }
 
 describe('duplicate request cache over TCP', () => {
@@ -193,6 +206,54 @@ describe('duplicate request cache over TCP', () => {
     const st = await fs.stat(host('link-dst'));
     expect(st.nlink).toBe(2);
     expect(st.ino).toBe((await fs.stat(host('link-src'))).ino);
+  });
+
+  it('answers a TCP call retransmitted over UDP with the same bytes (the cache holds replies without record marks)', async () => {
+    const args = bytes(nfsArgs.mkdir(s.client.root, 'cross-transport'));
+    const xid = s.client.rpc.allocXid();
+    const before = s.server.drc.stats();
+    const tcp = await s.client.call(NFSPROC3.MKDIR, args, { xid });
+    expect(tcp.status).toBe(NFS3_OK);
+    const udp = await RpcClient.connect({ host: '127.0.0.1', port: s.server.ports.nfs, transport: 'udp' });
+    try {
+      const { raw } = await udp.callRaw(100003, 3, NFSPROC3.MKDIR, args, { xid, cred: s.client.cred });
+      expect(raw.equals(tcp.raw)).toBe(true);
+    } finally {
+      await udp.close();
+    }
+    expect(s.server.drc.stats().hits).toBe(before.hits + 1);
+  });
+
+  it('executes once when copies of a call arrive together, on one connection and on two', async () => {
+    const args = bytes(nfsArgs.mkdir(s.client.root, 'together'));
+    const xid = s.client.rpc.allocXid();
+    const head = Buffer.concat(encodeCallHeader(new XdrWriter(), { xid, prog: 100003, vers: 3, proc: NFSPROC3.MKDIR, cred: s.client.cred }).toChunks());
+    const record = Buffer.concat([recordMark(head.length + args.length), head, args]);
+    const conns = await Promise.all([rawConnection(s.server.ports.nfs), rawConnection(s.server.ports.nfs)]);
+    try {
+      const before = s.server.drc.stats();
+      // Three copies in one write on the first connection, one on the second, without waiting.
+      conns[0].socket.write(Buffer.concat([record, record, record]));
+      conns[1].socket.write(record);
+      // Each copy is either dropped while the first executes or answered from the cache.
+      const settled = () => {
+        const st = s.server.drc.stats();
+        return st.misses - before.misses + st.hits - before.hits + st.inProgressDrops - before.inProgressDrops === 4;
+      };
+      await waitFor(settled, 'all four copies seen by the cache');
+      const st = s.server.drc.stats();
+      expect(st.misses - before.misses).toBe(1);
+      const answered = 1 + st.hits - before.hits;
+      await waitFor(() => conns[0].replies.length + conns[1].replies.length === answered, `${answered} replies`);
+      const replies = [...conns[0].replies, ...conns[1].replies];
+      for (const r of replies) expect(r.equals(replies[0]!)).toBe(true);
+      expect(replies[0]!.readUInt32BE(0)).toBe(xid);
+      // NFS3_OK: accepted reply header (24 bytes with an empty verifier), then the status.
+      expect(replies[0]!.readUInt32BE(24)).toBe(NFS3_OK);
+      expect((await fs.stat(host('together'))).isDirectory()).toBe(true);
+    } finally {
+      for (const c of conns) c.socket.destroy();
+    }
   });
 
   describe('a different call reusing an xid is executed, not answered from the cache', () => {
