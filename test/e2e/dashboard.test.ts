@@ -110,6 +110,13 @@ async function shownCounters(page: Page, keys: string[]): Promise<Record<string,
   return out;
 }
 
+/** Sets the loss rate with the dashboard's fault form and waits until the server reports it. */
+async function setLoss(page: Page, server: ServerProcess, loss: number): Promise<void> {
+  await page.locator('#fault-form input[name="loss"]').fill(String(loss));
+  await page.locator('#fault-form button').click();
+  await expect.poll(async () => (await api<{ loss: number }>(server, '/api/faults')).loss, { timeout: SETTLE_MS }).toBe(loss);
+}
+
 /** Centre of frame `pfn`'s cell, in page coordinates, from the geometry the grid publishes. */
 async function cellCentre(page: Page, pfn: number): Promise<{ x: number; y: number }> {
   const grid = page.locator('#grid');
@@ -167,13 +174,13 @@ for (const mode of ['destructor', 'legacy'] as const) {
       await api(server, '/api/faults', { deviceHold: 0 });
     });
 
-    it('shows retransmissions under loss set through POST /api/faults', async () => {
-      await api(server, '/api/faults', { loss: 0.3 });
+    it("shows retransmissions under loss set with the dashboard's controls (POST /api/faults)", async () => {
+      await setLoss(page, server, 0.3);
       for (let i = 8; i < 24; i++) {
         const d = await nfs.read(fh, i * PAGE, PAGE);
         expect(d.equals(original.subarray(i * PAGE, (i + 1) * PAGE))).toBe(true);
       }
-      await api(server, '/api/faults', { loss: 0 });
+      await setLoss(page, server, 0);
       const s = await until(server, (x) => x.counters.retransmits > 0 && x.openLifetimes === 0);
       expect(s.counters.retransmits).toBeGreaterThan(0);
       await expect.poll(() => shown(page, '[data-counter="retransmits"]'), { timeout: SETTLE_MS }).toBeGreaterThan(0);
@@ -189,7 +196,10 @@ for (const mode of ['destructor', 'legacy'] as const) {
       const before = await state(server);
       const conn = before.connections.find((c) => c.remote.endsWith(`:${nfs.client.localPort}`));
       expect(conn, JSON.stringify(before.connections)).toBeDefined();
-      await api(server, '/api/faults/one-off', { conn: conn!.id, dropNext: 1 });
+      await page.locator('#oneoff-form input[name="conn"]').fill(String(conn!.id));
+      await page.locator('#oneoff-form input[name="dropNext"]').fill('1');
+      await page.locator('#oneoff-form button').click();
+      await expect.poll(() => page.locator('#fault-message').textContent(), { timeout: SETTLE_MS }).toMatch(/queued: conn=\d+, dropNext=1/);
       const pending = nfs.read(fh, offset, PAGE);
       await until(server, (x) => x.counters.drops > before.counters.drops);
       // While the lost reply waits for its retransmission, another client overwrites the page.
@@ -229,6 +239,12 @@ for (const mode of ['destructor', 'legacy'] as const) {
         )
         .toBe('equal');
       await page.mouse.move(0, 0);
+      // A page that connects again starts from a snapshot: the same numbers at once.
+      await page.reload();
+      await page.locator('#status[data-status="live"]').waitFor();
+      const s = await state(server);
+      await expect.poll(() => shown(page, '[data-counter="replyPins"]'), { timeout: SETTLE_MS }).toBe(s.counters.replyPins);
+      await expect.poll(() => page.locator('#timeline').getAttribute('data-rows').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
       const file = path.join(RESULTS, `dashboard-${mode}.png`);
       await page.screenshot({ path: file, fullPage: true });
       if (mode === 'destructor') {

@@ -582,8 +582,8 @@ function renderFaults() {
   if (!model.faults) return;
   const form = $('fault-form');
   for (const input of form.querySelectorAll('input')) {
-    // Leave a field alone while the user edits it.
-    if (document.activeElement !== input) input.value = String(model.faults[input.name] ?? '');
+    // A field the user changed keeps its value until applied.
+    if (!('edited' in input.dataset)) input.value = String(model.faults[input.name] ?? '');
   }
 }
 
@@ -601,14 +601,18 @@ function setupFaultForms() {
     else delete message.dataset.error;
   };
   const numbers = (form) => Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '').map(([k, v]) => [k, Number(v)]));
-  $('fault-form').addEventListener('submit', async (ev) => {
+  const faultForm = $('fault-form');
+  faultForm.addEventListener('input', (ev) => (ev.target.dataset.edited = ''));
+  faultForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const wanted = numbers(ev.target);
     const changed = Object.fromEntries(Object.entries(wanted).filter(([k, v]) => model.faults?.[k] !== v));
     if (!Object.keys(changed).length) return say('nothing changed');
     try {
       const now = await post('/api/faults', changed);
+      for (const input of faultForm.querySelectorAll('input')) delete input.dataset.edited;
       model.faults = now;
+      invalidate();
       say(`faults set: ${Object.entries(changed).map(([k, v]) => `${k}=${v}`).join(', ')}`);
     } catch (e) {
       say(String(e.message), true);
