@@ -10,8 +10,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FILE_SYNC, NF3DIR, NF3REG, UNSTABLE } from '../../server/nfs3/constants.ts';
-import { NfsTestClient } from '../support/nfs-client.ts';
+import { FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { NFSPROC3, NfsTestClient, mnt, nfsArgs } from '../support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 /** Writes in flight at once (a client streaming with a window). */
@@ -56,6 +56,16 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
     const sub = await c.mkdir('sub');
     const inner = await c.create('inner.txt', sub);
     await c.write(inner, 0, Buffer.from('inner data'));
+    // Deeper, renamed and removed objects, whose handles the restarted server has never seen.
+    let parent = root;
+    for (const name of ['a', 'b', 'c']) parent = await c.mkdir(name, parent);
+    const deep = await c.create('deep.txt', parent);
+    await c.write(deep, 0, Buffer.from('deep data'));
+    const moved = await c.create('moved-src');
+    await c.write(moved, 0, Buffer.from('moved data'));
+    expect(await c.status(NFSPROC3.RENAME, nfsArgs.rename(root, 'moved-src', parent, 'moved-dst'))).toBe(NFS3_OK);
+    const gone = await c.create('gone');
+    expect(await c.status(NFSPROC3.REMOVE, nfsArgs.dirop(root, 'gone'))).toBe(NFS3_OK);
 
     // --- the stream ---
     const writes: SentWrite[] = [];
@@ -136,13 +146,20 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
     second = await startServer(args());
     const d = await NfsTestClient.attach({ nfsPort: second.ports.nfs, root });
     try {
-      // Old handles: root, directory, files.
+      // Old handles, first used directly: a deep file, a file renamed into another directory, a removed one.
+      expect((await d.read(deep, 0, 100)).data.toString()).toBe('deep data');
+      expect((await d.read(moved, 0, 100)).data.toString()).toBe('moved data');
+      expect(await d.lookup('moved-dst', parent)).toEqual(moved);
+      expect(await d.status(NFSPROC3.GETATTR, nfsArgs.fh(gone))).toBe(NFS3ERR_STALE);
+      // Root, directory, files.
       expect((await d.getattr(root)).type).toBe(NF3DIR);
       expect((await d.getattr(sub)).type).toBe(NF3DIR);
       expect((await d.getattr(file)).type).toBe(NF3REG);
       expect(await d.lookup('inner.txt', sub)).toEqual(inner);
       expect((await d.read(inner, 0, 100)).data.toString()).toBe('inner data');
       expect(await d.lookup('stream.bin', root)).toEqual(file);
+      // MNT hands out the same root handle as before.
+      expect((await mnt({ mountPort: second.ports.mount, exportPath: '/export' })).fh).toEqual(root);
       const someDurable = writes.find((w) => w.state === 'durable')!;
       expect((await d.read(file, someDurable.offset, someDurable.data.length)).data.equals(someDurable.data)).toBe(true);
 
