@@ -282,6 +282,22 @@ describe('duplicate request cache over TCP', () => {
       expect(s.server.drc.stats().hits).toBe(before.hits);
     });
 
+    it('another client address (127.0.0.2)', async () => {
+      const c = s.client;
+      const xid = c.rpc.allocXid();
+      const args = bytes(nfsArgs.mkdir(c.root, 'xid-addr'));
+      const before = s.server.drc.stats();
+      const here = await c.call(NFSPROC3.MKDIR, args, { xid });
+      const other = await NfsTestClient.attach({ nfsPort: s.server.ports.nfs, root: c.root, localAddress: '127.0.0.2' });
+      try {
+        // Executed again: the directory exists now.
+        expect([here.status, (await other.call(NFSPROC3.MKDIR, args, { xid })).status]).toEqual([NFS3_OK, NFS3ERR_EXIST]);
+      } finally {
+        await other.close();
+      }
+      expect(s.server.drc.stats().hits).toBe(before.hits);
+    });
+
     it('another credential', async () => {
       const c = s.client;
       const xid = c.rpc.allocXid();
