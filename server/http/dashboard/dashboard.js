@@ -635,6 +635,7 @@ function setupFaultForms() {
 
 function fmtMs(ms) {
   if (!Number.isFinite(ms)) return '∞';
+  if (ms === 0) return '0';
   if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
   if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   return `${(ms / 1000).toFixed(2)} s`;
