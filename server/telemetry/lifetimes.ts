@@ -6,7 +6,9 @@
  *   remembered per connection so a drop, a stale retransmit or an ACK (which carry only ranges)
  *   can be attributed to the replies whose bytes they concern;
  * - frag-ref and skb-clone tell which skbs hold a destructor's pages; a hold names an skb.
- * Marks arriving after the release (legacy mode: the stale retransmit) still land on the record.
+ * Events may precede the pin's announcement (sendpage transmits before the reply path reports the
+ * pin) and follow the pages' return to the cache (legacy mode's stale retransmit): both land on
+ * the record.
  */
 import type { NetstackEvent } from '../../netstack/events.ts';
 import { after, before } from '../../netstack/tcp/seq.ts';
@@ -375,12 +377,13 @@ export class LifetimeLog {
     l.counts[m.kind] = seen + 1;
     this.touch(l.destructor);
     if (COALESCED.has(m.kind) && seen >= 2) {
-      // Replace the latest occurrence in place: first and last transmit/ACK are what the timeline needs.
-      for (let i = l.marks.length - 1; i >= 0; i--) {
-        if (l.marks[i]!.kind === m.kind) {
-          l.marks[i] = m;
-          return;
-        }
+      // Replace the latest occurrence in place (never the first): first and last transmit/ACK are what the timeline needs.
+      const first = l.marks.findIndex((x) => x.kind === m.kind);
+      let last = l.marks.length - 1;
+      while (last > first && l.marks[last]!.kind !== m.kind) last--;
+      if (last > first) {
+        l.marks[last] = m;
+        return;
       }
     }
     if (l.marks.length >= this.limits.maxMarksPerLifetime) {
