@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodePostOpAttr } from '../../server/vfs/attr.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { ACCESS3_READ, ACCESS3_WRITES } from '../../server/exports/access.ts';
+import { ACCESS3_EXTEND, ACCESS3_MODIFY, ACCESS3_READ, ACCESS3_WRITES } from '../../server/exports/access.ts';
+import { AUTH_NONE_CRED } from '../../rpc/index.ts';
 import { MNT3ERR_ACCES, MNT3_OK } from '../../server/mount/constants.ts';
 import {
   EXCLUSIVE,
@@ -153,8 +154,11 @@ describe('ro export', () => {
       ['LINK', NFSPROC3.LINK, nfsArgs.link(file, root, 'hardlink')],
       ['COMMIT', NFSPROC3.COMMIT, nfsArgs.commit(file)],
     ];
-    const statuses = Object.fromEntries(await Promise.all(calls.map(async ([name, proc, args]) => [name, await c.status(proc, args)] as const)));
-    expect(statuses).toEqual(Object.fromEntries(calls.map(([name]) => [name, NFS3ERR_ROFS])));
+    // Root, and a user who could not write there anyway: the read-only export answers first.
+    for (const who of [c, c.as(1000, 1000)]) {
+      const statuses = Object.fromEntries(await Promise.all(calls.map(async ([name, proc, args]) => [name, await who.status(proc, args)] as const)));
+      expect(statuses).toEqual(Object.fromEntries(calls.map(([name]) => [name, NFS3ERR_ROFS])));
+    }
     expect(await fs.readdir(dirOf('ro'))).toEqual(before);
     expect(await fs.readFile(path.join(dirOf('ro'), 'file.txt'), 'utf8')).toBe('read only');
     expect((await fs.stat(path.join(dirOf('ro'), 'file.txt'))).mode).toBe(modeBefore);
@@ -277,6 +281,19 @@ describe.runIf(isRoot)('squashing (needs a root server to give files away)', () 
     expect(await c.status(NFSPROC3.SETATTR, nfsArgs.setattr(fh, { ...EMPTY_SATTR3, uid: 0, gid: 0 }))).toBe(NFS3ERR_PERM);
     expect(await ownerOf('squash', 'private')).toEqual([1000, 1000]);
     expect((await c.as(1000, 1000).read(fh, 0, 100)).data.toString()).toBe('secret');
+    expect(await accessBits(c, fh, 0x3f)).toBe(0);
+    expect(await accessBits(c.as(1000, 1000), fh, 0x3f)).toBe(ACCESS3_READ | ACCESS3_MODIFY | ACCESS3_EXTEND);
+  });
+
+  it('AUTH_NONE callers are the anonymous user, even without root_squash', async () => {
+    const c = await client('rw');
+    // The export root is root's 0755: the anonymous user may not create there.
+    expect(await c.status(NFSPROC3.CREATE, nfsArgs.create(c.root, 'by-nobody', UNCHECKED), { cred: AUTH_NONE_CRED })).toBe(NFS3ERR_ACCES);
+    await fs.mkdir(path.join(dirOf('rw'), 'open'));
+    await fs.chmod(path.join(dirOf('rw'), 'open'), 0o777);
+    const open = await c.lookup('open');
+    expect(await c.status(NFSPROC3.CREATE, nfsArgs.create(open, 'by-nobody', UNCHECKED), { cred: AUTH_NONE_CRED })).toBe(NFS3_OK);
+    expect(await ownerOf('rw', 'open/by-nobody')).toEqual([65534, 65534]);
   });
 
   it('anonuid/anongid: root is squashed to the ids the export names', async () => {
