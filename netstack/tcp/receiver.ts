@@ -276,6 +276,14 @@ export class TcpReceiver {
     if (size === 0 || v.length === 0) return;
     const end = seqAdd(seq, v.length);
     let at = seq;
+    // Bytes older than the ring holds (newest seen − size) have no slot of their own: their slot
+    // now holds a newer range's first copy, which writing them would overwrite.
+    const newest = this.seen[this.seen.length - 1];
+    if (newest !== undefined) {
+      const oldest = seqAdd(newest.e, -size);
+      if (!after(end, oldest)) return;
+      if (before(at, oldest)) at = oldest;
+    }
     const gaps: [number, number][] = [];
     for (const r of this.seen) {
       if (!after(end, at)) break;
