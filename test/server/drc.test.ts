@@ -317,10 +317,10 @@ describe('duplicate request cache bounds', () => {
   const N = 12;
 
   /** N MKDIRs, each with its own xid; `check` sees the stats after each. */
-  async function fill(r: Running, check: (st: ReturnType<RunningServer['drc']['stats']>) => void) {
+  async function fill(r: Running, check: (st: ReturnType<RunningServer['drc']['stats']>) => void, prefix = 'd') {
     const sent: { xid: number; args: Buffer; raw: Buffer }[] = [];
     for (let i = 0; i < N; i++) {
-      const args = bytes(nfsArgs.mkdir(r.client.root, `d${i}`));
+      const args = bytes(nfsArgs.mkdir(r.client.root, `${prefix}${i}`));
       const xid = r.client.rpc.allocXid();
       const reply = await r.client.call(NFSPROC3.MKDIR, args, { xid });
       expect(reply.status).toBe(NFS3_OK);
@@ -350,6 +350,32 @@ describe('duplicate request cache bounds', () => {
       expect(st.entries).toBe(4);
       expect(st.evictions).toBe(N - 4);
       await newestKeptOldestGone(r, sent);
+    } finally {
+      await stop(r);
+    }
+  });
+
+  it('an EXCLUSIVE CREATE retransmitted after its entry was evicted still succeeds (the verifier is on disk)', async () => {
+    const r = await start({ drc: { maxEntries: 2, maxBytes: 16 << 20 } });
+    try {
+      const args = bytes(nfsArgs.create(r.client.root, 'excl', EXCLUSIVE, Buffer.from('8 bytes!')));
+      const xid = r.client.rpc.allocXid();
+      const first = await r.client.call(NFSPROC3.CREATE, args, { xid });
+      expect(first.status).toBe(NFS3_OK);
+      await fill(r, () => undefined);
+      const evictions = r.server.drc.stats().evictions;
+      const hits = r.server.drc.stats().hits;
+      const again = await r.client.call(NFSPROC3.CREATE, args, { xid });
+      expect(r.server.drc.stats().hits).toBe(hits);
+      expect(evictions).toBeGreaterThan(0);
+      expect(again.status).toBe(NFS3_OK);
+      expect(objFh(again)).toEqual(objFh(first));
+      // A GUARDED CREATE has no such memory: executed again, it finds the file.
+      const guarded = bytes(nfsArgs.create(r.client.root, 'guarded', GUARDED));
+      const gxid = r.client.rpc.allocXid();
+      expect((await r.client.call(NFSPROC3.CREATE, guarded, { xid: gxid })).status).toBe(NFS3_OK);
+      await fill(r, () => undefined, 'more');
+      expect((await r.client.call(NFSPROC3.CREATE, guarded, { xid: gxid })).status).toBe(NFS3ERR_EXIST);
     } finally {
       await stop(r);
     }

@@ -10,7 +10,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { EXCLUSIVE, FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
 import { NFSPROC3, NfsTestClient, mnt, nfsArgs } from '../support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
@@ -65,6 +65,12 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
     await c.write(moved, 0, Buffer.from('moved data'));
     expect(await c.status(NFSPROC3.RENAME, nfsArgs.rename(root, 'moved-src', parent, 'moved-dst'))).toBe(NFS3_OK);
     const gone = await c.create('gone');
+    // An EXCLUSIVE CREATE whose reply the client "lost": it will retransmit it to the new server.
+    const exclArgs = nfsArgs.create(root, 'exclusive', EXCLUSIVE, Buffer.from('excl-vf!'));
+    const exclXid = c.rpc.allocXid();
+    const excl = await c.call(NFSPROC3.CREATE, exclArgs, { xid: exclXid });
+    expect(excl.status).toBe(NFS3_OK);
+    const exclFh = excl.r.optional((x) => Buffer.from(x.opaque(64)));
     expect(await c.status(NFSPROC3.REMOVE, nfsArgs.dirop(root, 'gone'))).toBe(NFS3_OK);
 
     // --- the stream ---
@@ -151,6 +157,10 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
       expect((await d.read(moved, 0, 100)).data.toString()).toBe('moved data');
       expect(await d.lookup('moved-dst', parent)).toEqual(moved);
       expect(await d.status(NFSPROC3.GETATTR, nfsArgs.fh(gone))).toBe(NFS3ERR_STALE);
+      // The retransmitted EXCLUSIVE CREATE finds the file carrying its verifier: success, same file.
+      const exclAgain = await d.call(NFSPROC3.CREATE, exclArgs, { xid: exclXid });
+      expect(exclAgain.status).toBe(NFS3_OK);
+      expect(exclAgain.r.optional((x) => Buffer.from(x.opaque(64)))).toEqual(exclFh);
       // Root, directory, files.
       expect((await d.getattr(root)).type).toBe(NF3DIR);
       expect((await d.getattr(sub)).type).toBe(NF3DIR);
