@@ -89,11 +89,13 @@ async function api<T>(server: ServerProcess, url: string, body?: unknown): Promi
 
 const state = (server: ServerProcess) => api<TelemetrySnapshot>(server, '/api/state');
 
-/** Waits (without a deadline of its own) until `check` holds on the server's state; returns that state. */
+/** Polls the server's state until `check` holds (giving up after SETTLE_MS, showing the last state); returns that state. */
 async function until(server: ServerProcess, check: (s: TelemetrySnapshot) => boolean): Promise<TelemetrySnapshot> {
+  const giveUp = Date.now() + SETTLE_MS;
   for (;;) {
     const s = await state(server);
     if (check(s)) return s;
+    if (Date.now() > giveUp) throw new Error(`server state never satisfied ${check.toString()}: counters ${JSON.stringify(s.counters)}, open ${s.openLifetimes}\n${server.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
