@@ -192,6 +192,9 @@ function drawGrid() {
   const canvas = $('grid');
   const ctx = canvas.getContext('2d');
   const { cell, cols } = gridGeometry(canvas);
+  // Even one pixel per frame may not fit a very large cache: grow the canvas rather than hide frames.
+  const needed = Math.ceil(model.pages / cols) * cell;
+  if (needed > canvas.height) canvas.height = needed;
   const gap = cell >= 6 ? 1 : 0;
   // Published so a test (or a curious reader) can find a frame's cell.
   canvas.dataset.cell = String(cell);
