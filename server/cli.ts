@@ -8,7 +8,9 @@ const USAGE = `usage:
                  [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
                  [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
                  [--duplicate P] [--device-hold MS] [--seed N] [--log-level LEVEL]
-  Port 0 means any free port; the ports bound are printed on the ready line.`;
+  Port 0 means any free port; the ports bound are printed on the ready line.
+  pagelife replay FIXTURE... [--mode destructor|legacy|copy | --all-modes]
+                  [--pcap FILE] [--trace FILE] [--json] [-v]`;
 
 const SERVE_OPTIONS = {
   export: { type: 'string' },
@@ -96,10 +98,16 @@ export async function main(argv: string[]): Promise<void> {
       await serve(config);
       return;
     }
+    if (cmd === 'replay') {
+      const { replayCommand } = await import('./replay/command.ts');
+      process.exitCode = await replayCommand(rest);
+      return;
+    }
     console.error(USAGE);
     process.exitCode = cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
   } catch (e) {
-    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    const name = (e as Error).name;
+    if (e instanceof ConfigError || name === 'FixtureError' || name === 'ReplayUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`pagelife: ${(e as Error).message}\n${USAGE}`);
       process.exitCode = 2;
       return;

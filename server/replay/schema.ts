@@ -141,8 +141,15 @@ export const Fixture = z
     version: z.literal(FIXTURE_VERSION),
     name,
     description: z.string(),
-    config: ConfigSchema.pick({ replyMode: true, pageCache: true, net: true, pinBudget: true, drc: true, limits: true })
-      .partial()
+    config: z
+      .strictObject({
+        replyMode: z.enum(REPLY_MODES).optional(),
+        pageCache: ConfigSchema.shape.pageCache.optional(),
+        net: ConfigSchema.shape.net.optional(),
+        pinBudget: ConfigSchema.shape.pinBudget.optional(),
+        drc: ConfigSchema.shape.drc.optional(),
+        limits: ConfigSchema.shape.limits.optional(),
+      })
       .default({})
       .describe('server configuration; replyMode absent: the mode is chosen at replay'),
     path: ConfigSchema.shape.faults.describe('path profile at start, and the seed of every random fault'),
