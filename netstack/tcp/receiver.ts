@@ -70,7 +70,9 @@ export class TcpReceiver {
   unconsumed = 0;
   private lastAdvertised: number;
   private pendingAckBytes = 0;
-  private readonly history: Buffer;
+  /** Allocated with the first byte recorded: a connection that never carries data costs nothing. */
+  private history: Buffer | null = null;
+  private readonly historySize: number;
   /** Sequence ranges [s, e) whose first copy `history` holds, sorted, disjoint, within one ring size of the newest. */
   private seen: { s: number; e: number }[] = [];
   private readonly delack: Timer;
@@ -91,7 +93,7 @@ export class TcpReceiver {
   ) {
     this.rcvNxt = seqAdd(o.irs, 1);
     this.lastAdvertised = o.rcvWnd;
-    this.history = Buffer.alloc(roundPow2(o.staleWindow));
+    this.historySize = roundPow2(o.staleWindow);
     this.delack = new Timer(clock, () => this.tcpSendAck());
   }
 
@@ -269,10 +271,9 @@ export class TcpReceiver {
     this.sendAck({ ack: this.rcvNxt, window: this.lastAdvertised });
   }
 
-  /** Writes delivered bytes into the history ring. */
   /** Records the bytes of [seq, seq + v.length) that no earlier copy covered (first copies only). */
   private remember(seq: number, v: Buffer): void {
-    const size = this.history.length;
+    const size = this.historySize;
     if (size === 0 || v.length === 0) return;
     const end = seqAdd(seq, v.length);
     let at = seq;
@@ -299,12 +300,12 @@ export class TcpReceiver {
   }
 
   private ringWrite(seq: number, src: Buffer): void {
-    const size = this.history.length;
+    const size = this.historySize;
     let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) & (size - 1);
     let off = 0;
     while (off < src.length) {
       const n = Math.min(src.length - off, size - pos);
-      src.copy(this.history, pos, off, off + n);
+      src.copy((this.history ??= Buffer.allocUnsafe(size)), pos, off, off + n);
       off += n;
       pos = (pos + n) & (size - 1);
     }
@@ -325,7 +326,7 @@ export class TcpReceiver {
     }
     if (!placed) out.push(cur);
     const newest = out[out.length - 1]!.e;
-    const oldest = seqAdd(newest, -this.history.length);
+    const oldest = seqAdd(newest, -this.historySize);
     this.seen = out.filter((r) => after(r.e, oldest)).map((r) => (before(r.s, oldest) ? { s: oldest, e: r.e } : r));
   }
 
@@ -362,13 +363,13 @@ export class TcpReceiver {
   }
 
   private historyEquals(seq: number, views: Buffer[]): boolean {
-    const size = this.history.length;
+    const size = this.historySize;
     let pos = seqDiff(seq, seqAdd(this.o.irs, 1)) & (size - 1);
     for (const v of views) {
       let off = 0;
       while (off < v.length) {
         const n = Math.min(v.length - off, size - pos);
-        if (this.history.compare(v, off, off + n, pos, pos + n) !== 0) return false;
+        if (this.history!.compare(v, off, off + n, pos, pos + n) !== 0) return false;
         off += n;
         pos = (pos + n) & (size - 1);
       }
