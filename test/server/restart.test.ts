@@ -10,7 +10,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EXCLUSIVE, FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { EXCLUSIVE, FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_BADHANDLE, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
 import { NFSPROC3, NfsTestClient, mnt, nfsArgs } from '../support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
@@ -35,6 +35,8 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
   let varDir: string;
   let first: ServerProcess | undefined;
   let second: ServerProcess | undefined;
+  /** The root handle the first server gave out. */
+  let rootBefore: Buffer | undefined;
   const args = () => ['--export', dir, '--var-dir', varDir, '--host', '127.0.0.1', '--cache-pages', '2048'];
 
   beforeAll(async () => {
@@ -52,6 +54,7 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
     first = await startServer(args());
     const c = await NfsTestClient.connect({ nfsPort: first.ports.nfs, mountPort: first.ports.mount });
     const root = c.root;
+    rootBefore = root;
     const file = await c.create('stream.bin');
     const sub = await c.mkdir('sub');
     const inner = await c.create('inner.txt', sub);
@@ -192,6 +195,28 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
       expect(final.equals(shadow)).toBe(true);
     } finally {
       await d.close();
+    }
+  });
+
+  it('with another var dir (a new handle secret) the old handles are NFS3ERR_BADHANDLE, not silently valid', async () => {
+    await second?.stop();
+    second = undefined;
+    const freshVar = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-restart-var2-'));
+    const other = await startServer(['--export', dir, '--var-dir', freshVar, '--host', '127.0.0.1', '--cache-pages', '256']);
+    try {
+      expect(rootBefore).toBeDefined();
+      const m = await mnt({ mountPort: other.ports.mount, exportPath: '/export' });
+      const c = await NfsTestClient.attach({ nfsPort: other.ports.nfs, root: m.fh! });
+      try {
+        expect(m.fh!.equals(rootBefore!)).toBe(false);
+        expect((await c.getattr(m.fh!)).type).toBe(NF3DIR);
+        expect(await c.status(NFSPROC3.GETATTR, nfsArgs.fh(rootBefore!))).toBe(NFS3ERR_BADHANDLE);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await other.stop();
+      await fs.rm(freshVar, { recursive: true, force: true });
     }
   });
 });
