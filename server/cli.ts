@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
   } catch (e) {
     const name = (e as Error).name;
-    if (e instanceof ConfigError || name === 'FixtureError' || name === 'ReplayUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof ConfigError || name === 'FixtureError' || name === 'ReplayUsageError' || name === 'ReplayStepError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`pagelife: ${(e as Error).message}\n${USAGE}`);
       process.exitCode = 2;
       return;

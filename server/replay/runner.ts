@@ -309,10 +309,8 @@ class Run {
       case 'faults':
         if (s.client === undefined) this.core.replies.setFaults(s.set);
         else {
-          const c = this.client(s.client);
-          const pairs = [c.connected ? this.tcpPair(i, { ...s, client: s.client }) : null, c.udpPair()].filter((p) => p !== null);
-          if (pairs.length === 0) this.fail(i, s, `client ${s.client} has no connection yet`);
-          for (const p of pairs) p.setFaults(s.set);
+          this.tcpPair(i, { ...s, client: s.client }).setFaults(s.set);
+          this.client(s.client).udpPair()?.setFaults(s.set);
         }
         break;
       case 'write-behind': {
