@@ -125,4 +125,3 @@ export function encodeCallHeader(w: XdrWriter, c: { xid: number; prog: number; v
   return w.uint32(verf.flavor).opaque(verf.body);
 }
 
-export { SUCCESS };
