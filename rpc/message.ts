@@ -124,4 +124,3 @@ export function encodeCallHeader(w: XdrWriter, c: { xid: number; prog: number; v
   const verf = c.verf ?? { flavor: AUTH_NONE, body: Buffer.alloc(0) };
   return w.uint32(verf.flavor).opaque(verf.body);
 }
-
