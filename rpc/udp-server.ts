@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher, RpcReplyOut, TransportInfo } from './dispatch.ts';
 
@@ -28,7 +29,8 @@ export class RpcUdpServer {
 
   constructor(private readonly opts: RpcUdpServerOptions) {}
 
-  async listen(port: number, host?: string, family: 'udp4' | 'udp6' = 'udp4'): Promise<number> {
+  /** `family` follows `host` (an IPv6 address such as `::` needs a udp6 socket; `::` also takes IPv4). */
+  async listen(port: number, host?: string, family: 'udp4' | 'udp6' = host !== undefined && isIPv6(host) ? 'udp6' : 'udp4'): Promise<number> {
     const socket = dgram.createSocket({ type: family, reuseAddr: false });
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
