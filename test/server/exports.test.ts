@@ -4,6 +4,7 @@
 // and on NFS calls; squash options decide owners and permissions; `secure` wants a privileged port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomInt } from 'node:crypto';
+import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +28,23 @@ import { NFSPROC3, NfsTestClient, NfsTestError, mnt, nfsArgs } from '../support/
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const isRoot = process.getuid?.() === 0;
+
+/** Whether this host can listen on `::` (IPv6 may be disabled). */
+async function canListenOnIPv6Any(): Promise<boolean> {
+  const srv = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(0, '::', () => resolve());
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    srv.close();
+  }
+}
+const dualStack = await canListenOnIPv6Any();
 /** A second loopback source: Linux routes all of 127.0.0.0/8 to lo. */
 const OTHER_SOURCE = '127.0.0.2';
 
@@ -337,5 +355,28 @@ describe.runIf(isRoot)('squashing (needs a root server to give files away)', () 
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NfsTestError);
     expect((err as NfsTestError).status).toBe(NFS3ERR_PERM);
+  });
+});
+
+describe.runIf(dualStack)('a dual-stack server (--host ::): IPv4 callers arrive as ::ffff:a.b.c.d and match IPv4 rules', () => {
+  let dual: ServerProcess | undefined;
+  afterAll(() => dual?.stop());
+
+  it('filters MNT and NFS (TCP and UDP) by the IPv4 rule', async () => {
+    const exportsFile = path.join(varDir, 'exports-dual');
+    await fs.writeFile(exportsFile, `${dirOf('only2')} ${OTHER_SOURCE}(rw,no_root_squash,insecure)\n`);
+    const dualVar = path.join(varDir, 'dual');
+    dual = await startServer(['--exports-file', exportsFile, '--var-dir', dualVar, '--host', '::']);
+    const mountPort = dual.ports.mount;
+    expect((await mnt({ mountPort, exportPath: dirOf('only2') })).status).toBe(MNT3ERR_ACCES);
+    const ok = await mnt({ mountPort, exportPath: dirOf('only2'), localAddress: OTHER_SOURCE });
+    expect(ok.status).toBe(MNT3_OK);
+    for (const transport of ['tcp', 'udp'] as const) {
+      const allowed = await NfsTestClient.attach({ nfsPort: dual.ports.nfs, root: ok.fh!, localAddress: OTHER_SOURCE, transport });
+      const refused = await NfsTestClient.attach({ nfsPort: dual.ports.nfs, root: ok.fh!, transport });
+      clients.push(allowed, refused);
+      expect(await allowed.status(NFSPROC3.GETATTR, nfsArgs.fh(ok.fh!))).toBe(NFS3_OK);
+      expect(await refused.status(NFSPROC3.GETATTR, nfsArgs.fh(ok.fh!))).toBe(NFS3ERR_ACCES);
+    }
   });
 });
