@@ -31,11 +31,15 @@ export class RunCounters {
     const name = BY_EVENT[e.type];
     if (name) this.bump(name);
     else if (e.type === 'ack' && e.lost) this.bump('ackDrops');
-    else if (e.type === 'frag-unref' && e.destructor !== null) this.bump('fragUnrefs');
+    else if (e.type === 'frag-unref' && e.destructor !== null) {
+      this.bump('fragUnrefs');
+      this.bump('destructorFragRefs', -1);
+    } else if (e.type === 'frag-ref' && e.destructor !== null) this.bump('destructorFragRefs');
   }
 
-  private bump(n: CounterName): void {
-    this.counted[n] = (this.counted[n] ?? 0) + 1;
+  /** Counts, except destructorFragRefs: frag slots pointing at a destructor now (refs minus unrefs). */
+  private bump(n: CounterName, by = 1): void {
+    this.counted[n] = (this.counted[n] ?? 0) + by;
   }
 
   now(): CounterValues {

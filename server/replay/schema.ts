@@ -108,6 +108,7 @@ export const COUNTER_NAMES = [
   'holds',
   'duplicates',
   'fragUnrefs',
+  'destructorFragRefs',
   'orphanedFrags',
   'pinOrphans',
   'drcHits',
