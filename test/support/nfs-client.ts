@@ -111,7 +111,8 @@ export class NfsTestClient {
   ): Promise<NfsTestClient> {
     const host = o.host ?? '127.0.0.1';
     const cred = authSys({ uid: o.uid ?? 0, gid: o.gid ?? 0 });
-    // A secure export wants MNT from a privileged port too: use the NFS one's, a different connection.
+    // The MNT connection binds the same source as the NFS one (a `secure` export wants both
+    // privileged); it is closed before the NFS connection opens.
     const m = await mnt({ host, mountPort: o.mountPort, exportPath: o.exportPath ?? '/export', cred, localAddress: o.localAddress, localPort: o.localPort });
     if (m.status !== 0) throw new NfsTestError('MNT', m.status);
     return NfsTestClient.attach({ ...o, root: m.fh! });
