@@ -122,12 +122,19 @@ export class ReplayClient {
     }
   }
 
-  /** The socket goes away: what it held is let go, the reply path closes its side. */
+  /**
+   * The client's socket goes away (an RPC timeout, a reconnect): what it held is let go, faults
+   * on the old path end, and the server's side sends its FIN once the stream drains. Not
+   * `sink.close()`: on a virtual clock that drains by running the clock until idle, which the
+   * pin-budget timer never is while the core runs.
+   */
   disconnect(): void {
-    if (!this.sink || !this.stream) return;
+    const pair = this.pair();
+    if (!this.sink || !this.stream || !pair) return;
     this.stream.destroyed = true;
     for (const h of this.stream.held.splice(0)) h.done();
-    this.sink.close();
+    pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
+    pair.close();
     this.sink = null;
     this.stream = null;
   }
