@@ -58,6 +58,8 @@ export interface ReplayResult {
   log: string[];
   /** Every event of the run, ids renumbered (compare two runs with it). */
   events: string[];
+  /** Labels of READs a client received bytes for that the file did not hold when the server answered. */
+  torn: string[];
   end: CounterValues;
   virtualMs: number;
   wallMs: number;
@@ -380,6 +382,14 @@ class Run {
   }
 }
 
+function isTorn(c: CallRecord): boolean {
+  const intact = c.sends.find((s) => s.intact)?.intact ?? null;
+  return intact !== null && c.replies.some((r) => {
+    const data = readReply(c.spec, r).data;
+    return data !== null && !data.equals(intact);
+  });
+}
+
 /** Replays `fixture` in `opts.mode`; the verdict comes from this run only. */
 export async function replay(fixture: Fixture, opts: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
@@ -410,6 +420,7 @@ export async function replay(fixture: Fixture, opts: ReplayOptions): Promise<Rep
       failures,
       log: run.log,
       events: run.events,
+      torn: [...run.calls.values()].filter(isTorn).map((c) => c.label),
       end,
       virtualMs,
       wallMs: performance.now() - started,
