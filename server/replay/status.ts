@@ -2,8 +2,11 @@
 import * as mount from '../mount/constants.ts';
 import * as nfs from '../nfs3/constants.ts';
 
+/** Sorted by value: a module namespace's key order differs between loaders. */
 function statusTable(mod: Record<string, unknown>, prefix: RegExp): [string, number][] {
-  return Object.entries(mod).filter((e): e is [string, number] => prefix.test(e[0]) && typeof e[1] === 'number');
+  return Object.entries(mod)
+    .filter((e): e is [string, number] => prefix.test(e[0]) && typeof e[1] === 'number')
+    .sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
 }
 
 const NFS = statusTable(nfs, /^NFS3(_OK|ERR_)/);
