@@ -180,7 +180,7 @@ function mountHelp(p: BoundPorts): string {
 
 /** Lets `serve --record` watch a live session: told once the server runs, awaited before it stops. */
 export interface ServeHooks {
-  started?(server: RunningServer): void;
+  started?(server: RunningServer): void | Promise<void>;
   stopping?(): Promise<void>;
 }
 
@@ -188,7 +188,7 @@ export interface ServeHooks {
 export async function serve(config: Config, hooks: ServeHooks = {}): Promise<void> {
   const log = pino({ level: config.logLevel });
   const server = await startPagelife(config, log);
-  hooks.started?.(server);
+  await hooks.started?.(server);
   const p = server.ports;
   process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
   let stopping = false;
