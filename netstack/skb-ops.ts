@@ -51,11 +51,27 @@ export function skbCopyBits(skb: SkBuff, offset: number, to: Buffer, toOffset: n
   }
 }
 
-/** The skb's bytes as views (linear part, then each frag) — no copy; valid while the skb lives. */
+/** The skb's bytes as views (linear part, then the frags, adjacent ones as one view) — no copy; valid while the skb lives. */
 export function skbViews(skb: SkBuff): Buffer[] {
   const views: Buffer[] = [];
   if (skb.headlen > 0) views.push(skb.shinfo.head.subarray(skb.data, skb.tail));
-  for (const frag of skb.shinfo.frags) views.push(frag.bytes());
+  // Frags whose bytes are adjacent in memory (consecutive frames of one pool) make one view.
+  let mem: ArrayBufferLike | null = null;
+  let start = 0;
+  let end = 0;
+  for (const frag of skb.shinfo.frags) {
+    const buf = frag.page.buf;
+    const at = buf.byteOffset + frag.offset;
+    if (mem === buf.buffer && at === end) {
+      end += frag.size;
+      continue;
+    }
+    if (mem !== null) views.push(Buffer.from(mem, start, end - start));
+    mem = buf.buffer;
+    start = at;
+    end = at + frag.size;
+  }
+  if (mem !== null) views.push(Buffer.from(mem, start, end - start));
   return views;
 }
 
