@@ -8,6 +8,7 @@ const USAGE = `usage:
                  [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
                  [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
                  [--duplicate P] [--device-hold MS] [--seed N] [--log-level LEVEL]
+                 [--record FILE]
   Port 0 means any free port; the ports bound are printed on the ready line.
   pagelife replay FIXTURE... [--mode destructor|legacy|copy | --all-modes]
                   [--pcap FILE] [--trace FILE] [--json] [-v]`;
@@ -36,6 +37,7 @@ const SERVE_OPTIONS = {
   duplicate: { type: 'string' },
   'device-hold': { type: 'string' },
   seed: { type: 'string' },
+  record: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -95,7 +97,11 @@ export async function main(argv: string[]): Promise<void> {
         return;
       }
       const { serve } = await import('./main.ts');
-      await serve(config);
+      const { values } = parseArgs({ args: rest, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
+      if (values.record === undefined) return serve(config);
+      const { SessionRecorder } = await import('./replay/recorder.ts');
+      const recorder = new SessionRecorder(values.record);
+      await serve(config, { started: (s) => recorder.start(s), stopping: () => recorder.save() });
       return;
     }
     if (cmd === 'replay') {
