@@ -90,10 +90,6 @@ export class ReplayClient {
     private readonly pairs: TcpPair[],
   ) {}
 
-  get connected(): boolean {
-    return this.sink !== null;
-  }
-
   get conn(): number | null {
     return this.sink?.id ?? null;
   }

@@ -37,10 +37,6 @@ export class RunIds {
     return name;
   }
 
-  destructor(id: number): number {
-    return this.destructors.of(id);
-  }
-
   /** One field of an event or trace argument, with its ids renumbered. */
   value(field: string, v: unknown): unknown {
     const kind = SKB_FIELDS.has(field) ? this.skbs : DESTRUCTOR_FIELDS.has(field) ? this.destructors : PAGE_FIELDS.has(field) ? this.pages : null;
