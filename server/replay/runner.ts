@@ -96,6 +96,8 @@ class Run {
   readonly pairs: TcpPair[] = [];
   readonly clients = new Map<string, ReplayClient>();
   readonly calls = new Map<string, CallRecord>();
+  /** The record each labelled call sent, for its retransmissions. */
+  private readonly records = new Map<string, { record: Buffer; transport: 'tcp' | 'udp' }>();
   /** Per client and xid, the label a reply is for (the latest send of that xid). */
   private readonly outstanding = new Map<string, CallRecord>();
   readonly checkpoints = new Map<string, CounterValues>();
@@ -344,8 +346,6 @@ class Run {
     if (outcome) this.note(`    ${outcome}`);
     this.tick();
   }
-
-  private readonly records = new Map<string, { record: Buffer; transport: 'tcp' | 'udp' }>();
 
   private sentBy(client: string): number {
     let n = 0;
