@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPLY_MODES, type ReplyMode } from '../config.ts';
-import { loadFixture } from './load.ts';
+import { loadFixtureOrSchema } from './load.ts';
 import { replay, type ReplayResult } from './runner.ts';
 import type { Fixture } from './schema.ts';
 
@@ -56,7 +56,11 @@ export async function replayCommand(argv: string[], out: (s: string) => void = (
   if (o.mode !== undefined && !(REPLY_MODES as readonly string[]).includes(o.mode)) throw new ReplayUsageError(`--mode ${o.mode}: one of ${REPLY_MODES.join(', ')}`);
   const chosen: readonly ReplyMode[] = o['all-modes'] ? REPLY_MODES : [(o.mode as ReplyMode | undefined) ?? 'destructor'];
   const fixtures: [string, Fixture][] = [];
-  for (const file of files) fixtures.push([file, await loadFixture(file)]);
+  for (const file of files) {
+    const f = await loadFixtureOrSchema(file);
+    if (f) fixtures.push([file, f]);
+    else if (!o.json) out(`skip ${file}: the fixture format's JSON Schema, not a fixture\n`);
+  }
   const runs = fixtures.flatMap(([file, f]) => modesFor(f, chosen).map((mode) => ({ file, f, mode })));
   const many = runs.length > 1;
   const results: (ReplayResult & { file: string })[] = [];

@@ -39,18 +39,31 @@ export function parseFixture(input: unknown, file: string): Fixture {
   throw new FixtureError(file, d.where, d.why);
 }
 
+/** The fixture format's own JSON Schema (fixtures/schema.json), which a glob like fixtures/*.json also picks. */
+const JSON_SCHEMA_META = /^https:\/\/json-schema\.org\//;
+
+/** Reads a fixture; null when the file is a JSON Schema document rather than a fixture. */
+export async function loadFixtureOrSchema(file: string): Promise<Fixture | null> {
+  const input = await readJson(file);
+  const meta = (input as { $schema?: unknown } | null)?.$schema;
+  if (typeof meta === 'string' && JSON_SCHEMA_META.test(meta)) return null;
+  return parseFixture(input, file);
+}
+
 export async function loadFixture(file: string): Promise<Fixture> {
+  return parseFixture(await readJson(file), file);
+}
+
+async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new FixtureError(file, '(file)', (e as Error).message);
   }
-  let input: unknown;
   try {
-    input = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (e) {
     throw new FixtureError(file, '(file)', `not JSON: ${(e as Error).message}`);
   }
-  return parseFixture(input, file);
 }
