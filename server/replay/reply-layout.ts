@@ -5,11 +5,13 @@
  * canonicalises those (scrub.ts) so that the same fixture puts the same bytes on the wire.
  */
 import { XdrReader } from '../../xdr/reader.ts';
+import { NF3DIR } from '../nfs3/constants.ts';
 import type { ProgramName } from './procedures.ts';
 
 /** Bytes of a fattr3 and its run-dependent parts (RFC 1813 §2.6). */
 const FATTR3_SIZE = 84;
 const FATTR3_OWNER = { at: 12, len: 8 };
+const FATTR3_SIZE_FIELD = { at: 20, len: 8 };
 const FATTR3_USED = { at: 28, len: 8 };
 const FATTR3_FSID = { at: 44, len: 8 };
 const FATTR3_FILEID = 52;
@@ -84,7 +86,10 @@ class Walker {
 
   fattr3(): void {
     const at = this.r.offset;
-    this.r.skip(FATTR3_SIZE);
+    const type = this.r.uint32();
+    this.r.skip(FATTR3_SIZE - 4);
+    // A directory's size is the file system's business (4096 on ext4, a few bytes per entry on tmpfs).
+    if (type === NF3DIR) this.patches.push({ kind: 'zero', at: at + FATTR3_SIZE_FIELD.at, len: FATTR3_SIZE_FIELD.len });
     this.patches.push(
       { kind: 'zero', at: at + FATTR3_OWNER.at, len: FATTR3_OWNER.len },
       { kind: 'zero', at: at + FATTR3_USED.at, len: FATTR3_USED.len },

@@ -5,7 +5,7 @@
  * runs whatever falls due at the current instant — so only the fixture moves time, and the same
  * fixture gives the same events, wire and verdict on every run.
  */
-import { mkdir, mkdtemp, open, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -35,6 +35,8 @@ export const SETTLE_QUANTUM_MS = 10;
 export const SETTLE_MAX_MS = 240_000;
 /** Files get this mtime (and each write-behind one second more), so a change is always a new version. */
 const FILE_EPOCH_S = Date.UTC(2026, 0, 1) / 1000;
+const FILE_MODE = 0o644;
+const DIR_MODE = 0o755;
 /** First XID of client N is N × this + 1 (unless a call names its own). */
 const XID_STRIDE = 0x10000;
 /** Netstack events too frequent for the step log (they are in `events`, and counted). */
@@ -136,10 +138,13 @@ class Run {
     const f = this.fixture;
     for (const [rel, c] of Object.entries(f.files)) {
       const abs = path.join(this.exportDir, rel);
-      await mkdir(path.dirname(abs), { recursive: true });
+      await mkdir(path.dirname(abs), { recursive: true, mode: DIR_MODE });
       await writeFile(abs, contentBytes(c));
+      // Explicit modes and times: the umask and the clock of the machine must not show in replies.
+      await chmod(abs, FILE_MODE);
       await utimes(abs, FILE_EPOCH_S, FILE_EPOCH_S);
     }
+    await chmod(this.exportDir, DIR_MODE);
     const varDir = path.dirname(this.exportDir);
     const config = parseConfig(
       { ...f.config, replyMode: this.opts.mode, faults: f.path, varDir, export: this.exportDir, portmap: 'off', logLevel: 'silent' },
