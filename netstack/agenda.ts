@@ -1,4 +1,5 @@
 import { Timer, type Clock } from './clock.ts';
+import { DueHeap, dueBefore } from './heap.ts';
 
 interface Entry<T> {
   at: number;
@@ -15,7 +16,7 @@ interface Entry<T> {
  * ordered by (at, order) by construction, and a flush merges it with the heap.
  */
 export class Agenda<T> {
-  private readonly heap: Entry<T>[] = [];
+  private readonly heap = new DueHeap<Entry<T>>();
   private fifo: Entry<T>[] = [];
   private fifoHead = 0;
   private order = 0;
@@ -25,15 +26,15 @@ export class Agenda<T> {
     this.flushQueued = false;
     const now = this.clock.now();
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       const first = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]! : undefined;
-      if (first !== undefined && (top === undefined || !this.less(top, first))) {
+      if (first !== undefined && (top === undefined || !dueBefore(top, first))) {
         this.fifoHead++;
         this.run(first.item);
         continue;
       }
       if (top === undefined || top.at > now) break;
-      this.pop();
+      this.heap.pop();
       this.run(top.item);
     }
     this.fifo = [];
@@ -49,12 +50,12 @@ export class Agenda<T> {
   }
 
   get size(): number {
-    return this.heap.length + this.fifo.length - this.fifoHead;
+    return this.heap.size + this.fifo.length - this.fifoHead;
   }
 
   /** Every pending item, in no particular order. */
   items(): T[] {
-    const out = this.heap.map((e) => e.item);
+    const out = this.heap.items.map((e) => e.item);
     for (let i = this.fifoHead; i < this.fifo.length; i++) out.push(this.fifo[i]!.item);
     return out;
   }
@@ -71,14 +72,14 @@ export class Agenda<T> {
       }
       return;
     }
-    this.push(entry);
-    const top = this.heap[0]!;
+    this.heap.push(entry);
+    const top = this.heap.peek()!;
     if (!this.flushQueued && (!this.timer.armed || top.at < this.timer.expires)) this.timer.arm(top.at - now);
   }
 
   private rearm(): void {
     if (this.flushQueued) return;
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (!top) {
       this.timer.cancel();
       return;
@@ -89,44 +90,6 @@ export class Agenda<T> {
       this.clock.defer(this.flush);
     } else {
       this.timer.arm(delay);
-    }
-  }
-
-  private less(a: Entry<T>, b: Entry<T>): boolean {
-    return a.at < b.at || (a.at === b.at && a.order < b.order);
-  }
-
-  private push(x: Entry<T>): void {
-    const h = this.heap;
-    h.push(x);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      const t = h[i]!;
-      h[i] = h[p]!;
-      h[p] = t;
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      const t = h[i]!;
-      h[i] = h[m]!;
-      h[m] = t;
-      i = m;
     }
   }
 }

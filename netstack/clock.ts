@@ -3,6 +3,7 @@
  * deterministic). `defer` runs a callback soon, after the current work, batching all deferred
  * callbacks of one turn into a single setImmediate on the real clock.
  */
+import { DueHeap } from './heap.ts';
 
 export interface TimerHandle {
   readonly at: number;
@@ -34,7 +35,7 @@ interface VirtualTimer extends TimerHandle {
 export class VirtualClock implements Clock {
   private t: number;
   private order = 0;
-  private readonly heap: VirtualTimer[] = [];
+  private readonly heap = new DueHeap<VirtualTimer>();
 
   constructor(start = 0) {
     this.t = start;
@@ -46,7 +47,7 @@ export class VirtualClock implements Clock {
 
   setTimer(delayMs: number, fn: () => void): TimerHandle {
     const timer: VirtualTimer = { at: this.t + Math.max(0, delayMs), order: this.order++, fn };
-    this.push(timer);
+    this.heap.push(timer);
     return timer;
   }
 
@@ -61,7 +62,7 @@ export class VirtualClock implements Clock {
   /** Pending (not cancelled) timers. */
   get pending(): number {
     let n = 0;
-    for (const t of this.heap) if (t.fn) n++;
+    for (const t of this.heap.items) if (t.fn) n++;
     return n;
   }
 
@@ -69,7 +70,7 @@ export class VirtualClock implements Clock {
   advance(ms: number): void {
     const until = this.t + ms;
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (!top || top.at > until) break;
       this.runTop();
     }
@@ -85,8 +86,7 @@ export class VirtualClock implements Clock {
     const deadline = this.t + (opts.maxMs ?? 24 * 3600_000);
     const maxTimers = opts.maxTimers ?? 10_000_000;
     let ran = 0;
-    while (this.heap.length > 0) {
-      const top = this.heap[0]!;
+    for (let top = this.heap.peek(); top !== undefined; top = this.heap.peek()) {
       if (top.at > deadline) throw new ClockError(`virtual clock not idle after ${opts.maxMs ?? 86_400_000} ms (t=${this.t}, ${this.pending} timers pending)`);
       if (this.runTop() && ++ran > maxTimers) throw new ClockError(`virtual clock not idle after ${maxTimers} timers (t=${this.t})`);
     }
@@ -94,54 +94,13 @@ export class VirtualClock implements Clock {
 
   /** Pops the earliest timer and runs it; false if it had been cancelled. */
   private runTop(): boolean {
-    const top = this.pop();
+    const top = this.heap.pop()!;
     if (top.at > this.t) this.t = top.at;
     const fn = top.fn;
     if (!fn) return false;
     top.fn = null;
     fn();
     return true;
-  }
-
-  private less(a: VirtualTimer, b: VirtualTimer): boolean {
-    return a.at < b.at || (a.at === b.at && a.order < b.order);
-  }
-
-  private push(x: VirtualTimer): void {
-    const h = this.heap;
-    h.push(x);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      const t = h[i]!;
-      h[i] = h[p]!;
-      h[p] = t;
-      i = p;
-    }
-  }
-
-  private pop(): VirtualTimer {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        const t = h[i]!;
-        h[i] = h[m]!;
-        h[m] = t;
-        i = m;
-      }
-    }
-    return top;
   }
 }
 
