@@ -2,8 +2,9 @@
  * `pagelife serve --record FILE`: watches a live session and, when the server stops, writes it as
  * a fixture — the export's files as they were at start, every call (by client address, with its
  * XID, file handles turned back into paths), the segments the path lost (as drop ranges of each
- * connection's stream, so the replay loses the same bytes however its timing differs), the time
- * between calls, and what the session showed (statuses, retransmissions, drops, stale bytes) as
+ * connection's stream, so the replay loses the same bytes however its timing differs), fault
+ * changes and one-off holds made through the HTTP API, the time between calls, and what the
+ * session showed (statuses, retransmissions, drops, stale bytes) as
  * the expectations of the mode it ran in.
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -53,6 +54,8 @@ export class SessionRecorder {
   private readonly conns = new Map<number, { client: string; port: string; start: number }>();
   private readonly drops: Drop[] = [];
   private readonly seen = new Map<string, string>();
+  /** Fault changes and one-off holds made while serving (the HTTP fault API), with their times. */
+  private readonly pathSteps: { t: number; step: Step }[] = [];
   private leftOut = 0;
   private retransmits = 0;
   private staleRetransmits = 0;
@@ -72,6 +75,17 @@ export class SessionRecorder {
     bus.on('stale-retransmit', () => this.staleRetransmits++);
     server.replies.o.replyBus.on('reply-release', () => this.destructorsFired++);
     server.pageCache.on('evict', () => this.evictions++);
+    const replies = server.replies;
+    const setFaults = replies.setFaults.bind(replies);
+    replies.setFaults = (partial) => {
+      this.onFaults(partial);
+      return setFaults(partial);
+    };
+    const oneOff = replies.oneOff.bind(replies);
+    replies.oneOff = (o) => {
+      this.onOneOff(o);
+      return oneOff(o);
+    };
     const dispatch = server.dispatcher.dispatch.bind(server.dispatcher);
     server.dispatcher.dispatch = async (record, t) => {
       const label = await this.onCall(record, t);
@@ -107,7 +121,6 @@ export class SessionRecorder {
   /** A call record as a fixture step; handles become paths, the rest stays as it came. */
   private async onCall(record: Buffer, t: TransportInfo): Promise<string | null> {
     const d = decodeCall(record);
-    const server = this.server!;
     if (d.kind !== 'call') return null;
     if (this.calls.length >= RECORD_MAX_CALLS) {
       this.leftOut++;
@@ -120,7 +133,7 @@ export class SessionRecorder {
     const conn = t.transport === 'udp' ? 'udp' : String(t.remotePort);
     this.noteConnection(client, t);
     const key = `${client}|${record.toString('base64')}`;
-    const now = Math.round(server.replies.clock.now());
+    const now = this.now();
     const label = `call${this.calls.length + 1}`;
     const earlier = this.seen.get(key);
     if (earlier) {
@@ -197,6 +210,24 @@ export class SessionRecorder {
     this.statuses.set(label, readReply({ xid: s.xid ?? 0, program: s.program ?? 'nfs', proc: s.proc, args: [] }, flat).status);
   }
 
+  private now(): number {
+    return Math.round(this.server!.replies.clock.now());
+  }
+
+  /** Loss is left out: the segments it takes are recorded as drops. The seed is the fixture's. */
+  private onFaults(partial: Parameters<RunningServer['replies']['setFaults']>[0]): void {
+    const { loss: _loss, seed: _seed, ...set } = partial;
+    if (Object.keys(set).length > 0) this.pathSteps.push({ t: this.now(), step: { do: 'faults', set } });
+  }
+
+  /** A one-off hold, on one connection or all; one-off drops show up as drops. */
+  private onOneOff(o: Parameters<RunningServer['replies']['oneOff']>[0]): void {
+    if (!o.holdNextMs) return;
+    const clients = new Set<string>();
+    for (const [id, c] of this.conns) if (o.conn === undefined || o.conn === id) clients.add(c.client);
+    for (const client of clients) this.pathSteps.push({ t: this.now(), step: { do: 'hold', client, ms: o.holdNextMs, count: 1 } });
+  }
+
   private onDrop(e: Extract<NetstackEvent, { type: 'segment-drop' }>): void {
     const c = this.conns.get(e.conn);
     if (!c || e.reason === 'window') return;
@@ -211,9 +242,16 @@ export class SessionRecorder {
     let last = 0;
     const lastConn = new Map<string, string>();
     const dropsPlaced = new Set<number>();
-    for (const c of this.calls) {
-      if (c.t > last) steps.push({ do: 'advance', ms: c.t - last });
-      last = Math.max(last, c.t);
+    // Path steps go before calls of the same millisecond: the change came first or at once.
+    const timeline = [...this.pathSteps.map((p) => ({ t: p.t, path: p.step })), ...this.calls.map((c) => ({ t: c.t, call: c }))].sort((a, b) => a.t - b.t);
+    for (const entry of timeline) {
+      if (entry.t > last) steps.push({ do: 'advance', ms: entry.t - last });
+      last = Math.max(last, entry.t);
+      if ('path' in entry) {
+        steps.push(entry.path);
+        continue;
+      }
+      const c = entry.call;
       const before = lastConn.get(c.client);
       if (c.conn !== 'udp' && before !== undefined && before !== c.conn && c.step.do === 'call') steps.push({ do: 'disconnect', client: c.client });
       if (c.conn !== 'udp') lastConn.set(c.client, c.conn);
