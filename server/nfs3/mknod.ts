@@ -20,8 +20,8 @@ import {
   type ftype3,
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
-import { applySattr, beginDirChange, checkNewName, encodeDiropres, ownNew, wccOf, withPre } from './modify.ts';
-import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
+import { createNode } from './modify.ts';
+import { failWcc, type NfsProcedure } from './procedure.ts';
 import { decodeDiropargs3, decodeSattr3, type diropargs3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.11 mknoddata3: devices carry attributes and numbers, FIFO/socket attributes only. */
@@ -91,38 +91,31 @@ export const mknod: NfsProcedure<MKNOD3args> = {
   name: 'MKNOD',
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), what: decodeMknoddata3(r) }),
-  async run(a, call) {
-    const d = await beginDirChange(call, a.where.dir, 'mknod');
-    const obj = await withPre(d.pre, async () => {
-      const { name } = a.where;
-      const what = a.what;
-      checkNewName(name, 'mknod');
-      const abs = path.join(d.dir.abs, name);
-      const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
-      let attrs: sattr3;
-      if (what.type === NF3FIFO) {
-        await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', abs], rel);
-        attrs = what.pipe_attributes;
-      } else if (what.type === NF3SOCK) {
-        await makeSocket(d.dir.abs, name, rel);
-        attrs = what.pipe_attributes;
-      } else if (what.type === NF3CHR || what.type === NF3BLK) {
-        // Device nodes give access to host hardware: only when the server is configured to allow them.
-        if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_NOTSUPP, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
-        const kind = what.type === NF3CHR ? 'c' : 'b';
-        await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', abs, kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
-        attrs = what.dev_attributes;
-      } else {
+  run: (a, call) =>
+    createNode(
+      call,
+      a.where,
+      'mknod',
+      async (abs, rel) => {
+        const what = a.what;
+        if (what.type === NF3FIFO) {
+          await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', abs], rel);
+          return what.pipe_attributes;
+        }
+        if (what.type === NF3SOCK) {
+          await makeSocket(path.dirname(abs), path.basename(abs), rel);
+          return what.pipe_attributes;
+        }
+        if (what.type === NF3CHR || what.type === NF3BLK) {
+          // Device nodes give access to host hardware: only when the server is configured to allow them.
+          if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_NOTSUPP, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
+          const kind = what.type === NF3CHR ? 'c' : 'b';
+          await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', abs, kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
+          return what.dev_attributes;
+        }
         throw new NfsError(NFS3ERR_BADTYPE, { op: 'mknod', path: rel, type: what.type });
-      }
-      await ownNew(d, abs);
-      await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...attrs, mode: attrs.mode ?? 0o644, uid: undefined, gid: undefined, size: undefined }, 'mknod', true);
-      return call.ctx.vfs.child(d.dir, name);
-    });
-    const wcc = await wccOf(call, d.dir, d.pre);
-    const w = okWriter();
-    encodeDiropres(w, obj, wcc);
-    return w;
-  },
+      },
+      0o644,
+    ),
   resfail: failWcc((a) => a.where.dir),
 };

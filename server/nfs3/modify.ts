@@ -4,6 +4,7 @@
  * objects the caller's (squashed) identity.
  */
 import type { BigIntStats } from 'node:fs';
+import path from 'node:path';
 import { chmod, constants, type FileHandle, lchown, lutimes, open } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
@@ -25,8 +26,8 @@ import {
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { MAX_FILE_SIZE } from './fsinfo.ts';
-import type { NfsCall } from './procedure.ts';
-import { encodePostOpFh3, type nfs_fh3, type sattr3, type set_time } from './xdr.ts';
+import { okWriter, type NfsCall } from './procedure.ts';
+import { encodePostOpFh3, type diropargs3, type nfs_fh3, type sattr3, type set_time } from './xdr.ts';
 
 const S_ISGID = 0o2000n;
 
@@ -150,6 +151,35 @@ export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string,
 }
 
 /** CREATE3resok / MKDIR3resok / SYMLINK3resok / MKNOD3resok: obj, obj_attributes, dir_wcc. */
+/**
+ * MKDIR, SYMLINK and MKNOD: make a new name in a directory with `make` (given its absolute and
+ * export-relative path; returns the attributes to apply), own it as the caller, apply the
+ * attributes (`defaultMode` when they name none), and encode diropres3 with the directory's wcc.
+ */
+export async function createNode(
+  call: NfsCall,
+  where: diropargs3,
+  op: string,
+  make: (abs: string, rel: string) => Promise<sattr3>,
+  defaultMode?: number,
+): Promise<XdrWriter> {
+  const d = await beginDirChange(call, where.dir, op);
+  const obj = await withPre(d.pre, async () => {
+    const { name } = where;
+    checkNewName(name, op);
+    const abs = path.join(d.dir.abs, name);
+    const s = await make(abs, d.dir.rel === '' ? name : `${d.dir.rel}/${name}`);
+    await ownNew(d, abs);
+    const mode = s.mode ?? defaultMode;
+    await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...s, ...(mode === undefined ? {} : { mode }), uid: undefined, gid: undefined, size: undefined }, op, true);
+    return call.ctx.vfs.child(d.dir, name);
+  });
+  const wcc = await wccOf(call, d.dir, d.pre);
+  const w = okWriter();
+  encodeDiropres(w, obj, wcc);
+  return w;
+}
+
 export function encodeDiropres(w: XdrWriter, obj: VNode | undefined, dirWcc: wcc_data): void {
   encodePostOpFh3(w, obj?.fh);
   encodePostOpAttr(w, obj && fattr3FromStats(obj.st, obj.exp));
