@@ -69,8 +69,18 @@ export interface ReplayResult {
   trace: string | null;
 }
 
+/** A value in a log line; runs of consecutive numbers (a READ's page frames) as `a-b`. */
 function fmt(v: unknown): string {
-  return Array.isArray(v) ? `[${v.join(',')}]` : String(v);
+  if (!Array.isArray(v)) return String(v);
+  const parts: string[] = [];
+  for (let i = 0; i < v.length; ) {
+    let j = i;
+    while (typeof v[j] === 'number' && v[j + 1] === v[j] + 1) j++;
+    parts.push(j - i >= 2 ? `${v[i]}-${v[j]}` : String(v[i]));
+    if (j - i === 1) parts.push(String(v[j]));
+    i = j + 1;
+  }
+  return `[${parts.join(',')}]`;
 }
 
 function describeStep(s: Step): string {
