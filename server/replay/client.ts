@@ -12,6 +12,7 @@ import { RecordDecoder } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
 import type { ServerCore } from '../main.ts';
 import type { ByteStream } from '../reply/reply-path.ts';
+import type { UdpCapture } from './udp-capture.ts';
 
 /** Largest reply record a replay client accepts (a READ of rtmax plus headers fits). */
 export const REPLAY_MAX_RECORD = 4 << 20;
@@ -88,6 +89,7 @@ export class ReplayClient {
     private readonly log: Logger,
     /** Every pair this client used, closed ones too (counters sum over them). */
     private readonly pairs: TcpPair[],
+    private readonly udpCapture: UdpCapture | null,
   ) {}
 
   get conn(): number | null {
@@ -147,7 +149,10 @@ export class ReplayClient {
 
   sendUdp(reply: Parameters<ReplySink['send']>[0]): void {
     const key = `${this.address}:${CLIENT_PORT_BASE}`;
-    this.core.replies.sendDatagramTo(reply, key, (b) => this.received(Buffer.from(b), 'udp', this.udpFlow ?? 0));
+    this.core.replies.sendDatagramTo(reply, key, (b) => {
+      this.udpCapture?.datagram(this.core.clock.now(), { address: SERVER_ADDRESS, port: SERVER_PORT }, { address: this.address, port: CLIENT_PORT_BASE }, b);
+      this.received(Buffer.from(b), 'udp', this.udpFlow ?? 0);
+    });
     if (this.udpFlow === null) {
       this.udpFlow = this.core.replies.connections().find((c) => c.transport === 'udp' && c.remote === key)?.id ?? null;
       const pair = this.udpPair();

@@ -27,6 +27,7 @@ import { ReplayStepError } from './errors.ts';
 import { checkExpectations, readReply, type CallRecord } from './expect.ts';
 import { RunIds } from './ids.ts';
 import { Canonicalizer } from './scrub.ts';
+import { UdpCapture } from './udp-capture.ts';
 import type { Fixture, Step } from './schema.ts';
 
 /** `settle` advances the clock this much at a time until every connection is idle… */
@@ -117,6 +118,7 @@ class Run {
   counters!: RunCounters;
   core!: ServerCore;
   handles!: HandleResolver;
+  private udpCapture: UdpCapture | null = null;
   private writesBehind = 0;
   private unlabelled = 0;
 
@@ -146,6 +148,7 @@ class Run {
 
   async start(pcap: PcapWriter | null): Promise<void> {
     const f = this.fixture;
+    this.udpCapture = pcap ? new UdpCapture(pcap) : null;
     for (const [rel, c] of Object.entries(f.files)) {
       const abs = path.join(this.exportDir, rel);
       await mkdir(path.dirname(abs), { recursive: true, mode: DIR_MODE });
@@ -179,7 +182,7 @@ class Run {
   client(name: string): ReplayClient {
     let c = this.clients.get(name);
     if (!c) {
-      c = new ReplayClient(name, `10.0.1.${this.clients.size + 1}`, this.core, pino({ level: 'silent' }), this.pairs);
+      c = new ReplayClient(name, `10.0.1.${this.clients.size + 1}`, this.core, pino({ level: 'silent' }), this.pairs, this.udpCapture);
       this.clients.set(name, c);
     }
     return c;
