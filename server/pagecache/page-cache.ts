@@ -87,8 +87,8 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
   readonly frames: readonly PageFrame[];
   private readonly pool: Buffer;
   private readonly freeList: PageFrame[] = [];
-  /** Keyed, unpinned, idle frames in least-recently-used order (Map iteration order). */
-  private readonly lru = new Map<PageFrame, true>();
+  /** Keyed, unpinned, idle frames in least-recently-used order: a list threaded through pfns. */
+  private readonly lru: Lru;
   private readonly files = new Map<string, FileEntry>();
   private pinnedFrames = 0;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, cowCopies: 0 };
@@ -113,6 +113,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       frames.push(frame);
     }
     this.frames = frames;
+    this.lru = new Lru(opts.pages);
     for (let i = frames.length - 1; i >= 0; i--) this.freeList.push(frames[i]!);
   }
 
@@ -221,7 +222,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
 
   pin(frame: PageFrame): void {
     if (frame.pins++ === 0) {
-      this.lru.delete(frame);
+      this.lru.delete(frame.pfn);
       this.pinnedFrames++;
       frame.pinnedAt = this.opts.now();
       this.emit('pin', frame);
@@ -234,7 +235,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     this.pinnedFrames--;
     this.emit('unpin', frame);
     if (frame.cow || frame.file === null) this.release(frame);
-    else this.lru.set(frame, true);
+    else this.lru.add(frame.pfn);
   }
 
   /**
@@ -337,7 +338,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     fresh.valid = old.valid;
     fresh.dirty = old.dirty;
     entry.frames.set(old.index, fresh);
-    this.lru.set(fresh, true);
+    this.lru.add(fresh.pfn);
     old.cow = true;
     old.file = null;
     this.counters.cowCopies++;
@@ -356,7 +357,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       frame.file = null;
       return;
     }
-    this.lru.delete(frame);
+    this.lru.delete(frame.pfn);
     this.release(frame);
   }
 
@@ -375,8 +376,10 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
   private allocFrame(): PageFrame {
     const free = this.freeList.pop();
     if (free) return free;
-    for (const victim of this.lru.keys()) {
-      this.lru.delete(victim);
+    const oldest = this.lru.oldest();
+    if (oldest >= 0) {
+      const victim = this.frames[oldest]!;
+      this.lru.delete(oldest);
       const was = { file: victim.file!, index: victim.index };
       const entry = this.files.get(was.file);
       if (entry?.frames.get(was.index) === victim) entry.frames.delete(was.index);
@@ -388,5 +391,51 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       return victim;
     }
     throw new PageCacheFullError(this.size);
+  }
+}
+
+/**
+ * The LRU order of idle frames as a doubly linked list over pfns in typed arrays: O(1) without
+ * hashing, where a Map<PageFrame> keyed by tens of thousands of frames rehashed and missed the
+ * cache on every pin and unpin of a READ's 256 pages. `add` of a listed frame leaves it in place
+ * (as Map.set did).
+ */
+class Lru {
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private readonly listed: Uint8Array;
+  private head = -1;
+  private tail = -1;
+
+  constructor(n: number) {
+    this.prev = new Int32Array(n).fill(-1);
+    this.next = new Int32Array(n).fill(-1);
+    this.listed = new Uint8Array(n);
+  }
+
+  add(pfn: number): void {
+    if (this.listed[pfn]) return;
+    this.listed[pfn] = 1;
+    this.prev[pfn] = this.tail;
+    this.next[pfn] = -1;
+    if (this.tail >= 0) this.next[this.tail] = pfn;
+    else this.head = pfn;
+    this.tail = pfn;
+  }
+
+  delete(pfn: number): void {
+    if (!this.listed[pfn]) return;
+    this.listed[pfn] = 0;
+    const p = this.prev[pfn]!;
+    const n = this.next[pfn]!;
+    if (p >= 0) this.next[p] = n;
+    else this.head = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.tail = p;
+  }
+
+  /** The least recently used frame's pfn, or -1 when none is idle. */
+  oldest(): number {
+    return this.head;
   }
 }
