@@ -225,7 +225,7 @@ export class SessionRecorder {
     if (!o.holdNextMs) return;
     const clients = new Set<string>();
     for (const [id, c] of this.conns) if (o.conn === undefined || o.conn === id) clients.add(c.client);
-    for (const client of clients) this.pathSteps.push({ t: this.now(), step: { do: 'hold', client, ms: o.holdNextMs, count: 1 } });
+    for (const client of clients) this.pathSteps.push({ t: this.now(), step: { do: 'hold', client, ms: o.holdNextMs, count: 1, transport: 'tcp' } });
   }
 
   private onDrop(e: Extract<NetstackEvent, { type: 'segment-drop' }>): void {

@@ -325,9 +325,11 @@ class Run {
         p.setFaults({ dropRanges: [...p.path.faults.dropRanges, { seq: (base + s.from) >>> 0, end: (base + s.to) >>> 0, times: s.times }] });
         break;
       }
-      case 'hold':
-        this.tcpPair(i, s).holdNext(s.ms, s.count);
+      case 'hold': {
+        const p = s.transport === 'udp' ? (this.client(s.client).udpPair() ?? this.fail(i, s, `client ${s.client} has no UDP flow yet: its first UDP call creates it`)) : this.tcpPair(i, s);
+        p.holdNext(s.ms, s.count);
         break;
+      }
       case 'faults':
         if (s.client === undefined) this.core.replies.setFaults(s.set);
         else {

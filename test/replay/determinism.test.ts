@@ -59,5 +59,7 @@ describe.each(FILES)('%s', (file) => {
     expect(await tsharkCount(pcap, '_ws.malformed', true)).toBe(0);
     const retransmissions = await tsharkCount(pcap, 'tcp.analysis.retransmission');
     if (a.end.retransmits > 0) expect(retransmissions).toBeGreaterThan(0);
+    const udpCalls = f.steps.filter((s) => s.do === 'call' && s.transport === 'udp').length;
+    expect(await tsharkCount(pcap, 'udp')).toBe(udpCalls);
   });
 });
