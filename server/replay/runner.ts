@@ -199,11 +199,13 @@ class Run {
   }
 
   /** Sends one call record and its reply; records how the server took it. */
-  private async send(rec: CallRecord, record: Buffer, transport: 'tcp' | 'udp'): Promise<string> {
+  private async send(i: number, s: Step, rec: CallRecord, record: Buffer, transport: 'tcp' | 'udp'): Promise<string> {
     const c = this.client(rec.client);
     if (transport === 'tcp') c.connect();
     const hitsBefore = this.core.drc.stats().hits;
-    const r = await this.core.dispatcher.dispatch(record, c.transport(transport));
+    const r = await this.untilAnswered(this.core.dispatcher.dispatch(record, c.transport(transport)), () =>
+      this.fail(i, s, `the call waited ${SETTLE_MAX_MS} ms of virtual time for pinned pages`),
+    );
     if ('dropped' in r) {
       rec.sends.push({ drc: 'dropped', intact: null });
       return `dropped (${r.dropped})`;
@@ -218,6 +220,27 @@ class Run {
     if (transport === 'tcp') c.sendTcp(out);
     else c.sendUdp(out);
     return `xid ${rec.spec.xid} ${drc === 'hit' ? 'answered from the DRC' : 'executed'}, ${out.length} bytes of reply`;
+  }
+
+  /**
+   * Awaits a call. One that waits for the network to let go of pages (a WRITE under
+   * `pinnedWrite: wait`) needs virtual time to pass: the clock runs while — and only while — the
+   * page cache has such a waiter, so file I/O in real time never moves it.
+   */
+  private async untilAnswered<T>(call: Promise<T>, stuck: () => never): Promise<T> {
+    const cache = this.core.pageCache;
+    const idle = cache.listenerCount('unpin');
+    let answered = false;
+    const settled = call.finally(() => (answered = true));
+    for (let waited = 0; !answered; ) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (answered || cache.listenerCount('unpin') <= idle) continue;
+      if (waited >= SETTLE_MAX_MS) stuck();
+      this.clock.advance(SETTLE_QUANTUM_MS);
+      waited += SETTLE_QUANTUM_MS;
+      this.collect();
+    }
+    return settled;
   }
 
   /** The bytes of a file range on disk now (what an intact READ reply carries). */
@@ -284,7 +307,7 @@ class Run {
           this.fail(i, s, `arguments: ${(e as Error).message}`);
         }
         this.records.set(label, { record, transport: s.transport });
-        outcome = await this.send(rec, record, s.transport);
+        outcome = await this.send(i, s, rec, record, s.transport);
         break;
       }
       case 'retransmit': {
@@ -295,7 +318,7 @@ class Run {
         const label = s.label ?? `#${++this.unlabelled}`;
         const rec: CallRecord = { label, client: s.client, spec: first.spec, sends: [], replies: [] };
         this.calls.set(label, rec);
-        outcome = await this.send(rec, orig.record, orig.transport);
+        outcome = await this.send(i, s, rec, orig.record, orig.transport);
         break;
       }
       case 'connect': {
