@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
+import { FixtureError, ReplayOutputError, ReplayStepError, ReplayUsageError } from './replay/errors.ts';
 
 const USAGE = `usage:
   pagelife serve [--export DIR] [--nfs-port N] [--mount-port N] [--portmap auto|off|PORT]
@@ -112,8 +113,12 @@ export async function main(argv: string[]): Promise<void> {
     console.error(USAGE);
     process.exitCode = cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
   } catch (e) {
-    const name = (e as Error).name;
-    if (e instanceof ConfigError || name === 'FixtureError' || name === 'ReplayUsageError' || name === 'ReplayStepError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof FixtureError || e instanceof ReplayStepError || e instanceof ReplayOutputError) {
+      console.error(`pagelife: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    if (e instanceof ConfigError || e instanceof ReplayUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`pagelife: ${(e as Error).message}\n${USAGE}`);
       process.exitCode = 2;
       return;

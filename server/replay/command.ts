@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPLY_MODES, type ReplyMode } from '../config.ts';
+import { ReplayOutputError, ReplayUsageError } from './errors.ts';
 import { loadFixtureOrSchema } from './load.ts';
 import { replay, type ReplayResult } from './runner.ts';
 import type { Fixture } from './schema.ts';
@@ -23,10 +24,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export class ReplayUsageError extends Error {
-  override readonly name = 'ReplayUsageError';
-}
-
 /** Modes to run a fixture in: its own if its config fixes one, else the chosen ones. */
 function modesFor(f: Fixture, chosen: readonly ReplyMode[]): ReplyMode[] {
   return f.config.replyMode ? [f.config.replyMode] : [...chosen];
@@ -42,6 +39,12 @@ function outputName(file: string, many: boolean, r: ReplayResult): string {
 function verdictLine(r: ReplayResult, file: string): string {
   const head = `${r.pass ? 'PASS' : 'FAIL'} ${r.fixture} [${r.mode}]  ${r.virtualMs} ms virtual, ${r.wallMs.toFixed(0)} ms  (${file})`;
   return [head, ...r.failures.map((f) => `    ✗ ${f}`)].join('\n');
+}
+
+async function save(file: string, data: Buffer | string): Promise<void> {
+  await writeFile(file, data).catch((e: Error) => {
+    throw new ReplayOutputError(file, e.message);
+  });
 }
 
 /** Runs the command; resolves to the exit code. */
@@ -66,8 +69,8 @@ export async function replayCommand(argv: string[], out: (s: string) => void = (
   const results: (ReplayResult & { file: string })[] = [];
   for (const { file, f, mode } of runs) {
     const r = await replay(f, { mode, pcap: o.pcap !== undefined, trace: o.trace !== undefined, source: file });
-    if (o.pcap !== undefined && r.pcap) await writeFile(outputName(o.pcap, many, r), r.pcap);
-    if (o.trace !== undefined && r.trace) await writeFile(outputName(o.trace, many, r), r.trace);
+    if (o.pcap !== undefined && r.pcap) await save(outputName(o.pcap, many, r), r.pcap);
+    if (o.trace !== undefined && r.trace) await save(outputName(o.trace, many, r), r.trace);
     if (!o.json) {
       if (o.verbose) out(`${r.log.join('\n')}\n`);
       out(`${verdictLine(r, file)}\n`);

@@ -24,3 +24,19 @@ export class ReplayStepError extends Error {
     super(`${fixture}: steps[${step}] (${op}): ${why}`);
   }
 }
+
+/** The replay command line does not make sense (no fixture, an unknown mode…). */
+export class ReplayUsageError extends Error {
+  override readonly name = 'ReplayUsageError';
+}
+
+/** A --pcap or --trace file that could not be written. */
+export class ReplayOutputError extends Error {
+  override readonly name = 'ReplayOutputError';
+  constructor(
+    readonly file: string,
+    why: string,
+  ) {
+    super(`${file}: ${why}`);
+  }
+}

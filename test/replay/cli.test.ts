@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../server/paths.ts';
-import { replayCommand, ReplayUsageError } from '../../server/replay/command.ts';
-import { FixtureError } from '../../server/replay/errors.ts';
+import { replayCommand } from '../../server/replay/command.ts';
+import { FixtureError, ReplayUsageError } from '../../server/replay/errors.ts';
 
 const OVERWRITE = path.join(REPO_ROOT, 'fixtures', 'lost-segment-overwrite.json');
 let dir = '';
