@@ -99,10 +99,11 @@ const deadline = (ms: number): Promise<null> => new Promise((r) => setTimeout(()
 
 /** Child processes started by the bench; stop() ends each (TERM, then KILL), in reverse order. */
 class Processes {
-  private readonly list: { name: string; child: ChildProcess; exited: Promise<void> }[] = [];
+  private readonly list: { name: string; child: ChildProcess; exited: Promise<void>; group: boolean }[] = [];
 
-  start(name: string, cmd: string, args: string[], onLine?: (line: string) => void): ChildProcess {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  /** `group`: the child leads a process group of its own, and stop() ends the whole group (a script and what it runs). */
+  start(name: string, cmd: string, args: string[], onLine?: (line: string) => void, group = false): ChildProcess {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO, detached: group });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('error', () => undefined);
     const tail: string[] = [];
@@ -118,7 +119,7 @@ class Processes {
     child.stdout!.on('data', lines);
     child.stderr!.on('data', lines);
     (child as ChildProcess & { tail?: string[] }).tail = tail;
-    this.list.push({ name, child, exited });
+    this.list.push({ name, child, exited, group });
     return child;
   }
 
@@ -130,12 +131,21 @@ class Processes {
     const i = this.list.findIndex((p) => p.child === child);
     if (i < 0) return;
     const [p] = this.list.splice(i, 1);
-    if (p!.child.exitCode !== null || p!.child.signalCode !== null) return;
-    p!.child.kill('SIGTERM');
-    const ended = await Promise.race([p!.exited.then(() => true), deadline(10_000).then(() => false)]);
+    const { exited, group } = p!;
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        if (group && child.pid !== undefined) process.kill(-child.pid, sig);
+        else child.kill(sig);
+      } catch {
+        // already gone
+      }
+    };
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    kill('SIGTERM');
+    const ended = await Promise.race([exited.then(() => true), deadline(10_000).then(() => false)]);
     if (!ended) {
-      p!.child.kill('SIGKILL');
-      await p!.exited;
+      kill('SIGKILL');
+      await exited;
     }
   }
 
@@ -257,18 +267,16 @@ async function startGanesha(procs: Processes, dir: string, exportDir: string): P
   return null;
 }
 
-/** One nfs-read-bench invocation; its median MiB/s. */
-function readBench(url: string, runs: number): Promise<{ median: number; line: string }> {
+/** One nfs-read-bench invocation (a process group of its own, so a stop ends its nfs-cat too); its median MiB/s. */
+function readBench(procs: Processes, url: string, runs: number): Promise<{ median: number; line: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NFS_READ_BENCH, ['--url', url, '--runs', String(runs)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const child = procs.start('nfs-read-bench', NFS_READ_BENCH, ['--url', url, '--runs', String(runs)], (l) => (out += `${l}\n`), true);
     child.once('error', reject);
     child.once('exit', (code) => {
+      void procs.stop(child);
       const m = /^read_mib_s ([\d.]+) .*$/m.exec(out);
-      if (code !== 0 || !m) reject(new Error(`nfs-read-bench ${url} failed (exit ${code}):\n${out}${err}`));
+      if (code !== 0 || !m) reject(new Error(`nfs-read-bench ${url} failed (exit ${code}):\n${out}`));
       else resolve({ median: Number(m[1]), line: m[0] });
     });
   });
@@ -366,14 +374,16 @@ export async function run(args: string[]): Promise<void> {
   if (!existsSync(NFS_READ_BENCH)) throw new Error(`bench read: ${NFS_READ_BENCH} not found (PAGELIFE_NFS_READ_BENCH overrides)`);
   const procs = new Processes();
   const dir = await mkdtemp(path.join(tmpdir(), 'pagelife-bench-read-'));
-  let cleaned = false;
-  const cleanup = async (): Promise<void> => {
-    if (cleaned) return;
-    cleaned = true;
-    await procs.stopAll();
-    await rm(dir, { recursive: true, force: true });
-  };
+  // One cleanup, awaited by whoever gets there: the run's end (or failure) and a signal.
+  let cleaning: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      await procs.stopAll();
+      await rm(dir, { recursive: true, force: true });
+    })());
+  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted = true;
     say(`# ${sig}: stopping what the bench started`);
     void cleanup().finally(() => process.exit(130));
   };
@@ -400,7 +410,7 @@ export async function run(args: string[]): Promise<void> {
       const parts: string[] = [];
       for (const t of order) {
         const start = process.hrtime.bigint();
-        const { median: m } = await readBench(t.url, o.runs);
+        const { median: m } = await readBench(procs, t.url, o.runs);
         if (t.name === 'destructor') windows.push([start, process.hrtime.bigint()]);
         results.get(t.name)!.push(m);
         parts.push(`${t.name}=${m.toFixed(1)}`);
@@ -423,9 +433,14 @@ export async function run(args: string[]): Promise<void> {
       await procs.stop(d.child); // the profile is written when the server exits
       await summariseProfile(o.cpuProf, windows);
     }
+  } catch (e) {
+    // Interrupted: what failed was stopped on purpose; the signal handler exits once all is stopped.
+    if (!interrupted) throw e;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
     await cleanup();
+    if (!interrupted) {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
   }
 }
