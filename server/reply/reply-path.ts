@@ -84,6 +84,8 @@ function pathFaults(f: FaultSettings): Partial<PathFaults> {
 /** A connection (TCP) or a flow (UDP destination) and the replies it holds. */
 abstract class Conduit {
   readonly inflight = new Map<number, InFlightReply>();
+  /** Closed (TCP) or evicted (UDP): leaves the table once drained. */
+  retired = false;
   abstract readonly pair: TcpPair;
 
   constructor(
@@ -125,6 +127,7 @@ export class ReplyPath {
   private armBudget(): void {
     this.budgetTimer = this.clock.setTimer(this.o.budget.checkIntervalMs, () => {
       this.enforceBudget();
+      this.sweepRetired();
       if (this.budgetTimer) this.armBudget();
     });
   }
@@ -396,6 +399,14 @@ export class ReplyPath {
     return true;
   }
 
+  /**
+   * Closed connections and retired flows leave once their model has drained. Checked on the
+   * budget tick rather than awaited with drain(), which on a virtual clock would run the clock.
+   */
+  private sweepRetired(): void {
+    for (const c of [...this.conduits.values()]) if (c.retired && c.pair.drained) this.forget(c);
+  }
+
   forget(c: Conduit): void {
     this.closedStale += c.pair.stats().staleRetransmits;
     this.conduits.delete(c.id);
@@ -515,7 +526,6 @@ export function socketStream(s: Socket): ByteStream {
 /** A TCP connection: replies through a TcpPair whose receiver writes to a ByteStream. */
 class TcpConduit extends Conduit implements ReplySink {
   readonly pair: TcpPair;
-  private closed = false;
 
   constructor(
     private readonly rp: ReplyPath,
@@ -547,7 +557,7 @@ class TcpConduit extends Conduit implements ReplySink {
   }
 
   send(reply: RpcReplyOut): void {
-    if (this.closed) {
+    if (this.retired) {
       reply.release?.();
       return;
     }
@@ -560,12 +570,11 @@ class TcpConduit extends Conduit implements ReplySink {
    * model drains by itself, and a FIN ends the stream.
    */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.retired) return;
+    this.retired = true;
     this.orphanHeld();
     this.pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
     this.pair.close();
-    void this.pair.drain().then(() => this.rp.forget(this));
   }
 }
 
@@ -591,6 +600,6 @@ class UdpFlow extends Conduit {
   retire(): void {
     this.orphanHeld();
     this.pair.setFaults({ loss: 0, delay: 0, jitter: 0, deviceHold: 0 });
-    void this.pair.drain().then(() => this.rp.forget(this));
+    this.retired = true;
   }
 }
