@@ -259,8 +259,8 @@ for (const mode of ['destructor', 'legacy'] as const) {
       await page.mouse.move(at.x, at.y);
       const file = path.join(RESULTS, 'dashboard-destructor-in-flight.png');
       await page.screenshot({ path: file, fullPage: true });
-      await fs.mkdir(path.dirname(DOCS_SCREENSHOT), { recursive: true });
-      await fs.copyFile(file, DOCS_SCREENSHOT);
+      // The README's picture changes only when asked for (UPDATE_SCREENSHOT=1), not on every run.
+      if (process.env.UPDATE_SCREENSHOT === '1') await fs.copyFile(file, DOCS_SCREENSHOT);
       await Promise.all(reads);
       await api(server, '/api/faults', { deviceHold: 0 });
     });
