@@ -20,9 +20,24 @@ export const GRID_CODES: Readonly<Record<GridState, string>> = Object.freeze({
 export class PageGrid {
   /** Frames whose last pin ended by the pin budget orphaning it; cleared by the frame's next cache event. */
   private readonly orphaned = new Set<number>();
-  private readonly changed = new Set<number>();
+  /**
+   * Changed frames: a flag per frame plus a list of the flagged ones. Every page event of every
+   * READ lands here, so this is a typed-array append, not a Set insertion.
+   */
+  private readonly isChanged: Uint8Array;
+  private readonly changed: Uint32Array;
+  private nChanged = 0;
 
-  constructor(private readonly cache: PageCache) {}
+  constructor(private readonly cache: PageCache) {
+    this.isChanged = new Uint8Array(cache.size);
+    this.changed = new Uint32Array(cache.size);
+  }
+
+  private mark(pfn: number): void {
+    if (this.isChanged[pfn] === 1) return;
+    this.isChanged[pfn] = 1;
+    this.changed[this.nChanged++] = pfn;
+  }
 
   code(pfn: number): string {
     if (this.orphaned.has(pfn)) return GRID_CODES.orphan;
@@ -35,7 +50,7 @@ export class PageGrid {
 
   /** The frame may look different now. Bounded: one entry per frame at most. */
   touch(pfn: number): void {
-    if (pfn >= 0 && pfn < this.cache.size) this.changed.add(pfn);
+    if (pfn >= 0 && pfn < this.cache.size) this.mark(pfn);
   }
 
   /** A page event: the frame starts a new life, so an orphan marking ends. */
@@ -47,7 +62,7 @@ export class PageGrid {
   markOrphaned(pfn: number): void {
     if (pfn < 0 || pfn >= this.cache.size) return;
     this.orphaned.add(pfn);
-    this.changed.add(pfn);
+    this.mark(pfn);
   }
 
   full(): string {
@@ -58,8 +73,10 @@ export class PageGrid {
 
   /** Cells changed since the last drain as [pfn, code] pairs, or the whole grid when there are more than `max`. */
   drain(max: number): { cells: [number, string][] } | { grid: string } {
-    const out = this.changed.size > max ? { grid: this.full() } : { cells: [...this.changed].map((pfn): [number, string] => [pfn, this.code(pfn)]) };
-    this.changed.clear();
+    const list = this.changed.subarray(0, this.nChanged);
+    const out = this.nChanged > max ? { grid: this.full() } : { cells: Array.from(list, (pfn): [number, string] => [pfn, this.code(pfn)]) };
+    for (const pfn of list) this.isChanged[pfn] = 0;
+    this.nChanged = 0;
     return out;
   }
 }
