@@ -194,17 +194,7 @@ export class ReplyPath {
       release?.();
       return;
     }
-    const r: InFlightReply = {
-      xid: reply.xid,
-      destructor: new FragDestructor((d) => this.destructorFired(c, d)),
-      frames: [],
-      frameSet: new Set(),
-      pinnedAt: this.clock.now(),
-      bytes: 0,
-      released: false,
-      release,
-    };
-    c.inflight.set(r.destructor.id, r);
+    const r = this.track(c, reply.xid, release);
     if (header) pair.sendmsg(header, true);
     const last = reply.chunks.length - 1;
     reply.chunks.forEach((chunk, i) => {
@@ -212,10 +202,7 @@ export class ReplyPath {
       if (!frags) pair.sendmsg(chunk, i < last);
       else frags.forEach((f, k) => pair.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
     });
-    this.counters.repliesByReference++;
-    this.emitPin(c, r);
-    if (this.o.mode === 'legacy') this.releaseToCache(c, r);
-    r.destructor.unref();
+    this.lent(c, r);
     if (this.o.pageCache.pinned > this.pinLimit()) this.enforceBudget();
   }
 
@@ -228,17 +215,7 @@ export class ReplyPath {
       release?.();
       return;
     }
-    const r: InFlightReply = {
-      xid: reply.xid,
-      destructor: new FragDestructor((d) => this.destructorFired(c, d)),
-      frames: [],
-      frameSet: new Set(),
-      pinnedAt: this.clock.now(),
-      bytes: 0,
-      released: false,
-      release,
-    };
-    c.inflight.set(r.destructor.id, r);
+    const r = this.track(c, reply.xid, release);
     let head = 0;
     while (head < reply.chunks.length && !this.pages.lookup(reply.chunks[head]!)) head++;
     const frags: (PageFragment & { destructor: FragDestructor | null })[] = [];
@@ -248,6 +225,30 @@ export class ReplyPath {
       else frags.push({ page: this.pages.privatePage(chunk), offset: 0, size: chunk.length, destructor: null });
     }
     c.pair.sendDatagram(Buffer.concat(reply.chunks.slice(0, head)), frags, r.destructor);
+    this.lent(c, r);
+  }
+
+  /** A reply about to lend pages: its destructor, recorded on the conduit until it fires. */
+  private track(c: Conduit, xid: number, release: () => void): InFlightReply {
+    const r: InFlightReply = {
+      xid,
+      destructor: new FragDestructor((d) => this.destructorFired(c, d)),
+      frames: [],
+      frameSet: new Set(),
+      pinnedAt: this.clock.now(),
+      bytes: 0,
+      released: false,
+      release,
+    };
+    c.inflight.set(r.destructor.id, r);
+    return r;
+  }
+
+  /**
+   * Every fragment of `r` is queued: announce the pin, hand the pages back at once in legacy mode
+   * (the bug), and drop the creator's bias reference so the destructor can fire.
+   */
+  private lent(c: Conduit, r: InFlightReply): void {
     this.counters.repliesByReference++;
     this.emitPin(c, r);
     if (this.o.mode === 'legacy') this.releaseToCache(c, r);
