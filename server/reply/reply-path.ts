@@ -103,7 +103,6 @@ abstract class Conduit {
   orphanHeld(): number {
     return this.pair.orphanFrags();
   }
-
 }
 
 export class ReplyPath {
