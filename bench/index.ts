@@ -6,6 +6,11 @@ import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** A bad bench argument: printed without a stack trace, exit status 2. */
+export class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
 interface BenchModule {
   run(args: string[]): Promise<void>;
 }
@@ -30,5 +35,11 @@ export async function runBench(argv: string[]): Promise<void> {
     process.stderr.write(`bench/${name}.ts exports no run(args)\n`);
     process.exit(2);
   }
-  await mod.run(args);
+  try {
+    await mod.run(args);
+  } catch (e) {
+    if (!(e instanceof BenchUsageError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    process.exit(2);
+  }
 }

@@ -21,6 +21,7 @@ import { FragDestructor } from '../netstack/destructor.ts';
 import { DeviceQueue, type DeviceQueueEntry } from '../netstack/device-queue.ts';
 import { Page } from '../netstack/page.ts';
 import { allocSkb, freeSkb, skbAddFrag, skbClone, type SkBuff } from '../netstack/skb.ts';
+import { BenchUsageError } from './index.ts';
 
 /** Packets per batch: the virtual clock runs TX completion, delivery and ACKs after each. */
 const BATCH = 64;
@@ -30,7 +31,7 @@ const FRAG_SIZE = 512;
 function arg(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(name);
   const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} wants a positive integer, got ${args[i + 1]}`);
+  if (!Number.isInteger(v) || v <= 0) throw new BenchUsageError(`${name} wants a positive integer, got ${args[i + 1]}`);
   return v;
 }
 

@@ -28,6 +28,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchUsageError } from './index.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
@@ -53,7 +54,7 @@ function parseOptions(args: string[]): Options {
   const o: Options = { sizeMiB: 256, rounds: 5, runs: 3, skipGanesha: false, cachePages: 0, only: null, cpuProf: null };
   const int = (name: string, v: string | undefined): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`bench read: ${name} wants a positive integer, got ${v}`);
+    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench read: ${name} wants a positive integer, got ${v}`);
     return n;
   };
   for (let i = 0; i < args.length; i++) {
@@ -76,7 +77,7 @@ function parseOptions(args: string[]): Options {
         break;
       case '--only': {
         const names = (args[++i] ?? '').split(',').filter(Boolean);
-        for (const n of names) if (n !== 'ganesha' && !(MODES as readonly string[]).includes(n)) throw new Error(`bench read: --only: unknown server ${n}`);
+        for (const n of names) if (n !== 'ganesha' && !(MODES as readonly string[]).includes(n)) throw new BenchUsageError(`bench read: --only: unknown server ${n}`);
         o.only = names as ServerName[];
         break;
       }
@@ -84,7 +85,7 @@ function parseOptions(args: string[]): Options {
         o.cpuProf = path.resolve(args[++i] ?? '');
         break;
       default:
-        throw new Error(`bench read: unknown argument ${a} (--size MiB, --rounds N, --runs N, --skip-ganesha, --cache-pages N, --only LIST, --cpu-prof DIR)`);
+        throw new BenchUsageError(`bench read: unknown argument ${a} (--size MiB, --rounds N, --runs N, --skip-ganesha, --cache-pages N, --only LIST, --cpu-prof DIR)`);
     }
   }
   // The whole file in the cache, and a quarter more (pinned pages, the next READ's fill).
