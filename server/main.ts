@@ -196,7 +196,12 @@ export async function serve(config: Config, hooks: ServeHooks = {}): Promise<voi
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, 'stopping');
-    void (hooks.stopping?.() ?? Promise.resolve()).then(() => server.close()).then(() => process.exit(0));
+    // A failing hook or close is logged, never a reason to keep running.
+    void (async () => {
+      await Promise.resolve(hooks.stopping?.()).catch((err: unknown) => log.error({ err }, 'stopping hook failed'));
+      await server.close().catch((err: unknown) => log.error({ err }, 'close failed'));
+      process.exit(0);
+    })();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
