@@ -1,4 +1,22 @@
-import { FragDestructor, Page, TcpPair, VirtualClock, type NetstackEvent, type TcpPairOptions } from '../../netstack/index.ts';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { FragDestructor, Page, SkbRegistry, TcpPair, VirtualClock, setSkbRegistry, type NetstackEvent, type TcpPairOptions } from '../../netstack/index.ts';
+
+/**
+ * A fresh debug registry for every test of the calling file, checked for violations (a destructor
+ * firing while a live skb still references it…) after each; the returned function gives the
+ * current test's registry.
+ */
+export function useSkbRegistry(): () => SkbRegistry {
+  let current: SkbRegistry | null = null;
+  beforeEach(() => {
+    current = setSkbRegistry(new SkbRegistry());
+  });
+  afterEach(() => {
+    expect(current?.violations).toEqual([]);
+    setSkbRegistry(null);
+  });
+  return () => current!;
+}
 
 /** A page of `size` bytes filled with a pattern that differs per seed. */
 export function patternPage(size: number, seed: number): Page {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   allocSkb,
   DestructorError,
@@ -13,9 +13,7 @@ import {
   pskbTrim,
   pskbTrimHead,
   pullTail,
-  setSkbRegistry,
   SkbError,
-  SkbRegistry,
   skbAddFrag,
   skbCanCoalesce,
   skbClone,
@@ -34,6 +32,7 @@ import {
   type NetstackEvent,
   type SkBuff,
 } from '../../netstack/index.ts';
+import { useSkbRegistry } from './helpers.ts';
 
 /** A destructor that records how many times it fired. */
 function destructor(): FragDestructor & { fires: number } {
@@ -57,14 +56,7 @@ function fragSkb(page: Page, n: number, size: number, d: FragDestructor | null):
   return skb;
 }
 
-let registry: SkbRegistry;
-beforeEach(() => {
-  registry = setSkbRegistry(new SkbRegistry())!;
-});
-afterEach(() => {
-  expect(registry.violations).toEqual([]);
-  setSkbRegistry(null);
-});
+const registry = useSkbRegistry();
 
 describe('FragDestructor', () => {
   it('fires exactly once, when the last reference (the bias one here) goes', () => {
@@ -91,7 +83,7 @@ describe('alloc / free and frag ref / unref', () => {
     expect(() => skbPut(skb, Buffer.alloc(5))).toThrow(SkbError);
     freeSkb(skb);
     expect(() => freeSkb(skb)).toThrow(SkbError);
-    expect(registry.live.size).toBe(0);
+    expect(registry().live.size).toBe(0);
   });
 
   it('a frag without destructor references the page; one with a destructor references the destructor only', () => {
@@ -437,11 +429,11 @@ describe('orphan frags', () => {
     expect(skbToBuffer(clone).equals(bytes)).toBe(true); // the sharer sees the private copy
     expect(page.count).toBe(2);
     const orphanPage = skb.shinfo.frags[0]!.page;
-    expect(registry.pages.has(orphanPage)).toBe(true);
+    expect(registry().pages.has(orphanPage)).toBe(true);
     freeSkb(skb);
     freeSkb(clone);
     expect(page.count).toBe(1);
-    expect(registry.leakedPages()).toEqual([]);
+    expect(registry().leakedPages()).toEqual([]);
   });
 });
 
@@ -451,9 +443,9 @@ describe('debug registry', () => {
     const skb = fragSkb(patternPage(4096, 21), 1, 10, d);
     d.unref();
     d.unref(); // a bug: drops the frag slot's reference behind the skb's back
-    expect(registry.violations).toHaveLength(1);
-    registry.violations.length = 0;
+    expect(registry().violations).toHaveLength(1);
+    registry().violations.length = 0;
     skb.freed = true; // the slot's reference is already gone; retire the skb without a second unref
-    registry.live.delete(skb);
+    registry().live.delete(skb);
   });
 });

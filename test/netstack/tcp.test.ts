@@ -1,10 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   DrainError,
   FragDestructor,
   RealClock,
-  setSkbRegistry,
-  SkbRegistry,
   TCP_INIT_CWND,
   TCP_MSS_DEFAULT,
   TCP_RTO_MAX,
@@ -13,16 +11,9 @@ import {
   TcpPair,
   type Page,
 } from '../../netstack/index.ts';
-import { harness, patternPage, timedDestructor } from './helpers.ts';
+import { harness, patternPage, timedDestructor, useSkbRegistry } from './helpers.ts';
 
-let registry: SkbRegistry;
-beforeEach(() => {
-  registry = setSkbRegistry(new SkbRegistry())!;
-});
-afterEach(() => {
-  expect(registry.violations).toEqual([]);
-  setSkbRegistry(null);
-});
+const registry = useSkbRegistry();
 
 const MSS = TCP_MSS_DEFAULT;
 
@@ -161,7 +152,7 @@ describe('TCP sender: destructor timing', () => {
     h.pair.close();
     await h.pair.drain();
     expect(h.bytes().equals(copy)).toBe(true);
-    expect(registry.leakedPages()).toEqual([]);
+    expect(registry().leakedPages()).toEqual([]);
   });
 
   it('sendmsg and sendpage bytes never share a frag (different destructor: no coalescing)', () => {
