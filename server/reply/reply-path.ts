@@ -250,7 +250,7 @@ export class ReplyPath {
   private lent(c: Conduit, r: InFlightReply): void {
     this.counters.repliesByReference++;
     this.emitPin(c, r);
-    if (this.o.mode === 'legacy') this.releaseToCache(c, r);
+    if (this.o.mode === 'legacy') this.releaseToCache(r);
     r.destructor.unref();
   }
 
@@ -290,7 +290,7 @@ export class ReplyPath {
     });
   }
 
-  private releaseToCache(c: Conduit, r: InFlightReply): void {
+  private releaseToCache(r: InFlightReply): void {
     if (r.released) return;
     r.released = true;
     r.release();
@@ -301,7 +301,7 @@ export class ReplyPath {
     if (!r) return;
     c.inflight.delete(d.id);
     this.counters.destructorsFired++;
-    this.releaseToCache(c, r);
+    this.releaseToCache(r);
     const bus = this.o.replyBus;
     if (bus.wants('reply-release')) {
       bus.emit({ type: 'reply-release', t: this.clock.now(), conn: c.id, xid: r.xid, destructor: d.id, pfns: r.frames.map((f) => f.pfn), heldMs: this.clock.now() - r.pinnedAt, mode: this.o.mode });
