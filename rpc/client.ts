@@ -33,6 +33,8 @@ export interface CallOptions {
 }
 
 export const CLIENT_DEFAULT_TIMEOUT_MS = 10_000;
+/** Largest reply record the client accepts (a 1 MiB READ reply is far below it). */
+export const CLIENT_DEFAULT_MAX_RECORD = 64 * 1024 * 1024;
 
 export function authSys(p: Partial<AuthSysParms> = {}): OpaqueAuth {
   return {
@@ -76,7 +78,7 @@ export class RpcClient {
         s.once('connect', resolve);
         s.once('error', reject);
       });
-      const dec = new RecordDecoder(this.opts.maxRecord ?? 64 * 1024 * 1024);
+      const dec = new RecordDecoder(this.opts.maxRecord ?? CLIENT_DEFAULT_MAX_RECORD);
       s.on('data', (chunk: Buffer) => {
         try {
           for (const rec of dec.push(chunk)) this.receive(rec);
