@@ -11,6 +11,7 @@ import { sliceViews } from './views.ts';
 const LINKTYPE_ETHERNET = 1;
 const ETH_HLEN = 14;
 const IP_HLEN = 20;
+const IPPROTO_TCP = 6;
 /** Largest TCP payload one IPv4 frame can carry with a 20-byte TCP header. */
 const MAX_FRAME_PAYLOAD = 65535 - IP_HLEN - 20;
 
@@ -91,6 +92,49 @@ function csumFold(sum: number): number {
   return ~sum & 0xffff;
 }
 
+/** RFC 1071 ones' complement checksum over the parts (each an even run of 16-bit words, padded if odd). */
+export function inetChecksum(...parts: Buffer[]): number {
+  let sum = 0;
+  for (const p of parts) sum = csumAdd(sum, p);
+  return csumFold(sum);
+}
+
+const SERVER_MAC = Buffer.from([0x02, 0, 0, 0, 0, 1]);
+const CLIENT_MAC = Buffer.from([0x02, 0, 0, 0, 0, 2]);
+export type Ipv4Address = readonly [number, number, number, number];
+
+/**
+ * Writes the Ethernet and IPv4 headers (DF set, TTL 64, header checksum) at the start of `frame`
+ * for a packet of `l4Len` transport bytes; returns where the transport header starts.
+ */
+export function writeEthIpv4(frame: Buffer, o: { fromServer: boolean; src: Ipv4Address; dst: Ipv4Address; proto: number; ipId: number; l4Len: number }): number {
+  (o.fromServer ? CLIENT_MAC : SERVER_MAC).copy(frame, 0);
+  (o.fromServer ? SERVER_MAC : CLIENT_MAC).copy(frame, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  const ip = ETH_HLEN;
+  frame[ip] = 0x45;
+  frame.writeUInt16BE(IP_HLEN + o.l4Len, ip + 2);
+  frame.writeUInt16BE(o.ipId & 0xffff, ip + 4);
+  frame.writeUInt16BE(0x4000, ip + 6);
+  frame[ip + 8] = 64;
+  frame[ip + 9] = o.proto;
+  frame.set(o.src, ip + 12);
+  frame.set(o.dst, ip + 16);
+  frame.writeUInt16BE(0, ip + 10);
+  frame.writeUInt16BE(inetChecksum(frame.subarray(ip, ip + IP_HLEN)), ip + 10);
+  return ip + IP_HLEN;
+}
+
+/** The IPv4 pseudo-header that TCP and UDP checksums cover. */
+export function ipv4PseudoHeader(src: Ipv4Address, dst: Ipv4Address, proto: number, l4Len: number): Buffer {
+  const pseudo = Buffer.alloc(12);
+  pseudo.set(src, 0);
+  pseudo.set(dst, 4);
+  pseudo[9] = proto;
+  pseudo.writeUInt16BE(l4Len, 10);
+  return pseudo;
+}
+
 interface TcpHeader {
   seq: number;
   ack: number;
@@ -102,8 +146,6 @@ interface TcpHeader {
 /** Builds the frames of one TCP flow into a PcapWriter. */
 export class TcpFlowCapture {
   private ipId = 1;
-  private readonly serverMac = Buffer.from([0x02, 0, 0, 0, 0, 1]);
-  private readonly clientMac = Buffer.from([0x02, 0, 0, 0, 0, 2]);
 
   constructor(
     private readonly w: PcapWriter,
@@ -153,22 +195,9 @@ export class TcpFlowCapture {
     let plen = 0;
     for (const p of payload) plen += p.length;
     const frame = Buffer.alloc(ETH_HLEN + IP_HLEN + tcpHlen + plen);
-    (fromServer ? this.clientMac : this.serverMac).copy(frame, 0);
-    (fromServer ? this.serverMac : this.clientMac).copy(frame, 6);
-    frame.writeUInt16BE(0x0800, 12);
     const src = fromServer ? this.addr.serverIp : this.addr.clientIp;
     const dst = fromServer ? this.addr.clientIp : this.addr.serverIp;
-    const ip = ETH_HLEN;
-    frame[ip] = 0x45;
-    frame.writeUInt16BE(IP_HLEN + tcpHlen + plen, ip + 2);
-    frame.writeUInt16BE(this.ipId++ & 0xffff, ip + 4);
-    frame.writeUInt16BE(0x4000, ip + 6);
-    frame[ip + 8] = 64;
-    frame[ip + 9] = 6;
-    frame.set(src, ip + 12);
-    frame.set(dst, ip + 16);
-    frame.writeUInt16BE(csumFold(csumAdd(0, frame.subarray(ip, ip + IP_HLEN))), ip + 10);
-    const tcp = ip + IP_HLEN;
+    const tcp = writeEthIpv4(frame, { fromServer, src, dst, proto: IPPROTO_TCP, ipId: this.ipId++, l4Len: tcpHlen + plen });
     frame.writeUInt16BE(fromServer ? this.addr.serverPort : this.addr.clientPort, tcp);
     frame.writeUInt16BE(fromServer ? this.addr.clientPort : this.addr.serverPort, tcp + 2);
     frame.writeUInt32BE(h.seq >>> 0, tcp + 4);
@@ -182,12 +211,7 @@ export class TcpFlowCapture {
       p.copy(frame, pos);
       pos += p.length;
     }
-    const pseudo = Buffer.alloc(12);
-    pseudo.set(src, 0);
-    pseudo.set(dst, 4);
-    pseudo[9] = 6;
-    pseudo.writeUInt16BE(tcpHlen + plen, 10);
-    frame.writeUInt16BE(csumFold(csumAdd(csumAdd(0, pseudo), frame.subarray(tcp))), tcp + 16);
+    frame.writeUInt16BE(inetChecksum(ipv4PseudoHeader(src, dst, IPPROTO_TCP, tcpHlen + plen), frame.subarray(tcp)), tcp + 16);
     this.w.writeFrame(t, frame);
   }
 }
