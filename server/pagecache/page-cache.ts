@@ -121,10 +121,6 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     return this.frames.length;
   }
 
-  frame(pfn: number): PageFrame | undefined {
-    return this.frames[pfn];
-  }
-
   /**
    * The frame a Buffer points into, and the offset within it, or null when the memory is not the
    * pool's. The reply path uses it to turn a reply's by-reference chunks into page fragments.

@@ -439,10 +439,6 @@ export class ReplyPath {
   countSocketCopy(): void {
     this.counters.socketCopies++;
   }
-
-  pageMap(): PageMap {
-    return this.pages;
-  }
 }
 
 /** Where a connection's in-order bytes go: the real socket, or an in-process client. */
