@@ -152,7 +152,7 @@ export class Dispatcher {
     const reply = await this.invoke(proc, call, ctx);
     if (drc && drcKey) {
       if (reply.release) drc.abandon(drcKey);
-      else drc.complete(drcKey, reply.chunks.length === 1 ? reply.chunks[0]! : Buffer.concat(reply.chunks, reply.length));
+      else drc.complete(drcKey, reply.chunks);
     }
     outcome(reply.status, proc.name, drc ? 'miss' : 'none');
     return reply;

@@ -66,11 +66,12 @@ export class DuplicateRequestCache {
     return { kind: 'hit', reply: e.reply };
   }
 
-  complete(key: string, reply: Buffer): void {
+  /** Stores the reply (as chunks or whole) as one private copy. */
+  complete(key: string, reply: Buffer | readonly Buffer[]): void {
     const e = this.entries.get(key);
     if (!e) return;
     if (e.reply) this.bytes -= e.reply.length;
-    e.reply = Buffer.from(reply);
+    e.reply = Buffer.concat(Buffer.isBuffer(reply) ? [reply] : reply);
     this.bytes += e.reply.length;
     this.evict();
   }
