@@ -202,12 +202,17 @@ for (const mode of ['destructor', 'legacy'] as const) {
       await page.locator('#oneoff-form input[name="dropNext"]').fill('1');
       await page.locator('#oneoff-form button').click();
       await expect.poll(() => page.locator('#fault-message').textContent(), { timeout: SETTLE_MS }).toMatch(/queued: conn=\d+, dropNext=1/);
+      // The writer is ready before the drop, so its WRITE lands within the retransmission's wait.
+      const writer = await NfsSession.open(server.ports);
+      const target = await writer.lookup('data.bin');
       const pending = nfs.read(fh, offset, PAGE);
       await until(server, (x) => x.counters.drops > before.counters.drops);
+      // The retransmission waits in the device queue, so the page is still the network's when the
+      // WRITE comes, however slow this machine is (the RTO alone may be shorter than a loaded turn).
+      await api(server, '/api/faults/one-off', { conn: conn!.id, holdNextMs: 1000 });
       // While the lost reply waits for its retransmission, another client overwrites the page.
       const newer = randomBytes(PAGE);
-      const writer = await NfsSession.open(server.ports);
-      await writer.write(await writer.lookup('data.bin'), offset, newer);
+      await writer.write(target, offset, newer);
       await writer.close();
       const got = await pending;
       const s = await until(server, (x) => x.openLifetimes === 0);
