@@ -2,8 +2,6 @@
  * MOUNT version 3 (RFC 1813 appendix I), and version 1 for DUMP and EXPORT. Version 1's MNT returns
  * a fixed 32-byte handle, which cannot carry ours (44 bytes): it stays PROC_UNAVAIL.
  */
-import { lstat } from 'node:fs/promises';
-import path from 'node:path';
 import type { CallContext, Procedure, RpcProgram } from '../../rpc/program.ts';
 import { AUTH_NONE, AUTH_SYS } from '../../rpc/program.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
@@ -71,13 +69,13 @@ export function createMountProgram(ctx: NfsContext, opts: MountProgramOptions = 
     let node = await vfs.root(exp).catch(() => {
       throw new MountError(MNT3ERR_NOENT, { dirpath, reason: 'export directory unavailable' });
     });
-    // A subdirectory mount: each component must be a real directory (symlinks are not followed).
+    // A subdirectory mount: each component must be a real directory, looked up in the one before it
+    // through its anchor (symlinks are not followed, and a swapped component does not lead out).
     for (const name of sub === '' ? [] : sub.split('/')) {
-      const rel = node.rel === '' ? name : `${node.rel}/${name}`;
-      const st = await lstat(path.join(exp.dir, rel), { bigint: true }).catch(() => undefined);
-      if (!st) throw new MountError(MNT3ERR_NOENT, { dirpath });
-      if (!st.isDirectory()) throw new MountError(MNT3ERR_NOTDIR, { dirpath });
-      node = vfs.node(exp, rel, st);
+      const next = await vfs.lookup(node, name).catch(() => undefined);
+      if (!next) throw new MountError(MNT3ERR_NOENT, { dirpath });
+      if (!next.st.isDirectory()) throw new MountError(MNT3ERR_NOTDIR, { dirpath });
+      node = next;
     }
     table.add({ hostname: call.remoteAddress, directory: dirpath });
     log.info({ client: call.remoteAddress, dirpath }, 'mount: MNT');

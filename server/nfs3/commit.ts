@@ -1,8 +1,9 @@
-import { constants, open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { identityOf, openVerified } from '../vfs/anchor.ts';
 import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
-import { NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_STALE } from './constants.ts';
+import { NFS3ERR_INVAL, NFS3ERR_ISDIR } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { wccOf, withPre } from './modify.ts';
 import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
@@ -31,12 +32,10 @@ export const commit: NfsProcedure<COMMIT3args> = {
       call.requireWritable(n.exp, 'commit');
       if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'commit', path: n.rel });
       if (!n.st.isFile()) throw new NfsError(NFS3ERR_INVAL, { op: 'commit', path: n.rel });
-      const h = await open(n.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: unknown) => {
+      const h = await openVerified(n.abs, constants.O_RDONLY, identityOf(n.st), 'commit', n.rel).catch((e: unknown) => {
         throw toNfsError(e, { op: 'commit', path: n.rel });
       });
       try {
-        const st = await h.stat({ bigint: true });
-        if (st.dev !== n.st.dev || st.ino !== n.st.ino) throw new NfsError(NFS3ERR_STALE, { op: 'commit', path: n.rel });
         await h.sync();
       } catch (e) {
         if (e instanceof NfsError) throw e;

@@ -1,6 +1,6 @@
-import { constants, lstat, lutimes, open } from 'node:fs/promises';
-import path from 'node:path';
+import { constants, type FileHandle, lstat, open, utimes } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { using, type Anchor } from '../vfs/anchor.ts';
 import type { VNode } from '../vfs/vfs.ts';
 import { CREATEMODE3_VALUES, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
@@ -29,16 +29,22 @@ const EXCLUSIVE_FILE_MODE = 0o600;
 
 const O_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
 
-/** Creates the file; false if the name already exists (any type). */
-async function createNew(abs: string, rel: string): Promise<boolean> {
+/**
+ * Creates the file `at` names (an entry of the directory's anchor); undefined if the name already
+ * exists (any type). The descriptor is the new file itself: whatever later happens to the name, the
+ * file is owned and stamped through it.
+ */
+async function createNew(at: string, rel: string): Promise<FileHandle | undefined> {
   try {
-    await (await open(abs, O_NEW, EXCLUSIVE_FILE_MODE)).close();
-    return true;
+    return await open(at, O_NEW, EXCLUSIVE_FILE_MODE);
   } catch (e) {
-    if (errnoOf(e) === 'EEXIST') return false;
+    if (errnoOf(e) === 'EEXIST') return undefined;
     throw toNfsError(e, { op: 'create', path: rel });
   }
 }
+
+/** The path that names an open descriptor's object (anchor.ts). */
+const fdPath = (h: FileHandle): string => `/proc/self/fd/${h.fd}`;
 
 /**
  * EXCLUSIVE: the verifier is stored in the new file's times — mtime seconds from its first four
@@ -46,31 +52,34 @@ async function createNew(abs: string, rel: string): Promise<boolean> {
  * CREATE finds a file carrying its own verifier and succeeds; any other file there is NFS3ERR_EXIST.
  * The client replaces those times with a SETATTR right after.
  */
-async function createExclusive(call: NfsCall, d: DirChange, name: string, verf: Buffer): Promise<VNode> {
-  const abs = path.join(d.dir.abs, name);
-  const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
+async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: string, verf: Buffer): Promise<VNode> {
+  const rel = relOf(d, name);
   const mtime = verf.readUInt32BE(0);
   const atime = verf.readUInt32BE(4);
-  if (await createNew(abs, rel)) {
-    await ownNew(d, abs);
-    await lutimes(abs, atime, mtime).catch((e: unknown) => {
-      throw toNfsError(e, { op: 'create', path: rel });
-    });
-    return call.ctx.vfs.child(d.dir, name);
+  const h = await createNew(dir.at(name), rel);
+  if (h) {
+    try {
+      await ownNew(d, fdPath(h));
+      await utimes(fdPath(h), atime, mtime).catch((e: unknown) => {
+        throw toNfsError(e, { op: 'create', path: rel });
+      });
+      return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+    } finally {
+      await h.close();
+    }
   }
-  const st = await lstat(abs, { bigint: true });
+  const st = await lstat(dir.at(name), { bigint: true });
   const carries = st.isFile() && st.mtimeNs === BigInt(mtime) * 1_000_000_000n && st.atimeNs === BigInt(atime) * 1_000_000_000n;
   if (!carries) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel, how: 'exclusive' });
   return call.ctx.vfs.node(d.dir.exp, rel, st);
 }
 
 /** UNCHECKED opens an existing regular file (applying the attributes, e.g. size 0); GUARDED refuses it. */
-async function createChecked(call: NfsCall, d: DirChange, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
-  const abs = path.join(d.dir.abs, name);
-  const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
-  const created = await createNew(abs, rel);
-  if (!created) {
-    const existing = await call.ctx.vfs.child(d.dir, name);
+async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
+  const rel = relOf(d, name);
+  const h = await createNew(dir.at(name), rel);
+  if (!h) {
+    const existing = await call.ctx.vfs.entry(d.dir, dir, name);
     if (mode === GUARDED || !existing.st.isFile()) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel });
     // As knfsd: of the attributes only the size applies to a file that was already there
     // (open(O_CREAT|O_TRUNC) by someone who may write but not chmod it).
@@ -78,14 +87,20 @@ async function createChecked(call: NfsCall, d: DirChange, name: string, mode: cr
       await applySattr(call, existing, { ...EMPTY_SATTR3, size: attrs.size }, 'create');
       await truncateFile(call, existing, attrs.size, 'create');
     }
-    return call.ctx.vfs.child(d.dir, name);
+    return call.ctx.vfs.entry(d.dir, dir, name);
   }
-  await ownNew(d, abs);
-  const fresh = await call.ctx.vfs.child(d.dir, name);
-  await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true);
-  if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
-  return call.ctx.vfs.child(d.dir, name);
+  try {
+    await ownNew(d, fdPath(h));
+    const fresh = call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+    await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true, fdPath(h));
+    if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
+    return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+  } finally {
+    await h.close();
+  }
 }
+
+const relOf = (d: DirChange, name: string): string => (d.dir.rel === '' ? name : `${d.dir.rel}/${name}`);
 
 export const create: NfsProcedure<CREATE3args> = {
   name: 'CREATE',
@@ -96,8 +111,11 @@ export const create: NfsProcedure<CREATE3args> = {
     const obj = await withPre(d.pre, async () => {
       checkNewName(a.where.name, 'create');
       const how = a.how;
-      if (how.mode === EXCLUSIVE) return createExclusive(call, d, a.where.name, how.verf);
-      return createChecked(call, d, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3);
+      return using(call.ctx.vfs.dirAnchor(d.dir, 'create'), (dir) =>
+        how.mode === EXCLUSIVE
+          ? createExclusive(call, d, dir, a.where.name, how.verf)
+          : createChecked(call, d, dir, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3),
+      );
     });
     const wcc = await wccOf(call, d.dir, d.pre);
     const w = okWriter();

@@ -13,10 +13,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
-import type { VNode } from '../vfs/vfs.ts';
+import { readdir } from 'node:fs/promises';
+import { using, type Anchor } from '../vfs/anchor.ts';
+import type { Vfs, VNode } from '../vfs/vfs.ts';
 import { NFS3ERR_NOTDIR, NFS3ERR_TOOSMALL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 
@@ -62,13 +61,30 @@ export function xdrStringSize(name: string): number {
 export async function readDirPage(
   dir: VNode,
   cookie: bigint,
-  vfs: { node(exp: VNode['exp'], rel: string, st: BigIntStats): VNode; parent(dir: VNode): Promise<VNode> },
+  vfs: Vfs,
   take: (e: DirPageEntry) => boolean,
 ): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
   if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'readdir', path: dir.rel });
+  let a: Anchor;
+  try {
+    a = vfs.dirAnchor(dir, 'readdir');
+  } catch (e) {
+    throw toNfsError(e, { op: 'readdir', path: dir.rel });
+  }
+  return using(a, (anchor) => readAnchoredPage(dir, anchor, cookie, vfs, take));
+}
+
+/** readDirPage through the directory's anchor: the listing and every lstat are of that directory. */
+async function readAnchoredPage(
+  dir: VNode,
+  a: Anchor,
+  cookie: bigint,
+  vfs: Vfs,
+  take: (e: DirPageEntry) => boolean,
+): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
   let raw: Buffer[];
   try {
-    raw = await readdir(dir.abs, { encoding: 'buffer' });
+    raw = await readdir(a.path, { encoding: 'buffer' });
   } catch (e) {
     throw toNfsError(e, { op: 'readdir', path: dir.rel });
   }
@@ -84,7 +100,7 @@ export async function readDirPage(
   const entries: DirPageEntry[] = [];
   for (let i = 0; i < candidates.length; i += STAT_BATCH) {
     const batch = candidates.slice(i, i + STAT_BATCH);
-    const nodes = await Promise.all(batch.map((c) => nodeOf(dir, c.name, vfs)));
+    const nodes = await Promise.all(batch.map((c) => nodeOf(dir, a, c.name, vfs)));
     for (let j = 0; j < batch.length; j++) {
       const node = nodes[j];
       if (!node) continue; // removed since readdir
@@ -101,10 +117,9 @@ export async function readDirPage(
   return { entries, eof: true };
 }
 
-async function nodeOf(dir: VNode, name: string, vfs: Parameters<typeof readDirPage>[2]): Promise<VNode | undefined> {
+async function nodeOf(dir: VNode, a: Anchor, name: string, vfs: Vfs): Promise<VNode | undefined> {
   if (name === '.') return dir;
-  if (name === '..') return vfs.parent(dir);
-  const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-  const st = await lstat(path.join(dir.abs, name), { bigint: true }).catch(() => undefined);
-  return st && vfs.node(dir.exp, rel, st);
+  if (name === '..') return vfs.parentAt(dir, a);
+  // Removed since readdir: not listed.
+  return vfs.entry(dir, a, name).catch(() => undefined);
 }

@@ -1,6 +1,6 @@
 import { link as fsLink } from 'node:fs/promises';
-import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { using } from '../vfs/anchor.ts';
 import { encodePostOpAttr, encodeWccData, fattr3FromStats, type pre_op_attr } from '../vfs/attr.ts';
 import { NFS3ERR_XDEV } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
@@ -25,10 +25,16 @@ export const link: NfsProcedure<LINK3args> = {
       if (file.exp !== d.dir.exp) throw new NfsError(NFS3ERR_XDEV, { op: 'link', from: file.exp.path, to: d.dir.exp.path });
       checkNewName(a.link.name, 'link');
       // link(2) does not follow a symlink given as the source: the new name links the symlink itself.
-      // A directory gives EPERM (NFS3ERR_PERM), as on Linux.
-      await fsLink(file.abs, path.join(d.dir.abs, a.link.name)).catch((e: unknown) => {
-        throw toNfsError(e, { op: 'link', path: a.link.name });
-      });
+      // A directory gives EPERM (NFS3ERR_PERM), as on Linux. The source is named through its own
+      // directory's anchor (a descriptor cannot be linked without linkat's AT_EMPTY_PATH).
+      const source = await call.ctx.vfs.parentAnchor(file, 'link');
+      await using(source.dir, () =>
+        using(call.ctx.vfs.dirAnchor(d.dir, 'link'), (dir) =>
+          fsLink(source.dir.at(source.name), dir.at(a.link.name)).catch((e: unknown) => {
+            throw toNfsError(e, { op: 'link', path: a.link.name });
+          }),
+        ),
+      );
     });
     const now = await call.ctx.vfs.restat(file).catch(() => undefined);
     const w = okWriter();

@@ -12,6 +12,7 @@ export interface MKDIR3args {
 }
 
 const DEFAULT_DIR_MODE = 0o755;
+const NEW_DIR_MODE = 0o700;
 
 export const mkdir: NfsProcedure<MKDIR3args> = {
   name: 'MKDIR',
@@ -22,12 +23,12 @@ export const mkdir: NfsProcedure<MKDIR3args> = {
       call,
       a.where,
       'mkdir',
-      async (abs, rel) => {
+      async (dir, name, rel) => {
         // Private until owned and given its mode, so nobody slips in between.
-        await fsMkdir(abs, 0o700).catch((e: unknown) => {
+        await fsMkdir(dir.at(name), NEW_DIR_MODE).catch((e: unknown) => {
           throw toNfsError(e, { op: 'mkdir', path: rel });
         });
-        return a.attributes;
+        return { attrs: a.attributes, isKind: (st) => st.isDirectory() && (st.mode & 0o777n) === BigInt(NEW_DIR_MODE) && st.nlink === 2n };
       },
       DEFAULT_DIR_MODE,
     ),

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { close as closeFd, constants, openSync } from 'node:fs';
 import { link as fsLink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import type { XdrReader } from '../../xdr/reader.ts';
+import type { Anchor } from '../vfs/anchor.ts';
 import type { specdata3 } from '../vfs/attr.ts';
 import {
   FTYPE3_VALUES,
@@ -61,29 +60,22 @@ async function mknodTool(args: string[], rel: string): Promise<void> {
 
 /**
  * A socket node: bound under a temporary name, hard-linked to the wanted name, then closed (which
- * removes the temporary name). The bind goes through /proc/self/fd/N of the directory so the path
- * fits sun_path (108 bytes) however deep the export is.
+ * removes the temporary name). The bind goes through the directory's anchor (/proc/self/fd/N), which
+ * also keeps the path inside sun_path (108 bytes) however deep the export is.
  */
-async function makeSocket(dirAbs: string, name: string, rel: string): Promise<void> {
-  const tmpName = `.pagelife-mknod-${randomBytes(6).toString('hex')}`;
-  const dirFd = openSync(dirAbs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+async function makeSocket(dir: Anchor, name: string, rel: string): Promise<void> {
+  const tmp = dir.at(`.pagelife-mknod-${randomBytes(6).toString('hex')}`);
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(tmp, () => resolve());
+  });
   try {
-    const short = `/proc/self/fd/${dirFd}/${tmpName}`;
-    const bindPath = short.length < 100 ? short : path.join(dirAbs, tmpName);
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(bindPath, () => resolve());
-    });
-    try {
-      await fsLink(path.join(dirAbs, tmpName), path.join(dirAbs, name));
-    } catch (e) {
-      throw toNfsError(e, { op: 'mknod', path: rel });
-    } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    await fsLink(tmp, dir.at(name));
+  } catch (e) {
+    throw toNfsError(e, { op: 'mknod', path: rel });
   } finally {
-    closeFd(dirFd, () => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
@@ -96,22 +88,22 @@ export const mknod: NfsProcedure<MKNOD3args> = {
       call,
       a.where,
       'mknod',
-      async (abs, rel) => {
+      async (dir, name, rel) => {
         const what = a.what;
         if (what.type === NF3FIFO) {
-          await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', abs], rel);
-          return what.pipe_attributes;
+          await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', dir.atForChild(name)], rel);
+          return { attrs: what.pipe_attributes, isKind: (st) => st.isFIFO() };
         }
         if (what.type === NF3SOCK) {
-          await makeSocket(path.dirname(abs), path.basename(abs), rel);
-          return what.pipe_attributes;
+          await makeSocket(dir, name, rel);
+          return { attrs: what.pipe_attributes, isKind: (st) => st.isSocket() };
         }
         if (what.type === NF3CHR || what.type === NF3BLK) {
           // Device nodes give access to host hardware: only when the server is configured to allow them.
           if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_NOTSUPP, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
           const kind = what.type === NF3CHR ? 'c' : 'b';
-          await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', abs, kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
-          return what.dev_attributes;
+          await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', dir.atForChild(name), kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
+          return { attrs: what.dev_attributes, isKind: (st) => (what.type === NF3CHR ? st.isCharacterDevice() : st.isBlockDevice()) };
         }
         throw new NfsError(NFS3ERR_BADTYPE, { op: 'mknod', path: rel, type: what.type });
       },

@@ -4,11 +4,11 @@
  * objects the caller's (squashed) identity.
  */
 import type { BigIntStats } from 'node:fs';
-import path from 'node:path';
-import { chmod, constants, type FileHandle, lchown, lutimes, open } from 'node:fs/promises';
+import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
 import { encodePostOpAttr, encodeWccData, fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from '../vfs/attr.ts';
+import { identityOf, openObjectAnchor, openVerified, using, type Anchor } from '../vfs/anchor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
@@ -93,11 +93,13 @@ export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): 
 /**
  * A new object belongs to the caller: uid from the identity, gid from it too unless the directory is
  * setgid (then the directory's group, as the kernel does). Only a root server can give files away.
+ * `obj` names the new object itself (an anchor or descriptor path), never a name that could be
+ * swapped for another object between its creation and this chown.
  */
-export async function ownNew(d: DirChange, abs: string): Promise<void> {
+export async function ownNew(d: DirChange, obj: string): Promise<void> {
   if (!serverIsRoot()) return;
   const gid = d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : d.id.gid;
-  await lchown(abs, d.id.uid, gid);
+  await chown(obj, d.id.uid, gid);
 }
 
 const isOwner = (id: Identity, st: BigIntStats): boolean => id.uid === 0 || id.uid === Number(st.uid);
@@ -112,9 +114,11 @@ function timeArg(t: set_time, current: bigint, now: number): number {
  * Applies sattr3 the way knfsd checks it: mode and client-chosen times need ownership; uid needs
  * root; gid needs ownership and membership; size and server times need ownership or write access.
  * `fresh`: the object was just created by this call, so its creator may set anything but uid/gid.
- * Size is applied by the caller (it needs the page cache); here it is only checked.
+ * Size is applied by the caller (it needs the page cache); here it is only checked. The changes go
+ * through `obj`, a descriptor path that names `n` itself (default: an anchor opened on `n` for
+ * this call), never through a path the kernel walks again.
  */
-export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false): Promise<void> {
+export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false, obj?: string): Promise<void> {
   const id = call.identity(n.exp);
   const st = n.st;
   const owner = fresh || isOwner(id, st);
@@ -136,43 +140,64 @@ export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string,
   if (clientTime && !owner) throw new NfsError(NFS3ERR_PERM, { op, path: n.rel, reason: 'setting times needs ownership' });
   if (anyTime && !canWrite) throw new NfsError(NFS3ERR_ACCES, { op, path: n.rel, reason: 'touch needs write access' });
 
-  try {
+  if (uid === undefined && gid === undefined && s.mode === undefined && !anyTime) return;
+
+  const apply = async (target: string): Promise<void> => {
+    // The following calls on a descriptor path stop at its object (anchor.ts): a symlink changes itself.
     // chown first: it clears setuid/setgid bits that a mode given alongside may set again.
-    if (uid !== undefined || gid !== undefined) await lchown(n.abs, uid ?? Number(st.uid), gid ?? Number(st.gid));
+    if (uid !== undefined || gid !== undefined) await chown(target, uid ?? Number(st.uid), gid ?? Number(st.gid));
     // Symlinks have no mode of their own on Linux; a mode for one is ignored.
-    if (s.mode !== undefined && !st.isSymbolicLink()) await chmod(n.abs, s.mode & 0o7777);
+    if (s.mode !== undefined && !st.isSymbolicLink()) await chmod(target, s.mode & 0o7777);
     if (anyTime) {
       const now = Date.now() / 1000;
-      await lutimes(n.abs, timeArg(s.atime, st.atimeNs, now), timeArg(s.mtime, st.mtimeNs, now));
+      await utimes(target, timeArg(s.atime, st.atimeNs, now), timeArg(s.mtime, st.mtimeNs, now));
     }
+  };
+  try {
+    await (obj !== undefined ? apply(obj) : using(openObjectAnchor(n.abs, identityOf(st), op, n.rel).anchor, (a) => apply(a.path)));
   } catch (e) {
     throw toNfsError(e, { op, path: n.rel });
   }
 }
 
-/** CREATE3resok / MKDIR3resok / SYMLINK3resok / MKNOD3resok: obj, obj_attributes, dir_wcc. */
+/** What `make` of createNode made: the attributes to apply, and a test that an object is of its kind. */
+export interface Made {
+  attrs: sattr3;
+  isKind(st: BigIntStats): boolean;
+}
+
 /**
- * MKDIR, SYMLINK and MKNOD: make a new name in a directory with `make` (given its absolute and
- * export-relative path; returns the attributes to apply), own it as the caller, apply the
+ * MKDIR, SYMLINK and MKNOD: make a new name in a directory with `make` (given the directory's
+ * anchor, the name and its export-relative path), own it as the caller, apply the
  * attributes (`defaultMode` when they name none), and encode diropres3 with the directory's wcc.
+ * The new entry must be of the kind made before it is given away: a name swapped in between for
+ * another object (a hard link to someone else's file) is refused, not chowned.
  */
 export async function createNode(
   call: NfsCall,
   where: diropargs3,
   op: string,
-  make: (abs: string, rel: string) => Promise<sattr3>,
+  make: (dir: Anchor, name: string, rel: string) => Promise<Made>,
   defaultMode?: number,
 ): Promise<XdrWriter> {
   const d = await beginDirChange(call, where.dir, op);
   const obj = await withPre(d.pre, async () => {
     const { name } = where;
     checkNewName(name, op);
-    const abs = path.join(d.dir.abs, name);
-    const s = await make(abs, d.dir.rel === '' ? name : `${d.dir.rel}/${name}`);
-    await ownNew(d, abs);
-    const mode = s.mode ?? defaultMode;
-    await applySattr(call, await call.ctx.vfs.child(d.dir, name), { ...s, ...(mode === undefined ? {} : { mode }), uid: undefined, gid: undefined, size: undefined }, op, true);
-    return call.ctx.vfs.child(d.dir, name);
+    return using(call.ctx.vfs.dirAnchor(d.dir, op), async (dir) => {
+      const rel = d.dir.rel === '' ? name : `${d.dir.rel}/${name}`;
+      const made = await make(dir, name, rel);
+      const st = await lstat(dir.at(name), { bigint: true });
+      if (!made.isKind(st)) throw new NfsError(NFS3ERR_STALE, { op, path: rel, reason: 'the new name was replaced' });
+      const fresh = call.ctx.vfs.node(d.dir.exp, rel, st);
+      await using(openObjectAnchor(dir.at(name), identityOf(st), op, rel).anchor, async (obj) => {
+        await ownNew(d, obj.path);
+        const s = made.attrs;
+        const mode = s.mode ?? defaultMode;
+        await applySattr(call, fresh, { ...s, ...(mode === undefined ? {} : { mode }), uid: undefined, gid: undefined, size: undefined }, op, true, obj.path);
+      });
+      return call.ctx.vfs.entry(d.dir, dir, name);
+    });
   });
   const wcc = await wccOf(call, d.dir, d.pre);
   const w = okWriter();
@@ -188,18 +213,9 @@ export function encodeDiropres(w: XdrWriter, obj: VNode | undefined, dirWcc: wcc
 
 /** Opens a regular file for writing without following symlinks, checking it is still `n`. */
 export async function openForWrite(n: VNode, op: string): Promise<FileHandle> {
-  let h: FileHandle;
-  try {
-    h = await open(n.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
-  } catch (e) {
+  return openVerified(n.abs, constants.O_WRONLY, identityOf(n.st), op, n.rel).catch((e: unknown) => {
     throw toNfsError(e, { op, path: n.rel });
-  }
-  const st = await h.stat({ bigint: true });
-  if (st.dev !== n.st.dev || st.ino !== n.st.ino) {
-    await h.close();
-    throw new NfsError(NFS3ERR_STALE, { op, path: n.rel, reason: 'path now names another file' });
-  }
-  return h;
+  });
 }
 
 /** Sets a regular file's size; its cached pages are dropped (the tail page and beyond changed). */

@@ -1,5 +1,6 @@
 import { readlink as fsReadlink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { using } from '../vfs/anchor.ts';
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
 import { NFS3ERR_INVAL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
@@ -18,9 +19,16 @@ export const readlink: NfsProcedure<READLINK3args> = {
   async run(a, call) {
     const n = await call.node(a.symlink);
     if (!n.st.isSymbolicLink()) throw new NfsError(NFS3ERR_INVAL, { op: 'readlink', path: n.rel, reason: 'not a symlink' });
-    const target = await fsReadlink(n.abs, { encoding: 'buffer' }).catch((e: unknown) => {
+    // readlink of an anchor would give the anchor's path: the target is read by name in the link's
+    // own (anchored) directory.
+    const at = await call.ctx.vfs.parentAnchor(n, 'readlink').catch((e: unknown) => {
       throw toNfsError(e, { op: 'readlink', path: n.rel });
     });
+    const target = await using(at.dir, (dir) =>
+      fsReadlink(dir.at(at.name), { encoding: 'buffer' }).catch((e: unknown) => {
+        throw toNfsError(e, { op: 'readlink', path: n.rel });
+      }),
+    );
     const w = okWriter();
     encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
     w.opaque(target);

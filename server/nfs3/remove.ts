@@ -1,6 +1,6 @@
 import { lstat, rmdir as fsRmdir, unlink } from 'node:fs/promises';
-import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE } from '../exports/access.ts';
 import { encodeWccData } from '../vfs/attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
@@ -22,24 +22,27 @@ export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 
   await withPre(d.pre, async () => {
     const { name } = a.object;
     checkOldName(name, op);
-    const abs = path.join(d.dir.abs, name);
-    const st = await lstat(abs, { bigint: true }).catch((e: unknown) => {
-      throw toNfsError(e, { op, path: name });
-    });
-    requireMayDelete(d, st, op);
-    try {
-      if (op === 'rmdir') {
-        if (!st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op, path: name });
-        await fsRmdir(abs);
-      } else {
-        // Linux unlink(2) of a directory fails with EISDIR → NFS3ERR_ISDIR.
-        await unlink(abs);
+    const st = await using(call.ctx.vfs.dirAnchor(d.dir, op), async (dir) => {
+      const at = dir.at(name);
+      const st = await lstat(at, { bigint: true }).catch((e: unknown) => {
+        throw toNfsError(e, { op, path: name });
+      });
+      requireMayDelete(d, st, op);
+      try {
+        if (op === 'rmdir') {
+          if (!st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op, path: name });
+          await fsRmdir(at);
+        } else {
+          // Linux unlink(2) of a directory fails with EISDIR → NFS3ERR_ISDIR.
+          await unlink(at);
+        }
+      } catch (e) {
+        // Some file systems say EEXIST for a non-empty directory.
+        if (op === 'rmdir' && errnoOf(e) === 'EEXIST') throw new NfsError(NFS3ERR_NOTEMPTY, { op, path: name });
+        throw toNfsError(e, { op, path: name });
       }
-    } catch (e) {
-      // Some file systems say EEXIST for a non-empty directory.
-      if (op === 'rmdir' && errnoOf(e) === 'EEXIST') throw new NfsError(NFS3ERR_NOTEMPTY, { op, path: name });
-      throw toNfsError(e, { op, path: name });
-    }
+      return st;
+    });
     if (st.nlink <= 1n || st.isDirectory()) call.ctx.vfs.forget(d.dir.exp, st);
     // The last name of a file: its cached pages can never be read again.
     if (st.isFile() && st.nlink <= 1n) call.ctx.coherence.drop(cacheKeyOf(st));

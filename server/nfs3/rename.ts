@@ -1,6 +1,6 @@
 import { lstat, rename as fsRename } from 'node:fs/promises';
-import path from 'node:path';
 import type { XdrReader } from '../../xdr/reader.ts';
+import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE, ACCESS3_EXTEND } from '../exports/access.ts';
 import { encodeWccData, type pre_op_attr } from '../vfs/attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
@@ -33,17 +33,22 @@ export const rename: NfsProcedure<RENAME3args> = {
         if (from.dir.exp !== to.dir.exp) throw new NfsError(NFS3ERR_XDEV, { op: 'rename', from: from.dir.exp.path, to: to.dir.exp.path });
         checkOldName(a.from.name, 'rename');
         checkOldName(a.to.name, 'rename');
-        const fromAbs = path.join(from.dir.abs, a.from.name);
-        const toAbs = path.join(to.dir.abs, a.to.name);
-        const src = await lstat(fromAbs, { bigint: true }).catch((e: unknown) => {
-          throw toNfsError(e, { op: 'rename', path: a.from.name });
-        });
-        requireMayDelete(from, src, 'rename');
-        const dst = await lstat(toAbs, { bigint: true }).catch(() => undefined);
-        if (dst) requireMayDelete(to, dst, 'rename');
-        await fsRename(fromAbs, toAbs).catch((e: unknown) => {
-          throw toNfsError(e, { op: 'rename', path: a.from.name, to: a.to.name });
-        });
+        const { src, dst } = await using(call.ctx.vfs.dirAnchor(from.dir, 'rename'), (fromDir) =>
+          using(call.ctx.vfs.dirAnchor(to.dir, 'rename'), async (toDir) => {
+            const fromAt = fromDir.at(a.from.name);
+            const toAt = toDir.at(a.to.name);
+            const src = await lstat(fromAt, { bigint: true }).catch((e: unknown) => {
+              throw toNfsError(e, { op: 'rename', path: a.from.name });
+            });
+            requireMayDelete(from, src, 'rename');
+            const dst = await lstat(toAt, { bigint: true }).catch(() => undefined);
+            if (dst) requireMayDelete(to, dst, 'rename');
+            await fsRename(fromAt, toAt).catch((e: unknown) => {
+              throw toNfsError(e, { op: 'rename', path: a.from.name, to: a.to.name });
+            });
+            return { src, dst };
+          }),
+        );
         const exp = from.dir.exp;
         const relOf = (dirRel: string, name: string) => (dirRel === '' ? name : `${dirRel}/${name}`);
         // A replaced target that was its file's last name is gone, and so are its cached pages.

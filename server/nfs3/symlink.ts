@@ -19,14 +19,14 @@ export const symlink: NfsProcedure<SYMLINK3args> = {
   nonIdempotent: true,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), symlink_attributes: decodeSattr3(r), symlink_data: decodeFilename3(r) }),
   run: (a, call) =>
-    createNode(call, a.where, 'symlink', async (abs, rel) => {
+    createNode(call, a.where, 'symlink', async (dir, name, rel) => {
       const target = a.symlink_data;
       if (target.includes('\0')) throw new NfsError(NFS3ERR_INVAL, { op: 'symlink', path: rel, reason: 'NUL in target' });
       if (Buffer.byteLength(target) >= NFS3_PATH_MAX) throw new NfsError(NFS3ERR_NAMETOOLONG, { op: 'symlink', path: rel });
-      await fsSymlink(target, abs).catch((e: unknown) => {
+      await fsSymlink(target, dir.at(name)).catch((e: unknown) => {
         throw toNfsError(e, { op: 'symlink', path: rel });
       });
-      return a.symlink_attributes;
+      return { attrs: a.symlink_attributes, isKind: (st) => st.isSymbolicLink() };
     }),
   resfail: failWcc((a) => a.where.dir),
 };

@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs';
-import { constants, type FileHandle, open } from 'node:fs/promises';
-import { NFS3ERR_STALE } from '../nfs3/constants.ts';
-import { NfsError } from '../nfs3/errors.ts';
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { identityOf, openVerified } from './anchor.ts';
 import type { FileSource } from '../pagecache/page-cache.ts';
 import type { VNode } from './vfs.ts';
 
@@ -28,15 +28,7 @@ export interface ClosableFileSource extends FileSource {
  */
 export function fileSourceOf(n: VNode): ClosableFileSource {
   let fh: Promise<FileHandle> | undefined;
-  const openChecked = async (): Promise<FileHandle> => {
-    const h = await open(n.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const st = await h.stat({ bigint: true });
-    if (st.dev !== n.st.dev || st.ino !== n.st.ino) {
-      await h.close();
-      throw new NfsError(NFS3ERR_STALE, { op: 'open', path: n.rel, reason: 'path now names another file' });
-    }
-    return h;
-  };
+  const openChecked = (): Promise<FileHandle> => openVerified(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel);
   return {
     key: cacheKeyOf(n.st),
     version: cacheVersionOf(n.st),

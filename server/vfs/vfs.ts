@@ -12,7 +12,9 @@
  *
  * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and the
  * directory chain of every resolved path is realpath'd and must lie inside the export, so a directory
- * swapped for a symlink after the handle was issued does not lead out.
+ * swapped for a symlink after the handle was issued does not lead out. Those checks hold for the
+ * moment they were made only: everything that acts on an object or lists, looks up or changes entries
+ * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
@@ -20,6 +22,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { NFS3ERR_ACCES, NFS3ERR_NAMETOOLONG, NFS3ERR_NOENT, NFS3ERR_NOTDIR, NFS3ERR_STALE, NFS3_NAME_MAX } from '../nfs3/constants.ts';
 import { NfsError, errnoOf, toNfsError } from '../nfs3/errors.ts';
+import { Anchor, generationOf, identityOf, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
 
@@ -32,11 +36,6 @@ export interface VNode {
   abs: string;
   st: BigIntStats;
   fh: Buffer;
-}
-
-/** Birth time is the generation: it survives renames and chmod, and differs for a reused inode. */
-export function generationOf(st: BigIntStats): bigint {
-  return st.birthtimeNs > 0n ? st.birthtimeNs : 0n;
 }
 
 /**
@@ -127,7 +126,7 @@ export class Vfs {
       this.paths.delete(key);
       return undefined;
     }
-    if (st.dev !== id.dev || st.ino !== id.ino || generationOf(st) !== id.gen) {
+    if (!sameObject(st, id)) {
       this.paths.delete(key);
       return undefined;
     }
@@ -172,23 +171,53 @@ export class Vfs {
     let seen = 0;
     const queue: string[] = [''];
     for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
-      const dirAbs = rel === '' ? exp.dir : path.join(exp.dir, rel);
-      let names: string[];
+      let dir: Anchor;
       try {
-        names = await readdir(dirAbs);
+        dir = openContainedDir(exp, rel === '' ? exp.dir : path.join(exp.dir, rel), 'walk', rel);
       } catch {
-        continue; // vanished or unreadable: its subtree cannot be resolved now
+        continue; // vanished, replaced or unreadable: its subtree cannot be resolved now
       }
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const st = await lstat(path.join(exp.dir, childRel), { bigint: true }).catch(() => undefined);
-        if (!st) continue;
-        seen++;
-        this.paths.set(keyOf(exp.id, st.dev, st.ino), childRel);
-        if (st.isDirectory()) queue.push(childRel);
-      }
+      await using(dir, async (a) => {
+        const names = await readdir(a.path).catch(() => [] as string[]);
+        for (const name of names) {
+          const childRel = rel === '' ? name : `${rel}/${name}`;
+          const st = await lstat(a.at(name), { bigint: true }).catch(() => undefined);
+          if (!st) continue;
+          seen++;
+          this.paths.set(keyOf(exp.id, st.dev, st.ino), childRel);
+          if (st.isDirectory()) queue.push(childRel);
+        }
+      });
     }
     this.log.info({ export: exp.path, objects: seen, ms: Math.round(performance.now() - started) }, 'vfs: export walked to rebuild the inode map');
+  }
+
+  /** An anchor on directory `dir` (ENOTDIR if it is not one), to list, look up or change its entries. */
+  dirAnchor(dir: VNode, op: string): Anchor {
+    if (!dir.st.isDirectory()) throw new VfsError('ENOTDIR', { op, path: dir.rel });
+    return openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
+  }
+
+  /** An anchor on the object `n` itself (a symlink as itself), to change its attributes. */
+  objectAnchor(n: VNode, op: string): Anchor {
+    return openObjectAnchor(n.abs, identityOf(n.st), op, n.rel).anchor;
+  }
+
+  /**
+   * An anchor on the directory that holds `n`, and `n`'s name in it, for what only a name can do (link
+   * it, read a symlink's target): the directory is checked to be inside the export, and the entry to
+   * still be `n`.
+   */
+  async parentAnchor(n: VNode, op: string): Promise<{ dir: Anchor; name: string }> {
+    if (n.rel === '') throw new VfsError('EINVAL', { op, path: n.rel, reason: 'the export root has no entry of its own' });
+    const name = path.posix.basename(n.rel);
+    const dir = openContainedDir(n.exp, path.dirname(n.abs), op, n.rel);
+    const st = await lstat(dir.at(name), { bigint: true }).catch(() => undefined);
+    if (!st || !sameObject(st, identityOf(n.st))) {
+      dir.close();
+      throw new VfsError('ESTALE', { op, path: n.rel, reason: 'the name now holds another object' });
+    }
+    return { dir, name };
   }
 
   /**
@@ -199,32 +228,36 @@ export class Vfs {
     if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'lookup', path: dir.rel });
     checkComponent(name, 'lookup');
     if (name === '.') return dir;
-    if (name === '..') return this.parent(dir);
-    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-    try {
-      const st = await lstat(path.join(dir.abs, name), { bigint: true });
-      return this.node(dir.exp, rel, st);
-    } catch (e) {
-      throw toNfsError(e, { op: 'lookup', path: rel });
-    }
+    if (dir.rel === '' && name === '..') return dir;
+    return using(this.dirAnchor(dir, 'lookup'), (a) => (name === '..' ? this.parentAt(dir, a) : this.entry(dir, a, name)));
   }
 
-  async parent(dir: VNode): Promise<VNode> {
+  /** The parent of `dir` through its anchor `a` (the real `..` of the open directory). */
+  async parentAt(dir: VNode, a: Anchor): Promise<VNode> {
     if (dir.rel === '') return dir;
     const rel = path.posix.dirname(dir.rel);
     const parentRel = rel === '.' ? '' : rel;
-    const abs = parentRel === '' ? dir.exp.dir : path.join(dir.exp.dir, parentRel);
     try {
-      return this.node(dir.exp, parentRel, await lstat(abs, { bigint: true }));
+      return this.node(dir.exp, parentRel, await lstat(a.at('..'), { bigint: true }));
     } catch (e) {
       throw toNfsError(e, { op: 'parent', path: parentRel });
+    }
+  }
+
+  /** The node of entry `name` of `dir`, read through `dir`'s anchor `a`. */
+  async entry(dir: VNode, a: Anchor, name: string): Promise<VNode> {
+    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+    try {
+      return this.node(dir.exp, rel, await lstat(a.at(name), { bigint: true }));
+    } catch (e) {
+      throw toNfsError(e, { op: 'lookup', path: rel });
     }
   }
 
   /** Re-reads an object's attributes (after a change, or for post-op attributes). */
   async restat(n: VNode): Promise<VNode> {
     const st = await lstat(n.abs, { bigint: true });
-    if (st.ino !== n.st.ino || st.dev !== n.st.dev) throw new NfsError(NFS3ERR_STALE, { op: 'restat', path: n.rel });
+    if (!sameObject(st, identityOf(n.st))) throw new NfsError(NFS3ERR_STALE, { op: 'restat', path: n.rel });
     return { ...n, st };
   }
 
@@ -242,11 +275,5 @@ export class Vfs {
     for (const [key, rel] of this.paths) {
       if (key.startsWith(prefix) && rel.startsWith(below)) this.paths.set(key, `${toRel}/${rel.slice(below.length)}`);
     }
-  }
-
-  /** The node of `name` in `dir` as it is now (after a create). */
-  async child(dir: VNode, name: string): Promise<VNode> {
-    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-    return this.node(dir.exp, rel, await lstat(path.join(dir.abs, name), { bigint: true }));
   }
 }
