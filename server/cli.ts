@@ -4,7 +4,7 @@ import { FixtureError, ReplayOutputError, ReplayStepError, ReplayUsageError } fr
 
 const USAGE = `usage:
   pagelife serve [--export DIR] [--nfs-port N] [--mount-port N] [--portmap auto|off|PORT]
-                 [--http-port N] [--host ADDR] [--config FILE] [--exports-file FILE]
+                 [--http-port N] [--http-host ADDR] [--host ADDR] [--config FILE] [--exports-file FILE]
                  [--export-options OPTS] [--export-clients SPEC] [--var-dir DIR]
                  [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
                  [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
@@ -20,6 +20,7 @@ const SERVE_OPTIONS = {
   'mount-port': { type: 'string' },
   portmap: { type: 'string' },
   'http-port': { type: 'string' },
+  'http-host': { type: 'string' },
   host: { type: 'string' },
   config: { type: 'string' },
   'exports-file': { type: 'string' },
@@ -63,6 +64,7 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
     mountPort: num(f['mount-port']),
     portmap: f.portmap === undefined || f.portmap === 'auto' || f.portmap === 'off' ? f.portmap : num(f.portmap),
     httpPort: num(f['http-port']),
+    httpHost: f['http-host'],
     host: f.host,
     exportsFile: f['exports-file'],
     exportOptions: f['export-options'],

@@ -33,6 +33,11 @@ export const ConfigSchema = z.object({
   /** `auto`: own portmapper on 111 if it can bind it, else register with a running rpcbind, else none. */
   portmap: z.union([z.enum(['auto', 'off']), port]).default('auto'),
   httpPort: port.default(HTTP_PORT),
+  /**
+   * Where the HTTP side listens. Loopback by default: its fault controls can stop every NFS reply,
+   * so beyond loopback they need the control token (server/http/control.ts).
+   */
+  httpHost: z.string().default('127.0.0.1'),
   /** Host directory exported as /export; absent: the embedded default export under `varDir`. */
   export: z.string().optional(),
   /** exports(5)-style file with more exports (and rules for /export). */

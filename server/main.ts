@@ -17,6 +17,7 @@ import type { PcapWriter } from '../netstack/pcap.ts';
 import { ReplyPath } from './reply/reply-path.ts';
 import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
+import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
 
@@ -29,6 +30,8 @@ export interface BoundPorts {
 
 export interface RunningServer {
   ports: BoundPorts;
+  /** The HTTP control token, and whether the listener needs it. */
+  auth: ControlAuth;
   config: Config;
   log: Logger;
   dispatcher: Dispatcher;
@@ -126,8 +129,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     throw e;
   }
 
+  const auth = await loadControlAuth(path.join(config.varDir, 'state'), config.httpHost);
   const http = await buildHttpApp({
     log,
+    auth,
     telemetry,
     state: () => ({
       replyMode: config.replyMode,
@@ -145,11 +150,12 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       },
     },
   });
-  await http.listen({ port: config.httpPort, host: config.host });
+  await http.listen({ port: config.httpPort, host: config.httpHost });
   const httpPort = (http.server.address() as { port: number }).port;
 
   return {
     ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort },
+    auth,
     config,
     log,
     dispatcher,
@@ -169,12 +175,18 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   };
 }
 
-function mountHelp(p: BoundPorts): string {
+function mountHelp(p: BoundPorts, config: Config, auth: ControlAuth): string {
   const explicit = `mount -t nfs -o vers=3,proto=tcp,port=${p.nfs},mountport=${p.mount},mountproto=tcp,nolock HOST:/export /mnt`;
   const lines = ['Mount it from a Linux client (replace HOST with this machine\'s address):'];
   if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp,nolock HOST:/export /mnt`);
   lines.push(`  ${explicit}`);
-  lines.push(`Dashboard and API: http://localhost:${p.http}/`);
+  if (auth.required) {
+    const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? 'HOST' : config.httpHost;
+    lines.push(`Dashboard and API: http://${host.includes(':') ? `[${host}]` : host}:${p.http}/?token=${auth.token}`);
+    lines.push(`  (fault controls need the token: header x-pagelife-token: ${auth.token})`);
+  } else {
+    lines.push(`Dashboard and API: http://localhost:${p.http}/ (this machine only; --http-host to open it wider)`);
+  }
   return lines.join('\n');
 }
 
@@ -190,7 +202,7 @@ export async function serve(config: Config, hooks: ServeHooks = {}): Promise<voi
   const server = await startPagelife(config, log);
   await hooks.started?.(server);
   const p = server.ports;
-  process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
+  process.stdout.write(`${mountHelp(p, config, server.auth)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

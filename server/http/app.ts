@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Telemetry } from '../telemetry/telemetry.ts';
+import { requireControlToken, type ControlAuth } from './control.ts';
 import { EventStream } from './event-stream.ts';
 import type { FaultApi } from './fault-api.ts';
 import { dashboardPlugin } from './plugins/dashboard.ts';
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   faults: FaultApi;
   /** The dashboard event stream; by default one on the telemetry with the default limits. */
   stream?: EventStream;
+  /** The control token; absent: every endpoint open (tests of the API itself). */
+  auth?: ControlAuth;
 }
 
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
@@ -36,8 +39,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.setValidatorCompiler(zodValidatorCompiler);
   const stream = opts.stream ?? new EventStream(opts.telemetry, log);
   app.addHook('onClose', async () => stream.close());
+  if (opts.auth) requireControlToken(app, opts.auth);
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
-  await app.register(dashboardPlugin);
+  await app.register(dashboardPlugin, { auth: opts.auth });
   await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
   await app.register(metricsPlugin, { telemetry: opts.telemetry, stream });
   await app.register(tracePlugin, { telemetry: opts.telemetry });

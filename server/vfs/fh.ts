@@ -9,9 +9,8 @@
  * the generation tells a reused inode number from the file the handle was made for. The tag makes
  * handles unforgeable: a client cannot reach an inode (or another export) it was never handed.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { loadSecret } from '../secret.ts';
 import { NFS3ERR_BADHANDLE } from '../nfs3/constants.ts';
 import { NfsError } from '../nfs3/errors.ts';
 
@@ -73,21 +72,6 @@ export class FileHandleCodec {
  * The handle secret, from `<stateDir>/fh-secret` (created 0600 on first start). It must persist:
  * a new secret turns every handle clients hold into NFS3ERR_BADHANDLE.
  */
-export async function loadFhSecret(stateDir: string): Promise<Buffer> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = path.join(stateDir, FH_SECRET_FILE);
-  // Written aside then linked into place, so a crash never leaves a short secret behind and two
-  // servers starting at once agree on one (link fails with EEXIST for the loser).
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'w' });
-  try {
-    await link(tmp, file);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'EEXIST') throw e;
-  } finally {
-    await unlink(tmp);
-  }
-  const secret = await readFile(file);
-  if (secret.length < SECRET_BYTES) throw new Error(`${file}: file-handle secret is ${secret.length} bytes, need ${SECRET_BYTES}`);
-  return secret;
+export function loadFhSecret(stateDir: string): Promise<Buffer> {
+  return loadSecret(stateDir, FH_SECRET_FILE, SECRET_BYTES);
 }

@@ -592,8 +592,11 @@ function renderFaults() {
 
 function setupFaultForms() {
   const message = $('fault-message');
+  // The control token, when the page was opened with one (a server reachable beyond loopback).
+  const token = document.querySelector('meta[name="pagelife-token"]')?.content ?? '';
   const post = async (url, body) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const headers = { 'content-type': 'application/json', ...(token ? { 'x-pagelife-token': token } : {}) };
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
     const json = await res.json();
     if (!res.ok) throw new Error(json.message ?? res.statusText);
     return json;

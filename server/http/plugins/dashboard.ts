@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { tokenMatches, type ControlAuth } from '../control.ts';
 import type { ZodTypeProvider } from '../zod.ts';
 
 const DASHBOARD_DIR = new URL('../dashboard/', import.meta.url);
@@ -11,14 +12,25 @@ const ASSETS = {
 } as const;
 
 const AssetParams = z.strictObject({ name: z.enum(Object.keys(ASSETS) as [keyof typeof ASSETS]) });
+const PageQuery = z.object({ token: z.string().max(256).optional() });
 
-/** The dashboard: one HTML page, one JS module, one stylesheet, read once at start (no build step). */
-export const dashboardPlugin: FastifyPluginAsync = async (app) => {
+/** The page's head holds the control token when the address it was opened with carried a valid one. */
+const TOKEN_SLOT = '<meta name="pagelife-token" content="">';
+
+/**
+ * The dashboard: one HTML page, one JS module, one stylesheet, read once at start (no build step).
+ * Opened with `?token=` (the address printed at start) it can use the fault controls of a server
+ * reachable beyond loopback; without it, it still shows everything.
+ */
+export const dashboardPlugin: FastifyPluginAsync<{ auth?: ControlAuth | undefined }> = async (app, { auth }) => {
   const html = await readFile(new URL('index.html', DASHBOARD_DIR), 'utf8');
   const assets = new Map<keyof typeof ASSETS, string>();
   for (const name of Object.keys(ASSETS) as (keyof typeof ASSETS)[]) assets.set(name, await readFile(new URL(name, DASHBOARD_DIR), 'utf8'));
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(html));
+  r.get('/', { schema: { querystring: PageQuery } }, async (req, reply) => {
+    const page = auth?.required && tokenMatches(auth, req.query.token) ? html.replace(TOKEN_SLOT, `<meta name="pagelife-token" content="${auth.token}">`) : html;
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').header('referrer-policy', 'no-referrer').send(page);
+  });
   r.get('/assets/:name', { schema: { params: AssetParams } }, async (req, reply) =>
     reply.type(ASSETS[req.params.name]).header('cache-control', 'no-cache').send(assets.get(req.params.name)),
   );
