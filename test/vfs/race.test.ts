@@ -309,7 +309,7 @@ for (const identity of ['root', 'squashed'] as const) {
       outsideBase = await mkdtemp(path.join(os.tmpdir(), 'pagelife-outside-'));
       victims = await layout(fx, outsideBase);
       before = await manifest(outsideBase);
-    });
+    }, 60_000);
     afterAll(async () => {
       await fx.close();
       await rm(outsideBase, { recursive: true, force: true });
@@ -331,7 +331,7 @@ for (const identity of ['root', 'squashed'] as const) {
         for (const v of victims) expect(r.statuses.get(v.proc)?.size ?? 0).toBeGreaterThan(0);
         const failures = [...r.statuses.values()].reduce((a, m) => a + [...m].filter(([s]) => s === NFS3ERR_STALE || s === NFS3ERR_NOTDIR || s === NFS3ERR_NOENT).reduce((x, [, c]) => x + c, 0), 0);
         expect(failures).toBeGreaterThan(0);
-      });
+      }, RACE_MS + 60_000);
     }
   });
 }
