@@ -11,8 +11,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadSecret } from '../secret.ts';
-import { NFS3ERR_BADHANDLE } from '../nfs3/constants.ts';
-import { NfsError } from '../nfs3/errors.ts';
+import { VfsError } from './errors.ts';
 
 export const FH_VERSION = 1;
 export const FH_SIZE = 44;
@@ -51,13 +50,13 @@ export class FileHandleCodec {
     return fh;
   }
 
-  /** Checks shape and tag; a handle this server did not make is NFS3ERR_BADHANDLE. */
+  /** Checks shape and tag; a handle this server did not make is EBADHANDLE. */
   decode(fh: Buffer): FileId {
     if (fh.length !== FH_SIZE || fh[0] !== FH_VERSION || fh[1] !== 0) {
-      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'malformed', length: fh.length });
+      throw new VfsError('EBADHANDLE', { op: 'fh', reason: 'malformed', length: fh.length });
     }
     if (!timingSafeEqual(this.tag(fh.subarray(0, BODY_SIZE)), fh.subarray(BODY_SIZE))) {
-      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'bad tag' });
+      throw new VfsError('EBADHANDLE', { op: 'fh', reason: 'bad tag' });
     }
     return {
       exportId: fh.readUInt16BE(2),
@@ -70,7 +69,7 @@ export class FileHandleCodec {
 
 /**
  * The handle secret, from `<stateDir>/fh-secret` (created 0600 on first start). It must persist:
- * a new secret turns every handle clients hold into NFS3ERR_BADHANDLE.
+ * a new secret turns every handle clients hold into bad handles.
  */
 export function loadFhSecret(stateDir: string): Promise<Buffer> {
   return loadSecret(stateDir, FH_SECRET_FILE, SECRET_BYTES);
