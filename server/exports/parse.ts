@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { normalizeExportPath } from '../vfs/export.ts';
+import { normalizeExportPath } from './path.ts';
 import { parseIPv4, parseIPv6 } from './address.ts';
 import { ExportsParseError } from './errors.ts';
 import { ExportEntrySchema } from './schema.ts';

@@ -9,7 +9,7 @@ import { XdrWriter } from '../../xdr/writer.ts';
 import { portAllowed } from '../exports/match.ts';
 import type { NfsContext } from '../nfs3/context.ts';
 import type { Export } from '../vfs/export.ts';
-import { normalizeExportPath } from '../vfs/export.ts';
+import { normalizeExportPath } from '../exports/path.ts';
 import {
   MNT3ERR_ACCES,
   MNT3ERR_NAMETOOLONG,

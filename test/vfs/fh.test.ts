@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NFS3ERR_BADHANDLE } from '../../server/nfs3/constants.ts';
 import { toNfsError } from '../../server/nfs3/errors.ts';
-import { exportIdFor, normalizeExportPath, openExports } from '../../server/vfs/export.ts';
+import { normalizeExportPath } from '../../server/exports/path.ts';
+import { exportIdFor, openExports } from '../../server/vfs/export.ts';
 import { FH_SECRET_FILE, FH_SIZE, FileHandleCodec, loadFhSecret } from '../../server/vfs/fh.ts';
 
 let dir: string;
