@@ -2,7 +2,7 @@
  * The reply path: every RPC reply leaves through netstack. READ data goes by reference
  * (sendpage of page-cache pages with one FragDestructor per reply); what the simulated receiver
  * delivers in order is written to the real socket. The reply mode decides when the page cache
- * gets its pages back (DESIGN.md, "Reply-path modes").
+ * gets its pages back (docs/DESIGN.md, "Reply-path modes").
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
