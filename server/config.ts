@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { FaultConfigSchema } from './reply/faults.ts';
+import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
@@ -12,8 +13,7 @@ export const NFS_PORT = 2049;
 export const MOUNT_PORT = 20048;
 export const HTTP_PORT = 8080;
 
-export const REPLY_MODES = ['destructor', 'legacy', 'copy'] as const;
-export type ReplyMode = (typeof REPLY_MODES)[number];
+export { REPLY_MODES, type ReplyMode } from './reply/mode.ts';
 
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();

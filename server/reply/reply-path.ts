@@ -16,7 +16,7 @@ import type { RpcReplyOut, TransportInfo } from '../../rpc/dispatch.ts';
 import { recordMark } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
 import type { DatagramSink } from '../../rpc/udp-server.ts';
-import type { ReplyMode } from '../config.ts';
+import type { ReplyMode } from './mode.ts';
 import { PAGE_SIZE, type PageCache, type PageFrame } from '../pagecache/page-cache.ts';
 import { PageMap } from './page-map.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyBus } from './types.ts';

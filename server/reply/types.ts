@@ -1,5 +1,5 @@
 import type { EventBus } from '../../netstack/events.ts';
-import type { ReplyMode } from '../config.ts';
+import type { ReplyMode } from './mode.ts';
 
 /**
  * What the reply path tells the rest of the server (dashboard, metrics, trace, fixture recorder).
