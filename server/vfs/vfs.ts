@@ -10,17 +10,17 @@
  * every change made outside the server and would need a write on every create; the walk is always right
  * and its cost (one lstat per object of the export) is paid once per restart.
  *
- * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and the
- * directory chain of every resolved path is realpath'd and must lie inside the export, so a directory
- * swapped for a symlink after the handle was issued does not lead out. Those checks hold for the
+ * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and every
+ * resolved object's real location (the kernel's name for a descriptor of it) must lie inside the
+ * export, so a directory swapped for a symlink after the handle was issued does not lead out. Those checks hold for the
  * moment they were made only: everything that acts on an object or lists, looks up or changes entries
  * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Anchor, generationOf, identityOf, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { Anchor, generationOf, identityOf, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -120,19 +120,13 @@ export class Vfs {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
     const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
-    let st: BigIntStats;
-    try {
-      st = await lstat(abs, { bigint: true });
-    } catch {
+    const st = locate(exp, abs, id);
+    if (st === 'gone') {
       this.paths.delete(key);
       return undefined;
     }
-    if (!sameObject(st, id)) {
-      this.paths.delete(key);
-      return undefined;
-    }
-    if (rel !== '' && !(await this.contained(exp, path.dirname(abs)))) {
-      this.log.warn({ export: exp.path, rel }, 'vfs: path leaves the export through a symlinked directory');
+    if (st === 'outside') {
+      this.log.warn({ export: exp.path, rel }, 'vfs: the object now lies outside the export (moved out, or a symlinked directory on its path)');
       return undefined;
     }
     this.paths.set(key, rel);
@@ -148,12 +142,6 @@ export class Vfs {
   private async isRootIno(exp: Export, ino: bigint): Promise<boolean> {
     const st = await lstat(exp.dir, { bigint: true }).catch(() => undefined);
     return st !== undefined && st.ino === ino;
-  }
-
-  /** True when the real path of `dirAbs` is the export directory or below it. */
-  async contained(exp: Export, dirAbs: string): Promise<boolean> {
-    const real = await realpath(dirAbs).catch(() => undefined);
-    return real !== undefined && (real === exp.dir || real.startsWith(exp.dir.endsWith('/') ? exp.dir : `${exp.dir}/`));
   }
 
   /** One walk per export at a time; callers arriving during a walk share it. */
