@@ -1,6 +1,6 @@
 import { ACCESS3_WRITES } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { identityOf, openVerified } from '../vfs/anchor.ts';
-import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
+import { encodeWccData, wccAttrFromStats } from './attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_INVAL, NFS3ERR_ISDIR } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';

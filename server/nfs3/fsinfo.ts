@@ -1,6 +1,6 @@
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE } from '../pagecache/page-cache.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK } from './constants.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';

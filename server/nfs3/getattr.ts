@@ -1,5 +1,5 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodeFattr3, fattr3FromStats } from '../vfs/attr.ts';
+import { encodeFattr3, fattr3FromStats } from './attr.ts';
 import { failVoid, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 

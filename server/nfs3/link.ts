@@ -1,7 +1,7 @@
 import { link as fsLink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, type pre_op_attr } from '../vfs/attr.ts';
+import { encodePostOpAttr, encodeWccData, fattr3FromStats, type pre_op_attr } from './attr.ts';
 import { NFS3ERR_XDEV } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { beginDirChange, checkNewName, wccOf, withPre } from './modify.ts';

@@ -1,6 +1,6 @@
 import { ACCESS3_LOOKUP } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeDiropargs3, encodeNfsFh3, type diropargs3 } from './xdr.ts';
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { Anchor } from '../vfs/anchor.ts';
-import type { specdata3 } from '../vfs/attr.ts';
+import type { specdata3 } from './attr.ts';
 import {
   FTYPE3_VALUES,
   NF3BLK,

@@ -7,7 +7,7 @@ import type { BigIntStats } from 'node:fs';
 import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from '../vfs/attr.ts';
+import { encodePostOpAttr, encodeWccData, fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
 import { identityOf, openObjectAnchor, openVerified, using, type Anchor } from '../vfs/anchor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';

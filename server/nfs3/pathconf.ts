@@ -1,5 +1,5 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { NFS3_NAME_MAX } from './constants.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';

@@ -8,7 +8,7 @@ import type { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { portAllowed } from '../exports/match.ts';
 import type { ExportOptions, Identity } from '../exports/types.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, type post_op_attr, type pre_op_attr } from '../vfs/attr.ts';
+import { encodePostOpAttr, encodeWccData, fattr3FromStats, type post_op_attr, type pre_op_attr } from './attr.ts';
 import type { Export } from '../vfs/export.ts';
 import type { VNode } from '../vfs/vfs.ts';
 import { NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_STALE, NFS3_OK, NFSSTAT3_NAMES } from './constants.ts';

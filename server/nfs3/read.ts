@@ -1,7 +1,7 @@
 import { ACCESS3_EXECUTE, ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
 import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
 import { NfsError } from './errors.ts';

@@ -1,6 +1,6 @@
 import { ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, FATTR3_SIZE, fattr3FromStats, fileidOf } from '../vfs/attr.ts';
+import { encodePostOpAttr, FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
 import { FH_SIZE } from '../vfs/fh.ts';
 import { NFS3_COOKIEVERFSIZE } from './constants.ts';
 import { readDirPage, xdrStringSize } from './dirlist.ts';

@@ -1,7 +1,7 @@
 import { readlink as fsReadlink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { encodePostOpAttr, fattr3FromStats } from './attr.ts';
 import { NFS3ERR_INVAL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';

@@ -2,7 +2,7 @@ import { lstat, rmdir as fsRmdir, unlink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE } from '../exports/access.ts';
-import { encodeWccData } from '../vfs/attr.ts';
+import { encodeWccData } from './attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_NOTDIR, NFS3ERR_NOTEMPTY } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';

@@ -2,7 +2,7 @@ import { lstat, rename as fsRename } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE, ACCESS3_EXTEND } from '../exports/access.ts';
-import { encodeWccData, type pre_op_attr } from '../vfs/attr.ts';
+import { encodeWccData, type pre_op_attr } from './attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_XDEV } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';

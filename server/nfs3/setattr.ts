@@ -1,5 +1,5 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { decodeNfstime3, encodeWccData, nfstime3FromNs, wccAttrFromStats, type nfstime3 } from '../vfs/attr.ts';
+import { decodeNfstime3, encodeWccData, nfstime3FromNs, wccAttrFromStats, type nfstime3 } from './attr.ts';
 import { DONT_CHANGE, NFS3ERR_NOT_SYNC } from './constants.ts';
 import { NfsError } from './errors.ts';
 import { applySattr, truncateFile, wccOf, withPre } from './modify.ts';

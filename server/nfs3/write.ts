@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_MODIFY } from '../exports/access.ts';
 import { PageCacheFullError } from '../pagecache/page-cache.ts';
-import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
+import { encodeWccData, wccAttrFromStats } from './attr.ts';
 import { cacheKeyOf, cacheVersionOf, fileSourceOf } from '../vfs/source.ts';
 import { DATA_SYNC, FILE_SYNC, NFS3ERR_ACCES, NFS3ERR_FBIG, NFS3ERR_INVAL, NFS3ERR_ISDIR, STABLE_HOW_VALUES, UNSTABLE, type stable_how } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';

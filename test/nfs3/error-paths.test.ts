@@ -16,7 +16,7 @@ import {
 } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeDiropargs3, encodeSattr3 } from '../../server/nfs3/xdr.ts';
 import { PAGE_SIZE } from '../../server/pagecache/page-cache.ts';
-import { decodeWccData } from '../../server/vfs/attr.ts';
+import { decodeWccData } from '../../server/nfs3/attr.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 

@@ -18,7 +18,7 @@ import { createNfsContext, exportsAccessPolicy, type NfsContext, type NfsLimits 
 import { createNfsProgram } from '../../server/nfs3/program.ts';
 import { decodeNfsFh3, decodePostOpFh3, encodeDiropargs3, type nfs_fh3 } from '../../server/nfs3/xdr.ts';
 import { PageCache } from '../../server/pagecache/page-cache.ts';
-import { decodeFattr3, decodePostOpAttr, decodeWccData, type fattr3, type post_op_attr, type wcc_data } from '../../server/vfs/attr.ts';
+import { decodeFattr3, decodePostOpAttr, decodeWccData, type fattr3, type post_op_attr, type wcc_data } from '../../server/nfs3/attr.ts';
 import { openExports, type Export } from '../../server/vfs/export.ts';
 
 export const silentLog = pino({ level: 'silent' });

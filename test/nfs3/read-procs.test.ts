@@ -20,7 +20,7 @@ import {
   NFS3_OK,
   NFSPROC3,
 } from '../../server/nfs3/constants.ts';
-import { decodePostOpAttr, nfstime3ToNs } from '../../server/vfs/attr.ts';
+import { decodePostOpAttr, nfstime3ToNs } from '../../server/nfs3/attr.ts';
 import { encodeDiropargs3, encodeSattr3, EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 

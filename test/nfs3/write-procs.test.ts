@@ -38,7 +38,7 @@ import {
 } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeDiropargs3, encodeSattr3, type sattr3 } from '../../server/nfs3/xdr.ts';
 import { PAGE_SIZE } from '../../server/pagecache/page-cache.ts';
-import { decodePostOpAttr, decodeWccData, nfstime3FromNs } from '../../server/vfs/attr.ts';
+import { decodePostOpAttr, decodeWccData, nfstime3FromNs } from '../../server/nfs3/attr.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { makeFixture, rootCred, userCred, type Fixture } from './harness.ts';
 

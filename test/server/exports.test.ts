@@ -8,7 +8,7 @@ import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { decodePostOpAttr } from '../../server/vfs/attr.ts';
+import { decodePostOpAttr } from '../../server/nfs3/attr.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, ACCESS3_READ, ACCESS3_WRITES } from '../../server/exports/access.ts';
 import { AUTH_NONE_CRED } from '../../rpc/index.ts';

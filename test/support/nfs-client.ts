@@ -5,7 +5,7 @@ import { RpcClient, authSys } from '../../rpc/index.ts';
 import type { OpaqueAuth } from '../../rpc/message.ts';
 import { EXCLUSIVE, NF3FIFO, NFSPROC3, SET_TO_CLIENT_TIME } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeSattr3, type sattr3 } from '../../server/nfs3/xdr.ts';
-import { decodeFattr3, decodePostOpAttr, decodeWccData, encodeNfstime3, type fattr3, type nfstime3 } from '../../server/vfs/attr.ts';
+import { decodeFattr3, decodePostOpAttr, decodeWccData, encodeNfstime3, type fattr3, type nfstime3 } from '../../server/nfs3/attr.ts';
 
 export const NFS_PROG = 100003;
 export const MOUNT_PROG = 100005;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXCLUSIVE, GUARDED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS3ERR_EXIST, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_NOENT, NFS3ERR_NOTDIR, NFS3ERR_NOTEMPTY, NFS3ERR_STALE, NFS3_OK, NFSPROC3, NFSSTAT3_NAMES, UNCHECKED } from '../../server/nfs3/constants.ts';
 import { encodeSattr3, EMPTY_SATTR3, type sattr3 } from '../../server/nfs3/xdr.ts';
-import { decodeFattr3, decodePostOpAttr } from '../../server/vfs/attr.ts';
+import { decodeFattr3, decodePostOpAttr } from '../../server/nfs3/attr.ts';
 import { makeFixture, rootCred, type Fixture } from '../nfs3/harness.ts';
 
 const RACE_MS = Number(process.env.RACE_MS ?? 3000);
