@@ -687,3 +687,6 @@ export const NFS3_RESULTS = {
 } as const satisfies Record<Exclude<keyof typeof NFSPROC3, 'NULL'>, Nfs3ResultCodec<unknown, unknown>>;
 
 export type Nfs3ResultProc = keyof typeof NFS3_RESULTS;
+
+/** The decoded result of procedure `K`. */
+export type Nfs3ResOf<K extends Nfs3ResultProc> = Nfs3Res<ResokOf<(typeof NFS3_RESULTS)[K]>, ResfailOf<(typeof NFS3_RESULTS)[K]>>;
