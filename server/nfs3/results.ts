@@ -75,8 +75,6 @@ const VOID = codec<undefined>(
   () => undefined,
 );
 
-const decodeVerf = (r: XdrReader, size: number): Buffer => r.fixedOpaque(size);
-
 // §3.3.1 GETATTR
 
 export interface GETATTR3resok {
@@ -269,7 +267,7 @@ export function decodeWRITE3resok(r: XdrReader): WRITE3resok {
   const file_wcc = decodeWccData(r);
   const count = r.uint32();
   const committed = r.enumOf<stable_how>(STABLE_HOW_VALUES, 'stable_how');
-  return { file_wcc, count, committed, verf: decodeVerf(r, NFS3_WRITEVERFSIZE) };
+  return { file_wcc, count, committed, verf: r.fixedOpaque(NFS3_WRITEVERFSIZE) };
 }
 
 export interface WRITE3resfail {
@@ -436,7 +434,7 @@ export function encodeREADDIR3resok(w: XdrWriter, v: READDIR3resok): void {
 
 export function decodeREADDIR3resok(r: XdrReader): READDIR3resok {
   const dir_attributes = decodePostOpAttr(r);
-  const cookieverf = decodeVerf(r, NFS3_COOKIEVERFSIZE);
+  const cookieverf = r.fixedOpaque(NFS3_COOKIEVERFSIZE);
   return { dir_attributes, cookieverf, reply: decodeDirlist3(r) };
 }
 
@@ -509,7 +507,7 @@ export function encodeREADDIRPLUS3resok(w: XdrWriter, v: READDIRPLUS3resok): voi
 
 export function decodeREADDIRPLUS3resok(r: XdrReader): READDIRPLUS3resok {
   const dir_attributes = decodePostOpAttr(r);
-  const cookieverf = decodeVerf(r, NFS3_COOKIEVERFSIZE);
+  const cookieverf = r.fixedOpaque(NFS3_COOKIEVERFSIZE);
   return { dir_attributes, cookieverf, reply: decodeDirlistplus3(r) };
 }
 
@@ -653,7 +651,7 @@ export function encodeCOMMIT3resok(w: XdrWriter, v: COMMIT3resok): void {
 
 export function decodeCOMMIT3resok(r: XdrReader): COMMIT3resok {
   const file_wcc = decodeWccData(r);
-  return { file_wcc, verf: decodeVerf(r, NFS3_WRITEVERFSIZE) };
+  return { file_wcc, verf: r.fixedOpaque(NFS3_WRITEVERFSIZE) };
 }
 
 /** COMMIT3resfail has WRITE3resfail's one field. */
