@@ -89,7 +89,21 @@ export class XdrWriter {
   opaqueRef(data: Buffer): this {
     this.uint32(data.length);
     this.ref(data);
-    const pad = xdrPad(data.length);
+    return this.pad(data.length);
+  }
+
+  /** Variable-length opaque whose bytes are the concatenation of `parts`, each referenced (page-cache slices). */
+  opaqueRefs(parts: readonly Buffer[]): this {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    this.uint32(len);
+    for (const p of parts) this.ref(p);
+    return this.pad(len);
+  }
+
+  /** The zero bytes that complete an item of `len` bytes to a multiple of four. */
+  private pad(len: number): this {
+    const pad = xdrPad(len);
     if (pad) this.ref(ZERO_PAD.subarray(0, pad));
     return this;
   }

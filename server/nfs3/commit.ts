@@ -1,12 +1,13 @@
 import { constants } from 'node:fs';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { identityOf, openVerified } from '../vfs/anchor.ts';
-import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
+import { wccAttrFromStats } from './attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_INVAL, NFS3ERR_ISDIR } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { wccOf, withPre } from './modify.ts';
-import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { COMMIT3res, type COMMIT3resfail, type COMMIT3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 import { resetWriteVerifier } from './write.ts';
 
@@ -22,8 +23,9 @@ export interface COMMIT3args {
  * server may widen). Answers after the data are on disk, with the verifier the writes got — unless
  * the fsync failed, which changes the verifier so the client resends.
  */
-export const commit: NfsProcedure<COMMIT3args> = {
+export const commit: NfsProcedure<COMMIT3args, COMMIT3resok, COMMIT3resfail> = {
   name: 'COMMIT',
+  result: COMMIT3res,
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), offset: r.uint64(), count: r.uint32() }),
   async run(a, call) {
     const n = await call.node(a.file);
@@ -46,11 +48,7 @@ export const commit: NfsProcedure<COMMIT3args> = {
       }
       call.ctx.pageCache.markClean(cacheKeyOf(n.st));
     });
-    const wcc = await wccOf(call, n, pre);
-    const w = okWriter();
-    encodeWccData(w, wcc);
-    w.fixedOpaque(call.ctx.writeVerifier);
-    return w;
+    return { file_wcc: await wccOf(call, n, pre), verf: call.ctx.writeVerifier };
   },
-  resfail: failWcc((a) => a.file),
+  resfail: async (a, err, call) => ({ file_wcc: await failureWcc(call, a.file, err) }),
 };

@@ -111,6 +111,8 @@ export const NFSSTAT3_NAMES: Readonly<Record<nfsstat3, string>> = {
   10008: 'NFS3ERR_JUKEBOX',
 };
 
+export const NFSSTAT3_VALUES: ReadonlySet<number> = new Set(Object.keys(NFSSTAT3_NAMES).map(Number));
+
 /** RFC 1813 §3 procedure numbers. */
 export const NFSPROC3 = {
   NULL: 0,

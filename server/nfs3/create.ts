@@ -4,8 +4,9 @@ import { using, type Anchor } from '../vfs/anchor.ts';
 import type { VNode } from '../vfs/vfs.ts';
 import { CREATEMODE3_VALUES, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
-import { applySattr, beginDirChange, checkNewName, encodeDiropres, ownNew, truncateFile, wccOf, withPre, type DirChange } from './modify.ts';
-import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { applySattr, beginDirChange, checkNewName, diropres, ownNew, truncateFile, wccOf, withPre, type DirChange } from './modify.ts';
+import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { diropres3, type CREATE3resok, type diropres3fail } from './results.ts';
 import { decodeDiropargs3, decodeSattr3, EMPTY_SATTR3, type diropargs3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.8 createhow3 */
@@ -102,9 +103,10 @@ async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: str
 
 const relOf = (d: DirChange, name: string): string => (d.dir.rel === '' ? name : `${d.dir.rel}/${name}`);
 
-export const create: NfsProcedure<CREATE3args> = {
+export const create: NfsProcedure<CREATE3args, CREATE3resok, diropres3fail> = {
   name: 'CREATE',
   nonIdempotent: true,
+  result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), how: decodeCreatehow3(r) }),
   async run(a, call) {
     const d = await beginDirChange(call, a.where.dir, 'create');
@@ -117,10 +119,7 @@ export const create: NfsProcedure<CREATE3args> = {
           : createChecked(call, d, dir, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3),
       );
     });
-    const wcc = await wccOf(call, d.dir, d.pre);
-    const w = okWriter();
-    encodeDiropres(w, obj, wcc);
-    return w;
+    return diropres(obj, await wccOf(call, d.dir, d.pre));
   },
-  resfail: failWcc((a) => a.where.dir),
+  resfail: async (a, err, call) => ({ dir_wcc: await failureWcc(call, a.where.dir, err) }),
 };

@@ -1,11 +1,12 @@
 import { link as fsLink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, type pre_op_attr } from '../vfs/attr.ts';
+import { fattr3FromStats } from './attr.ts';
 import { NFS3ERR_XDEV } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { beginDirChange, checkNewName, wccOf, withPre } from './modify.ts';
-import { okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { LINK3res, type LINK3resfail, type LINK3resok } from './results.ts';
 import { decodeDiropargs3, decodeNfsFh3, type diropargs3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.15 */
@@ -14,9 +15,10 @@ export interface LINK3args {
   link: diropargs3;
 }
 
-export const link: NfsProcedure<LINK3args> = {
+export const link: NfsProcedure<LINK3args, LINK3resok, LINK3resfail> = {
   name: 'LINK',
   nonIdempotent: true,
+  result: LINK3res,
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), link: decodeDiropargs3(r) }),
   async run(a, call) {
     const file = await call.node(a.file);
@@ -37,14 +39,10 @@ export const link: NfsProcedure<LINK3args> = {
       );
     });
     const now = await call.ctx.vfs.restat(file).catch(() => undefined);
-    const w = okWriter();
-    encodePostOpAttr(w, now && fattr3FromStats(now.st, now.exp));
-    encodeWccData(w, await wccOf(call, d.dir, d.pre));
-    return w;
+    return { file_attributes: now && fattr3FromStats(now.st, now.exp), linkdir_wcc: await wccOf(call, d.dir, d.pre) };
   },
-  // LINK3resfail: file_attributes, linkdir_wcc.
-  async resfail(w, a, err: NfsError, call: NfsCall) {
-    encodePostOpAttr(w, await call.attrsOf(a.file, err.status));
-    encodeWccData(w, { before: err.context.pre as pre_op_attr, after: await call.attrsOf(a.link.dir, err.status) });
+  async resfail(a, err, call) {
+    const file_attributes = await call.attrsOf(a.file, err.status);
+    return { file_attributes, linkdir_wcc: await failureWcc(call, a.link.dir, err) };
   },
 };

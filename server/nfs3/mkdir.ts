@@ -2,7 +2,8 @@ import { mkdir as fsMkdir } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { toNfsError } from './errors.ts';
 import { createNode } from './modify.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { diropres3, type diropres3fail, type MKDIR3resok } from './results.ts';
 import { decodeDiropargs3, decodeSattr3, type diropargs3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.9 */
@@ -14,9 +15,10 @@ export interface MKDIR3args {
 const DEFAULT_DIR_MODE = 0o755;
 const NEW_DIR_MODE = 0o700;
 
-export const mkdir: NfsProcedure<MKDIR3args> = {
+export const mkdir: NfsProcedure<MKDIR3args, MKDIR3resok, diropres3fail> = {
   name: 'MKDIR',
   nonIdempotent: true,
+  result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), attributes: decodeSattr3(r) }),
   run: (a, call) =>
     createNode(
@@ -32,5 +34,5 @@ export const mkdir: NfsProcedure<MKDIR3args> = {
       },
       DEFAULT_DIR_MODE,
     ),
-  resfail: failWcc((a) => a.where.dir),
+  resfail: async (a, err, call) => ({ dir_wcc: await failureWcc(call, a.where.dir, err) }),
 };

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { Anchor } from '../vfs/anchor.ts';
-import type { specdata3 } from '../vfs/attr.ts';
+import type { specdata3 } from './attr.ts';
 import {
   FTYPE3_VALUES,
   NF3BLK,
@@ -20,7 +20,8 @@ import {
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { createNode } from './modify.ts';
-import { failWcc, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { diropres3, type diropres3fail, type MKNOD3resok } from './results.ts';
 import { decodeDiropargs3, decodeSattr3, type diropargs3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.11 mknoddata3: devices carry attributes and numbers, FIFO/socket attributes only. */
@@ -79,9 +80,10 @@ async function makeSocket(dir: Anchor, name: string, rel: string): Promise<void>
   }
 }
 
-export const mknod: NfsProcedure<MKNOD3args> = {
+export const mknod: NfsProcedure<MKNOD3args, MKNOD3resok, diropres3fail> = {
   name: 'MKNOD',
   nonIdempotent: true,
+  result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), what: decodeMknoddata3(r) }),
   run: (a, call) =>
     createNode(
@@ -109,5 +111,5 @@ export const mknod: NfsProcedure<MKNOD3args> = {
       },
       0o644,
     ),
-  resfail: failWcc((a) => a.where.dir),
+  resfail: async (a, err, call) => ({ dir_wcc: await failureWcc(call, a.where.dir, err) }),
 };

@@ -7,11 +7,10 @@ import type { BigIntStats } from 'node:fs';
 import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from '../vfs/attr.ts';
+import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
 import { identityOf, openObjectAnchor, openVerified, using, type Anchor } from '../vfs/anchor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';
-import type { XdrWriter } from '../../xdr/writer.ts';
 import {
   DONT_CHANGE,
   NFS3ERR_ACCES,
@@ -26,8 +25,9 @@ import {
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { MAX_FILE_SIZE } from './fsinfo.ts';
-import { okWriter, type NfsCall } from './procedure.ts';
-import { encodePostOpFh3, type diropargs3, type nfs_fh3, type sattr3, type set_time } from './xdr.ts';
+import type { NfsCall } from './procedure.ts';
+import type { diropres3ok } from './results.ts';
+import type { diropargs3, nfs_fh3, sattr3, set_time } from './xdr.ts';
 
 const S_ISGID = 0o2000n;
 
@@ -169,7 +169,7 @@ export interface Made {
 /**
  * MKDIR, SYMLINK and MKNOD: make a new name in a directory with `make` (given the directory's
  * anchor, the name and its export-relative path), own it as the caller, apply the
- * attributes (`defaultMode` when they name none), and encode diropres3 with the directory's wcc.
+ * attributes (`defaultMode` when they name none), and answer diropres3 with the directory's wcc.
  * The new entry must be of the kind made before it is given away: a name swapped in between for
  * another object (a hard link to someone else's file) is refused, not chowned.
  */
@@ -179,7 +179,7 @@ export async function createNode(
   op: string,
   make: (dir: Anchor, name: string, rel: string) => Promise<Made>,
   defaultMode?: number,
-): Promise<XdrWriter> {
+): Promise<diropres3ok> {
   const d = await beginDirChange(call, where.dir, op);
   const obj = await withPre(d.pre, async () => {
     const { name } = where;
@@ -199,16 +199,12 @@ export async function createNode(
       return call.ctx.vfs.entry(d.dir, dir, name);
     });
   });
-  const wcc = await wccOf(call, d.dir, d.pre);
-  const w = okWriter();
-  encodeDiropres(w, obj, wcc);
-  return w;
+  return diropres(obj, await wccOf(call, d.dir, d.pre));
 }
 
-export function encodeDiropres(w: XdrWriter, obj: VNode | undefined, dirWcc: wcc_data): void {
-  encodePostOpFh3(w, obj?.fh);
-  encodePostOpAttr(w, obj && fattr3FromStats(obj.st, obj.exp));
-  encodeWccData(w, dirWcc);
+/** The resok of a procedure that made `obj` in a directory whose wcc_data is `dirWcc`. */
+export function diropres(obj: VNode | undefined, dirWcc: wcc_data): diropres3ok {
+  return { obj: obj?.fh, obj_attributes: obj && fattr3FromStats(obj.st, obj.exp), dir_wcc: dirWcc };
 }
 
 /** Opens a regular file for writing without following symlinks, checking it is still `n`. */

@@ -1,7 +1,8 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { fattr3FromStats } from './attr.ts';
 import { NFS3_NAME_MAX } from './constants.ts';
-import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import type { NfsProcedure } from './procedure.ts';
+import { PATHCONF3res, type PATHCONF3resfail, type PATHCONF3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.20 */
@@ -12,17 +13,22 @@ export interface PATHCONF3args {
 /** Hard links per object: ext4's limit (Node exposes no pathconf; the file system enforces its own with EMLINK). */
 export const LINK_MAX = 65000;
 
-export const pathconf: NfsProcedure<PATHCONF3args> = {
+export const pathconf: NfsProcedure<PATHCONF3args, PATHCONF3resok, PATHCONF3resfail> = {
   name: 'PATHCONF',
   decode: (r: XdrReader) => ({ object: decodeNfsFh3(r) }),
+  result: PATHCONF3res,
   async run(a, call) {
     const n = await call.node(a.object);
-    const w = okWriter();
-    encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
-    w.uint32(LINK_MAX).uint32(NFS3_NAME_MAX);
-    // no_trunc (long names are refused, not cut), chown_restricted, case-sensitive, case-preserving.
-    w.bool(true).bool(true).bool(false).bool(true);
-    return w;
+    return {
+      obj_attributes: fattr3FromStats(n.st, n.exp),
+      linkmax: LINK_MAX,
+      name_max: NFS3_NAME_MAX,
+      // Long names are refused, not cut.
+      no_trunc: true,
+      chown_restricted: true,
+      case_insensitive: false,
+      case_preserving: true,
+    };
   },
-  resfail: failAttr((a) => a.object),
+  resfail: async (a, err, call) => ({ obj_attributes: await call.attrsOf(a.object, err.status) }),
 };

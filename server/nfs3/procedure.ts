@@ -1,19 +1,21 @@
 /**
  * The one handler shape every NFSv3 procedure has, and the wrapper that turns it into an RPC
- * procedure: decode (XdrError → GARBAGE_ARGS in the dispatcher), run, and on NfsError (or an errno
- * from node:fs) the status plus the resfail body RFC 1813 gives that procedure.
+ * procedure: decode (XdrError → GARBAGE_ARGS in the dispatcher), run, and encode the result with the
+ * procedure's codec (results.ts): NFS3_OK and the resok run returned, or on NfsError (or an errno
+ * from node:fs) the status and the resfail RFC 1813 gives that procedure.
  */
 import type { CallContext, Procedure, ProcedureResult } from '../../rpc/program.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { portAllowed } from '../exports/match.ts';
 import type { ExportOptions, Identity } from '../exports/types.ts';
-import { encodePostOpAttr, encodeWccData, fattr3FromStats, type post_op_attr, type pre_op_attr } from '../vfs/attr.ts';
+import { fattr3FromStats, type post_op_attr, type pre_op_attr, type wcc_data } from './attr.ts';
 import type { Export } from '../vfs/export.ts';
 import type { VNode } from '../vfs/vfs.ts';
 import { NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_STALE, NFS3_OK, NFSSTAT3_NAMES } from './constants.ts';
 import type { NfsContext } from './context.ts';
 import { NfsError, toNfsError } from './errors.ts';
+import { encodeNfs3Res, type Nfs3Res, type Nfs3ResultCodec } from './results.ts';
 import type { nfs_fh3 } from './xdr.ts';
 
 interface Grant {
@@ -100,54 +102,65 @@ export class NfsCall {
   }
 }
 
-export interface NfsProcedure<A> {
+/**
+ * A resok whose encoding refers to bytes the procedure lent (READ's page-cache pages): the transport
+ * calls `release` exactly once, when nothing on the send path refers to them any more.
+ */
+export class LentResok<Ok> {
+  constructor(
+    readonly resok: Ok,
+    readonly release: () => void,
+  ) {}
+}
+
+export interface NfsProcedure<A, Ok, Fail> {
   name: string;
   /** Changes state: replies go through the duplicate request cache. */
   nonIdempotent?: boolean;
   decode(r: XdrReader): A;
-  /** Runs the procedure and returns NFS3_OK with its resok body; any failure is thrown. */
-  run(args: A, call: NfsCall): Promise<ProcedureResult>;
-  /** Encodes the resfail body that follows a failure status. */
-  resfail(w: XdrWriter, args: A, err: NfsError, call: NfsCall): Promise<void>;
+  /** How the result is encoded (results.ts). */
+  result: Nfs3ResultCodec<Ok, Fail>;
+  /** Runs the procedure and returns its resok; any failure is thrown. */
+  run(args: A, call: NfsCall): Promise<Ok | LentResok<Ok>>;
+  /** The resfail that follows a failure status. */
+  resfail(args: A, err: NfsError, call: NfsCall): Promise<Fail>;
 }
 
-/** A writer holding NFS3_OK, for the resok body to follow. */
-export function okWriter(): XdrWriter {
-  return new XdrWriter().uint32(NFS3_OK);
+/**
+ * wcc_data of a failed call on `fh`: the before attributes the handler had when it failed
+ * (err.context[`pre`], see modify.ts withPre), the after attributes as they are now.
+ */
+export async function failureWcc(call: NfsCall, fh: nfs_fh3, err: NfsError, pre: 'pre' | 'toPre' = 'pre'): Promise<wcc_data> {
+  return { before: err.context[pre] as pre_op_attr, after: await call.attrsOf(fh, err.status) };
 }
 
-/** resfail with no body (GETATTR). */
-export async function failVoid(): Promise<void> {}
-
-/** resfail of `post_op_attr`: the attributes of the object the call named. */
-export function failAttr<A>(fhOf: (a: A) => nfs_fh3) {
-  return async (w: XdrWriter, a: A, err: NfsError, call: NfsCall): Promise<void> => {
-    encodePostOpAttr(w, await call.attrsOf(fhOf(a), err.status));
-  };
+function encodeResult<Ok, Fail>(p: NfsProcedure<unknown, Ok, Fail>, res: Nfs3Res<Ok, Fail>): XdrWriter {
+  const w = new XdrWriter();
+  encodeNfs3Res(w, p.result, res);
+  return w;
 }
 
-/** resfail of `wcc_data`: before attributes if the handler had them (err.context.pre), after as now. */
-export function failWcc<A>(fhOf: (a: A) => nfs_fh3) {
-  return async (w: XdrWriter, a: A, err: NfsError, call: NfsCall): Promise<void> => {
-    encodeWccData(w, { before: err.context.pre as pre_op_attr, after: await call.attrsOf(fhOf(a), err.status) });
-  };
-}
-
-export function toRpcProcedure<A>(p: NfsProcedure<A>, ctx: NfsContext): Procedure {
+export function toRpcProcedure<A, Ok, Fail>(p: NfsProcedure<A, Ok, Fail>, ctx: NfsContext): Procedure {
   return {
     name: p.name,
     ...(p.nonIdempotent ? { nonIdempotent: true } : {}),
     async handler(r: XdrReader, rpc: CallContext): Promise<ProcedureResult> {
       const args = p.decode(r);
       const call = new NfsCall(ctx, rpc);
+      let out: Ok | LentResok<Ok>;
       try {
-        return await p.run(args, call);
+        out = await p.run(args, call);
       } catch (e) {
         const err = toNfsError(e, { op: p.name });
         rpc.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined, toPre: undefined }, 'nfs: failed');
-        const w = new XdrWriter().uint32(err.status);
-        await p.resfail(w, args, err, call);
-        return w;
+        return encodeResult(p, { status: err.status, resfail: await p.resfail(args, err, call) });
+      }
+      if (!(out instanceof LentResok)) return encodeResult(p, { status: NFS3_OK, resok: out });
+      try {
+        return { body: encodeResult(p, { status: NFS3_OK, resok: out.resok }), release: out.release };
+      } catch (e) {
+        out.release();
+        throw e;
       }
     },
   };

@@ -1,11 +1,12 @@
 import { ACCESS3_EXECUTE, ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { fattr3FromStats } from './attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
 import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
 import { NfsError } from './errors.ts';
-import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import { LentResok, type NfsProcedure } from './procedure.ts';
+import { READ3res, type READ3resfail, type READ3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.6 */
@@ -15,16 +16,15 @@ export interface READ3args {
   count: number;
 }
 
-const PAD = Buffer.alloc(4);
-
 /**
  * READ3resok's data are page-cache pages referenced in place: the pages of the range are pinned,
  * the reply refers to subarrays of them, and the transport's release unpins each exactly once (after
  * the network is done with them, see docs/DESIGN.md). Nothing is copied here.
  */
-export const read: NfsProcedure<READ3args> = {
+export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
   name: 'READ',
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), offset: r.uint64(), count: r.uint32() }),
+  result: READ3res,
   async run(a, call) {
     const n = await call.node(a.file);
     if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'read', path: n.rel });
@@ -40,12 +40,7 @@ export const read: NfsProcedure<READ3args> = {
     const left = a.offset >= size ? 0n : size - a.offset;
     const want = Number(left < asked ? left : asked);
     const attrs = fattr3FromStats(n.st, n.exp);
-    if (want === 0) {
-      const w = okWriter();
-      encodePostOpAttr(w, attrs);
-      w.uint32(0).bool(a.offset >= size).uint32(0);
-      return w;
-    }
+    if (want === 0) return { file_attributes: attrs, count: 0, eof: a.offset >= size, data: [] };
     const offset = Number(a.offset);
     const end = offset + want;
     const src = fileSourceOf(n);
@@ -79,18 +74,11 @@ export const read: NfsProcedure<READ3args> = {
         const pageStart = p.index * PAGE_SIZE;
         slices.push(p.buf.subarray(Math.max(offset, pageStart) - pageStart, Math.min(end, pageStart + PAGE_SIZE) - pageStart));
       }
-      const got = want;
-      const w = okWriter();
-      encodePostOpAttr(w, attrs);
-      w.uint32(got).bool(BigInt(offset + got) >= size).uint32(got);
-      for (const s of slices) w.ref(s);
-      const pad = (4 - (got % 4)) % 4;
-      if (pad) w.ref(PAD.subarray(0, pad));
-      return { body: w, release };
+      return new LentResok({ file_attributes: attrs, count: want, eof: BigInt(end) >= size, data: slices }, release);
     } catch (e) {
       release();
       throw e;
     }
   },
-  resfail: failAttr((a) => a.file),
+  resfail: async (a, err, call) => ({ file_attributes: await call.attrsOf(a.file, err.status) }),
 };

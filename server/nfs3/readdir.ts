@@ -1,9 +1,10 @@
 import { ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, FATTR3_SIZE, fattr3FromStats, fileidOf } from '../vfs/attr.ts';
+import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
 import { NFS3_COOKIEVERFSIZE } from './constants.ts';
 import { readDirPage, xdrStringSize } from './dirlist.ts';
-import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import type { NfsProcedure } from './procedure.ts';
+import { READDIR3res, type READDIR3resfail, type READDIR3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.16 */
@@ -22,9 +23,10 @@ export function entry3Size(name: string): number {
   return 4 + 8 + xdrStringSize(name) + 8;
 }
 
-export const readdir: NfsProcedure<READDIR3args> = {
+export const readdir: NfsProcedure<READDIR3args, READDIR3resok, READDIR3resfail> = {
   name: 'READDIR',
   decode: (r: XdrReader) => ({ dir: decodeNfsFh3(r), cookie: r.uint64(), cookieverf: r.fixedOpaque(NFS3_COOKIEVERFSIZE), count: r.uint32() }),
+  result: READDIR3res,
   async run(a, call) {
     const dir = await call.node(a.dir);
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdir');
@@ -36,14 +38,14 @@ export const readdir: NfsProcedure<READDIR3args> = {
       room -= size;
       return true;
     });
-    const w = okWriter();
-    encodePostOpAttr(w, fattr3FromStats(dir.st, dir.exp));
-    w.fixedOpaque(a.cookieverf);
-    for (const e of page.entries) {
-      w.bool(true).uint64(fileidOf(e.node.exp, e.node.st.dev, e.node.st.ino)).string(e.name).uint64(e.cookie);
-    }
-    w.bool(false).bool(page.eof);
-    return w;
+    return {
+      dir_attributes: fattr3FromStats(dir.st, dir.exp),
+      cookieverf: a.cookieverf,
+      reply: {
+        entries: page.entries.map((e) => ({ fileid: fileidOf(e.node.exp, e.node.st.dev, e.node.st.ino), name: e.name, cookie: e.cookie })),
+        eof: page.eof,
+      },
+    };
   },
-  resfail: failAttr((a) => a.dir),
+  resfail: async (a, err, call) => ({ dir_attributes: await call.attrsOf(a.dir, err.status) }),
 };

@@ -1,12 +1,13 @@
 import { ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { encodePostOpAttr, FATTR3_SIZE, fattr3FromStats, fileidOf } from '../vfs/attr.ts';
+import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
 import { FH_SIZE } from '../vfs/fh.ts';
 import { NFS3_COOKIEVERFSIZE } from './constants.ts';
 import { readDirPage, xdrStringSize } from './dirlist.ts';
-import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import type { NfsProcedure } from './procedure.ts';
 import { READDIR3RESOK_FIXED } from './readdir.ts';
-import { decodeNfsFh3, encodePostOpFh3, type nfs_fh3 } from './xdr.ts';
+import { READDIRPLUS3res, type READDIRPLUS3resfail, type READDIRPLUS3resok } from './results.ts';
+import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.17 */
 export interface READDIRPLUS3args {
@@ -28,8 +29,9 @@ export function entryplus3Size(name: string): number {
 }
 
 /** Pages the same way as READDIR (same cookies), adding each entry's attributes and handle. */
-export const readdirplus: NfsProcedure<READDIRPLUS3args> = {
+export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok, READDIRPLUS3resfail> = {
   name: 'READDIRPLUS',
+  result: READDIRPLUS3res,
   decode: (r: XdrReader) => ({
     dir: decodeNfsFh3(r),
     cookie: r.uint64(),
@@ -50,17 +52,20 @@ export const readdirplus: NfsProcedure<READDIRPLUS3args> = {
       dirRoom -= info;
       return true;
     });
-    const w = okWriter();
-    encodePostOpAttr(w, fattr3FromStats(dir.st, dir.exp));
-    w.fixedOpaque(a.cookieverf);
-    for (const e of page.entries) {
-      const n = e.node;
-      w.bool(true).uint64(fileidOf(n.exp, n.st.dev, n.st.ino)).string(e.name).uint64(e.cookie);
-      encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
-      encodePostOpFh3(w, n.fh);
-    }
-    w.bool(false).bool(page.eof);
-    return w;
+    return {
+      dir_attributes: fattr3FromStats(dir.st, dir.exp),
+      cookieverf: a.cookieverf,
+      reply: {
+        entries: page.entries.map(({ node: n, name, cookie }) => ({
+          fileid: fileidOf(n.exp, n.st.dev, n.st.ino),
+          name,
+          cookie,
+          name_attributes: fattr3FromStats(n.st, n.exp),
+          name_handle: n.fh,
+        })),
+        eof: page.eof,
+      },
+    };
   },
-  resfail: failAttr((a) => a.dir),
+  resfail: async (a, err, call) => ({ dir_attributes: await call.attrsOf(a.dir, err.status) }),
 };

@@ -1,10 +1,11 @@
 import { readlink as fsReadlink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
-import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { fattr3FromStats } from './attr.ts';
 import { NFS3ERR_INVAL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
-import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
+import type { NfsProcedure } from './procedure.ts';
+import { READLINK3res, type READLINK3resfail, type READLINK3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.5 */
@@ -13,9 +14,10 @@ export interface READLINK3args {
 }
 
 /** The target is returned as stored; the server never follows it (the client resolves it). */
-export const readlink: NfsProcedure<READLINK3args> = {
+export const readlink: NfsProcedure<READLINK3args, READLINK3resok, READLINK3resfail> = {
   name: 'READLINK',
   decode: (r: XdrReader) => ({ symlink: decodeNfsFh3(r) }),
+  result: READLINK3res,
   async run(a, call) {
     const n = await call.node(a.symlink);
     if (!n.st.isSymbolicLink()) throw new NfsError(NFS3ERR_INVAL, { op: 'readlink', path: n.rel, reason: 'not a symlink' });
@@ -29,10 +31,7 @@ export const readlink: NfsProcedure<READLINK3args> = {
         throw toNfsError(e, { op: 'readlink', path: n.rel });
       }),
     );
-    const w = okWriter();
-    encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
-    w.opaque(target);
-    return w;
+    return { symlink_attributes: fattr3FromStats(n.st, n.exp), data: target };
   },
-  resfail: failAttr((a) => a.symlink),
+  resfail: async (a, err, call) => ({ symlink_attributes: await call.attrsOf(a.symlink, err.status) }),
 };

@@ -2,12 +2,12 @@ import { lstat, rmdir as fsRmdir, unlink } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE } from '../exports/access.ts';
-import { encodeWccData } from '../vfs/attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_NOTDIR, NFS3ERR_NOTEMPTY } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
 import { beginDirChange, checkOldName, requireMayDelete, wccOf, withPre } from './modify.ts';
-import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { REMOVE3res, type REMOVE3resfail, type REMOVE3resok } from './results.ts';
 import { decodeDiropargs3, type diropargs3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.12 REMOVE3args and §3.3.13 RMDIR3args. */
@@ -17,7 +17,7 @@ export interface REMOVE3args {
 export type RMDIR3args = REMOVE3args;
 
 /** REMOVE and RMDIR: same checks, `unlink` or `rmdir`; both answer dir_wcc whatever happens. */
-export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 'rmdir') {
+export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 'rmdir'): Promise<REMOVE3resok> {
   const d = await beginDirChange(call, a.object.dir, op, ACCESS3_DELETE);
   await withPre(d.pre, async () => {
     const { name } = a.object;
@@ -47,16 +47,14 @@ export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 
     // The last name of a file: its cached pages can never be read again.
     if (st.isFile() && st.nlink <= 1n) call.ctx.coherence.drop(cacheKeyOf(st));
   });
-  const wcc = await wccOf(call, d.dir, d.pre);
-  const w = okWriter();
-  encodeWccData(w, wcc);
-  return w;
+  return { dir_wcc: await wccOf(call, d.dir, d.pre) };
 }
 
-export const remove: NfsProcedure<REMOVE3args> = {
+export const remove: NfsProcedure<REMOVE3args, REMOVE3resok, REMOVE3resfail> = {
   name: 'REMOVE',
   nonIdempotent: true,
+  result: REMOVE3res,
   decode: (r: XdrReader) => ({ object: decodeDiropargs3(r) }),
   run: (a, call) => removeEntry(a, call, 'remove'),
-  resfail: failWcc((a) => a.object.dir),
+  resfail: async (a, err, call) => ({ dir_wcc: await failureWcc(call, a.object.dir, err) }),
 };

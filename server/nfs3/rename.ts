@@ -2,13 +2,12 @@ import { lstat, rename as fsRename } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using } from '../vfs/anchor.ts';
 import { ACCESS3_DELETE, ACCESS3_EXTEND } from '../exports/access.ts';
-import { encodeWccData, type pre_op_attr } from '../vfs/attr.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { NFS3ERR_XDEV } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { beginDirChange, checkOldName, requireMayDelete, wccOf, withPre } from './modify.ts';
-import type { NfsCall, NfsProcedure } from './procedure.ts';
-import { okWriter } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { RENAME3res, type RENAME3resfail, type RENAME3resok } from './results.ts';
 import { decodeDiropargs3, type diropargs3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.14 */
@@ -17,9 +16,10 @@ export interface RENAME3args {
   to: diropargs3;
 }
 
-export const rename: NfsProcedure<RENAME3args> = {
+export const rename: NfsProcedure<RENAME3args, RENAME3resok, RENAME3resfail> = {
   name: 'RENAME',
   nonIdempotent: true,
+  result: RENAME3res,
   decode: (r: XdrReader) => ({ from: decodeDiropargs3(r), to: decodeDiropargs3(r) }),
   async run(a, call) {
     const from = await beginDirChange(call, a.from.dir, 'rename', ACCESS3_DELETE);
@@ -60,14 +60,11 @@ export const rename: NfsProcedure<RENAME3args> = {
       },
       { toPre: to.pre },
     );
-    const w = okWriter();
-    encodeWccData(w, await wccOf(call, from.dir, from.pre));
-    encodeWccData(w, await wccOf(call, to.dir, to.pre));
-    return w;
+    const fromdir_wcc = await wccOf(call, from.dir, from.pre);
+    return { fromdir_wcc, todir_wcc: await wccOf(call, to.dir, to.pre) };
   },
-  // RENAME3resfail: fromdir_wcc, todir_wcc.
-  async resfail(w, a, err: NfsError, call: NfsCall) {
-    encodeWccData(w, { before: err.context.pre as pre_op_attr, after: await call.attrsOf(a.from.dir, err.status) });
-    encodeWccData(w, { before: err.context.toPre as pre_op_attr, after: await call.attrsOf(a.to.dir, err.status) });
+  async resfail(a, err, call) {
+    const fromdir_wcc = await failureWcc(call, a.from.dir, err);
+    return { fromdir_wcc, todir_wcc: await failureWcc(call, a.to.dir, err, 'toPre') };
   },
 };

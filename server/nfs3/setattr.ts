@@ -1,9 +1,10 @@
 import type { XdrReader } from '../../xdr/reader.ts';
-import { decodeNfstime3, encodeWccData, nfstime3FromNs, wccAttrFromStats, type nfstime3 } from '../vfs/attr.ts';
+import { decodeNfstime3, nfstime3FromNs, wccAttrFromStats, type nfstime3 } from './attr.ts';
 import { DONT_CHANGE, NFS3ERR_NOT_SYNC } from './constants.ts';
 import { NfsError } from './errors.ts';
 import { applySattr, truncateFile, wccOf, withPre } from './modify.ts';
-import { failWcc, okWriter, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsProcedure } from './procedure.ts';
+import { SETATTR3res, type SETATTR3resfail, type SETATTR3resok } from './results.ts';
 import { decodeNfsFh3, decodeSattr3, type nfs_fh3, type sattr3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.2 */
@@ -14,9 +15,10 @@ export interface SETATTR3args {
   guard: nfstime3 | undefined;
 }
 
-export const setattr: NfsProcedure<SETATTR3args> = {
+export const setattr: NfsProcedure<SETATTR3args, SETATTR3resok, SETATTR3resfail> = {
   name: 'SETATTR',
   nonIdempotent: true,
+  result: SETATTR3res,
   decode: (r: XdrReader) => ({ object: decodeNfsFh3(r), new_attributes: decodeSattr3(r), guard: r.optional(decodeNfstime3) }),
   async run(a, call) {
     const n = await call.node(a.object);
@@ -35,10 +37,7 @@ export const setattr: NfsProcedure<SETATTR3args> = {
       // Times last: truncating sets mtime, and the client's explicit time must win.
       if (s.atime.how !== DONT_CHANGE || s.mtime.how !== DONT_CHANGE) await applySattr(call, n, { atime: s.atime, mtime: s.mtime }, 'setattr');
     });
-    const wcc = await wccOf(call, n, pre);
-    const w = okWriter();
-    encodeWccData(w, wcc);
-    return w;
+    return { obj_wcc: await wccOf(call, n, pre) };
   },
-  resfail: failWcc((a) => a.object),
+  resfail: async (a, err, call) => ({ obj_wcc: await failureWcc(call, a.object, err) }),
 };

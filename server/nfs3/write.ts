@@ -2,13 +2,14 @@ import { randomFillSync } from 'node:crypto';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_MODIFY } from '../exports/access.ts';
 import { PageCacheFullError } from '../pagecache/page-cache.ts';
-import { encodeWccData, wccAttrFromStats } from '../vfs/attr.ts';
+import { wccAttrFromStats } from './attr.ts';
 import { cacheKeyOf, cacheVersionOf, fileSourceOf } from '../vfs/source.ts';
 import { DATA_SYNC, FILE_SYNC, NFS3ERR_ACCES, NFS3ERR_FBIG, NFS3ERR_INVAL, NFS3ERR_ISDIR, STABLE_HOW_VALUES, UNSTABLE, type stable_how } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
 import { MAX_FILE_SIZE } from './fsinfo.ts';
 import { openForWrite, wccOf, withPre } from './modify.ts';
-import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
+import { WRITE3res, type WRITE3resfail, type WRITE3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
 /** RFC 1813 §3.3.7 */
@@ -36,9 +37,10 @@ export function resetWriteVerifier(call: NfsCall, cause: unknown): void {
  * so a reply in flight keeps the bytes it was built with. FILE_SYNC and DATA_SYNC return only after
  * fsync/fdatasync; UNSTABLE data become durable at COMMIT.
  */
-export const write: NfsProcedure<WRITE3args> = {
+export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
   name: 'WRITE',
   nonIdempotent: true,
+  result: WRITE3res,
   decode: (r: XdrReader) => ({
     file: decodeNfsFh3(r),
     offset: r.uint64(),
@@ -106,11 +108,7 @@ export const write: NfsProcedure<WRITE3args> = {
         }
       });
     });
-    const wcc = await wccOf(call, n, pre);
-    const w = okWriter();
-    encodeWccData(w, wcc);
-    w.uint32(count).uint32(committed).fixedOpaque(ctx.writeVerifier);
-    return w;
+    return { file_wcc: await wccOf(call, n, pre), count, committed, verf: ctx.writeVerifier };
   },
-  resfail: failWcc((a) => a.file),
+  resfail: async (a, err, call) => ({ file_wcc: await failureWcc(call, a.file, err) }),
 };

@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { XdrError } from '../../xdr/error.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
-import { decodeNfstime3, encodeNfstime3, type nfstime3 } from '../vfs/attr.ts';
+import { decodeNfstime3, encodeNfstime3, type nfstime3 } from './attr.ts';
 import {
   DONT_CHANGE,
   NFS3_DECODE_STRING_MAX,

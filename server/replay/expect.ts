@@ -4,7 +4,7 @@ import { ACCEPT_STAT_NAMES, SUCCESS } from '../../rpc/constants.ts';
 import { contentBytes } from './content.ts';
 import type { CounterValues } from './counters.ts';
 import type { CallSpec } from './call.ts';
-import { resultLayout } from './reply-layout.ts';
+import { decodeResult } from './reply-layout.ts';
 import type { Count, Counts, ModeExpect, ReplyExpect } from './schema.ts';
 import { statusName } from './status.ts';
 
@@ -50,9 +50,9 @@ export function readReply(spec: CallSpec, record: Buffer): { status: string; dat
   const d = decodeReply(record);
   if (d.kind !== 'accepted') return { status: 'DENIED', data: null };
   if (d.stat !== SUCCESS) return { status: ACCEPT_STAT_NAMES[d.stat], data: null };
-  const l = resultLayout(spec.program, spec.proc, record, d.body.offset);
-  if (l.status === null) return { status: 'VOID', data: null };
-  return { status: statusName(spec.program, l.status), data: l.data ? record.subarray(l.data.at, l.data.at + l.data.len) : null };
+  const result = decodeResult(spec.program, spec.proc, record, d.body.offset);
+  if (!result) return { status: 'VOID', data: null };
+  return { status: statusName(spec.program, result.status), data: result.data };
 }
 
 /** First differing byte range of two buffers, for messages. */

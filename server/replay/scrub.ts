@@ -8,7 +8,7 @@ import { decodeReply } from '../../rpc/message.ts';
 import type { RpcReplyOut } from '../../rpc/dispatch.ts';
 import { SUCCESS } from '../../rpc/constants.ts';
 import type { ProgramName } from './procedures.ts';
-import { resultLayout, type Patch } from './reply-layout.ts';
+import { decodeResult, type Canon } from './reply-layout.ts';
 
 /** Canonical handles start with this tag, then their number (big-endian), then zeros. */
 const CANONICAL_FH_TAG = Buffer.from('PLFH');
@@ -25,17 +25,17 @@ export class CanonicalReplyError extends Error {
 }
 
 /** Numbers fileids and handles by first appearance. */
-export class Canonicalizer {
+export class Canonicalizer implements Canon {
   private readonly fileids = new Map<bigint, bigint>();
   private readonly handles = new Map<string, number>();
 
-  private fileid(real: bigint): bigint {
+  fileid(real: bigint): bigint {
     let n = this.fileids.get(real);
     if (n === undefined) this.fileids.set(real, (n = BigInt(this.fileids.size + 1)));
     return n;
   }
 
-  private handle(real: Buffer): Buffer {
+  handle(real: Buffer): Buffer {
     const key = real.toString('hex');
     let n = this.handles.get(key);
     if (n === undefined) this.handles.set(key, (n = this.handles.size + 1));
@@ -43,20 +43,6 @@ export class Canonicalizer {
     CANONICAL_FH_TAG.copy(out, 0, 0, Math.min(CANONICAL_FH_TAG.length, out.length));
     if (out.length >= CANONICAL_FH_TAG.length + 4) out.writeUInt32BE(n, CANONICAL_FH_TAG.length);
     return out;
-  }
-
-  apply(flat: Buffer, p: Patch): void {
-    switch (p.kind) {
-      case 'zero':
-        flat.fill(0, p.at, p.at + p.len);
-        return;
-      case 'fileid':
-        flat.writeBigUInt64BE(this.fileid(flat.readBigUInt64BE(p.at)), p.at);
-        return;
-      case 'fh':
-        this.handle(flat.subarray(p.at, p.at + p.len)).copy(flat, p.at);
-        return;
-    }
   }
 
   /**
@@ -67,17 +53,22 @@ export class Canonicalizer {
     const flat = Buffer.concat(reply.chunks, reply.length);
     const d = decodeReply(flat);
     if (d.kind !== 'accepted' || d.stat !== SUCCESS) return reply;
-    const { patches } = resultLayout(program, proc, flat, d.body.offset);
-    if (patches.length === 0) return reply;
-    for (const p of patches) this.apply(flat, p);
+    const start = d.body.offset;
+    const result = decodeResult(program, proc, flat, start);
+    if (!result) return reply;
+    const canonical = result.canonical(this);
+    if (canonical.length !== result.end - start) {
+      throw new CanonicalReplyError(reply.xid, proc, `canonical result of ${canonical.length} bytes for one of ${result.end - start}`);
+    }
+    if (canonical.equals(flat.subarray(start, result.end))) return reply;
+    canonical.copy(flat, start);
     const chunks: Buffer[] = [];
     let at = 0;
     for (const c of reply.chunks) {
       const end = at + c.length;
       if (!isPage(c)) chunks.push(flat.subarray(at, end));
-      else if (patches.some((p) => p.at < end && p.at + (p.kind === 'fileid' ? 8 : p.len) > at)) {
-        throw new CanonicalReplyError(reply.xid, proc, `run-dependent field inside page-cache data at ${at}`);
-      } else chunks.push(c);
+      else if (!flat.subarray(at, end).equals(c)) throw new CanonicalReplyError(reply.xid, proc, `run-dependent field inside page-cache data at ${at}`);
+      else chunks.push(c);
       at = end;
     }
     return { ...reply, chunks };

@@ -13,7 +13,7 @@ export interface Export {
   dir: string;
   /** Who may use it and with which options (server/exports). */
   clients: ClientRule[];
-  /** Device of `dir`: fileids of objects on other devices are mixed with their device (see attr.ts). */
+  /** Device of `dir`: fileids of objects on other devices are mixed with their device (see nfs3/attr.ts, fileidOf). */
   dev: bigint;
   /** fsid reported in fattr3 and FSSTAT: one per export, stable across restarts. */
   fsid: bigint;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authSys, RpcClient } from '../../rpc/index.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { TelemetrySnapshot } from '../../server/telemetry/telemetry.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { REPO_ROOT, startServer, type ServerProcess } from '../support/server-process.ts';
@@ -46,16 +47,13 @@ class NfsSession {
   async lookup(name: string): Promise<Buffer> {
     const r = await this.client.call(NFS_PROG, 3, NFS3_LOOKUP, new XdrWriter().opaque(this.root).string(name), { cred: authSys() });
     expect(r.uint32()).toBe(0);
-    return r.opaque(64);
+    return NFS3_RESULTS.LOOKUP.resok.decode(r).object;
   }
 
   async read(fh: Buffer, offset: number, count: number): Promise<Buffer> {
     const r = await this.client.call(NFS_PROG, 3, NFS3_READ, new XdrWriter().opaque(fh).uint64(offset).uint32(count), { cred: authSys() });
     expect(r.uint32()).toBe(0);
-    r.optional((x) => x.skip(84));
-    r.uint32();
-    r.bool();
-    return r.opaque(count);
+    return Buffer.concat(NFS3_RESULTS.READ.resok.decode(r).data);
   }
 
   async write(fh: Buffer, offset: number, data: Buffer): Promise<void> {

@@ -16,7 +16,8 @@ import {
 } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeDiropargs3, encodeSattr3 } from '../../server/nfs3/xdr.ts';
 import { PAGE_SIZE } from '../../server/pagecache/page-cache.ts';
-import { decodeWccData } from '../../server/vfs/attr.ts';
+import { decodeWccData } from '../../server/nfs3/attr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 
@@ -107,9 +108,8 @@ describe('error statuses, procedure by procedure', () => {
       const f = o?.ro ? ro : fx;
       const res = await f.call(proc, args(), o?.uid ? { cred: userCred(o.uid) } : {});
       expect(res.status).toBe(status);
-      // Every one of these has a wcc_data (or LINK's post_op_attr first) in its resfail.
-      if (proc === NFSPROC3.LINK) res.r.optional((r) => r.skip(84));
-      const wcc = decodeWccData(res.r);
+      // Every one of these has a wcc_data (LINK's after its post_op_attr) in its resfail.
+      const wcc = proc === NFSPROC3.LINK ? NFS3_RESULTS.LINK.resfail.decode(res.r).linkdir_wcc : decodeWccData(res.r);
       expect(wcc.after).toBeDefined();
     });
   }

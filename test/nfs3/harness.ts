@@ -16,9 +16,10 @@ import { MountTable } from '../../server/mount/mount-table.ts';
 import { NFSPROC3, NFS3_OK } from '../../server/nfs3/constants.ts';
 import { createNfsContext, exportsAccessPolicy, type NfsContext, type NfsLimits } from '../../server/nfs3/context.ts';
 import { createNfsProgram } from '../../server/nfs3/program.ts';
-import { decodeNfsFh3, decodePostOpFh3, encodeDiropargs3, type nfs_fh3 } from '../../server/nfs3/xdr.ts';
+import { NFS3_RESULTS, decodeNfs3Res, diropres3, type Nfs3ResOf, type Nfs3ResultCodec, type Nfs3ResultProc } from '../../server/nfs3/results.ts';
+import { encodeDiropargs3, type nfs_fh3 } from '../../server/nfs3/xdr.ts';
 import { PageCache } from '../../server/pagecache/page-cache.ts';
-import { decodeFattr3, decodePostOpAttr, decodeWccData, type fattr3, type post_op_attr, type wcc_data } from '../../server/vfs/attr.ts';
+import { decodeWccData, type fattr3, type post_op_attr, type wcc_data } from '../../server/nfs3/attr.ts';
 import { openExports, type Export } from '../../server/vfs/export.ts';
 
 export const silentLog = pino({ level: 'silent' });
@@ -129,17 +130,28 @@ export class Fixture {
     return { ...raw, status };
   }
 
+  /** An NFS call whose whole result is decoded with the procedure's codec (results.ts). Releases pinned replies unless `keep`. */
+  async result<K extends Nfs3ResultProc>(
+    name: K,
+    args: (w: XdrWriter) => void,
+    o: CallOptions & { keep?: boolean } = {},
+  ): Promise<RawReply & { status: number; res: Nfs3ResOf<K> }> {
+    const raw = await this.raw(this.nfs, NFSPROC3[name], args, o);
+    if (raw.release && !o.keep) raw.release();
+    const res = decodeNfs3Res(raw.r, NFS3_RESULTS[name] as Nfs3ResultCodec<unknown, unknown>) as Nfs3ResOf<K>;
+    return { ...raw, status: res.status, res };
+  }
+
   async getattr(fh: nfs_fh3, o: CallOptions = {}): Promise<{ status: number; attrs?: fattr3 }> {
-    const { status, r } = await this.call(NFSPROC3.GETATTR, (w) => w.opaque(fh), o);
-    return status === NFS3_OK ? { status, attrs: decodeFattr3(r) } : { status };
+    const { res } = await this.result('GETATTR', (w) => w.opaque(fh), o);
+    return res.status === NFS3_OK ? { status: res.status, attrs: res.resok.obj_attributes } : { status: res.status };
   }
 
   async lookup(dir: nfs_fh3, name: string, o: CallOptions = {}): Promise<{ status: number; fh?: Buffer; attrs?: post_op_attr; dirAttrs: post_op_attr }> {
-    const { status, r } = await this.call(NFSPROC3.LOOKUP, (w) => encodeDiropargs3(w, { dir, name }), o);
-    if (status !== NFS3_OK) return { status, dirAttrs: decodePostOpAttr(r) };
-    const fh = Buffer.from(decodeNfsFh3(r));
-    const attrs = decodePostOpAttr(r);
-    return { status, fh, attrs, dirAttrs: decodePostOpAttr(r) };
+    const { res } = await this.result('LOOKUP', (w) => encodeDiropargs3(w, { dir, name }), o);
+    if (res.status !== NFS3_OK) return { status: res.status, dirAttrs: res.resfail.dir_attributes };
+    const ok = res.resok;
+    return { status: res.status, fh: Buffer.from(ok.object), attrs: ok.obj_attributes, dirAttrs: ok.dir_attributes };
   }
 
   /** LOOKUP along a slash-separated path from the root; throws on failure. */
@@ -159,43 +171,27 @@ export class Fixture {
     count: number,
     o: CallOptions & { keep?: boolean } = {},
   ): Promise<RawReply & { status: number; attrs: post_op_attr; count?: number; eof?: boolean; data?: Buffer }> {
-    const raw = await this.call(NFSPROC3.READ, (w) => w.opaque(fh).uint64(offset).uint32(count), o);
-    const attrs = decodePostOpAttr(raw.r);
-    if (raw.status !== NFS3_OK) return { ...raw, attrs };
-    const n = raw.r.uint32();
-    const eof = raw.r.bool();
-    const data = Buffer.from(raw.r.opaque(0xffffffff));
+    const { res, ...raw } = await this.result('READ', (w) => w.opaque(fh).uint64(offset).uint32(count), o);
+    if (res.status !== NFS3_OK) return { ...raw, attrs: res.resfail.file_attributes };
+    const { file_attributes: attrs, count: n, eof } = res.resok;
+    const data = Buffer.concat(res.resok.data);
     if (data.length !== n) throw new Error(`READ count ${n} but data ${data.length}`);
     return { ...raw, attrs, count: n, eof, data };
   }
 
   async readdir(dir: nfs_fh3, cookie: bigint, count: number, verf = Buffer.alloc(8), o: CallOptions = {}) {
-    const raw = await this.call(NFSPROC3.READDIR, (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(count), o);
-    const dirAttrs = decodePostOpAttr(raw.r);
-    if (raw.status !== NFS3_OK) return { ...raw, dirAttrs, entries: [], eof: false, verf: undefined };
-    const cookieverf = Buffer.from(raw.r.fixedOpaque(8));
-    const entries: { fileid: bigint; name: string; cookie: bigint }[] = [];
-    while (raw.r.bool()) entries.push({ fileid: raw.r.uint64(), name: raw.r.string(1024), cookie: raw.r.uint64() });
-    const eof = raw.r.bool();
-    return { ...raw, dirAttrs, entries, eof, verf: cookieverf };
+    const { res, ...raw } = await this.result('READDIR', (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(count), o);
+    if (res.status !== NFS3_OK) return { ...raw, dirAttrs: res.resfail.dir_attributes, entries: [], eof: false, verf: undefined };
+    const ok = res.resok;
+    return { ...raw, dirAttrs: ok.dir_attributes, entries: ok.reply.entries, eof: ok.reply.eof, verf: Buffer.from(ok.cookieverf) };
   }
 
   async readdirplus(dir: nfs_fh3, cookie: bigint, dircount: number, maxcount: number, verf = Buffer.alloc(8), o: CallOptions = {}) {
-    const raw = await this.call(NFSPROC3.READDIRPLUS, (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(dircount).uint32(maxcount), o);
-    const dirAttrs = decodePostOpAttr(raw.r);
-    if (raw.status !== NFS3_OK) return { ...raw, dirAttrs, entries: [], eof: false };
-    raw.r.fixedOpaque(8);
-    const entries: { fileid: bigint; name: string; cookie: bigint; attrs: post_op_attr; fh: Buffer | undefined }[] = [];
-    while (raw.r.bool()) {
-      const fileid = raw.r.uint64();
-      const name = raw.r.string(1024);
-      const cookie = raw.r.uint64();
-      const attrs = decodePostOpAttr(raw.r);
-      const fh = decodePostOpFh3(raw.r);
-      entries.push({ fileid, name, cookie, attrs, fh: fh && Buffer.from(fh) });
-    }
-    const eof = raw.r.bool();
-    return { ...raw, dirAttrs, entries, eof };
+    const { res, ...raw } = await this.result('READDIRPLUS', (w) => w.opaque(dir).uint64(cookie).fixedOpaque(verf).uint32(dircount).uint32(maxcount), o);
+    if (res.status !== NFS3_OK) return { ...raw, dirAttrs: res.resfail.dir_attributes, entries: [], eof: false };
+    const ok = res.resok;
+    const entries = ok.reply.entries.map((e) => ({ fileid: e.fileid, name: e.name, cookie: e.cookie, attrs: e.name_attributes, fh: e.name_handle && Buffer.from(e.name_handle) }));
+    return { ...raw, dirAttrs: ok.dir_attributes, entries, eof: ok.reply.eof };
   }
 
   /** Status and wcc_data of a call whose reply (ok or fail) starts with one wcc_data. */
@@ -204,13 +200,12 @@ export class Fixture {
     return { status, wcc: decodeWccData(r), r };
   }
 
-  /** CREATE/MKDIR/SYMLINK/MKNOD: status, then (ok) obj handle and attributes, then dir_wcc. */
+  /** CREATE/MKDIR/SYMLINK/MKNOD (diropres3): status, then (ok) obj handle and attributes, then dir_wcc. */
   async diropres(proc: number, args: (w: XdrWriter) => void, o: CallOptions = {}) {
     const { status, r } = await this.call(proc, args, o);
-    if (status !== NFS3_OK) return { status, wcc: decodeWccData(r), r };
-    const fh = decodePostOpFh3(r);
-    const attrs = decodePostOpAttr(r);
-    return { status, fh: fh && Buffer.from(fh), attrs, wcc: decodeWccData(r), r };
+    if (status !== NFS3_OK) return { status, wcc: diropres3.resfail.decode(r).dir_wcc, r };
+    const ok = diropres3.resok.decode(r);
+    return { status, fh: ok.obj && Buffer.from(ok.obj), attrs: ok.obj_attributes, wcc: ok.dir_wcc, r };
   }
 
   async close(): Promise<void> {

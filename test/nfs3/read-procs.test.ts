@@ -20,7 +20,8 @@ import {
   NFS3_OK,
   NFSPROC3,
 } from '../../server/nfs3/constants.ts';
-import { decodePostOpAttr, nfstime3ToNs } from '../../server/vfs/attr.ts';
+import { decodePostOpAttr, nfstime3ToNs } from '../../server/nfs3/attr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import { encodeDiropargs3, encodeSattr3, EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
 import { makeFixture, userCred, type Fixture } from './harness.ts';
 
@@ -137,9 +138,9 @@ describe('LOOKUP', () => {
 
 describe('ACCESS', () => {
   const access = async (f: Fixture, fh: Buffer, bits: number, cred = userCred(0)) => {
-    const { status, r } = await f.call(NFSPROC3.ACCESS, (w) => w.opaque(fh).uint32(bits), { cred });
-    const attrs = decodePostOpAttr(r);
-    return { status, attrs, granted: status === NFS3_OK ? r.uint32() : undefined };
+    const { status, res } = await f.result('ACCESS', (w) => w.opaque(fh).uint32(bits), { cred });
+    const attrs = res.status === NFS3_OK ? res.resok.obj_attributes : res.resfail.obj_attributes;
+    return { status, attrs, granted: res.status === NFS3_OK ? res.resok.access : undefined };
   };
 
   it('grants by mode bits for the squashed identity, only bits that apply to the type', async () => {
@@ -168,15 +169,16 @@ describe('READLINK', () => {
     const link = await fx.walk('link');
     const res = await fx.call(NFSPROC3.READLINK, (w) => w.opaque(link));
     expect(res.status).toBe(NFS3_OK);
-    expect(decodePostOpAttr(res.r)?.type).toBe(NF3LNK);
-    expect(res.r.string(4096)).toBe('hello.txt');
+    const ok = NFS3_RESULTS.READLINK.resok.decode(res.r);
+    expect(ok.symlink_attributes?.type).toBe(NF3LNK);
+    expect(ok.data.toString()).toBe('hello.txt');
   });
 
   it('NFS3ERR_INVAL on an object that is not a symlink', async () => {
     const fh = await fx.walk('hello.txt');
     const res = await fx.call(NFSPROC3.READLINK, (w) => w.opaque(fh));
     expect(res.status).toBe(NFS3ERR_INVAL);
-    expect(decodePostOpAttr(res.r)?.type).toBe(NF3REG);
+    expect(NFS3_RESULTS.READLINK.resfail.decode(res.r).symlink_attributes?.type).toBe(NF3REG);
   });
 });
 
@@ -185,14 +187,14 @@ describe('FSSTAT, FSINFO, PATHCONF', () => {
     const fh = await fx.rootFh();
     const { status, r } = await fx.call(NFSPROC3.FSSTAT, (w) => w.opaque(fh));
     expect(status).toBe(NFS3_OK);
-    expect(decodePostOpAttr(r)?.type).toBe(NF3DIR);
-    const [tbytes, fbytes, abytes, tfiles, ffiles, afiles] = [r.uint64(), r.uint64(), r.uint64(), r.uint64(), r.uint64(), r.uint64()];
+    const { obj_attributes, tbytes, fbytes, abytes, tfiles, ffiles, afiles, invarsec } = NFS3_RESULTS.FSSTAT.resok.decode(r);
+    expect(obj_attributes?.type).toBe(NF3DIR);
     expect(tbytes).toBeGreaterThan(0n);
     expect(fbytes).toBeLessThanOrEqual(tbytes);
     expect(abytes).toBeLessThanOrEqual(fbytes);
     expect(ffiles).toBeLessThanOrEqual(tfiles);
     expect(afiles).toBe(ffiles);
-    expect(r.uint32()).toBe(0);
+    expect(invarsec).toBe(0);
     expect(r.remaining).toBe(0);
   });
 
@@ -200,22 +202,23 @@ describe('FSSTAT, FSINFO, PATHCONF', () => {
     const fh = await fx.rootFh();
     const { status, r } = await fx.call(NFSPROC3.FSINFO, (w) => w.opaque(fh));
     expect(status).toBe(NFS3_OK);
-    decodePostOpAttr(r);
-    const v = Array.from({ length: 7 }, () => r.uint32());
+    const i = NFS3_RESULTS.FSINFO.resok.decode(r);
+    const v = [i.rtmax, i.rtpref, i.rtmult, i.wtmax, i.wtpref, i.wtmult, i.dtpref];
     expect(v).toEqual([65536, 65536, 4096, 32768, 32768, 4096, 8192]);
-    expect(r.uint64()).toBe(BigInt(Number.MAX_SAFE_INTEGER));
-    expect([r.uint32(), r.uint32()]).toEqual([0, 1]);
-    expect(r.uint32()).toBe(FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME);
+    expect(i.maxfilesize).toBe(BigInt(Number.MAX_SAFE_INTEGER));
+    expect([i.time_delta.seconds, i.time_delta.nseconds]).toEqual([0, 1]);
+    expect(i.properties).toBe(FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME);
   });
 
   it('PATHCONF', async () => {
     const fh = await fx.walk('hello.txt');
     const { status, r } = await fx.call(NFSPROC3.PATHCONF, (w) => w.opaque(fh));
     expect(status).toBe(NFS3_OK);
-    expect(decodePostOpAttr(r)?.type).toBe(NF3REG);
-    expect(r.uint32()).toBeGreaterThan(1);
-    expect(r.uint32()).toBe(255);
-    expect([r.bool(), r.bool(), r.bool(), r.bool()]).toEqual([true, true, false, true]);
+    const p = NFS3_RESULTS.PATHCONF.resok.decode(r);
+    expect(p.obj_attributes?.type).toBe(NF3REG);
+    expect(p.linkmax).toBeGreaterThan(1);
+    expect(p.name_max).toBe(255);
+    expect([p.no_trunc, p.chown_restricted, p.case_insensitive, p.case_preserving]).toEqual([true, true, false, true]);
   });
 
   it('each answers NFS3ERR_STALE / BADHANDLE with an empty post_op_attr', async () => {
@@ -262,6 +265,6 @@ describe('read-only export', () => {
       encodeDiropargs3(w, { dir: root, name: 'g' });
     });
     expect(link.status).toBe(NFS3ERR_ROFS);
-    expect(decodePostOpAttr(link.r)?.type).toBe(NF3REG);
+    expect(NFS3_RESULTS.LINK.resfail.decode(link.r).file_attributes?.type).toBe(NF3REG);
   });
 });

@@ -38,7 +38,8 @@ import {
 } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeDiropargs3, encodeSattr3, type sattr3 } from '../../server/nfs3/xdr.ts';
 import { PAGE_SIZE } from '../../server/pagecache/page-cache.ts';
-import { decodePostOpAttr, decodeWccData, nfstime3FromNs } from '../../server/vfs/attr.ts';
+import { nfstime3FromNs } from '../../server/nfs3/attr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { makeFixture, rootCred, userCred, type Fixture } from './harness.ts';
 
@@ -76,10 +77,10 @@ async function setattr(f: Fixture, fh: Buffer, s: Partial<sattr3>, guard?: { sec
 }
 
 async function write(f: Fixture, fh: Buffer, offset: number | bigint, data: Buffer, stable = UNSTABLE, cred = rootCred, count = data.length) {
-  const { status, r } = await f.call(NFSPROC3.WRITE, (w) => w.opaque(fh).uint64(offset).uint32(count).uint32(stable).opaque(data), { cred });
-  const wcc = decodeWccData(r);
-  if (status !== NFS3_OK) return { status, wcc };
-  return { status, wcc, count: r.uint32(), committed: r.uint32(), verf: Buffer.from(r.fixedOpaque(8)) };
+  const { status, res } = await f.result('WRITE', (w) => w.opaque(fh).uint64(offset).uint32(count).uint32(stable).opaque(data), { cred });
+  if (res.status !== NFS3_OK) return { status, wcc: res.resfail.file_wcc };
+  const ok = res.resok;
+  return { status, wcc: ok.file_wcc, count: ok.count, committed: ok.committed, verf: Buffer.from(ok.verf) };
 }
 
 const createArgs = (dir: Buffer, name: string, how: number, s: Partial<sattr3> | Buffer = {}) => (w: XdrWriter) => {
@@ -199,8 +200,9 @@ describe('WRITE and COMMIT', () => {
     expect(content).toEqual(Buffer.concat([Buffer.from('hello world'), Buffer.alloc(9), Buffer.from('!')]));
     const c = await fx.call(NFSPROC3.COMMIT, (w) => w.opaque(fh).uint64(0).uint32(0));
     expect(c.status).toBe(NFS3_OK);
-    expect(decodeWccData(c.r).after?.size).toBe(21n);
-    expect(Buffer.from(c.r.fixedOpaque(8))).toEqual(fx.ctx.writeVerifier);
+    const committed = NFS3_RESULTS.COMMIT.resok.decode(c.r);
+    expect(committed.file_wcc.after?.size).toBe(21n);
+    expect(Buffer.from(committed.verf)).toEqual(fx.ctx.writeVerifier);
   });
 
   it('keeps cached pages coherent: READ after WRITE sees the new bytes', async () => {
@@ -500,8 +502,7 @@ describe('RENAME and LINK', () => {
     const f = await fx.walk('ren/a/deep/f');
     const r = await renameCall(fx, ren, 'a', b, 'a2');
     expect(r.status).toBe(NFS3_OK);
-    const fromWcc = decodeWccData(r.r);
-    const toWcc = decodeWccData(r.r);
+    const { fromdir_wcc: fromWcc, todir_wcc: toWcc } = NFS3_RESULTS.RENAME.resok.decode(r.r);
     expect(fromWcc.before && fromWcc.after && toWcc.before && toWcc.after).toBeTruthy();
     expect((await fx.read(f, 0, 100)).data?.toString()).toBe('deep file');
     expect((await fx.walk('ren/b/a2/deep/f')).equals(f)).toBe(true);
@@ -521,8 +522,9 @@ describe('RENAME and LINK', () => {
     const root = await fx.rootFh();
     const noent = await renameCall(fx, root, 'nothing', root, 'x');
     expect(noent.status).toBe(NFS3ERR_NOENT);
-    expect(decodeWccData(noent.r).before).toBeDefined();
-    expect(decodeWccData(noent.r).before).toBeDefined();
+    const noentWcc = NFS3_RESULTS.RENAME.resfail.decode(noent.r);
+    expect(noentWcc.fromdir_wcc.before).toBeDefined();
+    expect(noentWcc.todir_wcc.before).toBeDefined();
     await mkdir(fx.hostPath('d1'));
     await mkdir(fx.hostPath('d2', 'child'), { recursive: true });
     expect([NFS3ERR_NOTEMPTY, NFS3ERR_EXIST]).toContain((await renameCall(fx, root, 'd1', root, 'd2')).status);
@@ -546,8 +548,9 @@ describe('RENAME and LINK', () => {
     const file = await fx.walk('orig');
     const r = await linkCall(fx, file, await fx.rootFh(), 'alias');
     expect(r.status).toBe(NFS3_OK);
-    expect(decodePostOpAttr(r.r)?.nlink).toBe(2);
-    expect(decodeWccData(r.r).after).toBeDefined();
+    const linked = NFS3_RESULTS.LINK.resok.decode(r.r);
+    expect(linked.file_attributes?.nlink).toBe(2);
+    expect(linked.linkdir_wcc.after).toBeDefined();
     expect((await stat(fx.hostPath('alias'))).ino).toBe((await stat(fx.hostPath('orig'))).ino);
   });
 
@@ -556,7 +559,7 @@ describe('RENAME and LINK', () => {
     const file = await fx.walk('orig');
     const ex = await linkCall(fx, file, root, 'alias');
     expect(ex.status).toBe(NFS3ERR_EXIST);
-    expect(decodePostOpAttr(ex.r)?.type).toBe(NF3REG);
+    expect(NFS3_RESULTS.LINK.resfail.decode(ex.r).file_attributes?.type).toBe(NF3REG);
     expect((await linkCall(fx, file, await fx.rootFh(fx.exports[1]), 'x')).status).toBe(NFS3ERR_XDEV);
     expect([NFS3ERR_PERM, NFS3ERR_ISDIR]).toContain((await linkCall(fx, await fx.walk('d1'), root, 'dlink')).status);
     expect((await linkCall(ro, await ro.walk('f'), await ro.rootFh(), 'g')).status).toBe(NFS3ERR_ROFS);

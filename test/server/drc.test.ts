@@ -11,6 +11,7 @@ import { parseConfig, type ConfigInput } from '../../server/config.ts';
 import { startPagelife, type RunningServer } from '../../server/main.ts';
 import { EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3ERR_NOENT, NFS3_OK, UNCHECKED, UNSTABLE } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import net from 'node:net';
 import { once } from 'node:events';
 import { RecordDecoder, RpcClient, authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
@@ -50,9 +51,9 @@ const bytes = (w: XdrWriter): Buffer => Buffer.concat(w.toChunks());
 
 /** The object handle of a CREATE/MKDIR/SYMLINK/MKNOD reply. */
 function objFh(reply: NfsReply): Buffer {
-  const fh = reply.r.optional((x) => Buffer.from(x.opaque(64)));
-  if (!fh) throw new Error('reply carries no handle');
-  return fh;
+  const { obj } = NFS3_RESULTS.CREATE.resok.decode(reply.r);
+  if (!obj) throw new Error('reply carries no handle');
+  return Buffer.from(obj);
 }
 
 /** A bare TCP connection collecting whole reply records, for calls sent as raw bytes. */

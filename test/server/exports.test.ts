@@ -8,7 +8,8 @@ import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { decodePostOpAttr } from '../../server/vfs/attr.ts';
+import { decodePostOpAttr, decodeWccData } from '../../server/nfs3/attr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, ACCESS3_READ, ACCESS3_WRITES } from '../../server/exports/access.ts';
 import { AUTH_NONE_CRED } from '../../rpc/index.ts';
@@ -104,8 +105,7 @@ async function attach(root: Buffer, o: { localAddress?: string; localPort?: numb
 async function accessBits(c: NfsTestClient, fh: Buffer, wanted: number): Promise<number> {
   const { status, r } = await c.call(NFSPROC3.ACCESS, nfsArgs.access(fh, wanted));
   expect(status).toBe(NFS3_OK);
-  decodePostOpAttr(r);
-  return r.uint32();
+  return NFS3_RESULTS.ACCESS.resok.decode(r).access;
 }
 
 /**
@@ -113,8 +113,11 @@ async function accessBits(c: NfsTestClient, fh: Buffer, wanted: number): Promise
  * post_op_attr and wcc_data in them are absent, as knfsd's (its fh_verify fails before any attributes).
  */
 async function expectNoAttributes(c: NfsTestClient, file: Buffer, dir: Buffer, status: number): Promise<void> {
-  const postOp = (r: XdrReader) => r.bool();
-  const wcc = (r: XdrReader) => [r.bool(), r.bool()];
+  const postOp = (r: XdrReader) => decodePostOpAttr(r) !== undefined;
+  const wcc = (r: XdrReader) => {
+    const d = decodeWccData(r);
+    return [d.before !== undefined, d.after !== undefined];
+  };
   const cases: [string, number, ReturnType<(typeof nfsArgs)['fh']>, (r: XdrReader) => unknown, unknown][] = [
     ['LOOKUP', NFSPROC3.LOOKUP, nfsArgs.dirop(dir, 'attrs-probe'), postOp, false],
     ['ACCESS', NFSPROC3.ACCESS, nfsArgs.access(file, 0x3f), postOp, false],

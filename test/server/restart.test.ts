@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EXCLUSIVE, FILE_SYNC, NF3DIR, NF3REG, NFS3ERR_BADHANDLE, NFS3ERR_STALE, NFS3_OK, UNSTABLE } from '../../server/nfs3/constants.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import { NFSPROC3, NfsTestClient, mnt, nfsArgs } from '../support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
@@ -73,7 +74,8 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
     const exclXid = c.rpc.allocXid();
     const excl = await c.call(NFSPROC3.CREATE, exclArgs, { xid: exclXid });
     expect(excl.status).toBe(NFS3_OK);
-    const exclFh = excl.r.optional((x) => Buffer.from(x.opaque(64)));
+    const exclObj = NFS3_RESULTS.CREATE.resok.decode(excl.r).obj;
+    const exclFh = exclObj && Buffer.from(exclObj);
     expect(await c.status(NFSPROC3.REMOVE, nfsArgs.dirop(root, 'gone'))).toBe(NFS3_OK);
 
     // --- the stream ---
@@ -163,7 +165,7 @@ describe('server restart after kill -9 in the middle of a write stream', () => {
       // The retransmitted EXCLUSIVE CREATE finds the file carrying its verifier: success, same file.
       const exclAgain = await d.call(NFSPROC3.CREATE, exclArgs, { xid: exclXid });
       expect(exclAgain.status).toBe(NFS3_OK);
-      expect(exclAgain.r.optional((x) => Buffer.from(x.opaque(64)))).toEqual(exclFh);
+      expect(NFS3_RESULTS.CREATE.resok.decode(exclAgain.r).obj).toEqual(exclFh);
       // Root, directory, files.
       expect((await d.getattr(root)).type).toBe(NF3DIR);
       expect((await d.getattr(sub)).type).toBe(NF3DIR);

@@ -6,7 +6,8 @@ import type { OpaqueAuth } from '../../rpc/message.ts';
 import { MOUNT_PROGRAM } from '../../server/mount/constants.ts';
 import { EXCLUSIVE, NF3FIFO, NFS_PROGRAM, NFSPROC3, SET_TO_CLIENT_TIME } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeSattr3, type sattr3 } from '../../server/nfs3/xdr.ts';
-import { decodeFattr3, decodePostOpAttr, decodeWccData, encodeNfstime3, type fattr3, type nfstime3 } from '../../server/vfs/attr.ts';
+import { encodeNfstime3, type fattr3, type nfstime3 } from '../../server/nfs3/attr.ts';
+import { NFS3_RESULTS, type Nfs3ResultProc, type ResokOf } from '../../server/nfs3/results.ts';
 
 export const NFS_PROG = NFS_PROGRAM;
 export const MOUNT_PROG = MOUNT_PROGRAM;
@@ -152,14 +153,15 @@ export class NfsTestClient {
     return (await this.call(proc, args, o)).status;
   }
 
-  private async ok(name: keyof typeof NFSPROC3, args: XdrWriter, o?: NfsCallOptions): Promise<XdrReader> {
+  /** The resok of a call that must succeed, decoded with the procedure's result codec. */
+  private async ok<K extends Nfs3ResultProc>(name: K, args: XdrWriter, o?: NfsCallOptions): Promise<ResokOf<(typeof NFS3_RESULTS)[K]>> {
     const { status, r } = await this.call(NFSPROC3[name], args, o);
     if (status !== 0) throw new NfsTestError(name, status);
-    return r;
+    return NFS3_RESULTS[name].resok.decode(r) as ResokOf<(typeof NFS3_RESULTS)[K]>;
   }
 
   async getattr(fh: Buffer): Promise<fattr3> {
-    return decodeFattr3(await this.ok('GETATTR', nfsArgs.fh(fh)));
+    return (await this.ok('GETATTR', nfsArgs.fh(fh))).obj_attributes;
   }
 
   async setattr(fh: Buffer, attrs: sattr3): Promise<void> {
@@ -167,43 +169,30 @@ export class NfsTestClient {
   }
 
   async lookup(name: string, dir = this.root): Promise<Buffer> {
-    const r = await this.rpc.call(NFS_PROG, 3, 3, new XdrWriter().opaque(dir).string(name), { cred: this.cred });
-    const status = r.uint32();
-    if (status !== 0) throw new NfsTestError('LOOKUP', status);
-    return Buffer.from(r.opaque(64));
+    return Buffer.from((await this.ok('LOOKUP', nfsArgs.dirop(dir, name))).object);
   }
 
   /** READ3: returns the data (a copy) and eof. */
   async read(fh: Buffer, offset: number, count: number): Promise<{ data: Buffer; eof: boolean }> {
-    const r = await this.rpc.call(NFS_PROG, 3, 6, new XdrWriter().opaque(fh).uint64(offset).uint32(count), { cred: this.cred });
-    const status = r.uint32();
-    if (status !== 0) throw new NfsTestError('READ', status);
-    r.optional((x) => x.skip(84));
-    r.uint32();
-    const eof = r.bool();
-    return { data: Buffer.from(r.opaque(count)), eof };
+    const res = await this.ok('READ', nfsArgs.read(fh, offset, count));
+    return { data: Buffer.concat(res.data), eof: res.eof };
   }
 
   /** WRITE3 with FILE_SYNC (2) by default; returns the count written. */
   async write(fh: Buffer, offset: number, data: Buffer, stable = 2): Promise<number> {
-    const r = await this.rpc.call(NFS_PROG, 3, 7, new XdrWriter().opaque(fh).uint64(offset).uint32(data.length).uint32(stable).opaque(data), { cred: this.cred });
-    const status = r.uint32();
-    if (status !== 0) throw new NfsTestError('WRITE', status);
+    await this.ok('WRITE', nfsArgs.write(fh, offset, data, stable));
     return data.length;
   }
 
   /** WRITE3 returning what the reply says: count, the stability reached, the write verifier. */
   async writeVerf(fh: Buffer, offset: number, data: Buffer, stable: number): Promise<{ count: number; committed: number; verf: Buffer }> {
-    const r = await this.ok('WRITE', nfsArgs.write(fh, offset, data, stable));
-    decodeWccData(r);
-    return { count: r.uint32(), committed: r.uint32(), verf: Buffer.from(r.fixedOpaque(8)) };
+    const { count, committed, verf } = await this.ok('WRITE', nfsArgs.write(fh, offset, data, stable));
+    return { count, committed, verf: Buffer.from(verf) };
   }
 
   /** COMMIT3 of the whole file: the write verifier. */
   async commit(fh: Buffer, offset = 0, count = 0): Promise<Buffer> {
-    const r = await this.ok('COMMIT', nfsArgs.commit(fh, offset, count));
-    decodeWccData(r);
-    return Buffer.from(r.fixedOpaque(8));
+    return Buffer.from((await this.ok('COMMIT', nfsArgs.commit(fh, offset, count))).verf);
   }
 
   /** CREATE3 (UNCHECKED by default): the new file's handle. */
@@ -217,23 +206,13 @@ export class NfsTestClient {
 
   /** READDIR3 from the start (one reply): the names. */
   async readdir(dir = this.root): Promise<string[]> {
-    const r = await this.ok('READDIR', nfsArgs.readdir(dir));
-    decodePostOpAttr(r);
-    r.fixedOpaque(8);
-    const names: string[] = [];
-    while (r.bool()) {
-      r.uint64();
-      names.push(r.string(4096));
-      r.uint64();
-    }
-    return names;
+    return (await this.ok('READDIR', nfsArgs.readdir(dir))).reply.entries.map((e) => e.name);
   }
 
   private async newObject(name: 'CREATE' | 'MKDIR', args: XdrWriter): Promise<Buffer> {
-    const r = await this.ok(name, args);
-    const fh = r.optional((x) => Buffer.from(x.opaque(64)));
-    if (!fh) throw new Error(`${name} answered no handle`);
-    return fh;
+    const { obj } = await this.ok(name, args);
+    if (!obj) throw new Error(`${name} answered no handle`);
+    return Buffer.from(obj);
   }
 
   close(): Promise<void> {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXCLUSIVE, GUARDED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS3ERR_EXIST, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_NOENT, NFS3ERR_NOTDIR, NFS3ERR_NOTEMPTY, NFS3ERR_STALE, NFS3_OK, NFSPROC3, NFSSTAT3_NAMES, UNCHECKED } from '../../server/nfs3/constants.ts';
 import { encodeSattr3, EMPTY_SATTR3, type sattr3 } from '../../server/nfs3/xdr.ts';
-import { decodeFattr3, decodePostOpAttr } from '../../server/vfs/attr.ts';
+import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import { makeFixture, rootCred, type Fixture } from '../nfs3/harness.ts';
 
 const RACE_MS = Number(process.env.RACE_MS ?? 3000);
@@ -238,7 +238,7 @@ async function victimCall(fx: Fixture, v: Victim, k: number, cred: typeof rootCr
       const r = await fx.call(v.proc === 'ACCESS' ? NFSPROC3.ACCESS : NFSPROC3.GETATTR, (w) => (v.proc === 'ACCESS' ? w.opaque(v.dFh).uint32(0x3f) : w.opaque(v.dFh)), o);
       status = r.status;
       if (status === NFS3_OK) {
-        const attrs = v.proc === 'ACCESS' ? decodePostOpAttr(r.r) : decodeFattr3(r.r);
+        const attrs = v.proc === 'ACCESS' ? NFS3_RESULTS.ACCESS.resok.decode(r.r).obj_attributes : NFS3_RESULTS.GETATTR.resok.decode(r.r).obj_attributes;
         if (attrs && attrs.fileid !== v.dIno) seen(`attributes of another object (fileid ${attrs.fileid})`);
       }
       break;
@@ -247,8 +247,7 @@ async function victimCall(fx: Fixture, v: Victim, k: number, cred: typeof rootCr
       const r = await fx.call(NFSPROC3.READLINK, (w) => w.opaque(v.lFh), o);
       status = r.status;
       if (status === NFS3_OK) {
-        decodePostOpAttr(r.r);
-        if (r.r.string(1024) === OUTSIDE_TARGET) seen('read an outside symlink');
+        if (NFS3_RESULTS.READLINK.resok.decode(r.r).data.toString() === OUTSIDE_TARGET) seen('read an outside symlink');
       }
       break;
     }

@@ -11,6 +11,7 @@ type Item =
   | { t: 'fixed'; v: Uint8Array }
   | { t: 'opaque'; v: Uint8Array }
   | { t: 'ref'; v: Uint8Array }
+  | { t: 'refs'; v: Uint8Array[] }
   | { t: 'string'; v: string }
   | { t: 'array'; v: number[] }
   | { t: 'optional'; v: number | undefined };
@@ -24,6 +25,7 @@ const item: fc.Arbitrary<Item> = fc.oneof(
   fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'fixed' as const, v })),
   fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'opaque' as const, v })),
   fc.uint8Array({ maxLength: 37 }).map((v) => ({ t: 'ref' as const, v })),
+  fc.array(fc.uint8Array({ maxLength: 13 }), { maxLength: 5 }).map((v) => ({ t: 'refs' as const, v })),
   fc.string({ maxLength: 20 }).map((v) => ({ t: 'string' as const, v })),
   fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 9 }).map((v) => ({ t: 'array' as const, v })),
   fc.option(fc.nat({ max: 0xffffffff }), { nil: undefined }).map((v) => ({ t: 'optional' as const, v })),
@@ -39,6 +41,7 @@ function encode(w: XdrWriter, it: Item): void {
     case 'fixed': w.fixedOpaque(it.v); break;
     case 'opaque': w.opaque(it.v); break;
     case 'ref': w.opaqueRef(Buffer.from(it.v)); break;
+    case 'refs': w.opaqueRefs(it.v.map((v) => Buffer.from(v))); break;
     case 'string': w.string(it.v); break;
     case 'array': w.array(it.v, (x, n) => x.uint32(n)); break;
     case 'optional': w.optional(it.v, (x, n) => x.uint32(n)); break;
@@ -54,10 +57,17 @@ function decode(r: XdrReader, it: Item): unknown {
     case 'bool': return r.bool();
     case 'fixed': return new Uint8Array(r.fixedOpaque(it.v.length));
     case 'opaque': case 'ref': return new Uint8Array(r.opaque(1 << 20));
+    case 'refs': return splitLike(new Uint8Array(r.opaque(1 << 20)), it.v);
     case 'string': return r.string(1 << 20);
     case 'array': return r.array(1 << 20, (x) => x.uint32());
     case 'optional': return r.optional((x) => x.uint32());
   }
+}
+
+/** `bytes` cut where `parts` are, so one opaque compares equal to the fragments it was written from. */
+function splitLike(bytes: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
+  let at = 0;
+  return parts.map((p) => bytes.slice(at, (at += p.length)));
 }
 
 describe('XDR (RFC 4506)', () => {
@@ -85,6 +95,18 @@ describe('XDR (RFC 4506)', () => {
     const r = new XdrReader(Buffer.concat(chunks));
     r.uint32();
     expect(r.opaque(100).toString()).toBe('PAGE bytes');
+  });
+
+  it('references every opaqueRefs fragment without copying it, padding once after the last', () => {
+    const a = Buffer.from('page');
+    const b = Buffer.from('tail!');
+    const chunks = new XdrWriter().opaqueRefs([a, b]).uint32(9).toChunks();
+    expect(chunks.filter((c) => c === a || c === b)).toHaveLength(2);
+    const buf = Buffer.concat(chunks);
+    expect(buf.length).toBe(4 + 12 + 4);
+    const r = new XdrReader(buf);
+    expect(r.opaque(100).toString()).toBe('pagetail!');
+    expect(r.uint32()).toBe(9);
   });
 
   it('throws only XdrError on any truncation or mutation of a valid encoding', () => {

@@ -4,8 +4,8 @@
 import type { BigIntStats } from 'node:fs';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
-import { FTYPE3_VALUES, NF3BLK, NF3CHR, NF3DIR, NF3FIFO, NF3LNK, NF3REG, NF3SOCK, type ftype3 } from '../nfs3/constants.ts';
-import type { Export } from './export.ts';
+import { FTYPE3_VALUES, NF3BLK, NF3CHR, NF3DIR, NF3FIFO, NF3LNK, NF3REG, NF3SOCK, type ftype3 } from './constants.ts';
+import type { Export } from '../vfs/export.ts';
 
 export interface nfstime3 {
   seconds: number;
