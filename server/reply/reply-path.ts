@@ -25,10 +25,6 @@ import { PageMap } from './page-map.ts';
 import { socketStream, type ByteStream } from './socket-stream.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent, ReplyPathCounters } from './types.ts';
 
-export type { PinBudget } from './budget.ts';
-export type { ByteStream } from './socket-stream.ts';
-export type { TcpConnection } from './conduit.ts';
-
 /** Knobs of the live path (server/config.ts holds the defaults). */
 export interface ReplyNetOptions {
   mss: number;
