@@ -20,25 +20,21 @@
  * Everything started here (servers, rpcbind if it was not running, the temp dir) is stopped or
  * removed at the end, on failure too.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BenchUsageError } from './index.ts';
+import { median, Processes, REPO, say, startGanesha, startPagelife } from './lib/harness.ts';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
-const GANESHA_TEMPLATE = path.join(REPO, 'bench/ganesha/ganesha.conf.template');
 const FILE_NAME = 'big.bin';
 const PAGE = 4096;
 const MODES = ['destructor', 'legacy', 'copy'] as const;
 type Mode = (typeof MODES)[number];
 type ServerName = Mode | 'ganesha';
-const READY = /^pagelife ready nfs=(\d+) mount=(\d+) portmap=off http=(\d+)$/m;
 
 interface Options {
   sizeMiB: number;
@@ -93,99 +89,6 @@ function parseOptions(args: string[]): Options {
   return o;
 }
 
-const say = (line: string): void => void process.stdout.write(`${line}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** A deadline for Promise.race that does not keep the process alive once the race is decided. */
-const deadline = (ms: number): Promise<null> => new Promise((r) => setTimeout(() => r(null), ms).unref());
-
-/** Child processes started by the bench; stop() ends each (TERM, then KILL), in reverse order. */
-class Processes {
-  private readonly list: { name: string; child: ChildProcess; exited: Promise<void>; group: boolean }[] = [];
-
-  /** `group`: the child leads a process group of its own, and stop() ends the whole group (a script and what it runs). */
-  start(name: string, cmd: string, args: string[], onLine?: (line: string) => void, group = false): ChildProcess {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO, detached: group });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.once('error', () => undefined);
-    const tail: string[] = [];
-    const lines = (buf: Buffer): void => {
-      for (const l of buf.toString('utf8').split('\n')) {
-        if (!l) continue;
-        tail.push(l);
-        if (tail.length > 20) tail.shift();
-        onLine?.(l);
-      }
-    };
-    // Always drained: a server blocked on a full stdout pipe would measure the pipe.
-    child.stdout!.on('data', lines);
-    child.stderr!.on('data', lines);
-    (child as ChildProcess & { tail?: string[] }).tail = tail;
-    this.list.push({ name, child, exited, group });
-    return child;
-  }
-
-  static tail(child: ChildProcess): string {
-    return ((child as ChildProcess & { tail?: string[] }).tail ?? []).join('\n');
-  }
-
-  async stop(child: ChildProcess): Promise<void> {
-    const i = this.list.findIndex((p) => p.child === child);
-    if (i < 0) return;
-    const [p] = this.list.splice(i, 1);
-    const { exited, group } = p!;
-    const kill = (sig: NodeJS.Signals): void => {
-      try {
-        if (group && child.pid !== undefined) process.kill(-child.pid, sig);
-        else child.kill(sig);
-      } catch {
-        // already gone
-      }
-    };
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    kill('SIGTERM');
-    const ended = await Promise.race([exited.then(() => true), deadline(10_000).then(() => false)]);
-    if (!ended) {
-      kill('SIGKILL');
-      await exited;
-    }
-  }
-
-  async stopAll(): Promise<void> {
-    for (const p of [...this.list].reverse()) await this.stop(p.child);
-  }
-}
-
-/** A port free right now on 127.0.0.1 (TCP). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function rpcbindUp(): boolean {
-  return spawnSync('rpcinfo', ['-p', '127.0.0.1'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-}
-
 interface Target {
   name: ServerName;
   url: string;
@@ -207,65 +110,10 @@ async function writeTestFile(file: string, sizeMiB: number): Promise<void> {
   }
 }
 
-async function startPagelife(procs: Processes, mode: Mode, exportDir: string, o: Options): Promise<Target> {
-  const node = [...(mode === 'destructor' && o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : []), path.join(REPO, 'bin/pagelife.js')];
-  const args = ['serve', '--export', exportDir, '--nfs-port', '0', '--mount-port', '0', '--portmap', 'off', '--http-port', '0'];
-  args.push('--reply-mode', mode, '--cache-pages', String(o.cachePages), '--log-level', 'warn');
-  let out = '';
-  let ready: (m: RegExpMatchArray) => void = () => undefined;
-  const got = new Promise<RegExpMatchArray>((r) => (ready = r));
-  const child = procs.start(mode, process.execPath, [...node, ...args], (l) => {
-    out += `${l}\n`;
-    const m = READY.exec(out);
-    if (m) ready(m);
-  });
-  const exited = new Promise<null>((r) => child.once('exit', () => r(null)));
-  const m = await Promise.race([got, exited, deadline(60_000)]);
-  if (!m) throw new Error(`pagelife (${mode}) did not become ready:\n${Processes.tail(child)}`);
-  const [, nfs, mount, http] = m;
-  return { name: mode, child, http: Number(http), url: `nfs://127.0.0.1/export/${FILE_NAME}?version=3&nfsport=${nfs}&mountport=${mount}` };
-}
-
-/** nfs-ganesha on free ports exporting `exportDir`; null (with a line saying why) when it cannot run here. */
-async function startGanesha(procs: Processes, dir: string, exportDir: string): Promise<Target | null> {
-  if (process.getuid?.() !== 0) {
-    say('# ganesha: skipped: ganesha.nfsd and rpcbind need root, and this bench runs as a normal user');
-    return null;
-  }
-  for (const cmd of ['ganesha.nfsd', 'rpcbind', 'rpcinfo']) {
-    if (!has(cmd)) {
-      say(`# ganesha: skipped: ${cmd} not found (scripts/install-system-packages.sh installs it)`);
-      return null;
-    }
-  }
-  if (!rpcbindUp()) {
-    say('# rpcbind: not running; starting rpcbind -f -w (stopped at the end)');
-    const rb = procs.start('rpcbind', 'rpcbind', ['-f', '-w']);
-    for (let i = 0; i < 50 && !rpcbindUp(); i++) await sleep(100);
-    if (!rpcbindUp()) {
-      await procs.stop(rb);
-      say(`# ganesha: skipped: rpcbind did not start: ${Processes.tail(rb)}`);
-      return null;
-    }
-  }
-  const ports = { NFS_PORT: await freePort(), MNT_PORT: await freePort(), NLM_PORT: await freePort(), RQUOTA_PORT: await freePort() };
-  let conf = await readFile(GANESHA_TEMPLATE, 'utf8');
-  for (const [k, v] of Object.entries({ ...ports, EXPORT_PATH: exportDir })) conf = conf.replaceAll(`@${k}@`, String(v));
-  const confFile = path.join(dir, 'ganesha.conf');
-  await writeFile(confFile, conf);
-  const log = path.join(dir, 'ganesha.log');
-  const child = procs.start('ganesha', 'ganesha.nfsd', ['-F', '-L', log, '-f', confFile, '-p', path.join(dir, 'ganesha.pid')]);
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) break;
-    if ((await canConnect(ports.NFS_PORT)) && (await canConnect(ports.MNT_PORT))) {
-      return { name: 'ganesha', child, url: `nfs://127.0.0.1${exportDir}/${FILE_NAME}?version=3&nfsport=${ports.NFS_PORT}&mountport=${ports.MNT_PORT}` };
-    }
-    await sleep(100);
-  }
-  const logTail = existsSync(log) ? (await readFile(log, 'utf8')).split('\n').slice(-8).join('\n') : '';
-  await procs.stop(child);
-  say(`# ganesha: skipped: it did not start listening on ${ports.NFS_PORT}/${ports.MNT_PORT}: ${Processes.tail(child)} ${logTail}`.replaceAll('\n', '\n# '));
-  return null;
+async function startMode(procs: Processes, mode: Mode, exportDir: string, o: Options): Promise<Target> {
+  const node = mode === 'destructor' && o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [];
+  const p = await startPagelife(procs, mode, ['--export', exportDir, '--reply-mode', mode, '--cache-pages', String(o.cachePages)], node);
+  return { name: mode, child: p.child, http: p.httpPort, url: `nfs://127.0.0.1/export/${FILE_NAME}?version=3&nfsport=${p.nfsPort}&mountport=${p.mountPort}` };
 }
 
 /** One nfs-read-bench invocation (a process group of its own, so a stop ends its nfs-cat too); its median MiB/s. */
@@ -281,12 +129,6 @@ function readBench(procs: Processes, url: string, runs: number): Promise<{ media
       else resolve({ median: Number(m[1]), line: m[0] });
     });
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 interface HistogramSnapshot {
@@ -398,11 +240,11 @@ export async function run(args: string[]): Promise<void> {
     say(`# read bench: ${o.sizeMiB} MiB file, ${o.rounds} rounds alternating servers, nfs-read-bench --runs ${o.runs} per round (median per server of round medians)`);
     say(`# pagelife: --cache-pages ${o.cachePages} (${((o.cachePages * PAGE) / 2 ** 20).toFixed(0)} MiB page cache; the file fits), node ${process.version}, ${path.basename(NFS_READ_BENCH)} (libnfs nfs-cat)`);
     const targets: Target[] = [];
-    for (const mode of MODES) if (want(mode)) targets.push(await startPagelife(procs, mode, exportDir, o));
+    for (const mode of MODES) if (want(mode)) targets.push(await startMode(procs, mode, exportDir, o));
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else if (want('ganesha')) {
       const g = await startGanesha(procs, dir, exportDir);
-      if (g) targets.push(g);
+      if (g) targets.push({ name: 'ganesha', child: g.child, url: `nfs://127.0.0.1${exportDir}/${FILE_NAME}?version=3&nfsport=${g.nfsPort}&mountport=${g.mountPort}` });
     }
     const results = new Map<ServerName, number[]>(targets.map((t) => [t.name, []]));
     const windows: [bigint, bigint][] = [];

@@ -1,6 +1,19 @@
-import type { FragDestructor } from './destructor.ts';
-import type { Page } from './page.ts';
-import type { SkBuff } from './skb.ts';
+/**
+ * What the registry needs of a destructor, a page and an skb. Structural, because the registry sits
+ * below the modules that call it (skb, page, destructor): importing their types back would close an
+ * import circle.
+ */
+interface TrackedDestructor {
+  readonly id: number;
+}
+interface TrackedPage {
+  readonly count: number;
+}
+interface TrackedSkb {
+  readonly id: number;
+  readonly seq: number;
+  readonly shinfo: { readonly frags: readonly { readonly destructor: TrackedDestructor | null }[] };
+}
 
 /**
  * Debug mode: a registry of every live skb and every stack-owned page, so tests can check that
@@ -8,12 +21,12 @@ import type { SkBuff } from './skb.ts';
  * by default; the hot paths then pay one null check.
  */
 export class SkbRegistry {
-  readonly live = new Set<SkBuff>();
-  readonly pages = new Set<Page>();
+  readonly live = new Set<TrackedSkb>();
+  readonly pages = new Set<TrackedPage>();
   readonly violations: string[] = [];
 
   /** Records a violation if any live skb (original, clone or copy) still references `d`. */
-  checkFire(d: FragDestructor): void {
+  checkFire(d: TrackedDestructor): void {
     for (const skb of this.live) {
       for (const frag of skb.shinfo.frags) {
         if (frag.destructor === d) {
@@ -25,7 +38,7 @@ export class SkbRegistry {
   }
 
   /** Stack-owned pages still referenced by someone. */
-  leakedPages(): Page[] {
+  leakedPages(): TrackedPage[] {
     return [...this.pages].filter((p) => p.count !== 0);
   }
 }

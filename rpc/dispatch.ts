@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { EventSink } from '../netstack/events.ts';
 import { XdrReader } from '../xdr/reader.ts';
 import { XdrError } from '../xdr/error.ts';
 import { checkVerifier, decodeCredential } from './auth.ts';
@@ -58,7 +57,12 @@ export type RpcEvent =
   | { type: 'rpc-call'; call: number; record: Buffer; transport: TransportInfo }
   | { type: 'rpc-reply'; call: number; outcome: CallOutcome; reply: RpcReplyOut | null };
 
-export type RpcBus = EventSink<RpcEvent>;
+/** Where the dispatcher raises its events (the server's bus, seen from here). */
+export interface RpcBus {
+  /** True when `emit` of an event of this type would reach someone: nothing is built otherwise. */
+  wants(type: RpcEvent['type']): boolean;
+  emit(event: RpcEvent): void;
+}
 
 export interface DispatcherOptions {
   log: Logger;

@@ -56,7 +56,7 @@ export interface Procedure {
  * A reply body whose by-reference chunks (XdrWriter.ref/opaqueRef) belong to someone else,
  * typically page-cache pages. The transport calls `release` exactly once, when nothing on the
  * send path references those chunks any more: at once after a copy, or from the fragment
- * destructor when they went out by reference (see DESIGN.md, reply-path modes).
+ * destructor when they went out by reference (see docs/DESIGN.md, reply-path modes).
  */
 export interface PinnedReply {
   body: XdrWriter;

@@ -16,6 +16,7 @@ declare -A want=(
   [bc]=bc
   [ganesha.nfsd]=nfs-ganesha
   [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
+  [/usr/include/nfsc/libnfs-raw.h]=libnfs-dev
 )
 need=()
 for what in "${!want[@]}"; do

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { FaultConfigSchema } from './reply/faults.ts';
+import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
@@ -11,13 +13,10 @@ export const NFS_PORT = 2049;
 export const MOUNT_PORT = 20048;
 export const HTTP_PORT = 8080;
 
-export const REPLY_MODES = ['destructor', 'legacy', 'copy'] as const;
-export type ReplyMode = (typeof REPLY_MODES)[number];
+export { REPLY_MODES, type ReplyMode } from './reply/mode.ts';
 
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
-const probability = z.number().min(0).max(1);
-const ms = z.number().min(0).max(600_000);
 
 /** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps. */
 export const TCP_MSS_LOOPBACK = 65483;
@@ -85,18 +84,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   /** Path faults at start; the HTTP API changes them at run time. */
-  faults: z
-    .object({
-      loss: probability.default(0),
-      ackLoss: probability.default(0),
-      delay: ms.default(0),
-      jitter: ms.default(0),
-      reorder: probability.default(0),
-      duplicate: probability.default(0),
-      deviceHold: ms.default(0),
-      seed: z.number().int().min(0).max(0xffff_ffff).default(1),
-    })
-    .prefault({}),
+  faults: FaultConfigSchema,
   pinBudget: z
     .object({
       maxPinnedShare: z.number().gt(0).max(1).default(0.5),

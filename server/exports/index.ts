@@ -1,5 +1,6 @@
 export * from './types.ts';
 export { ExportsParseError } from './errors.ts';
+export { normalizeExportPath } from './path.ts';
 export { DEFAULT_EXPORT_OPTIONS, exportFromFlags, loadExportsFile, parseExports } from './parse.ts';
 export { ClientRuleSchema, ExportEntrySchema, ExportOptionsSchema, ExportsConfigSchema } from './schema.ts';
 export {

@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { normalizeExportPath } from '../vfs/export.ts';
+import { normalizeExportPath } from './path.ts';
 import { parseIPv4, parseIPv6 } from './address.ts';
 import { ExportsParseError } from './errors.ts';
 import { ExportEntrySchema } from './schema.ts';
@@ -389,7 +389,7 @@ const FLAG_OPTIONS: Record<string, (s: OptionState) => void> = {
   secure: (s) => void (s.options.secure = true),
   insecure: (s) => void (s.options.secure = false),
   // Writes are stable when the reply says so whatever this says: `async` (reply FILE_SYNC before
-  // the data is on disk) is the lie NFS-PITFALLS.md warns about, so it is accepted and not obeyed.
+  // the data is on disk) silently loses acknowledged writes in a crash, so it is accepted and not obeyed.
   sync: () => {},
   async: (s) => note(s, 'async is accepted but not obeyed: pagelife only reports data stable once it is (use UNSTABLE writes + COMMIT for speed)'),
   no_subtree_check: () => {},

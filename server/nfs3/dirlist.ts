@@ -9,7 +9,7 @@
  * per call, which is small next to the lstat of each listed entry.
  *
  * The cookie verifier is echoed back and never checked: the cookies do not need it, and answering
- * NFS3ERR_BAD_COOKIE makes Linux `ls` hang and macOS Finder fail (NFS-PITFALLS.md).
+ * NFS3ERR_BAD_COOKIE makes Linux `ls` hang and macOS Finder fail, as other servers found.
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';

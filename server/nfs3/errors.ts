@@ -1,5 +1,7 @@
+import { VfsError } from '../vfs/errors.ts';
 import {
   NFS3ERR_ACCES,
+  NFS3ERR_BADHANDLE,
   NFS3ERR_DQUOT,
   NFS3ERR_EXIST,
   NFS3ERR_FBIG,
@@ -33,8 +35,8 @@ export interface NfsErrorContext {
 }
 
 /**
- * The one error every NFS handler (and the VFS layer under it) throws: it carries the nfsstat3 the
- * client gets. The procedure wrapper turns it into that procedure's resfail reply.
+ * The one error every NFS handler throws: it carries the nfsstat3 the client gets. The VFS layer
+ * under the handlers throws errno-coded errors (VfsError, node:fs), mapped here. The procedure wrapper turns it into that procedure's resfail reply.
  */
 export class NfsError extends Error {
   override readonly name = 'NfsError';
@@ -67,6 +69,7 @@ const ERRNO_STATUS: Readonly<Record<string, Exclude<nfsstat3, 0>>> = {
   ENOTEMPTY: NFS3ERR_NOTEMPTY,
   EDQUOT: NFS3ERR_DQUOT,
   ESTALE: NFS3ERR_STALE,
+  EBADHANDLE: NFS3ERR_BADHANDLE,
   // O_NOFOLLOW on a symlink: the object is not what the operation needs.
   ELOOP: NFS3ERR_INVAL,
   ENOTSUP: NFS3ERR_NOTSUPP,
@@ -88,5 +91,7 @@ export function toNfsError(e: unknown, context: NfsErrorContext = {}): NfsError 
   if (e instanceof NfsError) return e;
   const errno = errnoOf(e);
   if (errno === undefined) throw e;
-  return new NfsError(ERRNO_STATUS[errno] ?? NFS3ERR_IO, { ...context, errno });
+  // The VFS layer says what it was doing; the caller's context, if any, is more specific.
+  const own = e instanceof VfsError ? e.context : {};
+  return new NfsError(ERRNO_STATUS[errno] ?? NFS3ERR_IO, { ...own, ...context, errno });
 }

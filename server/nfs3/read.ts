@@ -20,7 +20,7 @@ const PAD = Buffer.alloc(4);
 /**
  * READ3resok's data are page-cache pages referenced in place: the pages of the range are pinned,
  * the reply refers to subarrays of them, and the transport's release unpins each exactly once (after
- * the network is done with them, see DESIGN.md). Nothing is copied here.
+ * the network is done with them, see docs/DESIGN.md). Nothing is copied here.
  */
 export const read: NfsProcedure<READ3args> = {
   name: 'READ',

@@ -11,9 +11,6 @@ import { openForWrite, wccOf, withPre } from './modify.ts';
 import { failWcc, okWriter, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 
-/** Writes ending past this go around the page cache's in-place update (see below). */
-const PAGE_CACHE_SAFE_END = 2 ** 31 - 1;
-
 /** RFC 1813 §3.3.7 */
 export interface WRITE3args {
   file: nfs_fh3;
@@ -77,19 +74,13 @@ export const write: NfsProcedure<WRITE3args> = {
             const { bytesWritten } = await h.write(data, done, data.length - done, offset + done);
             done += bytesWritten;
           }
-          if (offset + data.length > PAGE_CACHE_SAFE_END) {
-            // PageCache.writeThrough/waitUnpinned index pages with 32-bit shifts: past 2 GiB they would
-            // update the wrong page. Dropping the file's pages is always correct (pinned ones keep their bytes).
+          if (ctx.pinnedWrite === 'wait') await ctx.pageCache.waitUnpinned(key, offset, data.length);
+          try {
+            ctx.pageCache.writeThrough(fileSourceOf(n), offset, data, ctx.pinnedWrite === 'cow');
+          } catch (e) {
+            // No free frame for a copy-on-write: the file has the data, so drop the cached copy instead.
+            if (!(e instanceof PageCacheFullError)) throw e;
             ctx.coherence.drop(key);
-          } else {
-            if (ctx.pinnedWrite === 'wait') await ctx.pageCache.waitUnpinned(key, offset, data.length);
-            try {
-              ctx.pageCache.writeThrough(fileSourceOf(n), offset, data, ctx.pinnedWrite === 'cow');
-            } catch (e) {
-              // No free frame for a copy-on-write: the file has the data, so drop the cached copy instead.
-              if (!(e instanceof PageCacheFullError)) throw e;
-              ctx.coherence.drop(key);
-            }
           }
           let level: stable_how = UNSTABLE;
           if (a.stable !== UNSTABLE) {

@@ -11,8 +11,10 @@
  * - `dirty` means written through to the file but not yet made durable (fsync); write-back = fsync.
  */
 import type { EventSink } from '../../netstack/events.ts';
+import { PAGE_SIZE } from '../../netstack/page.ts';
 
-export const PAGE_SIZE = 4096;
+/** One page: a cache frame is what sendpage lends the netstack as a page, so one size for both. */
+export { PAGE_SIZE };
 
 export type FrameState = 'free' | 'clean' | 'dirty' | 'pinned' | 'cow' | 'filling';
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigSchema, REPLY_MODES } from '../config.ts';
+import { FixtureFaultsSchema } from '../reply/faults.ts';
 import { Content } from './content.ts';
 import { MOUNT_PROC_NAMES, NFS_PROC_NAMES } from './procedures.ts';
 import { STATUS_NAMES } from './status.ts';
@@ -15,7 +16,6 @@ export const MAX_STEP_MS = 600_000;
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - (a name, not a sentence)');
 const ms = z.number().min(0).max(MAX_STEP_MS);
-const probability = z.number().min(0).max(1);
 /** A path inside the export ('' is its root); no '..', no leading '/'. */
 const exportPath = z.string().refine((p) => p === '' || (!p.startsWith('/') && !p.split('/').some((s) => s === '' || s === '.' || s === '..')), 'a path inside the export: no leading /, no . or .. components');
 
@@ -49,16 +49,7 @@ const Call = z
     if (!names.includes(c.proc)) ctx.addIssue({ code: 'custom', path: ['proc'], message: `not a ${c.program} procedure; one of ${names.join(', ')}` });
   });
 
-const Faults = z.strictObject({
-  loss: probability.optional(),
-  ackLoss: probability.optional(),
-  delay: ms.optional(),
-  jitter: ms.optional(),
-  reorder: probability.optional(),
-  reorderDelay: ms.optional(),
-  duplicate: probability.optional(),
-  deviceHold: ms.optional(),
-});
+const Faults = FixtureFaultsSchema;
 
 export const Step = z.discriminatedUnion('do', [
   Call,

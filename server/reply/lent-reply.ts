@@ -30,7 +30,7 @@
 import type { Clock } from '../../netstack/clock.ts';
 import type { PageFragment } from '../../netstack/connection.ts';
 import { FragDestructor } from '../../netstack/destructor.ts';
-import type { ReplyMode } from '../config.ts';
+import type { ReplyMode } from './mode.ts';
 import { PAGE_SIZE, type PageFrame } from '../pagecache/page-cache.ts';
 import type { PageMap } from './page-map.ts';
 import type { ReplyBus, ReplyPathCounters } from './types.ts';

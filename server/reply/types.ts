@@ -1,5 +1,6 @@
 import type { EventSink } from '../../netstack/events.ts';
-import type { ReplyMode } from '../config.ts';
+import type { FaultSettings } from './faults.ts';
+import type { ReplyMode } from './mode.ts';
 
 /** Why the pin budget orphaned a reply's fragments. */
 export type OrphanReason = 'budget-share' | 'budget-age';
@@ -45,19 +46,4 @@ export interface ConnectionSnapshot {
   pinnedReplies: number;
 }
 
-/** Path faults, settable at start (CLI) and at run time (HTTP API). */
-export interface FaultSettings {
-  /** Probability of losing a data segment, 0..1. */
-  loss: number;
-  /** Probability of losing an ACK, 0..1 (1: a peer that never acknowledges). */
-  ackLoss: number;
-  /** One-way delay and jitter, ms. */
-  delay: number;
-  jitter: number;
-  /** Probabilities, 0..1. */
-  reorder: number;
-  duplicate: number;
-  /** Every transmitted clone is held in the device queue this long, ms. */
-  deviceHold: number;
-  seed: number;
-}
+export type { FaultSettings };

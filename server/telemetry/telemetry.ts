@@ -351,7 +351,7 @@ export class Telemetry {
     switch (e.type) {
       case 'reply-pin':
         this.counters.replyPins++;
-        // Legacy hands the pages back when sendpage returns, right after this event (DESIGN.md, reply-path modes).
+        // Legacy hands the pages back when sendpage returns, right after this event (docs/DESIGN.md, reply-path modes).
         this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null);
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;

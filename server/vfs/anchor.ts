@@ -137,6 +137,29 @@ export function openObjectAnchor(hostPath: string, want: Identity, op: string, r
   return { anchor, st: verify(anchor, want, op, rel) };
 }
 
+/**
+ * Where the object `want` names is now, reached by `hostPath` (its hint path): its attributes when
+ * the path still leads to it and it lies inside `exp`, `gone` when the path leads elsewhere or
+ * nowhere, `outside` when it leads to it outside the export (moved out, a symlinked directory on the
+ * way). The kernel's own name for the descriptor is the object's real location: one readlink instead
+ * of a realpath walk. Synchronous: four syscalls cost less than one threadpool round trip.
+ */
+export function locate(exp: Export, hostPath: string, want: Identity): BigIntStats | 'gone' | 'outside' {
+  let fd: number;
+  try {
+    fd = openSync(hostPath, OBJECT_FLAGS);
+  } catch {
+    return 'gone';
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!sameObject(st, want)) return 'gone';
+    return insideExport(exp, readlinkSync(`/proc/self/fd/${fd}`)) ? st : 'outside';
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Runs `fn` with an anchor that is closed when `fn` settles (never while an operation still uses it). */
 export async function using<T>(a: Anchor, fn: (a: Anchor) => Promise<T>): Promise<T> {
   try {

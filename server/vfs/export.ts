@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lstat, realpath } from 'node:fs/promises';
-import path from 'node:path';
+import { normalizeExportPath } from '../exports/path.ts';
 import type { ClientRule } from '../exports/types.ts';
 
 /** One exported directory. */
@@ -35,12 +35,6 @@ export class ExportConfigError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Client-visible export path in canonical form: absolute, no trailing slash, no `.`/`..`. */
-export function normalizeExportPath(p: string): string {
-  const n = path.posix.normalize(`/${p}`);
-  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
 /**

@@ -11,8 +11,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadSecret } from '../secret.ts';
-import { NFS3ERR_BADHANDLE } from '../nfs3/constants.ts';
-import { NfsError } from '../nfs3/errors.ts';
+import { VfsError } from './errors.ts';
 
 export const FH_VERSION = 1;
 export const FH_SIZE = 44;
@@ -31,7 +30,19 @@ export interface FileId {
 
 const U64 = (1n << 64n) - 1n;
 
+/**
+ * Handles remembered after their tag was computed or checked. The secret never changes while the
+ * server runs, so a handle verified once stays valid: an HMAC per call (and per READDIRPLUS entry)
+ * was a visible share of a GETATTR's time. Cleared whole when full — the cost is one HMAC again.
+ */
+export const FH_CACHE_ENTRIES = 65_536;
+
 export class FileHandleCodec {
+  /** Handle bytes (latin1) → what it identifies, for handles this codec made or checked. */
+  private readonly verified = new Map<string, FileId>();
+  /** What a handle identifies (as a key) → the handle. */
+  private readonly made = new Map<string, Buffer>();
+
   constructor(private readonly secret: Buffer) {
     if (secret.length < SECRET_BYTES) throw new Error(`file-handle secret must be at least ${SECRET_BYTES} bytes`);
   }
@@ -41,6 +52,18 @@ export class FileHandleCodec {
   }
 
   encode(id: FileId): Buffer {
+    const key = `${id.exportId}:${id.dev}:${id.ino}:${id.gen}`;
+    let fh = this.made.get(key);
+    if (!fh) {
+      fh = this.compute(id);
+      if (this.made.size >= FH_CACHE_ENTRIES) this.made.clear();
+      this.made.set(key, fh);
+    }
+    // A copy: the caller owns what it gets (44 bytes).
+    return Buffer.from(fh);
+  }
+
+  private compute(id: FileId): Buffer {
     const fh = Buffer.alloc(FH_SIZE);
     fh[0] = FH_VERSION;
     fh.writeUInt16BE(id.exportId, 2);
@@ -51,13 +74,23 @@ export class FileHandleCodec {
     return fh;
   }
 
-  /** Checks shape and tag; a handle this server did not make is NFS3ERR_BADHANDLE. */
+  /** Checks shape and tag; a handle this server did not make is EBADHANDLE. */
   decode(fh: Buffer): FileId {
+    const key = fh.toString('latin1');
+    const known = this.verified.get(key);
+    if (known) return known;
+    const id = Object.freeze(this.check(fh));
+    if (this.verified.size >= FH_CACHE_ENTRIES) this.verified.clear();
+    this.verified.set(key, id);
+    return id;
+  }
+
+  private check(fh: Buffer): FileId {
     if (fh.length !== FH_SIZE || fh[0] !== FH_VERSION || fh[1] !== 0) {
-      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'malformed', length: fh.length });
+      throw new VfsError('EBADHANDLE', { op: 'fh', reason: 'malformed', length: fh.length });
     }
     if (!timingSafeEqual(this.tag(fh.subarray(0, BODY_SIZE)), fh.subarray(BODY_SIZE))) {
-      throw new NfsError(NFS3ERR_BADHANDLE, { op: 'fh', reason: 'bad tag' });
+      throw new VfsError('EBADHANDLE', { op: 'fh', reason: 'bad tag' });
     }
     return {
       exportId: fh.readUInt16BE(2),
@@ -70,7 +103,7 @@ export class FileHandleCodec {
 
 /**
  * The handle secret, from `<stateDir>/fh-secret` (created 0600 on first start). It must persist:
- * a new secret turns every handle clients hold into NFS3ERR_BADHANDLE.
+ * a new secret turns every handle clients hold into bad handles.
  */
 export function loadFhSecret(stateDir: string): Promise<Buffer> {
   return loadSecret(stateDir, FH_SECRET_FILE, SECRET_BYTES);

@@ -6,23 +6,21 @@
  * every use re-checks the path with lstat (same device, inode and generation). When the hint is missing
  * (after a restart) or wrong (the file was renamed behind the server), the export is walked once,
  * breadth-first with lstat, refilling the map with every object seen; a handle whose object the walk does
- * not find is NFS3ERR_STALE. We rebuild rather than persist the map because a persisted map goes stale on
+ * not find is stale (ESTALE). We rebuild rather than persist the map because a persisted map goes stale on
  * every change made outside the server and would need a write on every create; the walk is always right
  * and its cost (one lstat per object of the export) is paid once per restart.
  *
- * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and the
- * directory chain of every resolved path is realpath'd and must lie inside the export, so a directory
- * swapped for a symlink after the handle was issued does not lead out. Those checks hold for the
+ * Containment: symlinks are never followed (lstat, O_NOFOLLOW, walks do not enter them), and every
+ * resolved object's real location (the kernel's name for a descriptor of it) must lie inside the
+ * export, so a directory swapped for a symlink after the handle was issued does not lead out. Those checks hold for the
  * moment they were made only: everything that acts on an object or lists, looks up or changes entries
  * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { NFS3ERR_ACCES, NFS3ERR_NAMETOOLONG, NFS3ERR_NOENT, NFS3ERR_NOTDIR, NFS3ERR_STALE, NFS3_NAME_MAX } from '../nfs3/constants.ts';
-import { NfsError, errnoOf, toNfsError } from '../nfs3/errors.ts';
-import { Anchor, generationOf, identityOf, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { Anchor, generationOf, identityOf, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -39,12 +37,15 @@ export interface VNode {
 }
 
 /**
- * A handle whose object a walk did not find answers NFS3ERR_STALE without another walk for this
+ * A handle whose object a walk did not find is stale (ESTALE) without another walk for this
  * long: clients retry stale handles, and each walk costs an lstat per object of the export. Short,
  * because a walk can miss an object that a concurrent rename was moving.
  */
 export const MISSING_TTL_MS = 2000;
 const MISSING_MAX = 10_000;
+
+/** Linux NAME_MAX: the longest name of one directory entry, in bytes. */
+export const NAME_MAX = 255;
 
 const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportId}:${dev}:${ino}`;
 
@@ -54,9 +55,9 @@ const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportI
  * and would be a path to somewhere else: refused before it reaches the file system.
  */
 export function checkComponent(name: string, op: string): void {
-  if (name.length === 0) throw new NfsError(NFS3ERR_NOENT, { op, name, reason: 'empty name' });
-  if (name.includes('/') || name.includes('\0')) throw new NfsError(NFS3ERR_ACCES, { op, name, reason: 'separator or NUL in name' });
-  if (Buffer.byteLength(name) > NFS3_NAME_MAX) throw new NfsError(NFS3ERR_NAMETOOLONG, { op, name: name.slice(0, 32) });
+  if (name.length === 0) throw new VfsError('ENOENT', { op, name, reason: 'empty name' });
+  if (name.includes('/') || name.includes('\0')) throw new VfsError('EACCES', { op, name, reason: 'separator or NUL in name' });
+  if (Buffer.byteLength(name) > NAME_MAX) throw new VfsError('ENAMETOOLONG', { op, name: name.slice(0, 32) });
 }
 
 export class Vfs {
@@ -91,17 +92,17 @@ export class Vfs {
 
   async root(exp: Export): Promise<VNode> {
     const st = await lstat(exp.dir, { bigint: true }).catch((e: unknown) => {
-      throw new NfsError(NFS3ERR_STALE, { op: 'root', path: exp.path, errno: errnoOf(e) });
+      throw new VfsError('ESTALE', { op: 'root', path: exp.path, reason: (e as Error).message });
     });
     return this.node(exp, '', st);
   }
 
-  /** Handle → node. NFS3ERR_BADHANDLE if this server did not issue it, NFS3ERR_STALE if its object is gone. */
+  /** Handle → node. EBADHANDLE if this server did not issue it, ESTALE if its object is gone. */
   async resolve(fh: Buffer): Promise<VNode> {
     const id = this.fh.decode(fh);
     const exp = this.byId.get(id.exportId);
     // A genuine handle of an export no longer configured: the object is gone for this client.
-    if (!exp) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', exportId: id.exportId });
+    if (!exp) throw new VfsError('ESTALE', { op: 'resolve', exportId: id.exportId });
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key, fh);
     // The generation is part of what is missing: the inode number may already name a newer file.
@@ -111,7 +112,7 @@ export class Vfs {
       found = await this.tryHint(exp, id, key, fh);
       if (!found) this.rememberMissing(missingKey);
     }
-    if (!found) throw new NfsError(NFS3ERR_STALE, { op: 'resolve', path: exp.path, ino: String(id.ino) });
+    if (!found) throw new VfsError('ESTALE', { op: 'resolve', path: exp.path, ino: String(id.ino) });
     return found;
   }
 
@@ -119,19 +120,13 @@ export class Vfs {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
     const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
-    let st: BigIntStats;
-    try {
-      st = await lstat(abs, { bigint: true });
-    } catch {
+    const st = locate(exp, abs, id);
+    if (st === 'gone') {
       this.paths.delete(key);
       return undefined;
     }
-    if (!sameObject(st, id)) {
-      this.paths.delete(key);
-      return undefined;
-    }
-    if (rel !== '' && !(await this.contained(exp, path.dirname(abs)))) {
-      this.log.warn({ export: exp.path, rel }, 'vfs: path leaves the export through a symlinked directory');
+    if (st === 'outside') {
+      this.log.warn({ export: exp.path, rel }, 'vfs: the object now lies outside the export (moved out, or a symlinked directory on its path)');
       return undefined;
     }
     this.paths.set(key, rel);
@@ -147,12 +142,6 @@ export class Vfs {
   private async isRootIno(exp: Export, ino: bigint): Promise<boolean> {
     const st = await lstat(exp.dir, { bigint: true }).catch(() => undefined);
     return st !== undefined && st.ino === ino;
-  }
-
-  /** True when the real path of `dirAbs` is the export directory or below it. */
-  async contained(exp: Export, dirAbs: string): Promise<boolean> {
-    const real = await realpath(dirAbs).catch(() => undefined);
-    return real !== undefined && (real === exp.dir || real.startsWith(exp.dir.endsWith('/') ? exp.dir : `${exp.dir}/`));
   }
 
   /** One walk per export at a time; callers arriving during a walk share it. */
@@ -225,7 +214,7 @@ export class Vfs {
    * other name one entry, examined with lstat (a symlink is returned as itself, never followed).
    */
   async lookup(dir: VNode, name: string): Promise<VNode> {
-    if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'lookup', path: dir.rel });
+    if (!dir.st.isDirectory()) throw new VfsError('ENOTDIR', { op: 'lookup', path: dir.rel });
     checkComponent(name, 'lookup');
     if (name === '.') return dir;
     if (dir.rel === '' && name === '..') return dir;
@@ -237,27 +226,19 @@ export class Vfs {
     if (dir.rel === '') return dir;
     const rel = path.posix.dirname(dir.rel);
     const parentRel = rel === '.' ? '' : rel;
-    try {
-      return this.node(dir.exp, parentRel, await lstat(a.at('..'), { bigint: true }));
-    } catch (e) {
-      throw toNfsError(e, { op: 'parent', path: parentRel });
-    }
+    return this.node(dir.exp, parentRel, await lstat(a.at('..'), { bigint: true }));
   }
 
   /** The node of entry `name` of `dir`, read through `dir`'s anchor `a`. */
   async entry(dir: VNode, a: Anchor, name: string): Promise<VNode> {
     const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-    try {
-      return this.node(dir.exp, rel, await lstat(a.at(name), { bigint: true }));
-    } catch (e) {
-      throw toNfsError(e, { op: 'lookup', path: rel });
-    }
+    return this.node(dir.exp, rel, await lstat(a.at(name), { bigint: true }));
   }
 
   /** Re-reads an object's attributes (after a change, or for post-op attributes). */
   async restat(n: VNode): Promise<VNode> {
     const st = await lstat(n.abs, { bigint: true });
-    if (!sameObject(st, identityOf(n.st))) throw new NfsError(NFS3ERR_STALE, { op: 'restat', path: n.rel });
+    if (!sameObject(st, identityOf(n.st))) throw new VfsError('ESTALE', { op: 'restat', path: n.rel });
     return { ...n, st };
   }
 

@@ -3,12 +3,13 @@ import { XdrWriter } from '../../xdr/writer.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { RpcClient, authSys } from '../../rpc/index.ts';
 import type { OpaqueAuth } from '../../rpc/message.ts';
-import { EXCLUSIVE, NF3FIFO, NFSPROC3, SET_TO_CLIENT_TIME } from '../../server/nfs3/constants.ts';
+import { MOUNT_PROGRAM } from '../../server/mount/constants.ts';
+import { EXCLUSIVE, NF3FIFO, NFS_PROGRAM, NFSPROC3, SET_TO_CLIENT_TIME } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeSattr3, type sattr3 } from '../../server/nfs3/xdr.ts';
 import { decodeFattr3, decodePostOpAttr, decodeWccData, encodeNfstime3, type fattr3, type nfstime3 } from '../../server/vfs/attr.ts';
 
-export const NFS_PROG = 100003;
-export const MOUNT_PROG = 100005;
+export const NFS_PROG = NFS_PROGRAM;
+export const MOUNT_PROG = MOUNT_PROGRAM;
 export { NFSPROC3 };
 
 export class NfsTestError extends Error {

@@ -7,10 +7,11 @@ import type { NetstackEvent } from '../../netstack/events.ts';
 import { createServerBus, type ServerBus, type ServerEvent } from '../../server/events.ts';
 import { PAGE_SIZE, PageCache, type FileSource } from '../../server/pagecache/page-cache.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../../server/reply/types.ts';
+import { DEFAULT_FAULT_SETTINGS } from '../../server/reply/faults.ts';
 import { Telemetry } from '../../server/telemetry/telemetry.ts';
 import type { TelemetryLimits } from '../../server/telemetry/limits.ts';
 
-export const DEFAULT_FAULTS: FaultSettings = { loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, seed: 1 };
+export const DEFAULT_FAULTS: FaultSettings = { ...DEFAULT_FAULT_SETTINGS };
 
 export function memoryFile(key: string, size: number): FileSource {
   const data = Buffer.alloc(size, key.charCodeAt(0));

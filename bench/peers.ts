@@ -1,0 +1,164 @@
+/**
+ * The peer table: pagelife (destructor mode, default settings) against nfs-ganesha (the reference
+ * peer) on the same tmpfs export, measured with an independent client — ../shared/bench/nfsperf, a
+ * libnfs load generator — alternating servers in every round (the order rotates), medians of rounds.
+ *
+ * Output (machine-readable lines; everything else starts with '#'):
+ *   peer <row> pagelife <v> ganesha <v> ratio <r>
+ * where ratio > 1 means pagelife is better: pagelife/ganesha for rates, ganesha/pagelife for latencies.
+ * The last two rows run pagelife with `--cache-pages 81920` (a 320 MiB page cache: the file fits).
+ *
+ * Args: --rounds N (3), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
+ *       10000), --creates N (2000), --only ROW,ROW… (substring match).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomFillSync } from 'node:crypto';
+import { BenchUsageError } from './index.ts';
+import { median, Processes, REPO, say, startGanesha, startPagelife } from './lib/harness.ts';
+
+const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
+const BIG = 'big.bin';
+const LISTED = 'many';
+const LISTED_ENTRIES = 2000;
+/** A page cache holding the whole 256 MiB file and more, for the last rows. */
+const BIG_CACHE_PAGES = 81920;
+
+interface Options {
+  rounds: number;
+  sizeMiB: number;
+  ops: number;
+  creates: number;
+  only: string[] | null;
+}
+
+interface Server {
+  name: 'pagelife' | 'pagelife-big-cache' | 'ganesha';
+  nfsPort: number;
+  mountPort: number;
+  /** The export path a client mounts (ganesha exports the host path over NFSv3). */
+  exportPath: string;
+}
+
+interface Row {
+  name: string;
+  /** Which pagelife runs it. */
+  pagelife: 'pagelife' | 'pagelife-big-cache';
+  /** The value is a latency: smaller is better. */
+  latency?: boolean;
+  /** nfsperf arguments, given the server and round (for the names it creates). */
+  args(o: Options, run: { server: string; round: number }): string[];
+  /** The figure of this row from nfsperf's output line. */
+  value: (fields: Map<string, string>) => number;
+}
+
+const num = (key: string) => (f: Map<string, string>): number => Number(f.get(key));
+
+const ROWS: Row[] = [
+  ...[1, 8].map((d): Row => ({ name: `write_mib_s_depth${d}`, pagelife: 'pagelife', args: (o, r) => ['--test', 'write', '--file', `written-by-${r.server}.bin`, '--size', String(Math.min(o.sizeMiB, 128)), '--depth', String(d)], value: num('mib_s') })),
+  { name: 'create_ops_s', pagelife: 'pagelife', args: (o, r) => ['--test', 'create', '--dir', 'creates', '--prefix', `r${r.round}-${r.server}-`, '--ops', String(o.creates)], value: num('ops_s') },
+  { name: 'readdirplus_entries_s', pagelife: 'pagelife', args: () => ['--test', 'readdirplus', '--dir', LISTED, '--reps', '5'], value: num('entries_s') },
+  { name: 'getattr_ops_s_depth1', pagelife: 'pagelife', args: (o) => ['--test', 'getattr', '--file', BIG, '--ops', String(o.ops)], value: num('ops_s') },
+  { name: 'getattr_p50_us_depth1', pagelife: 'pagelife', latency: true, args: (o) => ['--test', 'getattr', '--file', BIG, '--ops', String(o.ops)], value: num('p50_us') },
+  ...[1, 16].map((d): Row => ({ name: `read4k_iops_depth${d}`, pagelife: 'pagelife', args: (o) => ['--test', 'read4k', '--file', BIG, '--ops', String(o.ops), '--depth', String(d)], value: num('ops_s') })),
+  ...[1, 8].map((d): Row => ({ name: `seqread_mib_s_depth${d}`, pagelife: 'pagelife', args: () => ['--test', 'seqread', '--file', BIG, '--chunk', String(1 << 20), '--depth', String(d)], value: num('mib_s') })),
+  ...[1, 8].map((d): Row => ({ name: `seqread_big_cache_mib_s_depth${d}`, pagelife: 'pagelife-big-cache', args: () => ['--test', 'seqread', '--file', BIG, '--chunk', String(1 << 20), '--depth', String(d)], value: num('mib_s') })),
+];
+
+function parseOptions(args: string[]): Options {
+  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null };
+  const int = (name: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench peers: ${name} wants a positive integer, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--rounds') o.rounds = int(a, args[++i]);
+    else if (a === '--size') o.sizeMiB = int(a, args[++i]);
+    else if (a === '--ops') o.ops = int(a, args[++i]);
+    else if (a === '--creates') o.creates = int(a, args[++i]);
+    else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
+    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…)`);
+  }
+  return o;
+}
+
+/** One nfsperf run; its output line as key=value fields. */
+async function nfsperf(procs: Processes, s: Server, args: string[]): Promise<Map<string, string>> {
+  let out = '';
+  const child = procs.start('nfsperf', NFSPERF, ['--host', '127.0.0.1', '--nfsport', String(s.nfsPort), '--mountport', String(s.mountPort), '--export', s.exportPath, '--label', s.name, ...args], (l) => (out += `${l}\n`));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  await procs.stop(child);
+  const line = out.split('\n').find((l) => l.startsWith('test='));
+  if (code !== 0 || !line) throw new Error(`nfsperf ${args.join(' ')} against ${s.name} failed (exit ${code}):\n${out}`);
+  return new Map(line.split(' ').map((kv) => kv.split('=') as [string, string]));
+}
+
+/** The export both servers serve: on tmpfs when the machine has one, so neither measures a disk. */
+async function makeExport(base: string, o: Options): Promise<string> {
+  const dir = path.join(base, 'export');
+  await mkdir(path.join(dir, LISTED), { recursive: true });
+  await mkdir(path.join(dir, 'creates'));
+  for (let i = 0; i < LISTED_ENTRIES; i++) await writeFile(path.join(dir, LISTED, `entry-${String(i).padStart(5, '0')}`), '');
+  const fh = await open(path.join(dir, BIG), 'w');
+  try {
+    const chunk = Buffer.alloc(4 << 20);
+    for (let left = o.sizeMiB << 20; left > 0; left -= chunk.length) {
+      randomFillSync(chunk);
+      await fh.write(chunk, 0, Math.min(left, chunk.length));
+    }
+  } finally {
+    await fh.close();
+  }
+  return dir;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const o = parseOptions(args);
+  if (!existsSync(NFSPERF)) throw new Error(`bench peers: ${NFSPERF} not found (PAGELIFE_NFSPERF overrides)`);
+  const rows = ROWS.filter((r) => o.only === null || o.only.some((w) => r.name.includes(w)));
+  const procs = new Processes();
+  const base = await mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pagelife-bench-peers-'));
+  try {
+    const exportDir = await makeExport(base, o);
+    const servers = new Map<Server['name'], Server>();
+    const plain = await startPagelife(procs, 'pagelife', ['--export', exportDir]);
+    servers.set('pagelife', { name: 'pagelife', nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
+    if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
+      const big = await startPagelife(procs, 'pagelife-big-cache', ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)]);
+      servers.set('pagelife-big-cache', { name: 'pagelife-big-cache', nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export' });
+    }
+    const g = await startGanesha(procs, base, exportDir, true);
+    if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
+    servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
+    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}; node ${process.version}`);
+
+    const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], ganesha: [] as number[] }]));
+    for (let round = 0; round < o.rounds; round++) {
+      for (const row of rows) {
+        const pair = [servers.get(row.pagelife)!, servers.get('ganesha')!];
+        const order = round % 2 === 0 ? pair : [...pair].reverse();
+        const parts: string[] = [];
+        for (const s of order) {
+          const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round })));
+          results.get(row.name)![s.name === 'ganesha' ? 'ganesha' : 'pagelife'].push(v);
+          parts.push(`${s.name}=${v}`);
+        }
+        say(`# round ${round + 1} ${row.name}: ${parts.join(' ')}`);
+      }
+    }
+    for (const row of rows) {
+      const r = results.get(row.name)!;
+      const p = median(r.pagelife);
+      const gv = median(r.ganesha);
+      const ratio = row.latency ? gv / p : p / gv;
+      say(`peer ${row.name} pagelife ${p.toFixed(1)} ganesha ${gv.toFixed(1)} ratio ${ratio.toFixed(3)}`);
+    }
+  } finally {
+    await procs.stopAll();
+    await rm(base, { recursive: true, force: true });
+  }
+}
