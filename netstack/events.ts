@@ -1,23 +1,31 @@
 /**
  * One small typed event bus, and the netstack's event union.
  *
- * Emitting must cost nothing when nobody listens: hot paths ask `bus.wants(type)` (one
- * array load) before they build an event object, so an idle bus allocates nothing.
+ * The server makes one bus for every layer; each layer is handed it as an `EventSink` of its own
+ * event kinds only (a discriminated union on `type`), so it can raise nothing else and needs to
+ * know nothing of the others.
+ *
+ * Emitting must cost nothing when nobody listens: hot paths ask `bus.wants(type)` (a field load
+ * on an idle bus, one map lookup otherwise) before they build an event object.
  */
 
 type Listener<E> = (event: E) => void;
 
-export class EventBus<E extends { type: string }> {
-  private readonly byType = new Map<E['type'], Listener<E>[]>();
-  private readonly any: Listener<E>[] = [];
-  /** Listener count per type, plus the catch-all ones; the fast path reads only these. */
-  private readonly counts = new Map<string, number>();
-  private anyCount = 0;
+/** The raising side of a bus, narrowed to the kinds one layer emits. */
+export interface EventSink<E extends { type: string }> {
+  /** True when `emit` of an event of this type would reach someone. */
+  wants(type: E['type']): boolean;
+  emit(event: E): void;
+}
+
+export class EventBus<E extends { type: string }> implements EventSink<E> {
+  /** Listener lists are replaced, never changed in place, so emit walks them without a copy. */
+  private readonly byType = new Map<E['type'], readonly Listener<E>[]>();
+  private any: readonly Listener<E>[] = [];
   private total = 0;
 
-  /** True when `emit` of an event of this type would reach someone; one field load on an idle bus. */
   wants(type: E['type']): boolean {
-    return this.total !== 0 && (this.anyCount !== 0 || (this.counts.get(type) ?? 0) !== 0);
+    return this.total !== 0 && (this.any.length !== 0 || this.byType.has(type));
   }
 
   /** Subscribes to one event type, or to every event with '*'; returns the matching `off`. */
@@ -26,41 +34,27 @@ export class EventBus<E extends { type: string }> {
   on(type: string, fn: Listener<never>): () => void {
     const l = fn as Listener<E>;
     this.total++;
-    if (type === '*') {
-      this.any.push(l);
-      this.anyCount++;
-    } else {
-      const list = this.byType.get(type as E['type']) ?? [];
-      list.push(l);
-      this.byType.set(type as E['type'], list);
-      this.counts.set(type, list.length);
-    }
+    if (type === '*') this.any = [...this.any, l];
+    else this.byType.set(type as E['type'], [...(this.byType.get(type as E['type']) ?? []), l]);
     return () => this.off(type as E['type'], l);
   }
 
   off(type: E['type'] | '*', fn: Listener<never>): void {
     const l = fn as Listener<E>;
-    if (type === '*') {
-      const i = this.any.indexOf(l);
-      if (i >= 0) {
-        this.any.splice(i, 1);
-        this.anyCount--;
-        this.total--;
-      }
-      return;
-    }
-    const list = this.byType.get(type);
+    const list = type === '*' ? this.any : this.byType.get(type);
     const i = list ? list.indexOf(l) : -1;
     if (!list || i < 0) return;
-    list.splice(i, 1);
-    this.counts.set(type, list.length);
+    const rest = list.filter((_, k) => k !== i);
     this.total--;
+    if (type === '*') this.any = rest;
+    else if (rest.length === 0) this.byType.delete(type);
+    else this.byType.set(type, rest);
   }
 
   emit(event: E): void {
     const list = this.byType.get(event.type);
-    if (list) for (const l of list.slice()) l(event);
-    if (this.anyCount !== 0) for (const l of this.any.slice()) l(event);
+    if (list !== undefined) for (const l of list) l(event);
+    if (this.any.length !== 0) for (const l of this.any) l(event);
   }
 }
 
@@ -98,4 +92,5 @@ export type NetstackEvent =
 
 export type NetstackEventType = NetstackEvent['type'];
 
-export type NetstackBus = EventBus<NetstackEvent>;
+/** What the netstack raises its events on. */
+export type NetstackBus = EventSink<NetstackEvent>;

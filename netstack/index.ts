@@ -39,7 +39,7 @@ export {
   skbToBuffer,
 } from './skb-ops.ts';
 export { SkbRegistry, setSkbRegistry, skbRegistry } from './debug.ts';
-export { EventBus, type NetstackEvent, type NetstackEventType, type NetstackBus } from './events.ts';
+export { EventBus, type EventSink, type NetstackEvent, type NetstackEventType, type NetstackBus } from './events.ts';
 export { VirtualClock, RealClock, Timer, ClockError, type Clock, type TimerHandle } from './clock.ts';
 export { Agenda } from './agenda.ts';
 export { Rng } from './rng.ts';

@@ -35,6 +35,8 @@ export interface Dropped {
 export interface CallOutcome {
   xid: number;
   prog: number;
+  /** The registered program's name, or the number when none is. */
+  progName: string;
   vers: number;
   proc: number;
   procName: string;
@@ -46,10 +48,26 @@ export interface CallOutcome {
   micros: number;
 }
 
+/**
+ * What the dispatcher raises. `call` numbers the records a dispatcher saw, so a subscriber pairs
+ * an `rpc-call` (every record, as it came) with its `rpc-reply` (every call that decoded; `reply`
+ * is null when it was dropped as a duplicate still executing; `outcome.drc` tells a DRC hit).
+ */
+export type RpcEvent =
+  | { type: 'rpc-call'; call: number; record: Buffer; transport: TransportInfo }
+  | { type: 'rpc-reply'; call: number; outcome: CallOutcome; reply: RpcReplyOut | null };
+
+/** Where the dispatcher raises its events (the server's bus, seen from here). */
+export interface RpcBus {
+  /** True when `emit` of an event of this type would reach someone: nothing is built otherwise. */
+  wants(type: RpcEvent['type']): boolean;
+  emit(event: RpcEvent): void;
+}
+
 export interface DispatcherOptions {
   log: Logger;
   drc?: DuplicateRequestCache;
-  onCall?: (o: CallOutcome) => void;
+  bus?: RpcBus;
 }
 
 /**
@@ -59,6 +77,7 @@ export interface DispatcherOptions {
  */
 export class Dispatcher {
   private readonly programs = new Map<number, RpcProgram>();
+  private calls = 0;
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -77,6 +96,9 @@ export class Dispatcher {
    */
   async dispatch(record: Buffer, t: TransportInfo): Promise<RpcReplyOut | Dropped> {
     const started = performance.now();
+    const bus = this.opts.bus;
+    const id = ++this.calls;
+    if (bus?.wants('rpc-call')) bus.emit({ type: 'rpc-call', call: id, record, transport: t });
     const d = decodeCall(record);
     if (d.kind === 'drop') {
       t.log.warn({ remote: t.remoteAddress, reason: d.reason }, 'rpc: record dropped');
@@ -87,23 +109,28 @@ export class Dispatcher {
       return this.finish(encodeAcceptedHeader(d.xid, GARBAGE_ARGS).toChunks(), d.xid);
     }
     const call = d.call;
-    const outcome = (status: string, procName: string, drc: CallOutcome['drc']): void =>
-      this.opts.onCall?.({
-        xid: call.xid,
-        prog: call.prog,
-        vers: call.vers,
-        proc: call.proc,
-        procName,
-        status,
-        drc,
-        transport: t.transport,
-        remoteAddress: t.remoteAddress,
-        micros: Math.round((performance.now() - started) * 1000),
-      });
+    const outcome = <R extends RpcReplyOut | null>(status: string, procName: string, drc: CallOutcome['drc'], reply: R): R => {
+      if (bus?.wants('rpc-reply')) {
+        const o: CallOutcome = {
+          xid: call.xid,
+          prog: call.prog,
+          progName: this.programs.get(call.prog)?.name ?? String(call.prog),
+          vers: call.vers,
+          proc: call.proc,
+          procName,
+          status,
+          drc,
+          transport: t.transport,
+          remoteAddress: t.remoteAddress,
+          micros: Math.round((performance.now() - started) * 1000),
+        };
+        bus.emit({ type: 'rpc-reply', call: id, outcome: o, reply });
+      }
+      return reply;
+    };
 
     if (call.rpcvers !== RPC_VERSION) {
-      outcome('RPC_MISMATCH', '?', 'none');
-      return this.finish(encodeRpcMismatch(call.xid).toChunks(), call.xid);
+      return outcome('RPC_MISMATCH', '?', 'none', this.finish(encodeRpcMismatch(call.xid).toChunks(), call.xid));
     }
     let ctx: CallContext;
     try {
@@ -125,14 +152,12 @@ export class Dispatcher {
     } catch (e) {
       if (!(e instanceof RpcAuthError)) throw e;
       t.log.info({ remote: t.remoteAddress, xid: call.xid, err: e.message }, 'rpc: credential refused');
-      outcome(`AUTH_ERROR(${e.stat})`, '?', 'none');
-      return this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid);
+      return outcome(`AUTH_ERROR(${e.stat})`, '?', 'none', this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid));
     }
 
     const found = this.lookup(call);
     if (!('procedure' in found)) {
-      outcome(ACCEPT_STAT_NAMES[found.stat], '?', 'none');
-      return this.finish(encodeAcceptedHeader(call.xid, found.stat, found.mismatch).toChunks(), call.xid);
+      return outcome(ACCEPT_STAT_NAMES[found.stat], '?', 'none', this.finish(encodeAcceptedHeader(call.xid, found.stat, found.mismatch).toChunks(), call.xid));
     }
     const proc = found.procedure;
     const drc = proc.nonIdempotent ? this.opts.drc : undefined;
@@ -141,12 +166,11 @@ export class Dispatcher {
       drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset) });
       const hit = drc.begin(drcKey);
       if (hit.kind === 'in-progress') {
-        outcome('DROPPED', proc.name, 'in-progress');
+        outcome('DROPPED', proc.name, 'in-progress', null);
         return { dropped: 'duplicate' };
       }
       if (hit.kind === 'hit') {
-        outcome('SUCCESS', proc.name, 'hit');
-        return this.finish([hit.reply], call.xid);
+        return outcome('SUCCESS', proc.name, 'hit', this.finish([hit.reply], call.xid));
       }
     }
     const reply = await this.invoke(proc, call, ctx);
@@ -154,8 +178,7 @@ export class Dispatcher {
       if (reply.release) drc.abandon(drcKey);
       else drc.complete(drcKey, reply.chunks);
     }
-    outcome(reply.status, proc.name, drc ? 'miss' : 'none');
-    return reply;
+    return outcome(reply.status, proc.name, drc ? 'miss' : 'none', reply);
   }
 
   private lookup(call: RpcCallHeader): { procedure: Procedure } | { stat: AcceptStat; mismatch?: { low: number; high: number } } {

@@ -12,10 +12,9 @@ import { PageCache } from './pagecache/page-cache.ts';
 import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
 import { createServices, type Services } from './services.ts';
 import { RealClock, type Clock } from '../netstack/clock.ts';
-import { EventBus, type NetstackEvent } from '../netstack/events.ts';
 import type { PcapWriter } from '../netstack/pcap.ts';
 import { ReplyPath } from './reply/reply-path.ts';
-import type { ReplyEvent } from './reply/types.ts';
+import { createServerBus, type ServerBus } from './events.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
@@ -40,6 +39,7 @@ export interface RunningServer {
   replies: ReplyPath;
   telemetry: Telemetry;
   services: Services;
+  bus: ServerBus;
   close(): Promise<void>;
 }
 
@@ -56,8 +56,8 @@ async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, 
 export interface ServerCore {
   clock: Clock;
   pageCache: PageCache;
-  netBus: EventBus<NetstackEvent>;
-  replyBus: EventBus<ReplyEvent>;
+  /** The one event bus every layer raises on (events.ts). */
+  bus: ServerBus;
   replies: ReplyPath;
   telemetry: Telemetry;
   drc: DuplicateRequestCache;
@@ -71,9 +71,8 @@ export interface CoreExtras {
 }
 
 export async function createCore(config: Config, clock: Clock, exportDir: string, log: Logger, extras: CoreExtras = {}): Promise<ServerCore> {
-  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now() });
-  const netBus: EventBus<NetstackEvent> = new EventBus();
-  const replyBus: EventBus<ReplyEvent> = new EventBus();
+  const bus = createServerBus();
+  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now(), events: bus });
   const replies = new ReplyPath({
     clock,
     mode: config.replyMode,
@@ -81,26 +80,24 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
     faults: config.faults,
     net: config.net,
     budget: config.pinBudget,
-    netBus,
-    replyBus,
+    bus,
     log,
     ...(extras.pcap ? { pcap: extras.pcap } : {}),
   });
   const telemetry = new Telemetry({
     pageCache,
-    netBus,
-    replyBus,
+    bus,
     connections: () => replies.connections(),
     faults: () => replies.getFaults(),
     replyMode: () => replies.mode,
     now: () => clock.now(),
   });
   const drc = new DuplicateRequestCache(config.drc);
-  const dispatcher = new Dispatcher({ log, drc, onCall: (o) => telemetry.recordCall(o) });
+  const dispatcher = new Dispatcher({ log, drc, bus });
   const services = await createServices({ config, exportDir, pageCache, log });
   for (const p of services.programs) dispatcher.register(p);
 
-  return { clock, pageCache, netBus, replyBus, replies, telemetry, drc, dispatcher, services };
+  return { clock, pageCache, bus, replies, telemetry, drc, dispatcher, services };
 }
 
 /** Starts every part of the server; the caller owns the returned handle. */
@@ -113,7 +110,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
 
   const clock = new RealClock();
   const core = await createCore(config, clock, exportDir, log);
-  const { pageCache, replies, telemetry, drc, dispatcher, services } = core;
+  const { pageCache, replies, telemetry, drc, dispatcher, services, bus } = core;
   const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies);
   const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies);
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
@@ -164,6 +161,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     replies,
     telemetry,
     services,
+    bus,
     async close() {
       await http.close();
       replies.close();

@@ -10,7 +10,7 @@
  *   unless the cache runs in `legacy` trust, where callers never pin past sendpage (the bug, on purpose).
  * - `dirty` means written through to the file but not yet made durable (fsync); write-back = fsync.
  */
-import { EventEmitter } from 'node:events';
+import type { EventSink } from '../../netstack/events.ts';
 import { PAGE_SIZE } from '../../netstack/page.ts';
 
 /** One page: a cache frame is what sendpage lends the netstack as a page, so one size for both. */
@@ -40,6 +40,8 @@ export interface PageFrame {
 export interface PageCacheOptions {
   pages: number;
   now: () => number;
+  /** Where the cache tells what happens to its frames (the server's bus); none: it tells no one. */
+  events?: PageCacheBus;
 }
 
 export interface FileSource {
@@ -63,14 +65,18 @@ interface FileEntry {
   frames: Map<number, PageFrame>;
 }
 
-export interface PageCacheEvents {
-  fill: [PageFrame];
-  evict: [PageFrame, { file: string; index: number }];
-  pin: [PageFrame];
-  unpin: [PageFrame];
-  cow: [old: PageFrame, replacement: PageFrame];
-  free: [PageFrame];
-}
+/** What happens to frames: filled from a file, evicted for reuse, pinned, unpinned, copied on write, freed. */
+export type PageCacheEvent =
+  | { type: 'page-fill'; frame: PageFrame }
+  | { type: 'page-evict'; frame: PageFrame; was: { file: string; index: number } }
+  | { type: 'page-pin'; frame: PageFrame }
+  | { type: 'page-unpin'; frame: PageFrame }
+  | { type: 'page-cow'; frame: PageFrame; replacement: PageFrame }
+  | { type: 'page-free'; frame: PageFrame };
+
+export type PageCacheBus = EventSink<PageCacheEvent>;
+
+const NO_EVENTS: PageCacheBus = { wants: () => false, emit: () => undefined };
 
 export interface PageCacheStats {
   pages: number;
@@ -85,8 +91,11 @@ export interface PageCacheStats {
   cowCopies: number;
 }
 
-export class PageCache extends EventEmitter<PageCacheEvents> {
+export class PageCache {
   readonly frames: readonly PageFrame[];
+  private readonly events: PageCacheBus;
+  /** `waitUnpinned` callers, by the frame they wait on. */
+  private readonly waiting = new Map<PageFrame, (() => void)[]>();
   private readonly pool: Buffer;
   private readonly freeList: PageFrame[] = [];
   /** Keyed, unpinned, idle frames in least-recently-used order: a list threaded through pfns. */
@@ -96,7 +105,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
   private readonly counters = { hits: 0, misses: 0, evictions: 0, cowCopies: 0 };
 
   constructor(private readonly opts: PageCacheOptions) {
-    super();
+    this.events = opts.events ?? NO_EVENTS;
     this.pool = Buffer.allocUnsafeSlow(opts.pages * PAGE_SIZE);
     const frames: PageFrame[] = [];
     for (let pfn = 0; pfn < opts.pages; pfn++) {
@@ -208,7 +217,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       }
       frame.valid = got;
       frame.buf.fill(0, got);
-      this.emit('fill', frame);
+      if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame });
     } catch (e) {
       // An unreadable page must not stay cached: detach it so the next reader tries again.
       this.detach(frame);
@@ -218,12 +227,19 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     }
   }
 
+  /** Callers of `waitUnpinned` waiting now (a replay runs its virtual clock only while there are some). */
+  get unpinWaiters(): number {
+    let n = 0;
+    for (const w of this.waiting.values()) n += w.length;
+    return n;
+  }
+
   pin(frame: PageFrame): void {
     if (frame.pins++ === 0) {
       this.lru.delete(frame.pfn);
       this.pinnedFrames++;
       frame.pinnedAt = this.opts.now();
-      this.emit('pin', frame);
+      if (this.events.wants('page-pin')) this.events.emit({ type: 'page-pin', frame });
     }
   }
 
@@ -231,7 +247,12 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     if (frame.pins <= 0) throw new Error(`page cache: unpin of unpinned frame ${frame.pfn}`);
     if (--frame.pins > 0) return;
     this.pinnedFrames--;
-    this.emit('unpin', frame);
+    if (this.events.wants('page-unpin')) this.events.emit({ type: 'page-unpin', frame });
+    const waiters = this.waiting.get(frame);
+    if (waiters) {
+      this.waiting.delete(frame);
+      for (const w of waiters) w();
+    }
     if (frame.cow || frame.file === null) this.release(frame);
     else this.lru.add(frame.pfn);
   }
@@ -279,12 +300,9 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       if (!busy) return;
       const frame = busy;
       await new Promise<void>((resolve) => {
-        const onUnpin = (f: PageFrame) => {
-          if (f !== frame) return;
-          this.off('unpin', onUnpin);
-          resolve();
-        };
-        this.on('unpin', onUnpin);
+        const waiters = this.waiting.get(frame);
+        if (waiters) waiters.push(resolve);
+        else this.waiting.set(frame, [resolve]);
       });
     }
   }
@@ -340,7 +358,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     old.cow = true;
     old.file = null;
     this.counters.cowCopies++;
-    this.emit('cow', old, fresh);
+    if (this.events.wants('page-cow')) this.events.emit({ type: 'page-cow', frame: old, replacement: fresh });
     return fresh;
   }
 
@@ -365,7 +383,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
     frame.dirty = false;
     frame.valid = 0;
     this.freeList.push(frame);
-    this.emit('free', frame);
+    if (this.events.wants('page-free')) this.events.emit({ type: 'page-free', frame });
   }
 
   /** A free frame, or the least recently used idle one (evicted). A dirty victim's bytes are already
@@ -385,7 +403,7 @@ export class PageCache extends EventEmitter<PageCacheEvents> {
       victim.dirty = false;
       victim.valid = 0;
       this.counters.evictions++;
-      this.emit('evict', victim, was);
+      if (this.events.wants('page-evict')) this.events.emit({ type: 'page-evict', frame: victim, was });
       return victim;
     }
     throw new PageCacheFullError(this.size);

@@ -11,7 +11,7 @@ import type { TransportInfo } from '../../rpc/dispatch.ts';
 import { RecordDecoder } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
 import type { ServerCore } from '../main.ts';
-import type { ByteStream } from '../reply/reply-path.ts';
+import type { ByteStream } from '../reply/socket-stream.ts';
 import type { UdpCapture } from './udp-capture.ts';
 
 /** Largest reply record a replay client accepts (a READ of rtmax plus headers fits). */
@@ -98,12 +98,12 @@ export class ReplayClient {
 
   /** The TCP pair of the current connection. */
   pair(): TcpPair | null {
-    return this.sink ? (this.core.replies.conduit(this.sink.id)?.pair ?? null) : null;
+    return this.sink ? (this.core.replies.netPair(this.sink.id) ?? null) : null;
   }
 
   /** The UDP flow's pair, once a datagram reply created it. */
   udpPair(): TcpPair | null {
-    return this.udpFlow === null ? null : (this.core.replies.conduit(this.udpFlow)?.pair ?? null);
+    return this.udpFlow === null ? null : (this.core.replies.netPair(this.udpFlow) ?? null);
   }
 
   connect(): void {

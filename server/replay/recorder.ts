@@ -56,6 +56,12 @@ export class SessionRecorder {
   private readonly seen = new Map<string, string>();
   /** Fault changes and one-off holds made while serving (the HTTP fault API), with their times. */
   private readonly pathSteps: { t: number; step: Step }[] = [];
+  /** TCP connections by remote address: reply-path id and where the stream starts (connection-open). */
+  private readonly opened = new Map<string, { id: number; start: number }>();
+  /** Labels of calls still executing, by the dispatcher's call number. */
+  private readonly labels = new Map<number, string>();
+  /** File handles being turned back into paths; the fixture waits for them. */
+  private readonly pending: Promise<void>[] = [];
   private leftOut = 0;
   private retransmits = 0;
   private staleRetransmits = 0;
@@ -65,34 +71,28 @@ export class SessionRecorder {
 
   constructor(readonly file: string) {}
 
-  /** Snapshots the export and starts watching (serve's started hook). */
+  /** Snapshots the export and starts watching (serve's started hook): a plain subscriber of the server's bus. */
   async start(server: RunningServer): Promise<void> {
     this.server = server;
     await this.snapshot(server.services.nfs.exports[0]!.dir);
-    const bus = server.replies.o.netBus;
+    const { bus } = server;
     bus.on('segment-drop', (e) => this.onDrop(e));
     bus.on('segment-retransmit', () => this.retransmits++);
     bus.on('stale-retransmit', () => this.staleRetransmits++);
-    server.replies.o.replyBus.on('reply-release', () => this.destructorsFired++);
-    server.pageCache.on('evict', () => this.evictions++);
-    const replies = server.replies;
-    const setFaults = replies.setFaults.bind(replies);
-    replies.setFaults = (partial) => {
-      this.onFaults(partial);
-      return setFaults(partial);
-    };
-    const oneOff = replies.oneOff.bind(replies);
-    replies.oneOff = (o) => {
-      this.onOneOff(o);
-      return oneOff(o);
-    };
-    const dispatch = server.dispatcher.dispatch.bind(server.dispatcher);
-    server.dispatcher.dispatch = async (record, t) => {
-      const label = await this.onCall(record, t);
-      const r = await dispatch(record, t);
-      if (label && !('dropped' in r)) this.onReply(label, r);
-      return r;
-    };
+    bus.on('reply-release', () => this.destructorsFired++);
+    bus.on('page-evict', () => this.evictions++);
+    bus.on('faults-change', (e) => this.onFaults(e.set));
+    bus.on('faults-one-off', (e) => this.onOneOff(e));
+    bus.on('connection-open', (e) => this.opened.set(e.remote, { id: e.conn, start: e.streamStart }));
+    bus.on('rpc-call', (e) => {
+      const label = this.onCall(e.record, e.transport);
+      if (label) this.labels.set(e.call, label);
+    });
+    bus.on('rpc-reply', (e) => {
+      const label = this.labels.get(e.call);
+      this.labels.delete(e.call);
+      if (label && e.reply) this.onReply(label, e.reply);
+    });
   }
 
   private async snapshot(root: string): Promise<void> {
@@ -118,8 +118,11 @@ export class SessionRecorder {
     return c;
   }
 
-  /** A call record as a fixture step; handles become paths, the rest stays as it came. */
-  private async onCall(record: Buffer, t: TransportInfo): Promise<string | null> {
+  /**
+   * A call record as a fixture step, labelled as it arrives; its handles become paths as soon as
+   * they resolve (started before the call executes), the rest stays as it came.
+   */
+  private onCall(record: Buffer, t: TransportInfo): string | null {
     const d = decodeCall(record);
     if (d.kind !== 'call') return null;
     if (this.calls.length >= RECORD_MAX_CALLS) {
@@ -143,21 +146,22 @@ export class SessionRecorder {
       return label;
     }
     this.seen.set(key, label);
-    const args = await this.argsOf(program, d.call.proc, record.subarray(d.call.argsOffset));
-    const step: Step = { do: 'call', client, label, program, proc, args, xid: d.call.xid, transport: t.transport === 'udp' ? 'udp' : 'tcp' };
+    const step: Step & { do: 'call' } = { do: 'call', client, label, program, proc, args: [], xid: d.call.xid, transport: t.transport === 'udp' ? 'udp' : 'tcp' };
     this.calls.push({ t: now, client, conn, step, key, label });
+    this.pending.push(
+      this.argsOf(program, d.call.proc, record.subarray(d.call.argsOffset)).then((args) => {
+        step.args = args;
+      }),
+    );
     return label;
   }
 
   /** The reply-path connection a TCP call came on, and where its stream starts (before its first reply). */
   private noteConnection(client: string, t: TransportInfo): void {
     if (t.transport !== 'tcp') return;
-    const replies = this.server!.replies;
-    const remote = `${t.remoteAddress}:${t.remotePort}`;
-    const snap = replies.connections().find((c) => c.remote === remote && c.transport === 'tcp');
-    if (!snap || this.conns.has(snap.id)) return;
-    const pair = replies.conduit(snap.id)?.pair;
-    if (pair) this.conns.set(snap.id, { client, port: String(t.remotePort), start: pair.sender.sndUna });
+    const open = this.opened.get(`${t.remoteAddress}:${t.remotePort}`);
+    if (!open || this.conns.has(open.id)) return;
+    this.conns.set(open.id, { client, port: String(t.remotePort), start: open.start });
   }
 
   private async fhPath(fh: Buffer): Promise<string | null> {
@@ -221,10 +225,10 @@ export class SessionRecorder {
   }
 
   /** A one-off hold, on one connection or all; one-off drops show up as drops. */
-  private onOneOff(o: Parameters<RunningServer['replies']['oneOff']>[0]): void {
+  private onOneOff(o: { conn: number | null; holdNextMs: number }): void {
     if (!o.holdNextMs) return;
     const clients = new Set<string>();
-    for (const [id, c] of this.conns) if (o.conn === undefined || o.conn === id) clients.add(c.client);
+    for (const [id, c] of this.conns) if (o.conn === null || o.conn === id) clients.add(c.client);
     for (const client of clients) this.pathSteps.push({ t: this.now(), step: { do: 'hold', client, ms: o.holdNextMs, count: 1, transport: 'tcp' } });
   }
 
@@ -304,6 +308,7 @@ export class SessionRecorder {
   }
 
   async save(): Promise<void> {
+    await Promise.all(this.pending);
     if (this.server) await writeFile(this.file, this.fixture());
   }
 }

@@ -18,6 +18,7 @@ import { parseConfig, type ReplyMode } from '../config.ts';
 import { createCore, type ServerCore } from '../main.ts';
 import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
 import type { ReplyEvent } from '../reply/types.ts';
+import type { ServerEvent, ServerEventType } from '../events.ts';
 import { cacheKeyOf, fileSourceOf } from '../vfs/source.ts';
 import { encodeCall, HandleResolver, readArgs, type CallSpec } from './call.ts';
 import { ReplayClient } from './client.ts';
@@ -42,6 +43,8 @@ const DIR_MODE = 0o755;
 const XID_STRIDE = 0x10000;
 /** Netstack events too frequent for the step log (they are in `events`, and counted). */
 const QUIET_EVENTS = new Set<string>(['skb-alloc', 'skb-free', 'skb-clone', 'skb-copy', 'frag-ref', 'frag-unref']);
+/** Bus events that are not part of a run's trace (calls are in the step log; the rest is bookkeeping). */
+const UNTRACED = new Set<ServerEventType>(['rpc-call', 'rpc-reply', 'page-free', 'connection-open', 'faults-change', 'faults-one-off']);
 
 export interface ReplayOptions {
   mode: ReplyMode;
@@ -132,16 +135,32 @@ class Run {
     this.log.push(line);
   }
 
-  private onEvent = (e: NetstackEvent | ReplyEvent): void => {
+  /** The trace: netstack and reply-path events as they come, page events as page lines. */
+  private onServerEvent = (e: ServerEvent): void => {
+    switch (e.type) {
+      case 'page-fill':
+      case 'page-pin':
+      case 'page-unpin':
+        return this.onPage(e.type, e.frame);
+      case 'page-evict':
+        return this.onPage(e.type, e.frame, ` was=${this.ids.file(e.was.file)}:${e.was.index}`);
+      case 'page-cow':
+        return this.onPage(e.type, e.frame, ` copy=${e.replacement.pfn}`);
+      default:
+        if (!UNTRACED.has(e.type)) this.onEvent(e as NetstackEvent | ReplyEvent);
+    }
+  };
+
+  private onEvent(e: NetstackEvent | ReplyEvent): void {
     this.counters.event(e);
     const { type, t, ...rest } = e as { type: string; t: number } & Record<string, unknown>;
     const line = `${t} ${type} ${Object.entries(this.ids.record(rest)).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`;
     this.events.push(line);
     if (!QUIET_EVENTS.has(type)) this.note(`    ${line}`);
-  };
+  }
 
-  private onPage(kind: string, f: PageFrame, extra = ''): void {
-    const line = `${this.clock.now()} page-${kind} pfn=${f.pfn} file=${this.ids.file(f.file ?? '')} index=${f.index}${extra}`;
+  private onPage(type: string, f: PageFrame, extra = ''): void {
+    const line = `${this.clock.now()} ${type} pfn=${f.pfn} file=${this.ids.file(f.file ?? '')} index=${f.index}${extra}`;
     this.events.push(line);
     this.note(`    ${line}`);
   }
@@ -169,14 +188,7 @@ class Run {
     const exp = this.core.services.nfs.exports[0]!;
     this.handles = new HandleResolver(this.core.services.nfs.vfs, exp);
     for (const rel of Object.keys(f.files)) this.ids.nameFile(cacheKeyOf((await this.handles.node(rel)).st), rel);
-    this.core.netBus.on('*', this.onEvent);
-    this.core.replyBus.on('*', this.onEvent);
-    const pc = this.core.pageCache;
-    pc.on('fill', (fr) => this.onPage('fill', fr));
-    pc.on('evict', (fr, was) => this.onPage('evict', fr, ` was=${this.ids.file(was.file)}:${was.index}`));
-    pc.on('cow', (old, fresh) => this.onPage('cow', old, ` copy=${fresh.pfn}`));
-    pc.on('pin', (fr) => this.onPage('pin', fr));
-    pc.on('unpin', (fr) => this.onPage('unpin', fr));
+    this.core.bus.on('*', this.onServerEvent);
   }
 
   client(name: string): ReplayClient {
@@ -229,12 +241,12 @@ class Run {
    */
   private async untilAnswered<T>(call: Promise<T>, stuck: () => never): Promise<T> {
     const cache = this.core.pageCache;
-    const idle = cache.listenerCount('unpin');
+    const idle = cache.unpinWaiters;
     let answered = false;
     const settled = call.finally(() => (answered = true));
     for (let waited = 0; !answered; ) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (answered || cache.listenerCount('unpin') <= idle) continue;
+      if (answered || cache.unpinWaiters <= idle) continue;
       if (waited >= SETTLE_MAX_MS) stuck();
       this.clock.advance(SETTLE_QUANTUM_MS);
       waited += SETTLE_QUANTUM_MS;

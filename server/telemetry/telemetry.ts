@@ -1,13 +1,14 @@
 /**
  * Everything the dashboard, /metrics and the trace export know, gathered by subscribing to the
- * page cache, the netstack bus and the reply bus (and the dispatcher's onCall). It reaches into no
- * other module's state beyond what those sources hand it, and every structure is bounded
- * (limits.ts), so it can stay attached to a busy server.
+ * server's bus (events.ts): calls, page frames, the netstack and the reply path. It reaches into
+ * no other module's state beyond what those events hand it (and the cache's stats), and every
+ * structure is bounded (limits.ts), so it can stay attached to a busy server.
  */
-import type { NetstackBus, NetstackEvent, NetstackEventType } from '../../netstack/events.ts';
+import type { NetstackEvent, NetstackEventType } from '../../netstack/events.ts';
 import type { CallOutcome } from '../../rpc/dispatch.ts';
+import type { ServerBus, ServerEvent, ServerEventType } from '../events.ts';
 import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cache.ts';
-import type { ConnectionSnapshot, FaultSettings, ReplyBus, ReplyEvent } from '../reply/types.ts';
+import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../reply/types.ts';
 import { chromeTrace, type ChromeTrace } from './chrome-trace.ts';
 import { Exposition, type Sample } from './exposition.ts';
 import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
@@ -17,8 +18,7 @@ import { LifetimeLog, type LifetimeJson } from './lifetimes.ts';
 
 export interface TelemetryOptions {
   pageCache: PageCache;
-  netBus: NetstackBus;
-  replyBus: ReplyBus;
+  bus: ServerBus;
   connections: () => ConnectionSnapshot[];
   faults: () => FaultSettings;
   replyMode: () => string;
@@ -97,8 +97,6 @@ export interface TelemetryDelta {
   lifetimesOmitted: number;
 }
 
-const PROGRAM_NAMES: Readonly<Record<number, string>> = { 100000: 'portmap', 100003: 'nfs', 100005: 'mount' };
-
 /** Netstack event types the telemetry listens to (the bus builds no event nobody wants). */
 const NET_TYPES = [
   'frag-ref',
@@ -115,6 +113,9 @@ const NET_TYPES = [
   'orphan',
   'destructor-fire',
 ] as const satisfies readonly NetstackEventType[];
+
+/** One handler per event kind the telemetry follows; the kinds absent here are never built for it. */
+type Handlers = { [T in ServerEventType]?: (e: Extract<ServerEvent, { type: T }>) => void };
 
 const NET_COUNTER: Partial<Record<NetstackEventType, keyof Counters>> = {
   'segment-transmit': 'transmits',
@@ -161,15 +162,22 @@ export class Telemetry {
       netOrphans: 0,
       destructorFires: 0,
     };
-    this.subscribePageCache();
     const onNet = (e: NetstackEvent) => this.onNet(e);
-    for (const type of NET_TYPES) this.unsubscribe.push(opts.netBus.on(type, onNet));
-    this.unsubscribe.push(opts.replyBus.on('*', (e) => this.onReply(e)));
+    const onReply = (e: ReplyEvent) => this.onReply(e);
+    const handlers: Handlers = {
+      ...this.pageCacheHandlers(),
+      ...Object.fromEntries(NET_TYPES.map((type) => [type, onNet])),
+      'reply-pin': onReply,
+      'reply-release': onReply,
+      'pin-orphan': onReply,
+      'rpc-reply': (e) => this.recordCall(e.outcome),
+    };
+    for (const [type, fn] of Object.entries(handlers)) this.unsubscribe.push(opts.bus.on(type as ServerEventType, fn as (e: ServerEvent) => void));
   }
 
-  /** The dispatcher's onCall. */
+  /** One call's outcome (the dispatcher's `rpc-reply`). */
   recordCall(o: CallOutcome): void {
-    const prog = PROGRAM_NAMES[o.prog] ?? String(o.prog);
+    const prog = o.progName;
     let key = `${prog}.${o.procName}`;
     let series = this.calls.get(key);
     if (!series && this.calls.size >= this.limits.maxProcedureSeries) {
@@ -306,41 +314,29 @@ export class Telemetry {
     return { calls, ...this.counters };
   }
 
-  private subscribePageCache(): void {
-    const pc = this.opts.pageCache;
+  private pageCacheHandlers(): Handlers {
     const renew = (f: PageFrame) => this.grid.renew(f.pfn);
-    const touch = (f: PageFrame) => this.grid.touch(f.pfn);
-    const onPin = (f: PageFrame) => {
-      this.counters.pagePins++;
-      renew(f);
+    return {
+      'page-pin': (e) => {
+        this.counters.pagePins++;
+        renew(e.frame);
+      },
+      'page-unpin': (e) => this.grid.touch(e.frame.pfn),
+      'page-fill': (e) => {
+        this.counters.pageFills++;
+        renew(e.frame);
+      },
+      'page-evict': (e) => {
+        this.counters.pageEvictions++;
+        renew(e.frame);
+      },
+      'page-cow': (e) => {
+        this.counters.cow++;
+        this.grid.touch(e.frame.pfn);
+        renew(e.replacement);
+      },
+      'page-free': (e) => renew(e.frame),
     };
-    const onFill = (f: PageFrame) => {
-      this.counters.pageFills++;
-      renew(f);
-    };
-    const onEvict = (f: PageFrame) => {
-      this.counters.pageEvictions++;
-      renew(f);
-    };
-    const onCow = (old: PageFrame, fresh: PageFrame) => {
-      this.counters.cow++;
-      touch(old);
-      renew(fresh);
-    };
-    pc.on('pin', onPin);
-    pc.on('unpin', touch);
-    pc.on('fill', onFill);
-    pc.on('evict', onEvict);
-    pc.on('cow', onCow);
-    pc.on('free', renew);
-    this.unsubscribe.push(() => {
-      pc.off('pin', onPin);
-      pc.off('unpin', touch);
-      pc.off('fill', onFill);
-      pc.off('evict', onEvict);
-      pc.off('cow', onCow);
-      pc.off('free', renew);
-    });
   }
 
   private onNet(e: NetstackEvent): void {
@@ -374,6 +370,8 @@ export class Telemetry {
         for (const pfn of l?.pfns ?? []) this.grid.markOrphaned(pfn);
         return;
       }
+      default:
+        return;
     }
   }
 }

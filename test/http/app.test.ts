@@ -115,7 +115,7 @@ describe('GET /api/state and /api/pages/:pfn', () => {
     const { app, world } = await harness();
     const f = memoryFile('a', 16 * PAGE_SIZE);
     const r = await world.read({ file: f, offset: 0, count: 2 * PAGE_SIZE, leavePinned: true });
-    world.telemetry.recordCall({ xid: 1, prog: 100003, vers: 3, proc: 6, procName: 'READ', status: 'SUCCESS', drc: 'none', transport: 'tcp', remoteAddress: '127.0.0.1', micros: 5 });
+    world.telemetry.recordCall({ xid: 1, prog: 100003, progName: 'nfs', vers: 3, proc: 6, procName: 'READ', status: 'SUCCESS', drc: 'none', transport: 'tcp', remoteAddress: '127.0.0.1', micros: 5 });
     const res = await app.inject('/api/state');
     expect(res.statusCode).toBe(200);
     const s = res.json() as TelemetrySnapshot & { server: unknown };
@@ -168,7 +168,7 @@ describe('GET /metrics', () => {
   it('is Prometheus text that a third-party parser reads, every family typed and described', async () => {
     const { app, world } = await harness();
     world.conns = connections(2);
-    world.telemetry.recordCall({ xid: 1, prog: 100003, vers: 3, proc: 6, procName: 'READ', status: 'SUCCESS', drc: 'none', transport: 'tcp', remoteAddress: '127.0.0.1', micros: 5 });
+    world.telemetry.recordCall({ xid: 1, prog: 100003, progName: 'nfs', vers: 3, proc: 6, procName: 'READ', status: 'SUCCESS', drc: 'none', transport: 'tcp', remoteAddress: '127.0.0.1', micros: 5 });
     await world.read({ file: memoryFile('a', 16 * PAGE_SIZE), offset: 0, count: PAGE_SIZE, drop: true });
     const res = await app.inject('/metrics');
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);

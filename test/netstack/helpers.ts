@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect } from 'vitest';
-import { FragDestructor, Page, SkbRegistry, TcpPair, VirtualClock, setSkbRegistry, type NetstackEvent, type TcpPairOptions } from '../../netstack/index.ts';
+import { EventBus, FragDestructor, Page, SkbRegistry, TcpPair, VirtualClock, setSkbRegistry, type NetstackEvent, type TcpPairOptions } from '../../netstack/index.ts';
 
 /**
  * A fresh debug registry for every test of the calling file, checked for violations (a destructor
@@ -39,6 +39,8 @@ export function timedDestructor(clock: VirtualClock): TimedDestructor {
 export interface Harness {
   clock: VirtualClock;
   pair: TcpPair;
+  /** The bus the pair raises its events on. */
+  bus: EventBus<NetstackEvent>;
   /** Copies of every delivered chunk, in order. */
   received: Buffer[];
   events: NetstackEvent[];
@@ -50,8 +52,10 @@ export interface Harness {
 export function harness(opts: Partial<TcpPairOptions> = {}): Harness {
   const clock = new VirtualClock();
   const received: Buffer[] = [];
+  const bus = new EventBus<NetstackEvent>();
   const pair = new TcpPair({
     clock,
+    bus,
     onDeliver: (chunks, done) => {
       for (const c of chunks) received.push(Buffer.from(c));
       done();
@@ -59,10 +63,11 @@ export function harness(opts: Partial<TcpPairOptions> = {}): Harness {
     ...opts,
   });
   const events: NetstackEvent[] = [];
-  pair.bus.on('*', (e) => events.push(e));
+  bus.on('*', (e) => events.push(e));
   return {
     clock,
     pair,
+    bus,
     received,
     events,
     bytes: () => Buffer.concat(received),

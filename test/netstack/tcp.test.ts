@@ -80,7 +80,7 @@ describe('TCP sender: destructor timing', () => {
     h.pair.holdNext(500);
     h.pair.sendpage(page, 0, 1000, null); // legacy: only a page reference, "done" when ACKed
     // The reply is complete at the ACK; the owner reuses its page at once.
-    h.pair.bus.on('ack', (e) => {
+    h.bus.on('ack', (e) => {
       if (!e.dup && e.ack === h.pair.sender.writeSeq) page.buf.fill(0xee, 0, 1000);
     });
     await h.pair.drain();
@@ -103,7 +103,7 @@ describe('TCP sender: destructor timing', () => {
         reuse(); // safe at once: the bytes were copied
       } else if (mode === 'legacy') {
         h.pair.sendpage(page, 0, 3000, null);
-        h.pair.bus.on('ack', (e) => e.ack === h.pair.sender.writeSeq && reuse()); // "done" when the reply is ACKed
+        h.bus.on('ack', (e) => e.ack === h.pair.sender.writeSeq && reuse()); // "done" when the reply is ACKed
       } else {
         const d = new FragDestructor(reuse); // done only when the stack is
         h.pair.sendpage(page, 0, 3000, d);
@@ -122,7 +122,7 @@ describe('TCP sender: destructor timing', () => {
     const page = patternPage(4096, 5);
     h.pair.sendpage(page, 0, 1000, null);
     // Released at sendpage return (legacy): the page is reused after the lost first copy left, before the RTO.
-    h.pair.bus.on('segment-drop', () => page.buf.fill(0x11, 0, 1000));
+    h.bus.on('segment-drop', () => page.buf.fill(0x11, 0, 1000));
     await h.pair.drain();
     expect(h.of('segment-drop')).toHaveLength(1);
     expect(h.pair.stats().staleRetransmits).toBe(1);

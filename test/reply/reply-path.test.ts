@@ -88,7 +88,7 @@ describe('pin budget', () => {
     const silent = await client(s);
     const other = await client(s);
     const conn = s.replies.connections().find((c) => c.remote.endsWith(`:${silent.rpc.localPort}`))!;
-    s.replies.conduit(conn.id)!.pair.setFaults({ ackLoss: 1 });
+    s.replies.netPair(conn.id)!.setFaults({ ackLoss: 1 });
     const fa = await silent.lookup('a.bin');
     const fo = await other.lookup('a.bin');
     // Without ACKs its stream stalls after the first window: these replies stay queued, pinning
@@ -112,7 +112,7 @@ describe('pin budget', () => {
     const s = await start({ pageCache: { pages: 512 }, pinBudget: { maxPinnedShare: 1, maxPinAgeMs: 50, checkIntervalMs: 10 } });
     const c = await client(s);
     const conn = s.replies.connections().find((x) => x.remote.endsWith(`:${c.rpc.localPort}`))!;
-    s.replies.conduit(conn.id)!.pair.setFaults({ ackLoss: 1 });
+    s.replies.netPair(conn.id)!.setFaults({ ackLoss: 1 });
     const fa = await c.lookup('a.bin');
     await c.read(fa, 0, READ_BYTES);
     expect(s.pageCache.pinned).toBeGreaterThan(0);
@@ -125,7 +125,7 @@ describe('UDP replies', () => {
   it('are one skb each whose destructor fires when the datagram leaves the device queue', async () => {
     const s = await start({ faults: { deviceHold: 150 } });
     const released: { heldMs: number; conn: number }[] = [];
-    s.replies.o.replyBus.on('reply-release', (e) => released.push({ heldMs: e.heldMs, conn: e.conn }));
+    s.bus.on('reply-release', (e) => released.push({ heldMs: e.heldMs, conn: e.conn }));
     const c = await NfsTestClient.connect({ nfsPort: s.ports.nfs, mountPort: s.ports.mount, transport: 'udp' });
     clients.push(c);
     const fa = await c.lookup('a.bin');

@@ -1,9 +1,10 @@
 /**
- * A synthetic source of the events a READ produces — through the real PageCache and real event
- * buses, with the netstack's and reply path's events written by hand in the order they emit them —
+ * A synthetic source of the events a READ produces — through the real PageCache and the real
+ * server bus, with the netstack's and reply path's events written by hand in the order they emit them —
  * so telemetry, the HTTP API and the dashboard can be tested without the live reply path.
  */
-import { EventBus, type NetstackEvent } from '../../netstack/events.ts';
+import type { NetstackEvent } from '../../netstack/events.ts';
+import { createServerBus, type ServerBus, type ServerEvent } from '../../server/events.ts';
 import { PAGE_SIZE, PageCache, type FileSource } from '../../server/pagecache/page-cache.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../../server/reply/types.ts';
 import { DEFAULT_FAULT_SETTINGS } from '../../server/reply/faults.ts';
@@ -22,6 +23,32 @@ export function memoryFile(key: string, size: number): FileSource {
       return data.copy(buf, 0, position, Math.min(data.length, position + buf.length));
     },
   };
+}
+
+const REPLY_KINDS = new Set<string>(['reply-pin', 'reply-release', 'pin-orphan', 'connection-open', 'faults-change', 'faults-one-off'] satisfies ReplyEvent['type'][]);
+const isReply = (e: ServerEvent): e is ReplyEvent => REPLY_KINDS.has(e.type);
+const isNet = (e: ServerEvent): e is NetstackEvent => !isReply(e) && !e.type.startsWith('page-') && !e.type.startsWith('rpc-');
+
+/** One layer's side of the server bus: it raises its events there and sees only its own kinds. */
+class LayerBus<E extends ServerEvent> {
+  constructor(
+    private readonly bus: ServerBus,
+    private readonly mine: (e: ServerEvent) => e is E,
+  ) {}
+
+  wants(type: E['type']): boolean {
+    return this.bus.wants(type);
+  }
+
+  emit(e: E): void {
+    this.bus.emit(e);
+  }
+
+  on(type: '*', fn: (e: E) => void): () => void {
+    return this.bus.on(type, (e) => {
+      if (this.mine(e)) fn(e);
+    });
+  }
 }
 
 export interface ReadScript {
@@ -56,8 +83,11 @@ export interface ReadDone {
 export class SyntheticWorld {
   t = 1000;
   readonly cache: PageCache;
-  readonly net = new EventBus<NetstackEvent>();
-  readonly reply = new EventBus<ReplyEvent>();
+  /** The server's bus, as createCore makes it; the page cache raises on it. */
+  readonly bus = createServerBus();
+  /** Where this world raises the netstack's and the reply path's events. */
+  readonly net = new LayerBus(this.bus, isNet);
+  readonly reply = new LayerBus(this.bus, isReply);
   readonly telemetry: Telemetry;
   faults: FaultSettings = { ...DEFAULT_FAULTS };
   mode = 'destructor';
@@ -68,11 +98,10 @@ export class SyntheticWorld {
   private readonly sndNxt = new Map<number, number>();
 
   constructor(opts: { pages?: number; limits?: Partial<TelemetryLimits> } = {}) {
-    this.cache = new PageCache({ pages: opts.pages ?? 64, now: () => this.t });
+    this.cache = new PageCache({ pages: opts.pages ?? 64, now: () => this.t, events: this.bus });
     this.telemetry = new Telemetry({
       pageCache: this.cache,
-      netBus: this.net,
-      replyBus: this.reply,
+      bus: this.bus,
       connections: () => this.conns,
       faults: () => this.faults,
       replyMode: () => this.mode,

@@ -5,13 +5,16 @@ import { Histogram } from '../../server/telemetry/histogram.ts';
 import { Ring } from '../../server/telemetry/ring.ts';
 import { Exposition } from '../../server/telemetry/exposition.ts';
 import type { CallOutcome } from '../../rpc/dispatch.ts';
+import { MOUNT_PROGRAM } from '../../server/mount/constants.ts';
+import { NFS_PROGRAM } from '../../server/nfs3/constants.ts';
 import { memoryFile, SyntheticWorld } from './synthetic.ts';
 import { checkBeginEnd } from './trace-check.ts';
 
 const FILE_SIZE = 64 * PAGE_SIZE;
 
-function call(procName: string, prog = 100003, drc: CallOutcome['drc'] = 'none'): CallOutcome {
-  return { xid: 1, prog, vers: 3, proc: 6, procName, status: 'SUCCESS', drc, transport: 'tcp', remoteAddress: '127.0.0.1', micros: 10 };
+function call(procName: string, prog = NFS_PROGRAM, drc: CallOutcome['drc'] = 'none'): CallOutcome {
+  const progName = prog === MOUNT_PROGRAM ? 'mount' : 'nfs';
+  return { xid: 1, prog, progName, vers: 3, proc: 6, procName, status: 'SUCCESS', drc, transport: 'tcp', remoteAddress: '127.0.0.1', micros: 10 };
 }
 
 describe('page lifetimes', () => {

@@ -1,0 +1,212 @@
+/**
+ * Conduits: a TCP connection or a UDP flow (one destination), each with its netstack pair and the
+ * replies it holds lent. The send path lives here; it knows nothing of the table the conduits sit
+ * in nor of the pin budget — after a TCP reply is lent it tells its owner (`onLent`), which runs
+ * the budget (reply-path.ts).
+ */
+import type { PageFragment, TcpPair } from '../../netstack/connection.ts';
+import type { FragDestructor } from '../../netstack/destructor.ts';
+import type { RpcReplyOut } from '../../rpc/dispatch.ts';
+import { recordMark } from '../../rpc/record.ts';
+import type { ReplySink } from '../../rpc/reply-sink.ts';
+import type { PinHolder } from './budget.ts';
+import { LentReply, type LendContext } from './lent-reply.ts';
+import type { ByteStream } from './socket-stream.ts';
+
+/** What a conduit uses of its netstack pair besides sending: faults, one-offs, orphaning, stats. */
+export type NetLink = Pick<TcpPair, 'setFaults' | 'dropNext' | 'holdNext' | 'orphanFrags' | 'stats' | 'drained'>;
+/** A TCP connection's pair: a byte stream with sendmsg/sendpage, and a FIN. */
+export type StreamLink = NetLink & Pick<TcpPair, 'sendmsg' | 'sendpage' | 'close' | 'sender'>;
+/** A UDP flow's pair: only its device queue and path carry skbs, one per datagram. */
+export type DatagramLink = NetLink & Pick<TcpPair, 'sendDatagram'>;
+
+export interface ConduitContext extends LendContext {
+  /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
+  readonly socketOrphanBytes: number;
+  /** A TCP reply was lent (the owner checks the pin budget). */
+  onLent(): void;
+}
+
+/** A connection (TCP) or a flow (UDP destination) and the replies it holds lent. */
+export abstract class Conduit implements PinHolder {
+  /** Replies in flight by destructor id (lent-reply.ts: in it from lend to release). */
+  protected readonly inflight = new Map<number, LentReply>();
+  /** Closed (TCP) or evicted (UDP): leaves the table once drained. */
+  retired = false;
+  abstract readonly link: NetLink;
+  abstract readonly transport: 'tcp' | 'udp';
+
+  constructor(
+    protected readonly ctx: ConduitContext,
+    readonly id: number,
+    readonly remote: string,
+  ) {}
+
+  get lentReplies(): number {
+    return this.inflight.size;
+  }
+
+  /** Replies lent now, oldest first. */
+  held(): LentReply[] {
+    return [...this.inflight.values()];
+  }
+
+  /** A reply still lent (its destructor has not fired). */
+  holds(r: LentReply): boolean {
+    return this.inflight.has(r.destructor.id);
+  }
+
+  oldestPin(): number {
+    for (const r of this.inflight.values()) if (!r.returned) return r.pinnedAt;
+    return Infinity;
+  }
+
+  /** skb_orphan_frags on what this conduit holds for long (TcpPair.orphanFrags says which skbs). */
+  orphanHeld(): number {
+    return this.link.orphanFrags();
+  }
+
+  /** The reply, copied when it lends nothing (copy mode, or no page-cache chunk); else null. */
+  protected lend(reply: RpcReplyOut): LentReply | null {
+    if (this.ctx.mode === 'copy' || !reply.release) return null;
+    return new LentReply(this.ctx, this.id, reply.xid, reply.release, this.inflight);
+  }
+
+  abstract send(reply: RpcReplyOut): void;
+}
+
+/** A TCP connection: replies through a pair whose receiver writes to a ByteStream. */
+export class TcpConnection extends Conduit implements ReplySink {
+  readonly transport = 'tcp';
+  readonly link: StreamLink;
+
+  constructor(
+    ctx: ConduitContext,
+    id: number,
+    remote: string,
+    private readonly out: ByteStream,
+    makeLink: (onDeliver: (chunks: Buffer[], done: () => void) => void) => StreamLink,
+  ) {
+    super(ctx, id, remote);
+    this.link = makeLink((chunks, done) => this.deliver(chunks, done));
+  }
+
+  /** Where this connection's stream starts in sequence space (nothing is sent before the first reply). */
+  get streamStart(): number {
+    return this.link.sender.sndUna;
+  }
+
+  /**
+   * Reply bytes accepted and not yet taken by the kernel: queued in the model (unsent or not yet
+   * acknowledged) plus the socket's user-space queue. A transport may stop reading calls while
+   * this is high.
+   */
+  queuedBytes(): number {
+    return this.link.stats().bytesQueued + this.out.writableLength;
+  }
+
+  /**
+   * In-order bytes from the simulated receiver, as views of the pages: written with one writev
+   * and held until the kernel took them. A socket already backed up past the threshold is a
+   * holder that may keep them indefinitely, so the bytes are copied and let go at once (what
+   * TUN does with skb_orphan_frags).
+   */
+  private deliver(chunks: Buffer[], done: () => void): void {
+    const s = this.out;
+    if (s.destroyed) return done();
+    if (s.writableLength >= this.ctx.socketOrphanBytes) {
+      const copy = Buffer.concat(chunks);
+      done();
+      this.ctx.counters.socketCopies++;
+      s.writev([copy], () => undefined);
+      return;
+    }
+    s.writev(chunks, done);
+  }
+
+  /**
+   * Queues one reply: the record mark and header runs copied (sendmsg), page-cache chunks by
+   * reference (sendpage) with one destructor for the reply (lent-reply.ts).
+   */
+  send(reply: RpcReplyOut): void {
+    if (this.retired) {
+      reply.release?.();
+      return;
+    }
+    const { link } = this;
+    const header = recordMark(reply.length);
+    const last = reply.chunks.length - 1;
+    const r = this.lend(reply);
+    if (!r) {
+      link.sendmsg(header, true);
+      reply.chunks.forEach((chunk, i) => link.sendmsg(chunk, i < last));
+      this.ctx.counters.repliesCopied++;
+      reply.release?.();
+      return;
+    }
+    link.sendmsg(header, true);
+    reply.chunks.forEach((chunk, i) => {
+      const frags = r.fragsOf(chunk);
+      if (!frags) link.sendmsg(chunk, i < last);
+      else frags.forEach((f, k) => link.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
+    });
+    r.lent();
+    this.ctx.onLent();
+  }
+
+  /**
+   * The socket is gone: nothing will consume what the simulated peer delivers. The held
+   * fragments are orphaned (their pages go back to the cache now), faults are cleared so the
+   * model drains by itself, and a FIN ends the stream.
+   */
+  close(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.orphanHeld();
+    this.link.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
+    this.link.close();
+  }
+}
+
+/** A UDP destination: its own device queue, so one slow flow does not hold up the others. */
+export class UdpFlow extends Conduit {
+  readonly transport = 'udp';
+
+  constructor(
+    ctx: ConduitContext,
+    id: number,
+    remote: string,
+    readonly link: DatagramLink,
+  ) {
+    super(ctx, id, remote);
+  }
+
+  /** One skb per reply: the leading header runs linear, the rest frags (lent-reply.ts). */
+  send(reply: RpcReplyOut): void {
+    const r = this.lend(reply);
+    if (!r) {
+      this.link.sendDatagram(Buffer.concat(reply.chunks, reply.length), [], null);
+      this.ctx.counters.repliesCopied++;
+      reply.release?.();
+      return;
+    }
+    const pages = this.ctx.pages;
+    let head = 0;
+    while (head < reply.chunks.length && !pages.lookup(reply.chunks[head]!)) head++;
+    const frags: (PageFragment & { destructor: FragDestructor | null })[] = [];
+    for (const chunk of reply.chunks.slice(head)) {
+      const pf = r.fragsOf(chunk);
+      if (pf) for (const f of pf) frags.push({ ...f, destructor: r.destructor });
+      else frags.push({ page: pages.privatePage(chunk), offset: 0, size: chunk.length, destructor: null });
+    }
+    this.link.sendDatagram(Buffer.concat(reply.chunks.slice(0, head)), frags, r.destructor);
+    r.lent();
+  }
+
+  /** Evicted from the flow table: what it still holds is orphaned, and it leaves once idle. */
+  retire(): void {
+    this.orphanHeld();
+    this.link.setFaults({ loss: 0, delay: 0, jitter: 0, deviceHold: 0 });
+    this.retired = true;
+  }
+}

@@ -1,0 +1,79 @@
+import type { Socket } from 'node:net';
+
+/** Where a connection's in-order bytes go: the real socket, or an in-process client. */
+export interface ByteStream {
+  readonly destroyed: boolean;
+  /** Bytes accepted but not yet handed on (a socket's user-space queue). */
+  readonly writableLength: number;
+  /** Writes the chunks in order, by reference; `done` once they may change. */
+  writev(chunks: Buffer[], done: () => void): void;
+}
+
+/**
+ * A net.Socket as a ByteStream. What the simulated receiver delivers during one turn of the event
+ * loop (one segment at a time) leaves in one writev (cork/uncork) at the end of the turn, and views
+ * that are adjacent in memory (consecutive page-cache frames of a READ) go as one view of both, so
+ * a 1 MiB READ is a few iovecs and one syscall rather than 256 writes over ~17 syscalls. Each
+ * `done` is called from that write's callback (after the kernel took the bytes, or on error).
+ */
+export function socketStream(s: Socket): ByteStream {
+  let out: Buffer[] = [];
+  let dones: (() => void)[] = [];
+  let pendingBytes = 0;
+  let queued = false;
+  // The run of adjacent views being gathered: [runStart, runEnd) of runFirst's ArrayBuffer.
+  let runFirst: Buffer | null = null;
+  let runStart = 0;
+  let runEnd = 0;
+  const endRun = (): void => {
+    if (runFirst === null) return;
+    out.push(runEnd - runStart === runFirst.length ? runFirst : Buffer.from(runFirst.buffer, runStart, runEnd - runStart));
+    runFirst = null;
+  };
+  const flush = (): void => {
+    queued = false;
+    endRun();
+    const chunks = out;
+    const ds = dones;
+    out = [];
+    dones = [];
+    pendingBytes = 0;
+    const allDone = (): void => {
+      for (const d of ds) d();
+    };
+    if (chunks.length === 0) return allDone();
+    s.cork();
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) s.write(chunks[i]!);
+    // The callback runs once, on success or error (a destroyed socket): done either way.
+    s.write(chunks[last]!, allDone);
+    s.uncork();
+  };
+  return {
+    get destroyed() {
+      return s.destroyed;
+    },
+    get writableLength() {
+      return s.writableLength + pendingBytes;
+    },
+    writev(chunks, done) {
+      for (const c of chunks) {
+        if (c.length === 0) continue;
+        pendingBytes += c.length;
+        if (runFirst !== null && c.buffer === runFirst.buffer && c.byteOffset === runEnd) {
+          runEnd += c.length;
+          continue;
+        }
+        endRun();
+        runFirst = c;
+        runStart = c.byteOffset;
+        runEnd = c.byteOffset + c.length;
+      }
+      dones.push(done);
+      if (!queued) {
+        queued = true;
+        queueMicrotask(flush);
+      }
+    },
+  };
+}
