@@ -154,7 +154,7 @@ export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string,
     }
   };
   try {
-    await (obj !== undefined ? apply(obj) : using(openObjectAnchor(n.abs, identityOf(st), op, n.rel).anchor, (a) => apply(a.path)));
+    await (obj !== undefined ? apply(obj) : using(call.ctx.vfs.objectAnchor(n, op), (a) => apply(a.path)));
   } catch (e) {
     throw toNfsError(e, { op, path: n.rel });
   }
@@ -190,7 +190,7 @@ export async function createNode(
       const st = await lstat(dir.at(name), { bigint: true });
       if (!made.isKind(st)) throw new NfsError(NFS3ERR_STALE, { op, path: rel, reason: 'the new name was replaced' });
       const fresh = call.ctx.vfs.node(d.dir.exp, rel, st);
-      await using(openObjectAnchor(dir.at(name), identityOf(st), op, rel).anchor, async (obj) => {
+      await using(openObjectAnchor(dir.at(name), identityOf(st), op, rel), async (obj) => {
         await ownNew(d, obj.path);
         const s = made.attrs;
         const mode = s.mode ?? defaultMode;

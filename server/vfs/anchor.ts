@@ -84,18 +84,9 @@ export class Anchor {
   }
 }
 
-/** ENOENT, ENOTDIR (a symlink where a directory was), ELOOP… are thrown as node:fs errors: callers map errnos. */
-function openAnchor(hostPath: string, flags: number): Anchor {
-  return new Anchor(openSync(hostPath, flags));
-}
-
-function verify(a: Anchor, want: Identity, op: string, rel: string): BigIntStats {
-  const st = fstatSync(a.fd, { bigint: true });
-  if (!sameObject(st, want)) {
-    a.close();
-    throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another object' });
-  }
-  return st;
+/** ESTALE unless the descriptor is the object `want` names. */
+function verify(a: Anchor, want: Identity, op: string, rel: string): void {
+  if (!sameObject(fstatSync(a.fd, { bigint: true }), want)) throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another object' });
 }
 
 /** True when `real` is the export directory or below it. */
@@ -103,22 +94,30 @@ export function insideExport(exp: Export, real: string): boolean {
   return real === exp.dir || real.startsWith(exp.dir.endsWith('/') ? exp.dir : `${exp.dir}/`);
 }
 
+/** ESTALE unless the descriptor's object lies inside `exp` now. */
 function verifyInside(a: Anchor, exp: Export, op: string, rel: string): void {
-  if (!insideExport(exp, readlinkSync(a.path))) {
+  if (!insideExport(exp, readlinkSync(a.path))) throw new VfsError('ESTALE', { op, path: rel, reason: 'no longer inside the export' });
+}
+
+/** Opens `hostPath` with `flags` and runs the checks; the descriptor is closed if any fails. */
+function openChecked(hostPath: string, flags: number, ...checks: ((a: Anchor) => void)[]): Anchor {
+  const a = new Anchor(openSync(hostPath, flags));
+  try {
+    for (const check of checks) check(a);
+  } catch (e) {
     a.close();
-    throw new VfsError('ESTALE', { op, path: rel, reason: 'directory is no longer inside the export' });
+    throw e;
   }
+  return a;
 }
 
 /**
  * Opens the directory `want` names, reached by `hostPath` (its hint path, or an entry of another
- * anchor), checked to be that directory and inside `exp`.
+ * anchor), checked to be that directory and inside `exp`. ENOENT, ENOTDIR (a symlink where a
+ * directory was), ELOOP… are thrown as node:fs errors: callers map errnos.
  */
 export function openDirAnchor(exp: Export, hostPath: string, want: Identity, op: string, rel: string): Anchor {
-  const a = openAnchor(hostPath, DIR_FLAGS);
-  verify(a, want, op, rel);
-  verifyInside(a, exp, op, rel);
-  return a;
+  return openChecked(hostPath, DIR_FLAGS, (a) => verify(a, want, op, rel), (a) => verifyInside(a, exp, op, rel));
 }
 
 /**
@@ -126,15 +125,12 @@ export function openDirAnchor(exp: Export, hostPath: string, want: Identity, op:
  * it is checked to be a directory inside `exp`, which is all a containing directory must be.
  */
 export function openContainedDir(exp: Export, hostPath: string, op: string, rel: string): Anchor {
-  const a = openAnchor(hostPath, DIR_FLAGS);
-  verifyInside(a, exp, op, rel);
-  return a;
+  return openChecked(hostPath, DIR_FLAGS, (a) => verifyInside(a, exp, op, rel));
 }
 
 /** Opens the object (any type, a symlink as itself) that `want` names, reached by `hostPath`. */
-export function openObjectAnchor(hostPath: string, want: Identity, op: string, rel: string): { anchor: Anchor; st: BigIntStats } {
-  const anchor = openAnchor(hostPath, OBJECT_FLAGS);
-  return { anchor, st: verify(anchor, want, op, rel) };
+export function openObjectAnchor(hostPath: string, want: Identity, op: string, rel: string): Anchor {
+  return openChecked(hostPath, OBJECT_FLAGS, (a) => verify(a, want, op, rel));
 }
 
 /**

@@ -189,7 +189,7 @@ export class Vfs {
 
   /** An anchor on the object `n` itself (a symlink as itself), to change its attributes. */
   objectAnchor(n: VNode, op: string): Anchor {
-    return openObjectAnchor(n.abs, identityOf(n.st), op, n.rel).anchor;
+    return openObjectAnchor(n.abs, identityOf(n.st), op, n.rel);
   }
 
   /**
