@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
+import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -51,6 +52,9 @@ export const ConfigSchema = z.object({
       maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
       maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
       idleTimeoutMs: z.number().int().min(0).default(STREAM_DEFAULT_LIMITS.idleTimeoutMs),
+      maxBufferedTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxBufferedTotal),
+      maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
+      recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
       udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),
     })
     .prefault({}),

@@ -522,6 +522,11 @@ export function socketStream(s: Socket): ByteStream {
 /** A TCP connection: replies through a TcpPair whose receiver writes to a ByteStream. */
 class TcpConduit extends Conduit implements ReplySink {
   readonly pair: TcpPair;
+  /** Stream bytes handed to the pair, and delivered by its receiver to the socket. */
+  private sent = 0;
+  private delivered = 0;
+  /** Replies not yet taken by the socket, in stream order, with where each one ends. */
+  private readonly writeWaiters: { end: number; written: () => void }[] = [];
 
   constructor(
     private readonly rp: ReplyPath,
@@ -541,23 +546,43 @@ class TcpConduit extends Conduit implements ReplySink {
    */
   private deliver(chunks: Buffer[], done: () => void): void {
     const s = this.socket;
-    if (s.destroyed) return done();
+    let end = this.delivered;
+    for (const c of chunks) end += c.length;
+    this.delivered = end;
+    if (s.destroyed) {
+      done();
+      return this.wrote(end);
+    }
     if (s.writableLength >= this.rp.o.net.socketOrphanBytes) {
       const copy = Buffer.concat(chunks);
       done();
       this.rp.countSocketCopy();
-      s.writev([copy], () => undefined);
+      s.writev([copy], () => this.wrote(end));
       return;
     }
-    s.writev(chunks, done);
+    s.writev(chunks, () => {
+      done();
+      this.wrote(end);
+    });
   }
 
-  send(reply: RpcReplyOut): void {
+  send(reply: RpcReplyOut, written?: () => void): void {
     if (this.retired) {
       reply.release?.();
+      written?.();
       return;
     }
     this.rp.sendOnPair(this, reply, recordMark(reply.length));
+    this.sent += 4 + reply.length;
+    if (written) this.writeWaiters.push({ end: this.sent, written });
+  }
+
+  /**
+   * Backpressure hook: the socket took the stream up to `end`, so every reply ending there has
+   * been `written` (the RPC connection reads on when enough of them have).
+   */
+  private wrote(end: number): void {
+    while (this.writeWaiters.length > 0 && this.writeWaiters[0]!.end <= end) this.writeWaiters.shift()!.written();
   }
 
   /**
@@ -568,6 +593,7 @@ class TcpConduit extends Conduit implements ReplySink {
   close(): void {
     if (this.retired) return;
     this.retired = true;
+    this.wrote(Infinity);
     this.orphanHeld();
     this.pair.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
     this.pair.close();
