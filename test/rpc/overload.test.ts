@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { Dispatcher, RecordDecoder, RpcClient, RpcTcpServer, encodeCallHeader, recordMark, type RpcProgram } from '../../rpc/index.ts';
-import { AUTH_NONE } from '../../rpc/constants.ts';
+import { AUTH_NONE } from '../../rpc/program.ts';
 import { StreamBudget, type StreamBudgetLimits } from '../../rpc/stream-budget.ts';
 import type { StreamLimits } from '../../rpc/tcp-connection.ts';
 import { testLog } from '../support/logger.ts';
