@@ -8,8 +8,8 @@
  * under each load in turn, each load stopped (its connections closed) before the next:
  *
  *   greedy     one connection pipelining 1 MiB READs and never reading its socket
- *   slowloris  300 connections each sending most of a 2 MB record and stopping (reconnecting, 1 s
- *              later, when the server closes them)
+ *   slowloris  300 connections each sending most of a 2 MB record and stopping (with --reconnect,
+ *              each reconnects 1 s after the server closes it: a flood of partial records)
  *   tiny       8 connections sending a 900 kB record in 16-byte writes, Nagle off
  *   idle       1,000 connections that send nothing
  *
@@ -18,7 +18,7 @@
  *            rss_mib start|peak|after <v> load <what the load achieved>
  *
  * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 3),
- *       --cache-pages N (16384), --only LIST (e.g. greedy,idle).
+ *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects).
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -45,10 +45,11 @@ interface Options {
   runs: number;
   cachePages: number;
   only: Load[];
+  reconnect: boolean;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 3, cachePages: 16384, only: [...LOADS] };
+  const o: Options = { seconds: 60, runs: 3, cachePages: 16384, only: [...LOADS], reconnect: false };
   const int = (name: string, v: string | undefined): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench overload: ${name} wants a positive integer, got ${v}`);
@@ -59,11 +60,12 @@ function parseOptions(args: string[]): Options {
     if (a === '--seconds') o.seconds = int(a, args[++i]);
     else if (a === '--runs') o.runs = int(a, args[++i]);
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else if (a === '--reconnect') o.reconnect = true;
     else if (a === '--only') {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect)`);
   }
   return o;
 }
@@ -130,6 +132,7 @@ function readThroughput(url: string, runs: number): Promise<number> {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
     child.on('exit', (code) => {
       const m = /^read_mib_s ([\d.]+)/m.exec(out);
       if (code !== 0 || !m) reject(new Error(`nfs-read-bench failed (exit ${code}):\n${out}`));
@@ -285,7 +288,7 @@ export async function run(args: string[]): Promise<void> {
     const base = await phase('unloaded', null);
     const starts: Record<Load, () => Promise<LoadHandle>> = {
       greedy: () => greedy(nfsPort, fh),
-      slowloris: () => partialRecords(nfsPort, { conns: 300, recordBytes: 2_000_000, prefix: 1_900_000, piece: 65536, reconnect: true }),
+      slowloris: () => partialRecords(nfsPort, { conns: 300, recordBytes: 2_000_000, prefix: 1_900_000, piece: 65536, reconnect: o.reconnect }),
       tiny: () => partialRecords(nfsPort, { conns: 8, recordBytes: 900_000, prefix: 880_000, piece: 16, reconnect: false }),
       idle: () => idle(nfsPort, 1000),
     };

@@ -11,10 +11,16 @@ export interface StreamLimits {
   maxRecord: number;
   /** Calls executing at once per connection; reading pauses at it. */
   maxInflight: number;
-  /** Reply bytes built and not yet taken by the kernel, per connection; reading pauses at it (a client that does not read). */
+  /** Reply bytes built and not yet taken by the kernel (or reserved by calls executing), per connection; reading pauses at it (a client that does not read). */
   maxQueuedReplyBytes: number;
   /** A connection with no traffic either way for this long is closed (0: never). */
   idleTimeoutMs: number;
+  /**
+   * Reply bytes each executing call reserves against maxQueuedReplyBytes until its reply is built
+   * (knfsd's xpt_reserved: sv_max_mesg per request, svc_reserve once the size is known), so calls
+   * started together cannot overshoot the queue limit. The largest READ reply (rtmax, 1 MiB).
+   */
+  replyReserveBytes: number;
 }
 
 /**
@@ -25,8 +31,9 @@ export interface StreamLimits {
 export const STREAM_DEFAULT_LIMITS: StreamLimits = {
   maxRecord: 2 * 1024 * 1024,
   maxInflight: 64,
-  maxQueuedReplyBytes: 8 * 1024 * 1024,
+  maxQueuedReplyBytes: 16 * 1024 * 1024,
   idleTimeoutMs: 6 * 60 * 1000,
+  replyReserveBytes: 1024 * 1024,
 };
 
 /** The record mark that precedes each reply on the wire. */
@@ -120,7 +127,8 @@ export class RpcTcpConnection implements BudgetedStream {
   }
 
   private mustWait(): boolean {
-    return this.inflight >= this.limits.maxInflight || this.queuedReplyBytes >= this.limits.maxQueuedReplyBytes || this.budget.overReplyShare(this.queuedReplyBytes);
+    const committed = this.queuedReplyBytes + this.inflight * this.limits.replyReserveBytes;
+    return this.inflight >= this.limits.maxInflight || committed >= this.limits.maxQueuedReplyBytes || this.budget.overReplyShare(this.queuedReplyBytes);
   }
 
   private receive(chunk: Buffer): void {

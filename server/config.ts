@@ -52,6 +52,7 @@ export const ConfigSchema = z.object({
       maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
       maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
       idleTimeoutMs: z.number().int().min(0).default(STREAM_DEFAULT_LIMITS.idleTimeoutMs),
+      replyReserveBytes: positive.default(STREAM_DEFAULT_LIMITS.replyReserveBytes),
       maxBufferedTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxBufferedTotal),
       maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
       recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
