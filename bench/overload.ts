@@ -5,7 +5,8 @@
  * file. The normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process)
  * reading the whole file; beside it, this process pings NULL over its own connection and polls
  * GET /api/state, and samples the server's RSS (/proc/PID/status VmRSS). First unloaded, then
- * under each load in turn, each load stopped (its connections closed) before the next:
+ * under each load in turn, each load stopped (its connections closed) before the next; each load's
+ * ratio is to an unloaded measurement taken just before it:
  *
  *   greedy     one connection pipelining 1 MiB READs and never reading its socket
  *   slowloris  300 connections each sending most of a 2 MB record and stopping (with --reconnect,
@@ -17,7 +18,7 @@
  *   overload <load> read_mib_s <v> ratio <v vs unloaded> null_ms p50|p99|max <v> state_ms p50|max <v>
  *            rss_mib start|peak|after <v> load <what the load achieved>
  *
- * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 3),
+ * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 5),
  *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects).
  */
 import { spawn } from 'node:child_process';
@@ -49,7 +50,7 @@ interface Options {
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 3, cachePages: 16384, only: [...LOADS], reconnect: false };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false };
   const int = (name: string, v: string | undefined): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench overload: ${name} wants a positive integer, got ${v}`);
@@ -259,7 +260,7 @@ export async function run(args: string[]): Promise<void> {
     // Warm the page cache and the client path once, uncounted.
     await readThroughput(url, 1);
 
-    const phase = async (name: 'unloaded' | Load, unloaded: number | null, start?: () => Promise<LoadHandle>): Promise<number> => {
+    const phase = async (name: string, unloaded: number | null, start?: () => Promise<LoadHandle>): Promise<number> => {
       await sleep(1000);
       const rssStart = await rssBytes(server!.proc.pid!);
       const probes = new Probes(server!, rpc!);
@@ -285,14 +286,14 @@ export async function run(args: string[]): Promise<void> {
       return mibs;
     };
 
-    const base = await phase('unloaded', null);
     const starts: Record<Load, () => Promise<LoadHandle>> = {
       greedy: () => greedy(nfsPort, fh),
       slowloris: () => partialRecords(nfsPort, { conns: 300, recordBytes: 2_000_000, prefix: 1_900_000, piece: 65536, reconnect: o.reconnect }),
       tiny: () => partialRecords(nfsPort, { conns: 8, recordBytes: 900_000, prefix: 880_000, piece: 16, reconnect: false }),
       idle: () => idle(nfsPort, 1000),
     };
-    for (const load of o.only) await phase(load, base, starts[load]);
+    // Each load right after an unloaded measurement of its own: the machine's drift hits both alike.
+    for (const load of o.only) await phase(load, await phase(`unloaded-${load}`, null), starts[load]);
     const m = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`).then((r) => r.text());
     for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans)/.test(line)) say(`# ${line}`);
   } finally {
