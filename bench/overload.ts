@@ -16,7 +16,8 @@
  *
  * Output (machine-readable lines; everything else starts with '#'):
  *   overload <load> read_mib_s <v> ratio <v vs unloaded> null_ms p50|p99|max <v> state_ms p50|max <v>
- *            rss_mib start|peak|after <v> load <what the load achieved>
+ *            rss_mib start|peak|after <v> heap_mib <used/total> array_buffers_mib <v> load <what the load achieved>
+ *   (rss `after`: 3 s after the load's connections closed; heap and array buffers at the same time)
  *
  * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 5),
  *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects).
@@ -275,13 +276,15 @@ export async function run(args: string[]): Promise<void> {
       // What stays once the load is gone: the connections closed, given a few seconds to be freed.
       await sleep(3000);
       const rssAfter = await rssBytes(server!.proc.pid!);
+      const mem = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
       const ratio = unloaded === null ? 1 : mibs / unloaded;
       const n = probes.nullMs;
       const st = probes.stateMs;
       say(
         `overload ${name} read_mib_s ${mibs.toFixed(1)} ratio ${ratio.toFixed(2)} null_ms p50 ${quantile(n, 0.5).toFixed(1)} p99 ${quantile(n, 0.99).toFixed(1)} max ${Math.max(...n).toFixed(1)}` +
           ` state_ms p50 ${quantile(st, 0.5).toFixed(1)} max ${Math.max(...st).toFixed(1)}` +
-          ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)} load ${achieved}`,
+          ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)}` +
+          ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} load ${achieved}`,
       );
       return mibs;
     };

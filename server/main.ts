@@ -142,6 +142,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       replyPath: { ...replies.counters, inflightReplies: replies.inflightReplies(), staleRetransmits: replies.staleRetransmits() },
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
       streams: budget.stats(),
+      memory: process.memoryUsage(),
     }),
     metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]),
     faults: {
