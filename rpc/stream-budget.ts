@@ -107,11 +107,13 @@ export class StreamBudget {
   inputChanged(delta: number): void {
     this.buffered += delta;
     if (this.buffered <= this.limits.maxBufferedTotal) return;
-    const holders = [...this.conns].filter((c) => c.held > 0).sort((a, b) => b.held - a.held || (a.partialWaitSince ?? Infinity) - (b.partialWaitSince ?? Infinity));
-    for (const c of holders) {
-      if (this.buffered <= this.limits.maxBufferedTotal) break;
-      this.log.warn({ remote: c.remote, held: c.held, total: this.buffered, limit: this.limits.maxBufferedTotal }, 'rpc: input budget exceeded, closing the connection holding the largest partial records');
-      c.close('input-budget');
+    // One linear scan per victim: past the limit this runs on every chunk read, so no sorting.
+    while (this.buffered > this.limits.maxBufferedTotal) {
+      let victim: BudgetedStream | null = null;
+      for (const c of this.conns) if (c.held > 0 && (!victim || c.held > victim.held || (c.held === victim.held && (c.partialWaitSince ?? Infinity) < (victim.partialWaitSince ?? Infinity)))) victim = c;
+      if (!victim) return;
+      this.log.warn({ remote: victim.remote, held: victim.held, total: this.buffered, limit: this.limits.maxBufferedTotal }, 'rpc: input budget exceeded, closing the connection holding the largest partial records');
+      victim.close('input-budget');
     }
   }
 

@@ -39,6 +39,8 @@ export interface RunningServer {
   replies: ReplyPath;
   telemetry: Telemetry;
   services: Services;
+  /** Input and reply budget of every stream connection. */
+  streams: StreamBudget;
   close(): Promise<void>;
 }
 
@@ -166,6 +168,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     replies,
     telemetry,
     services,
+    streams: budget,
     async close() {
       await http.close();
       replies.close();
