@@ -1,6 +1,7 @@
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE } from '../pagecache/page-cache.ts';
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
+import { payloadLimit } from './context.ts';
 import { FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK } from './constants.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
@@ -18,7 +19,10 @@ export const fsinfo: NfsProcedure<FSINFO3args> = {
   decode: (r: XdrReader) => ({ fsroot: decodeNfsFh3(r) }),
   async run(a, call) {
     const n = await call.node(a.fsroot);
-    const { maxRead, maxWrite, maxReaddir } = call.ctx.limits;
+    const t = call.rpc.transport;
+    const maxRead = payloadLimit(call.ctx.limits.maxRead, t);
+    const maxWrite = payloadLimit(call.ctx.limits.maxWrite, t);
+    const maxReaddir = payloadLimit(call.ctx.limits.maxReaddir, t);
     const w = okWriter();
     encodePostOpAttr(w, fattr3FromStats(n.st, n.exp));
     // Preferred sizes equal the maxima: a client that takes less pays for it in round trips.

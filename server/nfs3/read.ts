@@ -4,6 +4,7 @@ import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page
 import { encodePostOpAttr, fattr3FromStats } from '../vfs/attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
 import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
+import { payloadLimit } from './context.ts';
 import { NfsError } from './errors.ts';
 import { failAttr, okWriter, type NfsProcedure } from './procedure.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
@@ -36,7 +37,7 @@ export const read: NfsProcedure<READ3args> = {
     }
     const { pageCache, limits } = call.ctx;
     const size = n.st.size;
-    const asked = BigInt(Math.min(a.count, limits.maxRead));
+    const asked = BigInt(Math.min(a.count, payloadLimit(limits.maxRead, call.rpc.transport)));
     const left = a.offset >= size ? 0n : size - a.offset;
     const want = Number(left < asked ? left : asked);
     const attrs = fattr3FromStats(n.st, n.exp);

@@ -120,3 +120,18 @@ describe('a never-ACKing client and a stalled reader together', () => {
 function streams(s: RunningServer) {
   return s.streams.stats();
 }
+
+describe('READ over UDP', () => {
+  it('asking for 1 MiB gets at most 32 KiB, one datagram (a larger reply did not fit an skb and crashed the server)', async () => {
+    const c = await NfsTestClient.connect({ nfsPort: server.ports.nfs, mountPort: server.ports.mount, transport: 'udp' });
+    try {
+      const fh = await c.lookup('a.bin');
+      const { data, eof } = await c.read(fh, 4096, 1 << 20);
+      expect(data.length).toBe(32 * 1024);
+      expect(eof).toBe(false);
+      expect(data.equals(A.subarray(4096, 4096 + 32 * 1024))).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+});
