@@ -121,6 +121,30 @@ describe('stream connections under overload', () => {
     }
   });
 
+  it('past the total reply limit, stop reading the connections holding their share of it, and answer all once they read', async () => {
+    const total = 1 << 20;
+    const { budget, connect } = await start({ maxInflight: 8, maxQueuedReplyBytes: 1 << 20 }, { maxQueuedReplyBytesTotal: total });
+    const calls = 200;
+    const stalled = await Promise.all(Array.from({ length: 4 }, () => connect()));
+    for (const s of stalled) {
+      s.pause();
+      s.write(Buffer.concat(Array.from({ length: calls }, (_, i) => call(i + 1, 1))));
+    }
+    await waitFor(() => budget.stats().pausedConnections === 4, 'all four to pause');
+    await settle(300);
+    // Each holds at most its share (total / connections holding replies) plus one reserved reply,
+    // well under the 4 MiB their own limits would allow.
+    const shares = 1 + 1 / 2 + 1 / 3 + 1 / 4;
+    expect(budget.stats().queuedReplyBytes).toBeLessThanOrEqual(total * shares + 4 * (BIG_REPLY + 1024));
+    const got = stalled.map(() => 0);
+    stalled.forEach((s, k) => {
+      const dec = new RecordDecoder(1 << 20);
+      s.on('data', (c: Buffer) => (got[k]! += dec.push(c).length));
+      s.resume();
+    });
+    await waitFor(() => got.every((n) => n === calls), 'every reply on every connection');
+  });
+
   it('close the connections holding the largest partial records once all of them together pass the input budget', async () => {
     const { budget, connect } = await start({}, { maxBufferedTotal: 1 << 20 });
     const sizes = [100_000, 300_000, 500_000, 200_000];
