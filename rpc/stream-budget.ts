@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 /** Why the server closed a stream connection (the peer closing is not counted). */
-export const CLOSE_REASONS = ['framing', 'malformed', 'input-budget', 'record-timeout', 'idle'] as const;
+export const CLOSE_REASONS = ['framing', 'malformed', 'input-budget', 'record-timeout', 'idle', 'connection-limit'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 /** Limits over all stream connections of a server (named config values; server/config.ts sets them). */
@@ -12,12 +12,15 @@ export interface StreamBudgetLimits {
   maxQueuedReplyBytesTotal: number;
   /** A record must complete within this long of its first byte (time spent not reading it, under backpressure, excluded). */
   recordTimeoutMs: number;
+  /** Stream connections open at once; a new one past it closes the one idle longest (knfsd's sv_maxconn). */
+  maxConnections: number;
 }
 
 export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
   maxBufferedTotal: 64 * 1024 * 1024,
   maxQueuedReplyBytesTotal: 128 * 1024 * 1024,
   recordTimeoutMs: 30_000,
+  maxConnections: 1024,
 };
 
 /** What the budget needs of one connection (RpcTcpConnection). */
@@ -79,6 +82,15 @@ export class StreamBudget {
   ) {}
 
   add(c: BudgetedStream): void {
+    if (this.conns.size >= this.limits.maxConnections) {
+      // As knfsd (svc_check_conn_limits): make room by closing the connection idle longest.
+      let victim: BudgetedStream | null = null;
+      for (const o of this.conns) if (!victim || o.lastActive < victim.lastActive) victim = o;
+      if (victim) {
+        this.log.warn({ remote: victim.remote, idleMs: this.now() - victim.lastActive, limit: this.limits.maxConnections }, 'rpc: too many connections, closing the one idle longest');
+        victim.close('connection-limit');
+      }
+    }
     this.conns.add(c);
     if (!this.timer) {
       // Record deadlines are checked on a coarse tick: a late record is closed within a quarter of its limit.

@@ -56,6 +56,7 @@ export const ConfigSchema = z.object({
       maxBufferedTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxBufferedTotal),
       maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
       recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
+      maxConnections: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxConnections),
       udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),
     })
     .prefault({}),

@@ -15,6 +15,7 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     idleTimeoutMs: s.longestIdleMs,
     recordTimeoutMs: s.oldestPartialMs,
     maxBufferedTotal: s.bufferedBytes,
+    maxConnections: s.connections,
     maxQueuedReplyBytesTotal: s.queuedReplyBytes,
     udpMaxInflight: Math.max(0, ...udp.map((u) => u.inflight)),
   };

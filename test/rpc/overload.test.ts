@@ -45,7 +45,7 @@ afterEach(async () => {
 });
 
 async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}) {
-  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, ...budgetLimits }, testLog);
+  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, ...budgetLimits }, testLog);
   const server = new RpcTcpServer({
     dispatcher,
     log: testLog,
@@ -181,6 +181,24 @@ describe('stream connections under overload', () => {
     }
     await waitFor(() => budget.stats().bufferedBytes >= sent, 'the bytes to arrive');
     expect(budget.stats().bufferedBytes).toBeLessThanOrEqual(2 * sent + 8192);
+  });
+
+  it('past the connection limit, close the connection idle longest to make room', async () => {
+    const { budget, connect, port } = await start({}, { maxConnections: 3 });
+    const talker = await connect();
+    const quiet = await connect();
+    await settle(20);
+    // The first connection talks, so the second is the one idle longest.
+    talker.write(call(1, 0));
+    await settle(20);
+    const third = await connect();
+    const fourth = net.connect({ port, host: '127.0.0.1' });
+    fourth.on('error', () => undefined);
+    await closedBy(quiet);
+    await waitFor(() => budget.stats().connections === 3, 'the fourth to be accepted');
+    expect([talker.destroyed, third.destroyed, fourth.destroyed]).toEqual([false, false, false]);
+    expect(budget.stats().closed['connection-limit']).toBe(1);
+    fourth.destroy();
   });
 
   it('close a connection whose record does not complete in time, and one that stays idle', async () => {
