@@ -267,6 +267,9 @@ export async function run(args: string[]): Promise<void> {
       const probes = new Probes(server!, rpc!);
       const began = Date.now();
       const load = start ? await start() : null;
+      // The normal client is measured once the load is in its steady state (a non-reader has filled
+      // its queue and been paused); the probes run from the start and see the transient too.
+      if (load) await sleep(3000);
       const mibs = await readThroughput(url, o.runs);
       const left = o.seconds * 1000 - (Date.now() - began);
       if (load && left > 0) await sleep(left);
