@@ -24,7 +24,8 @@ export const UDP_DEFAULT_MAX_INFLIGHT = 256;
 /** ONC RPC over UDP: one datagram, one record. */
 export class RpcUdpServer {
   private socket: dgram.Socket | null = null;
-  private inflight = 0;
+  private executing = 0;
+  /** Datagrams dropped because udpMaxInflight calls were executing. */
   dropped = 0;
 
   constructor(private readonly opts: RpcUdpServerOptions) {}
@@ -45,6 +46,11 @@ export class RpcUdpServer {
     return socket.address().port;
   }
 
+  /** Calls executing now. */
+  get inflight(): number {
+    return this.executing;
+  }
+
   async close(): Promise<void> {
     const s = this.socket;
     this.socket = null;
@@ -53,7 +59,7 @@ export class RpcUdpServer {
 
   private receive(socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const max = this.opts.maxInflight ?? UDP_DEFAULT_MAX_INFLIGHT;
-    if (this.inflight >= max) {
+    if (this.executing >= max) {
       this.dropped++;
       return;
     }
@@ -66,9 +72,9 @@ export class RpcUdpServer {
       localPort: local.port,
       log: this.opts.log,
     };
-    this.inflight++;
+    this.executing++;
     void this.opts.dispatcher.dispatch(msg, info).then((reply) => {
-      this.inflight--;
+      this.executing--;
       if ('dropped' in reply) return;
       if (this.socket !== socket) {
         reply.release?.();

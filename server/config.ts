@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { FaultConfigSchema } from './reply/faults.ts';
 import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
+import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -55,6 +56,11 @@ export const ConfigSchema = z.object({
       maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
       maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
       idleTimeoutMs: z.number().int().min(0).default(STREAM_DEFAULT_LIMITS.idleTimeoutMs),
+      replyReserveBytes: positive.default(STREAM_DEFAULT_LIMITS.replyReserveBytes),
+      maxBufferedTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxBufferedTotal),
+      maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
+      recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
+      maxConnections: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxConnections),
       udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),
     })
     .prefault({}),

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { Dispatcher } from '../rpc/dispatch.ts';
 import { DuplicateRequestCache } from '../rpc/drc.ts';
 import type { RpcProgram } from '../rpc/program.ts';
+import { StreamBudget } from '../rpc/stream-budget.ts';
 import { RpcTcpServer } from '../rpc/tcp-server.ts';
 import { RpcUdpServer } from '../rpc/udp-server.ts';
 import type { Config } from './config.ts';
@@ -18,6 +19,7 @@ import { createServerBus, type ServerBus } from './events.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
+import { limitsExposition } from './telemetry/limits-metrics.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
 
 export interface BoundPorts {
@@ -40,12 +42,14 @@ export interface RunningServer {
   telemetry: Telemetry;
   services: Services;
   bus: ServerBus;
+  /** Input and reply budget of every stream connection. */
+  streams: StreamBudget;
   close(): Promise<void>;
 }
 
 /** Binds TCP first, then UDP on the same number (port 0: whatever TCP got), as rpcbind clients expect. */
-async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath) {
-  const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, sinkFor: replies.sinkFor });
+async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath, budget: StreamBudget) {
+  const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, budget, sinkFor: replies.sinkFor });
   const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, sink: replies.sendDatagram });
   const bound = await tcp.listen(port, config.host);
   await udp.listen(bound, config.host);
@@ -111,8 +115,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const clock = new RealClock();
   const core = await createCore(config, clock, exportDir, log);
   const { pageCache, replies, telemetry, drc, dispatcher, services, bus } = core;
-  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies);
-  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies);
+  // One input and reply budget over every stream connection, NFS and MOUNT ports alike.
+  const budget = new StreamBudget(config.limits, log);
+  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies, budget);
+  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies, budget);
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
   const registrations = services.programs.map((p: RpcProgram) => {
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
@@ -123,6 +129,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     portmap = await startPortmap(config.portmap, config.host, registrations, log);
   } catch (e) {
     await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
+    budget.close();
     throw e;
   }
 
@@ -138,7 +145,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       drc: drc.stats(),
       replyPath: { ...replies.counters, inflightReplies: replies.inflightReplies(), staleRetransmits: replies.staleRetransmits() },
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
+      streams: budget.stats(),
+      memory: process.memoryUsage(),
     }),
+    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]),
     faults: {
       get: () => replies.getFaults(),
       set: (partial) => replies.setFaults(partial),
@@ -162,12 +172,14 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     telemetry,
     services,
     bus,
+    streams: budget,
     async close() {
       await http.close();
       replies.close();
       telemetry.close();
       await portmap.close();
       await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
+      budget.close();
       await services.close();
     },
   };

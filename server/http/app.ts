@@ -29,6 +29,8 @@ export interface HttpAppOptions {
   stream?: EventStream;
   /** The control token; absent: every endpoint open (tests of the API itself). */
   auth?: ControlAuth;
+  /** More /metrics text from the server's own parts (its limits and their use). */
+  metrics?: () => string;
 }
 
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
@@ -43,7 +45,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   await app.register(dashboardPlugin, { auth: opts.auth });
   await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
-  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream });
+  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.metrics ? { extra: opts.metrics } : {}) });
   await app.register(tracePlugin, { telemetry: opts.telemetry });
   await app.register(faultsPlugin, { faults: opts.faults });
   await app.register(eventsPlugin, { stream });

@@ -16,6 +16,18 @@ export const DEFAULT_MAX_WRITE = 1 << 20;
 /** FSINFO dtpref, and the most a READDIR/READDIRPLUS reply may carry whatever the client asks. */
 export const DEFAULT_MAX_READDIR = 1 << 20;
 
+/**
+ * Over UDP a reply is one datagram (at most 64 KiB, and one skb of at most 17 page frags here):
+ * READ and READDIR replies are capped at 32 KiB of data, as knfsd caps UDP at RPCSVC_MAXPAYLOAD_UDP,
+ * and FSINFO offers no more.
+ */
+export const MAX_UDP_PAYLOAD = 32 * 1024;
+
+/** A reply-size limit as it applies on `transport`. */
+export function payloadLimit(limit: number, transport: 'tcp' | 'udp'): number {
+  return transport === 'udp' ? Math.min(limit, MAX_UDP_PAYLOAD) : limit;
+}
+
 export interface NfsLimits {
   maxRead: number;
   maxWrite: number;

@@ -1,6 +1,7 @@
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE } from '../pagecache/page-cache.ts';
 import { fattr3FromStats } from './attr.ts';
+import { payloadLimit } from './context.ts';
 import { FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK } from './constants.ts';
 import type { NfsProcedure } from './procedure.ts';
 import { FSINFO3res, type FSINFO3resfail, type FSINFO3resok } from './results.ts';
@@ -20,7 +21,10 @@ export const fsinfo: NfsProcedure<FSINFO3args, FSINFO3resok, FSINFO3resfail> = {
   result: FSINFO3res,
   async run(a, call) {
     const n = await call.node(a.fsroot);
-    const { maxRead, maxWrite, maxReaddir } = call.ctx.limits;
+    const t = call.rpc.transport;
+    const maxRead = payloadLimit(call.ctx.limits.maxRead, t);
+    const maxWrite = payloadLimit(call.ctx.limits.maxWrite, t);
+    const maxReaddir = payloadLimit(call.ctx.limits.maxReaddir, t);
     return {
       obj_attributes: fattr3FromStats(n.st, n.exp),
       // Preferred sizes equal the maxima: a client that takes less pays for it in round trips.

@@ -4,6 +4,7 @@ import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page
 import { fattr3FromStats } from './attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
 import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
+import { payloadLimit } from './context.ts';
 import { NfsError } from './errors.ts';
 import { LentResok, type NfsProcedure } from './procedure.ts';
 import { READ3res, type READ3resfail, type READ3resok } from './results.ts';
@@ -36,7 +37,7 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
     }
     const { pageCache, limits } = call.ctx;
     const size = n.st.size;
-    const asked = BigInt(Math.min(a.count, limits.maxRead));
+    const asked = BigInt(Math.min(a.count, payloadLimit(limits.maxRead, call.rpc.transport)));
     const left = a.offset >= size ? 0n : size - a.offset;
     const want = Number(left < asked ? left : asked);
     const attrs = fattr3FromStats(n.st, n.exp);

@@ -6,6 +6,7 @@ import { readDirPage, xdrStringSize } from './dirlist.ts';
 import type { NfsProcedure } from './procedure.ts';
 import { READDIR3res, type READDIR3resfail, type READDIR3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
+import { payloadLimit } from './context.ts';
 
 /** RFC 1813 §3.3.16 */
 export interface READDIR3args {
@@ -31,7 +32,7 @@ export const readdir: NfsProcedure<READDIR3args, READDIR3resok, READDIR3resfail>
     const dir = await call.node(a.dir);
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdir');
     // `count` bounds the whole READDIR3resok as encoded (RFC 1813: "including all XDR overhead").
-    let room = Math.min(a.count, call.ctx.limits.maxReaddir) - READDIR3RESOK_FIXED;
+    let room = Math.min(a.count, payloadLimit(call.ctx.limits.maxReaddir, call.rpc.transport)) - READDIR3RESOK_FIXED;
     const page = await readDirPage(dir, a.cookie, call.ctx.vfs, (e) => {
       const size = entry3Size(e.name);
       if (size > room) return false;

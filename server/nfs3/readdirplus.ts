@@ -8,6 +8,7 @@ import type { NfsProcedure } from './procedure.ts';
 import { READDIR3RESOK_FIXED } from './readdir.ts';
 import { READDIRPLUS3res, type READDIRPLUS3resfail, type READDIRPLUS3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
+import { payloadLimit } from './context.ts';
 
 /** RFC 1813 §3.3.17 */
 export interface READDIRPLUS3args {
@@ -42,7 +43,7 @@ export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok, READ
   async run(a, call) {
     const dir = await call.node(a.dir);
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdirplus');
-    let room = Math.min(a.maxcount, call.ctx.limits.maxReaddir) - READDIR3RESOK_FIXED;
+    let room = Math.min(a.maxcount, payloadLimit(call.ctx.limits.maxReaddir, call.rpc.transport)) - READDIR3RESOK_FIXED;
     let dirRoom = a.dircount;
     const page = await readDirPage(dir, a.cookie, call.ctx.vfs, (e) => {
       const size = entryplus3Size(e.name);

@@ -79,6 +79,11 @@ export abstract class Conduit implements PinHolder {
 export class TcpConnection extends Conduit implements ReplySink {
   readonly transport = 'tcp';
   readonly link: StreamLink;
+  /** Stream bytes handed to the link, and delivered by its receiver to the socket. */
+  private sent = 0;
+  private delivered = 0;
+  /** Replies not yet taken by the socket, in stream order, with where each one ends. */
+  private readonly writeWaiters: { end: number; written: () => void }[] = [];
 
   constructor(
     ctx: ConduitContext,
@@ -113,26 +118,46 @@ export class TcpConnection extends Conduit implements ReplySink {
    */
   private deliver(chunks: Buffer[], done: () => void): void {
     const s = this.out;
-    if (s.destroyed) return done();
+    let end = this.delivered;
+    for (const c of chunks) end += c.length;
+    this.delivered = end;
+    if (s.destroyed) {
+      done();
+      return this.wrote(end);
+    }
     if (s.writableLength >= this.ctx.socketOrphanBytes) {
       const copy = Buffer.concat(chunks);
       done();
       this.ctx.counters.socketCopies++;
-      s.writev([copy], () => undefined);
+      s.writev([copy], () => this.wrote(end));
       return;
     }
-    s.writev(chunks, done);
+    s.writev(chunks, () => {
+      done();
+      this.wrote(end);
+    });
+  }
+
+  /**
+   * Backpressure hook: the socket took the stream up to `end`, so every reply ending there has
+   * been `written` (the RPC connection reads on when enough of them have).
+   */
+  private wrote(end: number): void {
+    while (this.writeWaiters.length > 0 && this.writeWaiters[0]!.end <= end) this.writeWaiters.shift()!.written();
   }
 
   /**
    * Queues one reply: the record mark and header runs copied (sendmsg), page-cache chunks by
    * reference (sendpage) with one destructor for the reply (lent-reply.ts).
    */
-  send(reply: RpcReplyOut): void {
+  send(reply: RpcReplyOut, written?: () => void): void {
     if (this.retired) {
       reply.release?.();
+      written?.();
       return;
     }
+    this.sent += 4 + reply.length;
+    if (written) this.writeWaiters.push({ end: this.sent, written });
     const { link } = this;
     const header = recordMark(reply.length);
     const last = reply.chunks.length - 1;
@@ -162,6 +187,7 @@ export class TcpConnection extends Conduit implements ReplySink {
   close(): void {
     if (this.retired) return;
     this.retired = true;
+    this.wrote(Infinity);
     this.orphanHeld();
     this.link.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
     this.link.close();

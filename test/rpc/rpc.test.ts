@@ -52,7 +52,7 @@ const program: RpcProgram = {
 const drc = new DuplicateRequestCache({ maxEntries: 100, maxBytes: 1 << 20 });
 const dispatcher = new Dispatcher({ log: testLog, drc });
 dispatcher.register(program);
-const tcp = new RpcTcpServer({ dispatcher, log: testLog, name: 'test', limits: { maxRecord: 4096, maxInflight: 8, maxQueuedReplyBytes: 1 << 20, idleTimeoutMs: 0 } });
+const tcp = new RpcTcpServer({ dispatcher, log: testLog, name: 'test', limits: { maxRecord: 4096, maxInflight: 8, maxQueuedReplyBytes: 1 << 20, idleTimeoutMs: 0, replyReserveBytes: 4096 } });
 const udp = new RpcUdpServer({ dispatcher, log: testLog, name: 'test' });
 let tcpPort = 0;
 let udpPort = 0;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/server-process.ts';
 
-const SOURCE_ROOTS = ['xdr', 'netstack', 'rpc', 'server', 'bench'];
+const SOURCE_ROOTS = ['xdr', 'netstack', 'rpc', 'server', 'bench', 'test/support'];
 
 interface Rule {
   unit: string;

@@ -1,0 +1,311 @@
+/**
+ * A normal client's service while hostile or slow clients load the server (issue 13).
+ *
+ * One pagelife process (real sockets, `--cache-pages` 16384 = a 64 MiB page cache) serves a 64 MiB
+ * file. The normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process)
+ * reading the whole file; beside it, this process pings NULL over its own connection and polls
+ * GET /api/state, and samples the server's RSS (/proc/PID/status VmRSS). First unloaded, then
+ * under each load in turn, each load stopped (its connections closed) before the next; each load's
+ * ratio is to an unloaded measurement taken just before it:
+ *
+ *   greedy     one connection pipelining 1 MiB READs and never reading its socket
+ *   slowloris  300 connections each sending most of a 2 MB record and stopping (with --reconnect,
+ *              each reconnects 1 s after the server closes it: a flood of partial records)
+ *   tiny       8 connections sending a 900 kB record in 16-byte writes, Nagle off
+ *   idle       1,000 connections that send nothing
+ *
+ * Output (machine-readable lines; everything else starts with '#'):
+ *   overload <load> read_mib_s <v> ratio <v vs unloaded> null_ms p50|p99|max <v> state_ms p50|max <v>
+ *            rss_mib start|peak|after <v> heap_mib <used/total> array_buffers_mib <v> load <what the load achieved>
+ *   (rss `after`: 3 s after the load's connections closed; heap and array buffers at the same time)
+ *
+ * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 5),
+ *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects).
+ */
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RpcClient, authSys, encodeCallHeader, recordMark } from '../rpc/index.ts';
+import { XdrWriter } from '../xdr/writer.ts';
+import { NFSPROC3 } from '../server/nfs3/constants.ts';
+import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
+import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { BenchUsageError } from './index.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
+const FILE_MIB = 64;
+const LOADS = ['greedy', 'slowloris', 'tiny', 'idle'] as const;
+type Load = (typeof LOADS)[number];
+
+interface Options {
+  seconds: number;
+  runs: number;
+  cachePages: number;
+  only: Load[];
+  reconnect: boolean;
+}
+
+function parseOptions(args: string[]): Options {
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false };
+  const int = (name: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench overload: ${name} wants a positive integer, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--seconds') o.seconds = int(a, args[++i]);
+    else if (a === '--runs') o.runs = int(a, args[++i]);
+    else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else if (a === '--reconnect') o.reconnect = true;
+    else if (a === '--only') {
+      const names = (args[++i] ?? '').split(',').filter(Boolean);
+      for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
+      o.only = names as Load[];
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect)`);
+  }
+  return o;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+async function rssBytes(pid: number): Promise<number> {
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+/** What runs beside the normal client in every phase: NULL pings, /api/state polls, RSS samples. */
+class Probes {
+  nullMs: number[] = [];
+  stateMs: number[] = [];
+  peakRss = 0;
+  private stopped = false;
+  private readonly done: Promise<void>[] = [];
+
+  constructor(
+    private readonly server: ServerProcess,
+    private readonly rpc: RpcClient,
+  ) {
+    this.done.push(this.loop(50, async () => {
+      const t = performance.now();
+      await this.rpc.call(NFS_PROG, 3, NFSPROC3.NULL, Buffer.alloc(0));
+      this.nullMs.push(performance.now() - t);
+    }));
+    this.done.push(this.loop(250, async () => {
+      const t = performance.now();
+      const r = await fetch(`http://127.0.0.1:${server.ports.http}/api/state`);
+      await r.arrayBuffer();
+      this.stateMs.push(performance.now() - t);
+    }));
+    this.done.push(this.loop(100, async () => {
+      this.peakRss = Math.max(this.peakRss, await rssBytes(this.server.proc.pid!));
+    }));
+  }
+
+  private async loop(everyMs: number, f: () => Promise<void>): Promise<void> {
+    while (!this.stopped) {
+      await f();
+      await sleep(everyMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.done);
+  }
+}
+
+/** nfs-cat over the whole file `runs` times; the median MiB/s. */
+function readThroughput(url: string, runs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NFS_READ_BENCH, ['--url', url, '--runs', String(runs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const m = /^read_mib_s ([\d.]+)/m.exec(out);
+      if (code !== 0 || !m) reject(new Error(`nfs-read-bench failed (exit ${code}):\n${out}`));
+      else resolve(Number(m[1]));
+    });
+  });
+}
+
+/** A running load: what it achieved so far, and how to end it (closing every connection). */
+interface LoadHandle {
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+function call(xid: number, proc: number, args: Buffer): Buffer {
+  const body = Buffer.concat([...encodeCallHeader(new XdrWriter(), { xid, prog: NFS_PROG, vers: 3, proc, cred: authSys() }).toChunks(), args]);
+  return Buffer.concat([recordMark(body.length), body]);
+}
+
+/** Pipelines 1 MiB READs over the file for as long as the server takes them; never reads a byte. */
+async function greedy(port: number, fh: Buffer): Promise<LoadHandle> {
+  const s = await connect(port);
+  s.on('error', () => undefined);
+  s.pause();
+  let sent = 0;
+  let stopped = false;
+  void (async () => {
+    while (!stopped && !s.destroyed) {
+      const offset = (sent % FILE_MIB) * 2 ** 20;
+      const ok = s.write(call(sent + 1, NFSPROC3.READ, nfsArgs.read(fh, offset, 2 ** 20).toBuffer()));
+      sent++;
+      if (!ok) await new Promise((r) => s.once('drain', r).once('close', r));
+    }
+  })();
+  return {
+    describe: () => `${sent}_reads_sent`,
+    async stop() {
+      stopped = true;
+      s.destroy();
+    },
+  };
+}
+
+/** Connections that each send `prefix` bytes of a record announced as `recordBytes`, in `piece`-byte writes, then stop. */
+async function partialRecords(port: number, o: { conns: number; recordBytes: number; prefix: number; piece: number; reconnect: boolean }): Promise<LoadHandle> {
+  let stopped = false;
+  let closedByServer = 0;
+  let bytes = 0;
+  const sockets = new Set<net.Socket>();
+  const one = async (): Promise<void> => {
+    if (stopped) return;
+    const s = await connect(port);
+    sockets.add(s);
+    s.setNoDelay(true);
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      sockets.delete(s);
+      if (stopped) return;
+      closedByServer++;
+      if (o.reconnect) setTimeout(() => void one().catch(() => undefined), 1000);
+    });
+    const mark = Buffer.alloc(4);
+    mark.writeUInt32BE((0x8000_0000 | o.recordBytes) >>> 0);
+    s.write(mark);
+    const body = Buffer.alloc(o.piece, 0x41);
+    for (let at = 0; at < o.prefix && !s.destroyed && !stopped; at += o.piece) {
+      if (!s.write(body)) await new Promise((r) => s.once('drain', r).once('close', r));
+      bytes += o.piece;
+      // Yield so that writes leave as separate segments rather than one coalesced buffer.
+      if (o.piece < 1024) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await Promise.all(Array.from({ length: o.conns }, () => one()));
+  return {
+    describe: () => `${sockets.size}_open_${closedByServer}_closed_by_server_${(bytes / 1e6).toFixed(0)}MB_sent`,
+    async stop() {
+      stopped = true;
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+async function idle(port: number, n: number): Promise<LoadHandle> {
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await connect(port);
+    s.on('error', () => undefined);
+    sockets.push(s);
+  }
+  return {
+    describe: () => `${sockets.filter((s) => !s.destroyed).length}_open`,
+    async stop() {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const o = parseOptions(args);
+  const dir = await mkdtemp(path.join(tmpdir(), 'pagelife-overload-'));
+  const say = (l: string) => process.stdout.write(`${l}\n`);
+  let server: ServerProcess | null = null;
+  let rpc: RpcClient | null = null;
+  let nfs: NfsTestClient | null = null;
+  try {
+    const f = await open(path.join(dir, 'big.bin'), 'w');
+    const block = Buffer.alloc(2 ** 20);
+    for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
+    await f.close();
+    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn']);
+    const { nfs: nfsPort, mount } = server.ports;
+    const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
+    nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
+    const fh = await nfs.lookup('big.bin');
+    rpc = await RpcClient.connect({ host: '127.0.0.1', port: nfsPort, transport: 'tcp', timeoutMs: 60_000 });
+    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; node ${process.version}`);
+    // Warm the page cache and the client path once, uncounted.
+    await readThroughput(url, 1);
+
+    const phase = async (name: string, unloaded: number | null, start?: () => Promise<LoadHandle>): Promise<number> => {
+      await sleep(1000);
+      const rssStart = await rssBytes(server!.proc.pid!);
+      const probes = new Probes(server!, rpc!);
+      const began = Date.now();
+      const load = start ? await start() : null;
+      // The normal client is measured once the load is in its steady state (a non-reader has filled
+      // its queue and been paused); the probes run from the start and see the transient too.
+      if (load) await sleep(3000);
+      const mibs = await readThroughput(url, o.runs);
+      const left = o.seconds * 1000 - (Date.now() - began);
+      if (load && left > 0) await sleep(left);
+      const achieved = load?.describe() ?? '-';
+      await load?.stop();
+      await probes.stop();
+      // What stays once the load is gone: the connections closed, given a few seconds to be freed.
+      await sleep(3000);
+      const rssAfter = await rssBytes(server!.proc.pid!);
+      const mem = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
+      const ratio = unloaded === null ? 1 : mibs / unloaded;
+      const n = probes.nullMs;
+      const st = probes.stateMs;
+      say(
+        `overload ${name} read_mib_s ${mibs.toFixed(1)} ratio ${ratio.toFixed(2)} null_ms p50 ${quantile(n, 0.5).toFixed(1)} p99 ${quantile(n, 0.99).toFixed(1)} max ${Math.max(...n).toFixed(1)}` +
+          ` state_ms p50 ${quantile(st, 0.5).toFixed(1)} max ${Math.max(...st).toFixed(1)}` +
+          ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)}` +
+          ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} load ${achieved}`,
+      );
+      return mibs;
+    };
+
+    const starts: Record<Load, () => Promise<LoadHandle>> = {
+      greedy: () => greedy(nfsPort, fh),
+      slowloris: () => partialRecords(nfsPort, { conns: 300, recordBytes: 2_000_000, prefix: 1_900_000, piece: 65536, reconnect: o.reconnect }),
+      tiny: () => partialRecords(nfsPort, { conns: 8, recordBytes: 900_000, prefix: 880_000, piece: 16, reconnect: false }),
+      idle: () => idle(nfsPort, 1000),
+    };
+    // Each load right after an unloaded measurement of its own: the machine's drift hits both alike.
+    for (const load of o.only) await phase(load, await phase(`unloaded-${load}`, null), starts[load]);
+    const m = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`).then((r) => r.text());
+    for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans)/.test(line)) say(`# ${line}`);
+  } finally {
+    await rpc?.close();
+    await nfs?.rpc.close();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

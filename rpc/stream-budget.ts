@@ -1,0 +1,206 @@
+import type { Logger } from 'pino';
+
+/** Why the server closed a stream connection (the peer closing is not counted). */
+export const CLOSE_REASONS = ['framing', 'malformed', 'input-budget', 'record-timeout', 'idle', 'connection-limit'] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+/** Limits over all stream connections of a server (named config values; server/config.ts sets them). */
+export interface StreamBudgetLimits {
+  /** Bytes held in partial and not-yet-executed records across all connections; past it the largest holders are closed. */
+  maxBufferedTotal: number;
+  /** Reply bytes built and not yet taken by the kernel, across all connections; past it the connections over their share stop being read. */
+  maxQueuedReplyBytesTotal: number;
+  /** A record must complete within this long of its first byte (time spent not reading it, under backpressure, excluded). */
+  recordTimeoutMs: number;
+  /** Stream connections open at once; a new one past it closes the one idle longest (knfsd's sv_maxconn). */
+  maxConnections: number;
+}
+
+export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
+  maxBufferedTotal: 64 * 1024 * 1024,
+  maxQueuedReplyBytesTotal: 128 * 1024 * 1024,
+  recordTimeoutMs: 30_000,
+  maxConnections: 1024,
+};
+
+/** What the budget needs of one connection (RpcTcpConnection). */
+export interface BudgetedStream {
+  /** Memory held for input: the partial record and records read but not yet executed. */
+  readonly held: number;
+  readonly queuedReplyBytes: number;
+  readonly inflight: number;
+  readonly readingPaused: boolean;
+  /** Last time bytes came in or a reply went out. */
+  readonly lastActive: number;
+  /** Since when the connection has been waiting for the rest of a record while being read; null if not. */
+  readonly partialWaitSince: number | null;
+  readonly remote: string;
+  /** Re-evaluates whether to read (the global reply budget freed up). */
+  pump(): void;
+  close(reason: CloseReason): void;
+}
+
+export interface StreamBudgetStats {
+  connections: number;
+  pausedConnections: number;
+  bufferedBytes: number;
+  maxConnBufferedBytes: number;
+  queuedReplyBytes: number;
+  maxConnQueuedReplyBytes: number;
+  inflight: number;
+  maxConnInflight: number;
+  /** Oldest partial record now waiting, ms. */
+  oldestPartialMs: number;
+  /** Longest a connection has now gone without traffic, ms. */
+  longestIdleMs: number;
+  pauses: number;
+  closed: Record<CloseReason, number>;
+}
+
+/**
+ * The memory and reply budget shared by every stream connection of a server (NFS and MOUNT ports
+ * alike): bytes of buffered input, reply bytes queued, calls executing. Connections report their
+ * changes; the budget closes the largest input holders past the global input limit, closes
+ * connections whose record is late, and wakes connections paused on the global reply limit when
+ * it frees up. One place holds the totals so /metrics shows them next to their limits.
+ */
+export class StreamBudget {
+  private readonly conns = new Set<BudgetedStream>();
+  private readonly pausedConns = new Set<BudgetedStream>();
+  private buffered = 0;
+  private queued = 0;
+  private queuedConns = 0;
+  private inflightCalls = 0;
+  private pauses = 0;
+  private readonly closed = Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly limits: StreamBudgetLimits,
+    private readonly log: Logger,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  add(c: BudgetedStream): void {
+    if (this.conns.size >= this.limits.maxConnections) {
+      // As knfsd (svc_check_conn_limits): make room by closing the connection idle longest.
+      let victim: BudgetedStream | null = null;
+      for (const o of this.conns) if (!victim || o.lastActive < victim.lastActive) victim = o;
+      if (victim) {
+        this.log.warn({ remote: victim.remote, idleMs: this.now() - victim.lastActive, limit: this.limits.maxConnections }, 'rpc: too many connections, closing the one idle longest');
+        victim.close('connection-limit');
+      }
+    }
+    this.conns.add(c);
+    if (!this.timer) {
+      // Record deadlines are checked on a coarse tick: a late record is closed within a quarter of its limit.
+      this.timer = setInterval(() => this.expireRecords(), Math.max(10, Math.min(1000, this.limits.recordTimeoutMs / 4)));
+      this.timer.unref();
+    }
+  }
+
+  /** The connection is gone: its input, queued replies and pause leave the totals. */
+  remove(c: BudgetedStream, held: number, queued: number): void {
+    if (!this.conns.delete(c)) return;
+    this.pausedConns.delete(c);
+    this.buffered -= held;
+    this.replyQueued(queued, 0);
+    if (this.conns.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  countClose(reason: CloseReason): void {
+    this.closed[reason]++;
+  }
+
+  /** A connection's input memory changed by `delta`; past the global limit, the largest holders are closed. */
+  inputChanged(delta: number): void {
+    this.buffered += delta;
+    if (this.buffered <= this.limits.maxBufferedTotal) return;
+    // One linear scan per victim: past the limit this runs on every chunk read, so no sorting.
+    while (this.buffered > this.limits.maxBufferedTotal) {
+      let victim: BudgetedStream | null = null;
+      for (const c of this.conns) if (c.held > 0 && (!victim || c.held > victim.held || (c.held === victim.held && (c.partialWaitSince ?? Infinity) < (victim.partialWaitSince ?? Infinity)))) victim = c;
+      if (!victim) return;
+      this.log.warn({ remote: victim.remote, held: victim.held, total: this.buffered, limit: this.limits.maxBufferedTotal }, 'rpc: input budget exceeded, closing the connection holding the largest partial records');
+      victim.close('input-budget');
+    }
+  }
+
+  /** A connection's queued reply bytes went from `before` to `after`. */
+  replyQueued(before: number, after: number): void {
+    const wasOver = this.queued >= this.limits.maxQueuedReplyBytesTotal;
+    this.queued += after - before;
+    if (before === 0 && after > 0) this.queuedConns++;
+    else if (before > 0 && after === 0) this.queuedConns--;
+    if (wasOver && this.queued < this.limits.maxQueuedReplyBytesTotal) for (const c of [...this.pausedConns]) c.pump();
+  }
+
+  /** Past the global reply limit, a connection holding at least an equal share of it waits. */
+  overReplyShare(own: number): boolean {
+    return this.queued >= this.limits.maxQueuedReplyBytesTotal && own > 0 && own >= this.limits.maxQueuedReplyBytesTotal / Math.max(1, this.queuedConns);
+  }
+
+  callStarted(): void {
+    this.inflightCalls++;
+  }
+
+  callEnded(): void {
+    this.inflightCalls--;
+  }
+
+  paused(c: BudgetedStream, paused: boolean): void {
+    if (paused) {
+      this.pauses++;
+      this.pausedConns.add(c);
+    } else this.pausedConns.delete(c);
+  }
+
+  /** Closes connections whose partial record has waited past the record time limit. */
+  expireRecords(): void {
+    const now = this.now();
+    for (const c of [...this.conns]) {
+      const since = c.partialWaitSince;
+      if (since === null || now - since <= this.limits.recordTimeoutMs) continue;
+      this.log.warn({ remote: c.remote, held: c.held, waitedMs: now - since, limit: this.limits.recordTimeoutMs }, 'rpc: record not completed in time, closing connection');
+      c.close('record-timeout');
+    }
+  }
+
+  stats(): StreamBudgetStats {
+    const now = this.now();
+    let maxHeld = 0;
+    let maxQueued = 0;
+    let maxInflight = 0;
+    let oldest = 0;
+    let idle = 0;
+    for (const c of this.conns) {
+      idle = Math.max(idle, now - c.lastActive);
+      maxHeld = Math.max(maxHeld, c.held);
+      maxQueued = Math.max(maxQueued, c.queuedReplyBytes);
+      maxInflight = Math.max(maxInflight, c.inflight);
+      if (c.partialWaitSince !== null) oldest = Math.max(oldest, now - c.partialWaitSince);
+    }
+    return {
+      connections: this.conns.size,
+      pausedConnections: this.pausedConns.size,
+      bufferedBytes: this.buffered,
+      maxConnBufferedBytes: maxHeld,
+      queuedReplyBytes: this.queued,
+      maxConnQueuedReplyBytes: maxQueued,
+      inflight: this.inflightCalls,
+      maxConnInflight: maxInflight,
+      oldestPartialMs: oldest,
+      longestIdleMs: idle,
+      pauses: this.pauses,
+      closed: { ...this.closed },
+    };
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,37 @@
+import type { StreamBudgetStats } from '../../rpc/stream-budget.ts';
+import type { Config } from '../config.ts';
+import { Exposition } from './exposition.ts';
+
+/**
+ * /metrics for the `limits` section: each limit beside its current use (per-connection limits
+ * with the most any connection uses now), and what the server did at the limits.
+ */
+export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats, udp: { inflight: number; dropped: number }[]): string {
+  const use: Record<keyof Config['limits'], number> = {
+    maxRecord: s.maxConnBufferedBytes,
+    maxInflight: s.maxConnInflight,
+    maxQueuedReplyBytes: s.maxConnQueuedReplyBytes,
+    replyReserveBytes: s.maxConnInflight * limits.replyReserveBytes,
+    idleTimeoutMs: s.longestIdleMs,
+    recordTimeoutMs: s.oldestPartialMs,
+    maxBufferedTotal: s.bufferedBytes,
+    maxConnections: s.connections,
+    maxQueuedReplyBytesTotal: s.queuedReplyBytes,
+    udpMaxInflight: Math.max(0, ...udp.map((u) => u.inflight)),
+  };
+  const names = Object.keys(use) as (keyof Config['limits'])[];
+  return new Exposition()
+    .gauge('pagelife_limit', 'Configured limit (config `limits` section; bytes, calls or ms as its name says).', names.map((limit) => ({ labels: { limit }, value: limits[limit] })))
+    .gauge('pagelife_limit_used', 'Current use of each limit (per-connection limits: the most any connection uses now).', names.map((limit) => ({ labels: { limit }, value: use[limit] })))
+    .gauge('pagelife_rpc_stream_connections', 'RPC stream (TCP) connections open.', [{ value: s.connections }])
+    .gauge('pagelife_rpc_stream_paused_connections', 'Connections not being read now (backpressure: replies not taken, or calls at their limit).', [{ value: s.pausedConnections }])
+    .gauge('pagelife_rpc_inflight_calls', 'Calls executing now over stream connections.', [{ value: s.inflight }])
+    .counter('pagelife_rpc_stream_pauses_total', 'Times a connection stopped being read for backpressure.', [{ value: s.pauses }])
+    .counter(
+      'pagelife_rpc_connections_closed_total',
+      'Stream connections closed by the server, by reason.',
+      Object.entries(s.closed).map(([reason, value]) => ({ labels: { reason }, value })),
+    )
+    .counter('pagelife_rpc_udp_dropped_total', 'UDP calls dropped at udpMaxInflight (clients retransmit).', [{ value: udp.reduce((a, u) => a + u.dropped, 0) }])
+    .text();
+}
