@@ -24,9 +24,10 @@ export const TCP_MSS_LOOPBACK = 65483;
 
 /**
  * The whole configuration, one schema: defaults here are the only defaults. CLI flags and the
- * `--config FILE` JSON are merged into it (flags win) and validated once, at start.
+ * `--config FILE` JSON are merged into it (flags win) and validated once, at start. Unknown keys
+ * are errors at every level, as in the HTTP API: a typo (`replymode`) must not be silently ignored.
  */
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   nfsPort: port.default(NFS_PORT),
   mountPort: port.default(MOUNT_PORT),
@@ -40,13 +41,13 @@ export const ConfigSchema = z.object({
   /** Export options for the `--export`/embedded default, in exports(5) syntax. */
   exportOptions: z.string().default('rw,no_root_squash,insecure'),
   exportClients: z.string().default('*'),
-  /** MKNOD of block and character devices (off: NFS3ERR_NOTSUPP, like most servers). */
+  /** MKNOD of block and character devices (off: NFS3ERR_PERM, what a client can show, as knfsd answers without CAP_MKNOD). */
   allowDevices: z.boolean().default(false),
   /** Where the embedded export and server state (file-handle secret) live. */
   varDir: z.string().default(path.join(REPO_ROOT, 'var')),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   limits: z
-    .object({
+    .strictObject({
       maxRecord: positive.default(STREAM_DEFAULT_LIMITS.maxRecord),
       maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
       maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
@@ -55,13 +56,13 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   drc: z
-    .object({
+    .strictObject({
       maxEntries: positive.default(DRC_DEFAULT_LIMITS.maxEntries),
       maxBytes: positive.default(DRC_DEFAULT_LIMITS.maxBytes),
     })
     .prefault({}),
   pageCache: z
-    .object({
+    .strictObject({
       /** Frames of 4 KiB preallocated at start (64 MiB by default). */
       pages: positive.default(16384),
       /** A write to a page the network still pins: copy it (`cow`) or wait for the destructor. */
@@ -71,7 +72,7 @@ export const ConfigSchema = z.object({
   replyMode: z.enum(REPLY_MODES).default('destructor'),
   /** The simulated TCP between the reply path and the real socket. */
   net: z
-    .object({
+    .strictObject({
       /** Loopback-like segments (65536 MTU less headers): few segments per READ reply. */
       mss: positive.max(65483).default(TCP_MSS_LOOPBACK),
       rcvWnd: positive.default(4 * 1024 * 1024),
@@ -81,7 +82,7 @@ export const ConfigSchema = z.object({
     .prefault({}),
   /** Path faults at start; the HTTP API changes them at run time. */
   faults: z
-    .object({
+    .strictObject({
       loss: probability.default(0),
       ackLoss: probability.default(0),
       delay: ms.default(0),
@@ -93,7 +94,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   pinBudget: z
-    .object({
+    .strictObject({
       maxPinnedShare: z.number().gt(0).max(1).default(0.5),
       maxPinAgeMs: positive.default(30_000),
       checkIntervalMs: positive.default(100),

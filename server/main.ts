@@ -10,6 +10,7 @@ import { ensureDefaultExport } from './default-export.ts';
 import { buildHttpApp } from './http/app.ts';
 import { PageCache } from './pagecache/page-cache.ts';
 import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
+import { bindOrFail } from './startup-error.ts';
 import { createServices, type Services } from './services.ts';
 import { RealClock, type Clock } from '../netstack/clock.ts';
 import { EventBus, type NetstackEvent } from '../netstack/events.ts';
@@ -44,8 +45,13 @@ export interface RunningServer {
 async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath) {
   const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, sinkFor: replies.sinkFor });
   const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, sink: replies.sendDatagram });
-  const bound = await tcp.listen(port, config.host);
-  await udp.listen(bound, config.host);
+  const bound = await bindOrFail(`${name} (tcp)`, config.host, port, () => tcp.listen(port, config.host));
+  try {
+    await bindOrFail(`${name} (udp)`, config.host, bound, () => udp.listen(bound, config.host));
+  } catch (e) {
+    await tcp.close();
+    throw e;
+  }
   return { tcp, udp, port: bound };
 }
 
@@ -94,7 +100,12 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
   });
   const drc = new DuplicateRequestCache(config.drc);
   const dispatcher = new Dispatcher({ log, drc, onCall: (o) => telemetry.recordCall(o) });
-  const services = await createServices({ config, exportDir, pageCache, log });
+  const services = await createServices({ config, exportDir, pageCache, log }).catch((e: unknown) => {
+    // The reply path and telemetry run timers; a core that failed to build must not keep the process up.
+    replies.close();
+    telemetry.close();
+    throw e;
+  });
   for (const p of services.programs) dispatcher.register(p);
 
   return { clock, pageCache, netBus, replyBus, replies, telemetry, drc, dispatcher, services };
@@ -111,20 +122,23 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const clock = new RealClock();
   const core = await createCore(config, clock, exportDir, log);
   const { pageCache, replies, telemetry, drc, dispatcher, services } = core;
-  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies);
-  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies);
+  // A failed start closes what it had opened, so the CLI can exit with one line.
+  const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close())];
+  const unwind = async (e: unknown): Promise<never> => {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw e;
+  };
+  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies).catch(unwind);
+  opened.push(() => Promise.all([nfs.tcp.close(), nfs.udp.close()]));
+  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies).catch(unwind);
+  opened.push(() => Promise.all([mount.tcp.close(), mount.udp.close()]));
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
   const registrations = services.programs.map((p: RpcProgram) => {
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
     return { prog: p.prog, vers: [...p.versions.keys()], tcpPort: port, udpPort: port };
   });
-  let portmap: PortmapHandle;
-  try {
-    portmap = await startPortmap(config.portmap, config.host, registrations, log);
-  } catch (e) {
-    await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
-    throw e;
-  }
+  const portmap: PortmapHandle = await startPortmap(config.portmap, config.host, registrations, log).catch(unwind);
+  opened.push(() => portmap.close());
 
   const http = await buildHttpApp({
     log,
@@ -145,7 +159,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       },
     },
   });
-  await http.listen({ port: config.httpPort, host: config.host });
+  await bindOrFail('http', config.host, config.httpPort, () => http.listen({ port: config.httpPort, host: config.host })).catch(async (e: unknown) => {
+    await http.close();
+    return unwind(e);
+  });
   const httpPort = (http.server.address() as { port: number }).port;
 
   return {

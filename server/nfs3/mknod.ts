@@ -16,7 +16,7 @@ import {
   NFS3ERR_BADTYPE,
   NFS3ERR_EXIST,
   NFS3ERR_IO,
-  NFS3ERR_NOTSUPP,
+  NFS3ERR_PERM,
   type ftype3,
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
@@ -108,7 +108,7 @@ export const mknod: NfsProcedure<MKNOD3args> = {
         }
         if (what.type === NF3CHR || what.type === NF3BLK) {
           // Device nodes give access to host hardware: only when the server is configured to allow them.
-          if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_NOTSUPP, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
+          if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_PERM, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
           const kind = what.type === NF3CHR ? 'c' : 'b';
           await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', abs, kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
           return what.dev_attributes;
