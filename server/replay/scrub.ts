@@ -35,7 +35,8 @@ export class Canonicalizer {
     return n;
   }
 
-  private handle(real: Buffer): Buffer {
+  /** The canonical form of a handle: what replies show for it, and the capture of calls that carry it. */
+  handleOf(real: Buffer): Buffer {
     const key = real.toString('hex');
     let n = this.handles.get(key);
     if (n === undefined) this.handles.set(key, (n = this.handles.size + 1));
@@ -54,7 +55,7 @@ export class Canonicalizer {
         flat.writeBigUInt64BE(this.fileid(flat.readBigUInt64BE(p.at)), p.at);
         return;
       case 'fh':
-        this.handle(flat.subarray(p.at, p.at + p.len)).copy(flat, p.at);
+        this.handleOf(flat.subarray(p.at, p.at + p.len)).copy(flat, p.at);
         return;
     }
   }
