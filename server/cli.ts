@@ -8,7 +8,9 @@ import { FixtureError, ReplayOutputError, ReplayStepError, ReplayUsageError } fr
 const USAGE = `usage:
   pagelife serve [OPTIONS]       serve NFSv3 (pagelife serve --help lists the options)
   pagelife replay FIXTURE... [--mode destructor|legacy|copy | --all-modes]
-                  [--pcap FILE] [--trace FILE] [--json] [-v]`;
+                  [--pcap FILE] [--trace FILE] [--json] [-v]
+  pagelife demo [--seconds S (15)] [--http-port N (8080)] [--mode MODE]...
+                 the bug and the fix with libnfs nfs-cat, about a minute, no root`;
 
 /** `serve --help`: each flag, what it sets, and its default (read from the schema, the one source). */
 function serveHelp(): string {
@@ -137,6 +139,11 @@ export async function main(argv: string[]): Promise<void> {
       const { SessionRecorder } = await import('./replay/recorder.ts');
       const recorder = new SessionRecorder(values.record);
       await serve(config, { started: (s) => recorder.start(s), stopping: () => recorder.save() });
+      return;
+    }
+    if (cmd === 'demo') {
+      const { demoCommand } = await import('./demo/command.ts');
+      process.exitCode = await demoCommand(rest);
       return;
     }
     if (cmd === 'replay') {

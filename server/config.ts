@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
+import { TCP_MSS_DEFAULT } from '../netstack/connection.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
@@ -19,8 +20,13 @@ const positive = z.number().int().positive();
 const probability = z.number().min(0).max(1);
 const ms = z.number().min(0).max(600_000);
 
-/** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps. */
+/** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps (the largest MSS allowed). */
 export const TCP_MSS_LOOPBACK = 65483;
+/**
+ * Segments per skb on the send side: Linux builds GSO skbs up to 64 KiB (GSO_LEGACY_MAX_SIZE)
+ * and segments them at the device; 44 × 1448 = 63,712 bytes fits under it with the headers.
+ */
+export const GSO_SEGS_DEFAULT = 44;
 
 /**
  * The whole configuration, one schema: defaults here are the only defaults. CLI flags and the
@@ -73,8 +79,14 @@ export const ConfigSchema = z.strictObject({
   /** The simulated TCP between the reply path and the real socket. */
   net: z
     .strictObject({
-      /** Loopback-like segments (65536 MTU less headers): few segments per READ reply. */
-      mss: positive.max(65483).default(TCP_MSS_LOOPBACK),
+      /**
+       * Ethernet's MSS (1500 MTU less IPv4, TCP and timestamp headers), as a client on a network
+       * sees: a 4 KiB page spans three segments, so a stale retransmission tears a block instead
+       * of replacing whole blocks with a newer version no reader can tell from a later read.
+       */
+      mss: positive.max(TCP_MSS_LOOPBACK).default(TCP_MSS_DEFAULT),
+      /** GSO: the sender queues skbs of up to this many MSS, segmented at the device queue. */
+      gsoSegs: positive.max(64).default(GSO_SEGS_DEFAULT),
       rcvWnd: positive.default(4 * 1024 * 1024),
       socketOrphanBytes: positive.default(1024 * 1024),
       maxUdpFlows: positive.default(1024),

@@ -24,6 +24,8 @@ import type { ConnectionSnapshot, FaultSettings, ReplyBus } from './types.ts';
 /** Knobs of the live path (server/config.ts holds the defaults). */
 export interface ReplyNetOptions {
   mss: number;
+  /** Segments per send-side skb (GSO), segmented at the device. */
+  gsoSegs: number;
   rcvWnd: number;
   /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
   socketOrphanBytes: number;
@@ -168,6 +170,7 @@ export class ReplyPath {
       seed: (this.faults.seed + id) >>> 0,
       bus: this.o.netBus,
       mss: this.o.net.mss,
+      gsoSegs: this.o.net.gsoSegs,
       rcvWnd: this.o.net.rcvWnd,
       wire: 'reference',
       faults: pathFaults(this.faults),
