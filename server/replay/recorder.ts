@@ -283,7 +283,9 @@ export class SessionRecorder {
           replies,
           end: {
             drops: this.drops.length,
-            retransmits: this.retransmits,
+            // Every lost segment is sent again; how many more go out (a spurious RTO, go-back-N after
+            // one) depends on real timing the replay's virtual clock does not reproduce.
+            retransmits: { min: Math.min(this.drops.length, this.retransmits) },
             staleRetransmits: this.staleRetransmits,
             destructorsFired: this.destructorsFired,
             evictions: this.evictions,
