@@ -44,7 +44,9 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-const serve = (...a: string[]) => cli(['serve', '--host', '127.0.0.1', '--nfs-port', '0', '--mount-port', '0', '--http-port', '0', '--portmap', 'off', '--var-dir', dir, ...a]);
+let runs = 0;
+/** Each run its own var dir: runs in parallel must not race to create the embedded export. */
+const serve = (...a: string[]) => cli(['serve', '--host', '127.0.0.1', '--nfs-port', '0', '--mount-port', '0', '--http-port', '0', '--portmap', 'off', '--var-dir', path.join(dir, `var${++runs}`), ...a]);
 
 describe('pagelife serve: bad input is one line and exit 2', () => {
   it('names a missing export, exports file, bad option, unknown host and each busy port', async () => {
