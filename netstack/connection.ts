@@ -202,6 +202,11 @@ export class TcpPair {
     );
   }
 
+  /** Captures bytes the client sent on this connection: they reach the server outside the simulated path. */
+  captureClientData(bytes: Buffer): void {
+    this.capture?.clientData(this.clock.now(), bytes);
+  }
+
   sendmsg(data: Buffer, more = false): number {
     return this.sender.sendmsg(data, more);
   }

@@ -17,7 +17,10 @@ const MAX_FRAME_PAYLOAD = 65535 - IP_HLEN - 20;
 
 /** Writes pcapng blocks (SHB, one IDB, EPBs) into memory; `save` writes the file. */
 export class PcapWriter {
+  /** The section header and interface description. */
   private readonly blocks: Buffer[] = [];
+  /** Enhanced Packet Blocks with their timestamps (µs), in the order written. */
+  private readonly frames: { us: bigint; b: Buffer }[] = [];
 
   /** `baseTime`: wall-clock ms that clock time 0 maps to (the virtual clock starts at 0). */
   constructor(private readonly baseTime = Date.UTC(2026, 0, 1)) {
@@ -53,11 +56,16 @@ export class PcapWriter {
     b.writeUInt32LE(frame.length, 24);
     frame.copy(b, 28);
     b.writeUInt32LE(total, total - 4);
-    this.blocks.push(b);
+    this.frames.push({ us, b });
   }
 
+  /**
+   * The file, frames in time order: connections write as they go, and a handshake is dated just
+   * before its first packet, after other connections' frames of that moment.
+   */
   toBuffer(): Buffer {
-    return Buffer.concat(this.blocks);
+    const ordered = this.frames.map((f, i) => ({ ...f, i })).sort((x, y) => (x.us < y.us ? -1 : x.us > y.us ? 1 : x.i - y.i));
+    return Buffer.concat([...this.blocks, ...ordered.map((f) => f.b)]);
   }
 
   async save(path: string): Promise<void> {
@@ -146,6 +154,10 @@ interface TcpHeader {
 /** Builds the frames of one TCP flow into a PcapWriter. */
 export class TcpFlowCapture {
   private ipId = 1;
+  /** The client's next sequence number: after the SYN and every call byte captured. */
+  private clientNext: number;
+  /** The last ACK the client sent (the server's stream it had). */
+  private serverAcked: number;
 
   constructor(
     private readonly w: PcapWriter,
@@ -156,7 +168,10 @@ export class TcpFlowCapture {
     private readonly mss: number,
     /** Window scale both sides announce; ACK windows are written shifted by it. */
     private readonly wscale: number,
-  ) {}
+  ) {
+    this.clientNext = (irs + 1) >>> 0;
+    this.serverAcked = (iss + 1) >>> 0;
+  }
 
   /** SYN (client), SYN-ACK (server), ACK (client), just before `t`. */
   handshake(t: number): void {
@@ -168,9 +183,21 @@ export class TcpFlowCapture {
     this.frame(t - 0.001, false, { seq: (this.irs + 1) >>> 0, ack: (this.iss + 1) >>> 0, flags: TCPHDR_ACK, window: 65535 >> this.wscale }, []);
   }
 
+  /**
+   * Bytes the client sent (its RPC calls, which reach the server over a real socket, not the
+   * simulated path): without them a dissector has no call to match a reply's XID to.
+   */
+  clientData(t: number, bytes: Buffer): void {
+    for (let off = 0; off < bytes.length; off += MAX_FRAME_PAYLOAD) {
+      const n = Math.min(MAX_FRAME_PAYLOAD, bytes.length - off);
+      this.frame(t, false, { seq: this.clientNext, ack: this.serverAcked, flags: TCPHDR_ACK | TCPHDR_PSH, window: 65535 >> this.wscale }, [bytes.subarray(off, off + n)]);
+      this.clientNext = (this.clientNext + n) >>> 0;
+    }
+  }
+
   /** A data segment from the sender (split into several frames if it exceeds one IPv4 packet). */
   data(t: number, seg: WireSegment): void {
-    const ack = (this.irs + 1) >>> 0;
+    const ack = this.clientNext;
     const window = 65535 >> this.wscale;
     let seq = seg.seq;
     let off = 0;
@@ -186,7 +213,8 @@ export class TcpFlowCapture {
 
   /** An ACK from the receiver. */
   ack(t: number, a: WireAck): void {
-    this.frame(t, false, { seq: (this.irs + 1) >>> 0, ack: a.ack, flags: TCPHDR_ACK, window: Math.min(0xffff, a.window >> this.wscale) }, []);
+    this.serverAcked = a.ack;
+    this.frame(t, false, { seq: this.clientNext, ack: a.ack, flags: TCPHDR_ACK, window: Math.min(0xffff, a.window >> this.wscale) }, []);
   }
 
   private frame(t: number, fromServer: boolean, h: TcpHeader, payload: Buffer[]): void {

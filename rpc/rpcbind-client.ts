@@ -37,19 +37,24 @@ export class RpcbindRegistrar {
     return new RpcbindRegistrar(client);
   }
 
-  async register(r: Registration): Promise<boolean> {
+  /**
+   * Maps (prog, vers) for each transport given; returns the mappings the portmapper refused, as
+   * `prog/vers/tcp`. Only a registration with an accepted mapping is undone by close(), so a
+   * refused one never removes another server's entries.
+   */
+  async register(r: Registration): Promise<string[]> {
     await this.client.call(PMAP_PROG, PMAP_VERS, PMAPPROC_UNSET, mapping(r.prog, r.vers, 0, 0));
-    let ok = true;
-    for (const [prot, port] of [
-      [IPPROTO_TCP, r.tcpPort],
-      [IPPROTO_UDP, r.udpPort],
+    const refused: string[] = [];
+    for (const [prot, name, port] of [
+      [IPPROTO_TCP, 'tcp', r.tcpPort],
+      [IPPROTO_UDP, 'udp', r.udpPort],
     ] as const) {
       if (port === undefined) continue;
       const res = await this.client.call(PMAP_PROG, PMAP_VERS, PMAPPROC_SET, mapping(r.prog, r.vers, prot, port));
-      ok = res.bool() && ok;
+      if (!res.bool()) refused.push(`${r.prog}/${r.vers}/${name}`);
     }
-    this.done.push(r);
-    return ok;
+    if (refused.length < (r.tcpPort === undefined ? 0 : 1) + (r.udpPort === undefined ? 0 : 1)) this.done.push(r);
+    return refused;
   }
 
   async getport(prog: number, vers: number, prot: number): Promise<number> {

@@ -1,18 +1,53 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
+import { ConfigError, ConfigSchema, parseConfig, readConfigFile, type Config } from './config.ts';
+import { ExportsParseError } from './exports/errors.ts';
+import { StartupError } from './startup-error.ts';
+import { ExportConfigError } from './vfs/export.ts';
 import { FixtureError, ReplayOutputError, ReplayStepError, ReplayUsageError } from './replay/errors.ts';
 
 const USAGE = `usage:
-  pagelife serve [--export DIR] [--nfs-port N] [--mount-port N] [--portmap auto|off|PORT]
-                 [--http-port N] [--http-host ADDR] [--host ADDR] [--config FILE] [--exports-file FILE]
-                 [--export-options OPTS] [--export-clients SPEC] [--var-dir DIR]
-                 [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
-                 [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
-                 [--duplicate P] [--device-hold MS] [--seed N] [--log-level LEVEL]
-                 [--record FILE]
-  Port 0 means any free port; the ports bound are printed on the ready line.
+  pagelife serve [OPTIONS]       serve NFSv3 (pagelife serve --help lists the options)
   pagelife replay FIXTURE... [--mode destructor|legacy|copy | --all-modes]
-                  [--pcap FILE] [--trace FILE] [--json] [-v]`;
+                  [--pcap FILE] [--trace FILE] [--json] [-v]
+  pagelife demo [--seconds S (15)] [--http-port N (8080)] [--mode MODE]...
+                 the bug and the fix with libnfs nfs-cat, about a minute, no root`;
+
+/** `serve --help`: each flag, what it sets, and its default (read from the schema, the one source). */
+function serveHelp(): string {
+  const d = ConfigSchema.parse({});
+  const rows: [string, string, unknown][] = [
+    ['--export DIR', 'host directory served as /export', `embedded default export in ${d.varDir}/export`],
+    ['--nfs-port N', 'NFS port, TCP and UDP (0: any free port)', d.nfsPort],
+    ['--mount-port N', 'MOUNT port, TCP and UDP (0: any free port)', d.mountPort],
+    ['--portmap auto|off|PORT', 'auto: own portmapper on 111, else the system rpcbind, else none', d.portmap],
+    ['--http-port N', 'dashboard and HTTP API port', d.httpPort],
+    ['--host ADDR', 'address the NFS, MOUNT and portmapper listeners bind', d.host],
+    ['--http-host ADDR', 'address the HTTP side binds; beyond loopback its controls need the token', d.httpHost],
+    ['--config FILE', 'JSON with the fields of server/config.ts; flags win', 'none'],
+    ['--exports-file FILE', 'more exports, exports(5) syntax', 'none'],
+    ['--export-options OPTS', 'options of /export, exports(5) syntax', d.exportOptions],
+    ['--export-clients SPEC', 'clients allowed to mount /export', d.exportClients],
+    ['--allow-devices', 'let MKNOD create block and character devices', d.allowDevices],
+    ['--var-dir DIR', 'embedded export and server state', d.varDir],
+    ['--reply-mode MODE', 'destructor (the fix), legacy (the bug), copy (the baseline)', d.replyMode],
+    ['--cache-pages N', 'page cache frames of 4 KiB', d.pageCache.pages],
+    ['--pinned-write cow|wait', 'a write to a pinned page: copy it, or wait for its destructor', d.pageCache.pinnedWrite],
+    ['--loss P', 'probability a data segment is lost on the simulated path', d.faults.loss],
+    ['--ack-loss P', 'probability an ACK is lost', d.faults.ackLoss],
+    ['--delay MS', 'one-way delay added to the simulated path', d.faults.delay],
+    ['--jitter MS', 'random extra delay, up to MS', d.faults.jitter],
+    ['--reorder P', 'probability a segment is reordered', d.faults.reorder],
+    ['--duplicate P', 'probability a segment is duplicated', d.faults.duplicate],
+    ['--device-hold MS', 'time each skb waits in the device queue', d.faults.deviceHold],
+    ['--seed N', 'seed of the fault generator', d.faults.seed],
+    ['--log-level LEVEL', 'pino level: fatal error warn info debug trace silent', d.logLevel],
+    ['--record FILE', 'write the session as a replay fixture when the server stops', 'off'],
+    ['-h, --help', 'this help', ''],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const lines = rows.map(([flag, what, def]) => `  ${flag.padEnd(w)}  ${what}${def === '' ? '' : ` (default: ${String(def)})`}`);
+  return `usage: pagelife serve [OPTIONS]\n${lines.join('\n')}\nNumbers may be written as 0.05, .05 or 1.5e1.`;
+}
 
 const SERVE_OPTIONS = {
   export: { type: 'string' },
@@ -27,6 +62,7 @@ const SERVE_OPTIONS = {
   'export-options': { type: 'string' },
   'export-clients': { type: 'string' },
   'var-dir': { type: 'string' },
+  'allow-devices': { type: 'boolean' },
   'reply-mode': { type: 'string' },
   'cache-pages': { type: 'string' },
   'pinned-write': { type: 'string' },
@@ -43,8 +79,8 @@ const SERVE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** A numeric flag stays a string if it is not a number, so the schema names the bad value. */
-const num = (v: string | undefined): number | string | undefined => (v === undefined ? undefined : /^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+/** A numeric flag (`5`, `.05`, `1.5e1`) stays a string if it is not a number, so the schema names the bad value. */
+const num = (v: string | undefined): number | string | undefined => (v === undefined ? undefined : v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v);
 
 /** Merges flags (strings) over a section of the config file. */
 function section(base: unknown, flags: Record<string, string | undefined>): Record<string, unknown> {
@@ -70,6 +106,7 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
     exportOptions: f['export-options'],
     exportClients: f['export-clients'],
     varDir: f['var-dir'],
+    allowDevices: f['allow-devices'],
     replyMode: f['reply-mode'],
     logLevel: f['log-level'],
   };
@@ -96,15 +133,20 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd === 'serve') {
       const config = await serveConfig(rest);
       if (config === 'help') {
-        console.log(USAGE);
+        console.log(serveHelp());
         return;
       }
       const { serve } = await import('./main.ts');
       const { values } = parseArgs({ args: rest, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
-      if (values.record === undefined) return serve(config);
+      if (values.record === undefined) return await serve(config);
       const { SessionRecorder } = await import('./replay/recorder.ts');
       const recorder = new SessionRecorder(values.record);
       await serve(config, { started: (s) => recorder.start(s), stopping: () => recorder.save() });
+      return;
+    }
+    if (cmd === 'demo') {
+      const { demoCommand } = await import('./demo/command.ts');
+      process.exitCode = await demoCommand(rest);
       return;
     }
     if (cmd === 'replay') {
@@ -112,10 +154,11 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await replayCommand(rest);
       return;
     }
-    console.error(USAGE);
-    process.exitCode = cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+    const help = cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h';
+    console.error(help ? USAGE : `pagelife: unknown command '${cmd}'\n${USAGE}`);
+    process.exitCode = help ? 0 : 2;
   } catch (e) {
-    if (e instanceof FixtureError || e instanceof ReplayStepError || e instanceof ReplayOutputError) {
+    if (e instanceof FixtureError || e instanceof ReplayStepError || e instanceof ReplayOutputError || e instanceof StartupError || e instanceof ExportConfigError || e instanceof ExportsParseError) {
       console.error(`pagelife: ${e.message}`);
       process.exitCode = 2;
       return;

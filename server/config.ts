@@ -7,6 +7,7 @@ import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
+import { TCP_MSS_DEFAULT } from '../netstack/connection.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
@@ -19,14 +20,20 @@ export { REPLY_MODES, type ReplyMode } from './reply/mode.ts';
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
 
-/** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps. */
+/** Linux loopback: MTU 65536 less 40 bytes of IPv4+TCP headers and 12 of timestamps (the largest MSS allowed). */
 export const TCP_MSS_LOOPBACK = 65483;
+/**
+ * Segments per skb on the send side: Linux builds GSO skbs up to 64 KiB (GSO_LEGACY_MAX_SIZE)
+ * and segments them at the device; 44 × 1448 = 63,712 bytes fits under it with the headers.
+ */
+export const GSO_SEGS_DEFAULT = 44;
 
 /**
  * The whole configuration, one schema: defaults here are the only defaults. CLI flags and the
- * `--config FILE` JSON are merged into it (flags win) and validated once, at start.
+ * `--config FILE` JSON are merged into it (flags win) and validated once, at start. Unknown keys
+ * are errors at every level, as in the HTTP API: a typo (`replymode`) must not be silently ignored.
  */
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   nfsPort: port.default(NFS_PORT),
   mountPort: port.default(MOUNT_PORT),
@@ -45,13 +52,13 @@ export const ConfigSchema = z.object({
   /** Export options for the `--export`/embedded default, in exports(5) syntax. */
   exportOptions: z.string().default('rw,no_root_squash,insecure'),
   exportClients: z.string().default('*'),
-  /** MKNOD of block and character devices (off: NFS3ERR_NOTSUPP, like most servers). */
+  /** MKNOD of block and character devices (off: NFS3ERR_PERM, what a client can show, as knfsd answers without CAP_MKNOD). */
   allowDevices: z.boolean().default(false),
   /** Where the embedded export and server state (file-handle secret) live. */
   varDir: z.string().default(path.join(REPO_ROOT, 'var')),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   limits: z
-    .object({
+    .strictObject({
       maxRecord: positive.default(STREAM_DEFAULT_LIMITS.maxRecord),
       maxInflight: positive.default(STREAM_DEFAULT_LIMITS.maxInflight),
       maxQueuedReplyBytes: positive.default(STREAM_DEFAULT_LIMITS.maxQueuedReplyBytes),
@@ -65,13 +72,13 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   drc: z
-    .object({
+    .strictObject({
       maxEntries: positive.default(DRC_DEFAULT_LIMITS.maxEntries),
       maxBytes: positive.default(DRC_DEFAULT_LIMITS.maxBytes),
     })
     .prefault({}),
   pageCache: z
-    .object({
+    .strictObject({
       /** Frames of 4 KiB preallocated at start (64 MiB by default). */
       pages: positive.default(16384),
       /** A write to a page the network still pins: copy it (`cow`) or wait for the destructor. */
@@ -81,9 +88,15 @@ export const ConfigSchema = z.object({
   replyMode: z.enum(REPLY_MODES).default('destructor'),
   /** The simulated TCP between the reply path and the real socket. */
   net: z
-    .object({
-      /** Loopback-like segments (65536 MTU less headers): few segments per READ reply. */
-      mss: positive.max(65483).default(TCP_MSS_LOOPBACK),
+    .strictObject({
+      /**
+       * Ethernet's MSS (1500 MTU less IPv4, TCP and timestamp headers), as a client on a network
+       * sees: a 4 KiB page spans three segments, so a stale retransmission tears a block instead
+       * of replacing whole blocks with a newer version no reader can tell from a later read.
+       */
+      mss: positive.max(TCP_MSS_LOOPBACK).default(TCP_MSS_DEFAULT),
+      /** GSO: the sender queues skbs of up to this many MSS, segmented at the device queue. */
+      gsoSegs: positive.max(64).default(GSO_SEGS_DEFAULT),
       rcvWnd: positive.default(4 * 1024 * 1024),
       socketOrphanBytes: positive.default(1024 * 1024),
       maxUdpFlows: positive.default(1024),
@@ -92,7 +105,7 @@ export const ConfigSchema = z.object({
   /** Path faults at start; the HTTP API changes them at run time. */
   faults: FaultConfigSchema,
   pinBudget: z
-    .object({
+    .strictObject({
       maxPinnedShare: z.number().gt(0).max(1).default(0.5),
       maxPinAgeMs: positive.default(30_000),
       checkIntervalMs: positive.default(100),

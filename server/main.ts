@@ -11,6 +11,7 @@ import { ensureDefaultExport } from './default-export.ts';
 import { buildHttpApp } from './http/app.ts';
 import { PageCache } from './pagecache/page-cache.ts';
 import { startPortmap, type PortmapHandle } from './portmap-setup.ts';
+import { bindOrFail } from './startup-error.ts';
 import { createServices, type Services } from './services.ts';
 import { RealClock, type Clock } from '../netstack/clock.ts';
 import type { PcapWriter } from '../netstack/pcap.ts';
@@ -51,8 +52,13 @@ export interface RunningServer {
 async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath, budget: StreamBudget) {
   const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, budget, sinkFor: replies.sinkFor });
   const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, sink: replies.sendDatagram });
-  const bound = await tcp.listen(port, config.host);
-  await udp.listen(bound, config.host);
+  const bound = await bindOrFail(`${name} (tcp)`, config.host, port, () => tcp.listen(port, config.host));
+  try {
+    await bindOrFail(`${name} (udp)`, config.host, bound, () => udp.listen(bound, config.host));
+  } catch (e) {
+    await tcp.close();
+    throw e;
+  }
   return { tcp, udp, port: bound };
 }
 
@@ -98,7 +104,12 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
   });
   const drc = new DuplicateRequestCache(config.drc);
   const dispatcher = new Dispatcher({ log, drc, bus });
-  const services = await createServices({ config, exportDir, pageCache, log });
+  const services = await createServices({ config, exportDir, pageCache, log }).catch((e: unknown) => {
+    // The reply path and telemetry run timers; a core that failed to build must not keep the process up.
+    replies.close();
+    telemetry.close();
+    throw e;
+  });
   for (const p of services.programs) dispatcher.register(p);
 
   return { clock, pageCache, bus, replies, telemetry, drc, dispatcher, services };
@@ -117,21 +128,23 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const { pageCache, replies, telemetry, drc, dispatcher, services, bus } = core;
   // One input and reply budget over every stream connection, NFS and MOUNT ports alike.
   const budget = new StreamBudget(config.limits, log);
-  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies, budget);
-  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies, budget);
+  // A failed start closes what it had opened, so the CLI can exit with one line.
+  const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close(), budget.close())];
+  const unwind = async (e: unknown): Promise<never> => {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw e;
+  };
+  const nfs = await listenBoth('nfs', dispatcher, config, log, config.nfsPort, replies, budget).catch(unwind);
+  opened.push(() => Promise.all([nfs.tcp.close(), nfs.udp.close()]));
+  const mount = await listenBoth('mount', dispatcher, config, log, config.mountPort, replies, budget).catch(unwind);
+  opened.push(() => Promise.all([mount.tcp.close(), mount.udp.close()]));
   // Both programs answer on both ports (one dispatcher); rpcbind advertises each on its own.
   const registrations = services.programs.map((p: RpcProgram) => {
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
     return { prog: p.prog, vers: [...p.versions.keys()], tcpPort: port, udpPort: port };
   });
-  let portmap: PortmapHandle;
-  try {
-    portmap = await startPortmap(config.portmap, config.host, registrations, log);
-  } catch (e) {
-    await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
-    budget.close();
-    throw e;
-  }
+  const portmap: PortmapHandle = await startPortmap(config.portmap, config.host, registrations, log).catch(unwind);
+  opened.push(() => portmap.close());
 
   const auth = await loadControlAuth(path.join(config.varDir, 'state'), config.httpHost);
   const http = await buildHttpApp({
@@ -157,7 +170,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       },
     },
   });
-  await http.listen({ port: config.httpPort, host: config.httpHost });
+  await bindOrFail('http', config.httpHost, config.httpPort, () => http.listen({ port: config.httpPort, host: config.httpHost })).catch(async (e: unknown) => {
+    await http.close();
+    return unwind(e);
+  });
   const httpPort = (http.server.address() as { port: number }).port;
 
   return {

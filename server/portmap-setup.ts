@@ -4,6 +4,7 @@ import { createPortmapProgram, PMAP_PORT, PortmapRegistry, type NetId } from '..
 import { RpcbindRegistrar } from '../rpc/rpcbind-client.ts';
 import { RpcTcpServer } from '../rpc/tcp-server.ts';
 import { RpcUdpServer } from '../rpc/udp-server.ts';
+import { bindError } from './startup-error.ts';
 
 export interface ServiceRegistration {
   prog: number;
@@ -54,16 +55,41 @@ export async function startPortmap(mode: 'auto' | 'off' | number, host: string, 
   } catch (e) {
     await Promise.all([tcp.close().catch(() => undefined), udp.close().catch(() => undefined)]);
     const code = (e as NodeJS.ErrnoException).code;
-    if (mode !== 'auto') throw new Error(`portmap: cannot listen on ${wanted}: ${code ?? (e as Error).message}`);
+    if (mode !== 'auto') throw bindError('portmap', host, wanted, e);
     log.info({ port: wanted, code }, 'portmap: cannot bind own portmapper; trying the system rpcbind');
   }
+  const system = await registerWithRpcbind(services, log);
+  if (system) return system;
+  return { port: 'off', kind: 'none', close: async () => undefined };
+}
+
+/**
+ * Registers every service with the rpcbind on `port`; null (logged with the reason) when none
+ * answers or it refuses any mapping — say because another NFS server holds them — so the ready
+ * line never names a portmapper that would send clients elsewhere.
+ */
+export async function registerWithRpcbind(services: ServiceRegistration[], log: Logger, port = PMAP_PORT): Promise<PortmapHandle | null> {
+  let reg: RpcbindRegistrar;
   try {
-    const reg = await RpcbindRegistrar.connect(PMAP_PORT);
-    for (const s of services) for (const v of s.vers) await reg.register({ prog: s.prog, vers: v, tcpPort: s.tcpPort, udpPort: s.udpPort });
-    log.info('portmap: registered with the system rpcbind');
-    return { port: PMAP_PORT, kind: 'system', close: () => reg.close() };
+    reg = await RpcbindRegistrar.connect(port);
   } catch (e) {
-    log.warn({ err: (e as Error).message }, 'portmap: no portmapper (port 111 not bindable and no system rpcbind answered); clients must give port= and mountport=');
-    return { port: 'off', kind: 'none', close: async () => undefined };
+    log.warn({ port, err: (e as Error).message }, 'portmap: no portmapper (port 111 not bindable and no system rpcbind answered); clients must give port= and mountport=');
+    return null;
   }
+  const refused: string[] = [];
+  try {
+    for (const s of services) for (const v of s.vers) refused.push(...(await reg.register({ prog: s.prog, vers: v, tcpPort: s.tcpPort, udpPort: s.udpPort })));
+  } catch (e) {
+    refused.push(`no answer (${(e as Error).message})`);
+  }
+  if (refused.length > 0) {
+    await reg.close().catch(() => undefined);
+    log.error(
+      { port, refused },
+      `portmap: the system rpcbind refused ${refused.length} registration(s) (another server may hold them: rpcinfo -p); running without a portmapper, clients must give port= and mountport=`,
+    );
+    return null;
+  }
+  log.info({ port }, 'portmap: registered with the system rpcbind');
+  return { port, kind: 'system', close: () => reg.close() };
 }

@@ -9,6 +9,7 @@ import { createNfsContext, exportsAccessPolicy, type NfsContext } from './nfs3/c
 import { createNfsProgram } from './nfs3/program.ts';
 import type { PageCache } from './pagecache/page-cache.ts';
 import { openExports } from './vfs/export.ts';
+import { StartupError } from './startup-error.ts';
 
 /** The path under which `--export DIR` (or the embedded default) is served. */
 export const DEFAULT_EXPORT_PATH = '/export';
@@ -19,13 +20,22 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** A file that cannot be read is a StartupError; a parse error (ExportsParseError) passes unchanged. */
+const unreadable =
+  (file: string) =>
+  (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined) throw e;
+    throw new StartupError(`exports file ${file}: cannot read it (${code})`, { file, code });
+  };
+
 /**
  * Builds the exports (the `--export`/default one, plus an exports file's) and the MOUNT and NFS
  * programs over them. An exports file that names `/export` itself overrides the flag-built one.
  */
 export async function createServices(o: { config: Config; exportDir: string; pageCache: PageCache; log: Logger }): Promise<Services> {
   const { config } = o;
-  const entries: ExportEntry[] = config.exportsFile ? await loadExportsFile(config.exportsFile) : [];
+  const entries: ExportEntry[] = config.exportsFile ? await loadExportsFile(config.exportsFile).catch(unreadable(config.exportsFile)) : [];
   if (!entries.some((e) => e.path === DEFAULT_EXPORT_PATH)) {
     entries.unshift(exportFromFlags({ dir: o.exportDir, path: DEFAULT_EXPORT_PATH, clients: config.exportClients, options: config.exportOptions }));
   }

@@ -15,7 +15,7 @@ import {
   NFS3ERR_BADTYPE,
   NFS3ERR_EXIST,
   NFS3ERR_IO,
-  NFS3ERR_NOTSUPP,
+  NFS3ERR_PERM,
   type ftype3,
 } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
@@ -102,7 +102,7 @@ export const mknod: NfsProcedure<MKNOD3args, MKNOD3resok, diropres3fail> = {
         }
         if (what.type === NF3CHR || what.type === NF3BLK) {
           // Device nodes give access to host hardware: only when the server is configured to allow them.
-          if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_NOTSUPP, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
+          if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_PERM, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
           const kind = what.type === NF3CHR ? 'c' : 'b';
           await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', dir.atForChild(name), kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
           return { attrs: what.dev_attributes, isKind: (st) => (what.type === NF3CHR ? st.isCharacterDevice() : st.isBlockDevice()) };

@@ -37,7 +37,7 @@ export interface CallSpec {
 }
 
 /** The call record (without record mark). */
-export async function encodeCall(c: CallSpec, handles: HandleResolver): Promise<Buffer> {
+export async function encodeCall(c: CallSpec, handles: Pick<HandleResolver, 'fh'>): Promise<Buffer> {
   const p = PROGRAMS[c.program];
   const w = encodeCallHeader(new XdrWriter(), { xid: c.xid, prog: p.prog, vers: p.vers, proc: p.procs[c.proc]!, cred: REPLAY_CRED });
   for (const a of c.args) {

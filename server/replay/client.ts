@@ -142,6 +142,17 @@ export class ReplayClient {
     return { transport: kind, remoteAddress: this.address, remotePort: port, localAddress: SERVER_ADDRESS, localPort: SERVER_PORT, log: this.log };
   }
 
+  /** A call as the capture shows it: on the TCP stream behind its record mark (RFC 5531 §11), or one datagram. */
+  captureCall(record: Buffer, kind: 'tcp' | 'udp'): void {
+    if (kind === 'udp') {
+      this.udpCapture?.datagram(this.core.clock.now(), { address: this.address, port: CLIENT_PORT_BASE }, { address: SERVER_ADDRESS, port: SERVER_PORT }, record, false);
+      return;
+    }
+    const mark = Buffer.alloc(4);
+    mark.writeUInt32BE((0x80000000 | record.length) >>> 0);
+    this.pair()?.captureClientData(Buffer.concat([mark, record]));
+  }
+
   sendTcp(reply: Parameters<ReplySink['send']>[0]): void {
     if (!this.sink) throw new Error(`client ${this.name}: not connected`);
     this.sink.send(reply);
@@ -150,7 +161,7 @@ export class ReplayClient {
   sendUdp(reply: Parameters<ReplySink['send']>[0]): void {
     const key = `${this.address}:${CLIENT_PORT_BASE}`;
     this.core.replies.sendDatagramTo(reply, key, (b) => {
-      this.udpCapture?.datagram(this.core.clock.now(), { address: SERVER_ADDRESS, port: SERVER_PORT }, { address: this.address, port: CLIENT_PORT_BASE }, b);
+      this.udpCapture?.datagram(this.core.clock.now(), { address: SERVER_ADDRESS, port: SERVER_PORT }, { address: this.address, port: CLIENT_PORT_BASE }, b, true);
       this.received(Buffer.from(b), 'udp', this.udpFlow ?? 0);
     });
     if (this.udpFlow === null) {

@@ -20,13 +20,22 @@ function stepWhere(input: unknown, p: readonly PropertyKey[]): string {
   return `${w} (${kind})`;
 }
 
+function valueAt(input: unknown, p: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const k of p) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
 /** The first issues of a failed parse, worded for a fixture author. */
 function describe(input: unknown, issues: readonly z.core.$ZodIssue[]): { where: string; why: string } {
   const first = issues[0]!;
-  // A union reports "invalid input"; its branches say what was wrong — take the closest one.
+  // A union reports "invalid input"; its branches say what was wrong — take the one meant: the branch
+  // whose keys the item has (`{"uint64": "zero"}` is a bad uint64, not a missing `fh`), then the deepest.
   if (first.code === 'invalid_union' && first.errors.length > 0) {
-    const best = first.errors.reduce((a, b) => (b.length > 0 && (a.length === 0 || b[0]!.path.length > a[0]!.path.length) ? b : a));
-    if (best.length > 0) return describe(input, best.map((i) => ({ ...i, path: [...first.path, ...i.path] })));
+    const branches = first.errors.filter((b) => b.length > 0).map((b) => b.map((i) => ({ ...i, path: [...first.path, ...i.path] })));
+    const misfit = (b: readonly z.core.$ZodIssue[]) => b.filter((i) => i.code === 'unrecognized_keys' || valueAt(input, i.path) === undefined).length;
+    const best = branches.reduce<z.core.$ZodIssue[] | null>((a, b) => (a === null || misfit(b) < misfit(a) || (misfit(b) === misfit(a) && b[0]!.path.length > a[0]!.path.length) ? b : a), null);
+    if (best) return describe(input, best);
   }
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
   return { where: stepWhere(input, first.path), why: `${first.message}${more}` };

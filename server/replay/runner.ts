@@ -113,7 +113,8 @@ class Run {
   readonly clients = new Map<string, ReplayClient>();
   readonly calls = new Map<string, CallRecord>();
   /** The record each labelled call sent, for its retransmissions. */
-  private readonly records = new Map<string, { record: Buffer; transport: 'tcp' | 'udp' }>();
+  /** Each call as sent, and as the capture shows it (handles canonical, as in the replies). */
+  private readonly records = new Map<string, { record: Buffer; wire: Buffer; transport: 'tcp' | 'udp' }>();
   /** Per client and xid, the label a reply is for (the latest send of that xid). */
   private readonly outstanding = new Map<string, CallRecord>();
   readonly checkpoints = new Map<string, CounterValues>();
@@ -122,6 +123,8 @@ class Run {
   core!: ServerCore;
   handles!: HandleResolver;
   private udpCapture: UdpCapture | null = null;
+  /** A pcap is being written: calls are captured too. */
+  private capturing = false;
   private writesBehind = 0;
   private unlabelled = 0;
 
@@ -168,6 +171,7 @@ class Run {
   async start(pcap: PcapWriter | null): Promise<void> {
     const f = this.fixture;
     this.udpCapture = pcap ? new UdpCapture(pcap) : null;
+    this.capturing = pcap !== null;
     for (const [rel, c] of Object.entries(f.files)) {
       const abs = path.join(this.exportDir, rel);
       await mkdir(path.dirname(abs), { recursive: true, mode: DIR_MODE });
@@ -211,10 +215,11 @@ class Run {
   }
 
   /** Sends one call record and its reply; records how the server took it. */
-  private async send(i: number, s: Step, rec: CallRecord, record: Buffer, transport: 'tcp' | 'udp'): Promise<string> {
+  private async send(i: number, s: Step, rec: CallRecord, record: Buffer, transport: 'tcp' | 'udp', wire: Buffer): Promise<string> {
     const c = this.client(rec.client);
     if (transport === 'tcp') c.connect();
     const hitsBefore = this.core.drc.stats().hits;
+    if (this.capturing) c.captureCall(wire, transport);
     const r = await this.untilAnswered(this.core.dispatcher.dispatch(record, c.transport(transport)), () =>
       this.fail(i, s, `the call waited ${SETTLE_MAX_MS} ms of virtual time for pinned pages`),
     );
@@ -313,13 +318,15 @@ class Run {
         const rec: CallRecord = { label, client: s.client, spec, sends: [], replies: [] };
         this.calls.set(label, rec);
         let record: Buffer;
+        let wire: Buffer;
         try {
           record = await encodeCall(spec, this.handles);
+          wire = this.capturing ? await encodeCall(spec, { fh: async (p) => this.canon.handle(await this.handles.fh(p)) }) : record;
         } catch (e) {
           this.fail(i, s, `arguments: ${(e as Error).message}`);
         }
-        this.records.set(label, { record, transport: s.transport });
-        outcome = await this.send(i, s, rec, record, s.transport);
+        this.records.set(label, { record, wire, transport: s.transport });
+        outcome = await this.send(i, s, rec, record, s.transport, wire);
         break;
       }
       case 'retransmit': {
@@ -330,7 +337,7 @@ class Run {
         const label = s.label ?? `#${++this.unlabelled}`;
         const rec: CallRecord = { label, client: s.client, spec: first.spec, sends: [], replies: [] };
         this.calls.set(label, rec);
-        outcome = await this.send(i, s, rec, orig.record, orig.transport);
+        outcome = await this.send(i, s, rec, orig.record, orig.transport, orig.wire);
         break;
       }
       case 'connect': {

@@ -35,6 +35,7 @@ export class Canonicalizer implements Canon {
     return n;
   }
 
+  /** The canonical form of a handle: what replies show for it, and the capture of calls that carry it. */
   handle(real: Buffer): Buffer {
     const key = real.toString('hex');
     let n = this.handles.get(key);

@@ -1,6 +1,6 @@
 /**
- * UDP replies in the replay's capture. The netstack writes TCP flows only; a datagram is written
- * here, as an Ethernet/IPv4/UDP frame from the server to the client, when it reaches the client.
+ * UDP calls and replies in the replay's capture. The netstack writes TCP flows only; a datagram is
+ * written here as an Ethernet/IPv4/UDP frame: a call when the client sends it, a reply when it arrives.
  */
 import { inetChecksum, ipv4PseudoHeader, writeEthIpv4, type Ipv4Address, type PcapWriter } from '../../netstack/pcap.ts';
 
@@ -19,12 +19,12 @@ export class UdpCapture {
 
   constructor(private readonly w: PcapWriter) {}
 
-  datagram(t: number, from: { address: string; port: number }, to: { address: string; port: number }, payload: Buffer): void {
+  datagram(t: number, from: { address: string; port: number }, to: { address: string; port: number }, payload: Buffer, fromServer: boolean): void {
     const udpLen = UDP_HLEN + payload.length;
     const frame = Buffer.alloc(ETH_HLEN + IP_HLEN + udpLen);
     const src = ipv4(from.address);
     const dst = ipv4(to.address);
-    const at = writeEthIpv4(frame, { fromServer: true, src, dst, proto: IPPROTO_UDP, ipId: this.ipId++, l4Len: udpLen });
+    const at = writeEthIpv4(frame, { fromServer, src, dst, proto: IPPROTO_UDP, ipId: this.ipId++, l4Len: udpLen });
     const udp = frame.subarray(at);
     udp.writeUInt16BE(from.port, 0);
     udp.writeUInt16BE(to.port, 2);

@@ -28,6 +28,8 @@ import type { ConnectionSnapshot, FaultSettings, ReplyEvent, ReplyPathCounters }
 /** Knobs of the live path (server/config.ts holds the defaults). */
 export interface ReplyNetOptions {
   mss: number;
+  /** Segments per send-side skb (GSO), segmented at the device. */
+  gsoSegs: number;
   rcvWnd: number;
   /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
   socketOrphanBytes: number;
@@ -133,6 +135,7 @@ export class ReplyPath {
       seed: (this.faults.seed + id) >>> 0,
       bus: o.bus,
       mss: o.net.mss,
+      gsoSegs: o.net.gsoSegs,
       rcvWnd: o.net.rcvWnd,
       wire: 'reference',
       faults: pathFaults(this.faults),

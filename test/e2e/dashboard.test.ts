@@ -155,8 +155,12 @@ for (const mode of ['destructor', 'legacy'] as const) {
       if (dir) await fs.rm(dir, { recursive: true, force: true });
     });
 
-    it('shows the reply mode', async () => {
+    it('shows the reply mode, and a connection before any loss with an infinite ssthresh (not "null")', async () => {
       await expect.poll(() => page.locator('#mode').getAttribute('data-mode'), { timeout: SETTLE_MS }).toBe(mode);
+      await nfs.read(fh, 0, PAGE);
+      const row = page.locator(`#connections tr[data-conn]`).first();
+      await expect.poll(() => row.locator('td').nth(4).textContent(), { timeout: SETTLE_MS }).toBe('∞');
+      expect(await page.locator('#connections').textContent()).not.toContain('null');
     });
 
     it.skipIf(mode === 'legacy')('shows pages pinned by the network while the device queue holds their replies, with detail on click', async () => {
@@ -219,6 +223,13 @@ for (const mode of ['destructor', 'legacy'] as const) {
         expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(false);
         expect(s.counters.staleRetransmits).toBeGreaterThan(0);
         await expect.poll(() => page.locator('#timeline').getAttribute('data-stale-after-release').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+        // More READs than the timeline has rows: the stale one stays in view, and the legend's
+        // count agrees with the counter beside it.
+        for (let i = 0; i < 32; i++) await nfs.read(fh, (i % FILE_PAGES) * PAGE, PAGE);
+        const after = await until(server, (x) => x.openLifetimes === 0);
+        await expect.poll(() => page.locator('#timeline-legend').textContent(), { timeout: SETTLE_MS }).toContain(`of ${after.counters.staleRetransmits} counted`);
+        expect(Number(await page.locator('#timeline').getAttribute('data-stale-after-release'))).toBeGreaterThan(0);
+        expect(Number(await page.locator('#timeline').getAttribute('data-rows'))).toBe(24);
       } else {
         expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(true);
         expect(s.counters.staleRetransmits).toBe(0);

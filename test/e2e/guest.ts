@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../support/server-process.ts';
 
-/** The shared harness that boots Debian's kernel under QEMU and mounts from its NFS client. */
-export const RUN_GUEST = path.resolve(REPO_ROOT, '../shared/linux-client/run-guest');
+/** The shared harness that boots Debian's kernel under QEMU and mounts from its NFS client (PAGELIFE_RUN_GUEST: elsewhere, e.g. from a worktree). */
+export const RUN_GUEST = process.env.PAGELIFE_RUN_GUEST ?? path.resolve(REPO_ROOT, '../shared/linux-client/run-guest');
 
 export interface GuestRun {
   code: number;

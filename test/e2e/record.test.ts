@@ -55,7 +55,9 @@ describe('serve --record', () => {
     expect(r.failures, r.log.join('\n')).toEqual([]);
     expect(r.torn).toEqual([]);
     expect(r.end.drops).toBe(recorded.end?.drops);
-    expect(r.end.retransmits).toBe(recorded.end?.retransmits);
+    // Retransmissions beyond the lost segments follow real timing (the fixture asks for at least one per drop).
+    expect(recorded.end?.retransmits).toEqual({ min: recorded.end?.drops });
+    expect(r.end.retransmits).toBeGreaterThanOrEqual(r.end.drops);
     expect(r.end.destructorsFired).toBe(recorded.end?.destructorsFired);
   });
 });

@@ -1,6 +1,6 @@
 // Acceptance 2 and 3: replaying a fixture twice gives byte-identical events, pcap and trace (in
-// one process, after other replays: ids are renumbered per run); tshark reads every capture,
-// finds the retransmissions the run counted, and nothing malformed.
+// one process, after other replays: ids are renumbered per run); tshark reads every capture in
+// time order, finds the retransmissions the run counted, every call and its reply, nothing malformed.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
@@ -26,11 +26,12 @@ const haveTshark = await run('tshark', ['--version']).then(
 
 /**
  * Frames matching `filter`, as `tshark -r` sees the file, or (`rpc`) with the flows decoded as ONC
- * RPC. The capture is taken where segments leave the device, so a segment the path delays arrives
- * after its retransmission in the file: reassembly must take out-of-order data.
+ * RPC even where its heuristics would not. The capture is taken where segments leave the device, so
+ * a segment the path delays arrives after its retransmission in the file: reassembly must take
+ * out-of-order data (with the calls in the capture, tshark reassembles NFS by itself).
  */
 async function tsharkCount(file: string, filter: string, rpc = false): Promise<number> {
-  const decode = rpc ? ['-d', `tcp.port==${NFS_PORT},rpc`, '-o', 'tcp.reassemble_out_of_order:TRUE'] : [];
+  const decode = ['-o', 'tcp.reassemble_out_of_order:TRUE', ...(rpc ? ['-d', `tcp.port==${NFS_PORT},rpc`] : [])];
   const { stdout } = await run('tshark', ['-r', file, ...decode, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], { maxBuffer: 64 << 20 });
   return stdout.split('\n').filter(Boolean).length;
 }
@@ -59,7 +60,15 @@ describe.each(FILES)('%s', (file) => {
     expect(await tsharkCount(pcap, '_ws.malformed', true)).toBe(0);
     const retransmissions = await tsharkCount(pcap, 'tcp.analysis.retransmission');
     if (a.end.retransmits > 0) expect(retransmissions).toBeGreaterThan(0);
+    // Both directions: every call is in the capture, and every reply is matched to its call.
+    const calls = f.steps.filter((s) => s.do === 'call' || s.do === 'retransmit').length;
+    expect(await tsharkCount(pcap, 'rpc.msgtyp == 0', true)).toBe(calls);
+    const replies = await tsharkCount(pcap, 'rpc.msgtyp == 1', true);
+    expect(replies).toBeGreaterThan(0);
+    expect(await tsharkCount(pcap, 'rpc.msgtyp == 1 && rpc.repframe', true)).toBe(replies);
+    // In time order across connections.
+    expect(await tsharkCount(pcap, 'frame.time_delta < 0')).toBe(0);
     const udpCalls = f.steps.filter((s) => s.do === 'call' && s.transport === 'udp').length;
-    expect(await tsharkCount(pcap, 'udp')).toBe(udpCalls);
+    expect(await tsharkCount(pcap, 'udp.srcport != 2049')).toBe(udpCalls);
   });
 });

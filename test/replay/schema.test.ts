@@ -37,6 +37,8 @@ describe('fixture schema', () => {
     ['a retransmission of an unknown call', [READ, { do: 'retransmit', client: 'c1', of: 'r9' }], 'steps[1].of (retransmit)', /no earlier call labelled r9/],
     ['a file handle outside the export', [{ ...READ, args: [{ fh: '../etc/passwd' }] }], 'steps[0].args[0].fh (call READ)', /inside the export/],
     ['an unknown field', [{ ...READ, colour: 'red' }], 'steps[0] (call READ)', /colour/],
+    ['a wrong-typed item (the field it has, not the first kind of item)', [{ ...READ, args: [{ fh: 'a.bin' }, { uint64: 'zero' }, { uint32: 4096 }] }], 'steps[0].args[1].uint64 (call READ)', /expected number, received string/],
+    ['a negative item', [{ ...READ, args: [{ fh: 'a.bin' }, { uint64: 0 }, { uint32: -1 }] }], 'steps[0].args[2].uint32 (call READ)', /too small|>=/],
     ['a range that ends before it starts', [{ do: 'drop-range', client: 'c1', from: 10, to: 5 }], 'steps[0].to (drop-range)', /past from/],
   ])('rejects %s, naming step and field', (_what, steps, where, why) => {
     const e = rejection(base(steps));

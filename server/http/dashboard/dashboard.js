@@ -147,7 +147,8 @@ function applyCommon(x) {
 
 function pruneLifetimes() {
   if (model.lifetimes.size <= MAX_LIFETIMES_KEPT) return;
-  const released = [...model.lifetimes.values()].filter((l) => l.releasedAt !== null).sort((a, b) => a.pinnedAt - b.pinnedAt);
+  // Lifetimes that show a stale retransmit are the last to go: the timeline keeps them in view.
+  const released = [...model.lifetimes.values()].filter((l) => l.releasedAt !== null).sort((a, b) => Number(hasStaleMark(a)) - Number(hasStaleMark(b)) || a.pinnedAt - b.pinnedAt);
   for (const l of released.slice(0, model.lifetimes.size - MAX_LIFETIMES_KEPT)) model.lifetimes.delete(l.destructor);
 }
 
@@ -319,8 +320,18 @@ function describeMarks(l) {
 }
 
 /** The lifetimes the timeline shows: the most recent pins, oldest first. */
+/** Rows of the timeline: the latest pins, but a few showing the bug (a stale retransmit) stay in view. */
+const TIMELINE_STALE_ROWS = 6;
+
 function timelineRows() {
-  return [...model.lifetimes.values()].sort((a, b) => a.pinnedAt - b.pinnedAt).slice(-TIMELINE_ROWS);
+  const all = [...model.lifetimes.values()].sort((a, b) => a.pinnedAt - b.pinnedAt);
+  const stale = all.filter(hasStaleMark).slice(-TIMELINE_STALE_ROWS);
+  const latest = all.filter((l) => !stale.includes(l)).slice(-(TIMELINE_ROWS - stale.length));
+  return [...stale, ...latest].sort((a, b) => a.pinnedAt - b.pinnedAt);
+}
+
+function hasStaleMark(l) {
+  return l.marks.some((m) => m.kind === 'stale-retransmit');
 }
 
 /** A pin the network stretched: pages returned to the cache only after a retransmission of their bytes. */
@@ -400,7 +411,8 @@ function drawTimeline() {
     legendItem('#63b3ed', 'pinned, then returned to the cache'),
     legendItem('#a0aec0', 'network holds unpinned pages (legacy)'),
     legendItem('', `stretched by retransmission: ${nStretched}`),
-    legendItem('', `stale retransmit after release: ${nStale}`),
+    // The counter counts every stale retransmission since start; the timeline shows those in view.
+    legendItem('', `stale retransmit after release: ${nStale} shown of ${model.counters.staleRetransmits ?? 0} counted`),
   );
 }
 
@@ -570,7 +582,8 @@ function renderConnections() {
     ...model.connections.map((c) => {
       const tr = document.createElement('tr');
       tr.dataset.conn = String(c.id);
-      const cells = [c.id, `${c.remote} ${c.transport}`, c.bytesInFlight, c.cwnd, c.ssthresh, fmtMs(c.srttMs), fmtMs(c.rtoMs), c.retransmits, c.staleRetransmits, c.pinnedReplies];
+      // No ssthresh before the first loss: Linux's "infinite" (TCP_INFINITE_SSTHRESH), shown as ∞.
+      const cells = [c.id, `${c.remote} ${c.transport}`, c.bytesInFlight, c.cwnd, c.ssthresh ?? '∞', fmtMs(c.srttMs), fmtMs(c.rtoMs), c.retransmits, c.staleRetransmits, c.pinnedReplies];
       for (const v of cells) {
         const td = document.createElement('td');
         td.textContent = String(v);
