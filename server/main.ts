@@ -19,6 +19,7 @@ import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
+import { locksSnapshot } from './nlm/snapshot.ts';
 
 export interface BoundPorts {
   nfs: number;
@@ -118,6 +119,8 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
     return { prog: p.prog, vers: [...p.versions.keys()], tcpPort: port, udpPort: port };
   });
+  // A GRANTED or SM_NOTIFY callback that the portmapper would route back to us is not sent.
+  for (const port of [nfs.port, mount.port]) services.nlm.peers.addOwnPort(port);
   let portmap: PortmapHandle;
   try {
     portmap = await startPortmap(config.portmap, config.host, registrations, log);
@@ -137,6 +140,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       replyPath: { ...replies.counters, inflightReplies: replies.inflightReplies(), staleRetransmits: replies.staleRetransmits() },
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
     }),
+    locks: () => locksSnapshot(services.nlm, services.nsm),
     faults: {
       get: () => replies.getFaults(),
       set: (partial) => replies.setFaults(partial),
@@ -170,9 +174,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
 }
 
 function mountHelp(p: BoundPorts): string {
+  // Without a portmapper the client's lockd cannot find NLM: locking then needs `nolock`.
   const explicit = `mount -t nfs -o vers=3,proto=tcp,port=${p.nfs},mountport=${p.mount},mountproto=tcp,nolock HOST:/export /mnt`;
   const lines = ['Mount it from a Linux client (replace HOST with this machine\'s address):'];
-  if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp,nolock HOST:/export /mnt`);
+  if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp HOST:/export /mnt`);
   lines.push(`  ${explicit}`);
   lines.push(`Dashboard and API: http://localhost:${p.http}/`);
   return lines.join('\n');

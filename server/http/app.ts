@@ -7,6 +7,8 @@ import type { FaultApi } from './fault-api.ts';
 import { dashboardPlugin } from './plugins/dashboard.ts';
 import { eventsPlugin } from './plugins/events.ts';
 import { faultsPlugin } from './plugins/faults.ts';
+import { locksPlugin } from './plugins/locks.ts';
+import type { LocksSnapshot } from '../nlm/snapshot.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { statePlugin, type StateSnapshot } from './plugins/state.ts';
 import { tracePlugin } from './plugins/trace.ts';
@@ -26,6 +28,8 @@ export interface HttpAppOptions {
   faults: FaultApi;
   /** The dashboard event stream; by default one on the telemetry with the default limits. */
   stream?: EventStream;
+  /** NLM locks for GET /api/locks and /metrics (absent: no locking service). */
+  locks?: () => LocksSnapshot;
 }
 
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
@@ -39,7 +43,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   await app.register(dashboardPlugin);
   await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
-  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream });
+  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.locks ? { locks: opts.locks } : {}) });
+  if (opts.locks) await app.register(locksPlugin, { locks: opts.locks });
   await app.register(tracePlugin, { telemetry: opts.telemetry });
   await app.register(faultsPlugin, { faults: opts.faults });
   await app.register(eventsPlugin, { stream });
