@@ -10,10 +10,14 @@ function decodeMyId(r: XdrReader): MyId {
   return { myName, prog: r.int32(), vers: r.int32(), proc: r.int32() };
 }
 
-/** As rpc.statd: SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are for the local lock manager only. */
+/**
+ * SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are for the local lock manager only: loopback, as
+ * rpc.statd requires, and a privileged port (a kernel lockd's), so no unprivileged local process can
+ * make us forget monitored clients or drop every lock.
+ */
 function local(ctx: CallContext): boolean {
   const a = ctx.remoteAddress.replace(/^::ffff:/, '');
-  return a === '::1' || a.startsWith('127.');
+  return (a === '::1' || a.startsWith('127.')) && ctx.remotePort < 1024;
 }
 
 /** NSM version 1 (sm_inter.x). */
@@ -58,7 +62,7 @@ export function createNsmProgram(nsm: Nsm): RpcProgram {
     name: 'SM_SIMU_CRASH',
     async handler(_r, ctx) {
       if (local(ctx)) await nsm.simulateCrash();
-      else ctx.log.info({ remote: ctx.remoteAddress }, 'nsm: SM_SIMU_CRASH from a remote host ignored');
+      else ctx.log.info({ remote: ctx.remoteAddress, port: ctx.remotePort }, 'nsm: SM_SIMU_CRASH from a remote or unprivileged caller ignored');
       return new XdrWriter();
     },
   };

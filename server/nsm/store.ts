@@ -2,7 +2,8 @@
  * NSM's persistent state under `<var-dir>/nsm/state.json`, as rpc.statd keeps `sm/` and `state`:
  * the state number (odd while up, advanced on every start), the hosts monitored, and the hosts still
  * to be told (SM_NOTIFY) that we restarted. Written aside and renamed, so a kill -9 leaves the old
- * or the new file, never a torn one; writes are serialized.
+ * or the new file, never a torn one. Writes are serialized, and saves that arrive while one waits to
+ * start share it (a burst of new clients costs one write, not one each).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,7 +35,10 @@ export type NsmState = z.infer<typeof StateSchema>;
 export const NSM_STATE_FILE = 'state.json';
 
 export class NsmStore {
-  private chain: Promise<void> = Promise.resolve();
+  /** The last write started or queued, and the one not yet started (that later saves join). */
+  private current: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  private latest: NsmState | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -52,15 +56,25 @@ export class NsmStore {
     return r.data;
   }
 
+  /** Resolves once a write that includes `s` is on disk. */
   save(s: NsmState): Promise<void> {
-    const text = JSON.stringify(s);
-    const next = this.chain.then(async () => {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const file = path.join(this.dir, NSM_STATE_FILE);
-      await writeFile(`${file}.tmp`, text, { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    });
-    this.chain = next.catch(() => undefined);
-    return next;
+    this.latest = s;
+    if (this.queued) return this.queued;
+    const prev = this.current;
+    const p = (async () => {
+      await prev?.catch(() => undefined);
+      this.queued = undefined;
+      await this.write(JSON.stringify(this.latest));
+    })();
+    this.queued = p;
+    this.current = p;
+    return p;
+  }
+
+  private async write(text: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(this.dir, NSM_STATE_FILE);
+    await writeFile(`${file}.tmp`, text, { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
   }
 }

@@ -1,6 +1,7 @@
 // NLM versions 1, 3 and 4 over real sockets against the assembled server: POSIX answers, the GRANTED
 // callback through the client's portmapper, _MSG/_RES, SHARE, FREE_ALL, limits, malformed calls, and
 // NSM's procedures and the SM_NOTIFY that frees a rebooted client's locks.
+import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +26,7 @@ import {
   NLMPROC,
 } from '../../server/nlm/constants.ts';
 import { encodeLock } from '../../server/nlm/xdr.ts';
-import { NSM_PROGRAM, SMPROC, STAT_SUCC } from '../../server/nsm/constants.ts';
+import { NSM_PROGRAM, SMPROC, STAT_FAIL, STAT_SUCC } from '../../server/nsm/constants.ts';
 import { NfsTestClient } from '../support/nfs-client.ts';
 import { alockOf, ClientServices, NlmTestClient, type LockSpec } from '../support/nlm-client.ts';
 import { testLog } from '../support/logger.ts';
@@ -68,6 +69,17 @@ afterAll(async () => {
 });
 
 const spec = (caller: string, svid: number, offset: bigint, length: bigint, file = () => fh): LockSpec => ({ caller, svid, oh: Buffer.from(`${caller}-${svid}`), fh: file(), offset, length });
+
+/** Binds a random privileged port (root only), retrying when one is taken. */
+async function onPrivilegedPort<T>(fn: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(randomInt(600, 1024));
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EADDRINUSE' || attempt > 20) throw e;
+    }
+  }
+}
 
 /** Retries an assertion until it passes (the deadline only turns a hang into a failure). */
 async function eventually(check: () => Promise<void>, ms = 10_000): Promise<void> {
@@ -261,11 +273,18 @@ describe('NLM over TCP and UDP', () => {
 describe('NSM', () => {
   const myId = (w: XdrWriter) => w.string('127.0.0.1').int32(NLM_PROGRAM).int32(4).int32(16);
 
-  it('reports its state, monitors for local callers, and calls a registrant back on SM_NOTIFY', async () => {
+  it('reports its state to anyone and refuses SM_MON from an unprivileged port', async () => {
     const c = await RpcClient.connect({ host: '127.0.0.1', port, transport: 'udp' });
     const st = await c.call(NSM_PROGRAM, 1, SMPROC.STAT, new XdrWriter().string('anyone'));
     expect(st.uint32()).toBe(STAT_SUCC);
     expect(st.int32() % 2).toBe(1);
+    const mon = await c.call(NSM_PROGRAM, 1, SMPROC.MON, myId(new XdrWriter().string('peer-y')).fixedOpaque(Buffer.alloc(16)));
+    expect(mon.uint32()).toBe(STAT_FAIL);
+    await c.close();
+  });
+
+  it.runIf(process.getuid?.() === 0)('monitors for the local lock manager (privileged port) and calls it back on SM_NOTIFY', async () => {
+    const c = await onPrivilegedPort((localPort) => RpcClient.connect({ host: '127.0.0.1', port, transport: 'udp', localPort }));
     const priv = Buffer.alloc(16, 0xab);
     const mon = await c.call(NSM_PROGRAM, 1, SMPROC.MON, myId(new XdrWriter().string('peer-x')).fixedOpaque(priv));
     expect(mon.uint32()).toBe(STAT_SUCC);
@@ -275,8 +294,10 @@ describe('NSM', () => {
     const r = new XdrReader(cb.args);
     expect([r.string(1024), r.int32(), r.fixedOpaque(16)]).toEqual(['peer-x', 5, priv]);
     await c.call(NSM_PROGRAM, 1, SMPROC.UNMON, myId(new XdrWriter().string('peer-x')));
-    await c.call(NSM_PROGRAM, 1, SMPROC.UNMON_ALL, myId(new XdrWriter()));
-    expect((await locksApi()).counts).toBeDefined();
+    const before = services.callbacks.length;
+    await c.call(NSM_PROGRAM, 1, SMPROC.NOTIFY, new XdrWriter().string('peer-x').int32(7));
+    await new Promise((res) => setTimeout(res, 300));
+    expect(services.callbacks.length).toBe(before);
     await c.close();
   });
 
