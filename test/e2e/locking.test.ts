@@ -16,6 +16,8 @@ import { startServer, type ServerProcess } from '../support/server-process.ts';
 import { RUN_GUEST, runGuest } from './guest.ts';
 
 const run = promisify(execFile);
+/** A cthon04 checkout (its lock/tlock.c is built at test time; its code is not part of this repository). */
+const CTHON04 = process.env.CTHON04;
 
 interface ApiLock {
   file: string;
@@ -107,5 +109,17 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     expect(out).not.toMatch(/\bnolock\b/);
     expect(r.code).toBe(0);
     expect((await locks()).locks.filter(onData)).toEqual([]);
+  });
+
+  it.runIf(CTHON04 !== undefined)('passes the Connectathon lock suite (tlocklfs, tlock64) from the guest', async () => {
+    const src = path.join(CTHON04!, 'lock/tlock.c');
+    await run('gcc', ['-static', '-O2', '-DLF_SUMMIT', '-o', path.join(exp, 'tlocklfs'), src, '-lm']);
+    await run('gcc', ['-static', '-O2', '-DLF_SUMMIT', '-DLARGE_LOCKS', '-o', path.join(exp, 'tlock64'), src, '-lm']);
+    const r = await runGuest('cthon-lock.sh', { nfsPort: 'auto', locking: true, timeoutS: 900 });
+    const out = r.stdout + r.stderr;
+    console.log(out.split('\n').filter((l) => /results:|cthon-lock:|FAIL/.test(l)).join('\n'));
+    expect(out).toContain('cthon-lock: all passed');
+    expect(out).not.toMatch(/\bFAIL/);
+    expect(r.code).toBe(0);
   });
 });
