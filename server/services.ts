@@ -69,6 +69,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     hostname,
     log: o.log.child({ svc: 'nsm' }),
     onPeerRebooted: (name) => nlm && freeClient(nlm, name),
+    isIdle: (name) => !nlm || (!nlm.locks.hasClient(name) && !nlm.shares.all().some((s) => s.caller === name)),
   });
   nlm = createNlmContext({
     config: config.nlm,

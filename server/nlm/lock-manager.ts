@@ -228,6 +228,11 @@ export class LockManager<T = undefined> {
     return freed;
   }
 
+  /** Whether a client (caller name) holds or waits for any lock. */
+  hasClient(caller: string): boolean {
+    return this.locksByClient.has(caller) || this.waitersByClient.has(caller);
+  }
+
   /** Every held lock, for /api/locks and tests. */
   held(): HeldLock[] {
     const out: HeldLock[] = [];

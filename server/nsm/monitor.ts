@@ -28,6 +28,8 @@ export interface NsmOptions {
   log: Logger;
   /** A monitored lock holder rebooted (SM_NOTIFY) or we simulate our own crash: drop its locks. */
   onPeerRebooted: (monName: string) => void;
+  /** Whether a client holds nothing any more (no lock, waiter or share): it may stop being monitored. */
+  isIdle: (monName: string) => boolean;
 }
 
 const normal = (a: string | undefined) => a?.replace(/^::ffff:/, '');
@@ -80,6 +82,8 @@ export class Nsm {
   async monitorPeer(monName: string, address: string, serverAddress: string | undefined): Promise<boolean> {
     const a = normal(address);
     if (this.s.monitors.some((m) => !m.myId && m.monName === monName && m.address === a)) return true;
+    // Full: clients that hold nothing any more make room (knfsd likewise unmonitors idle hosts).
+    if (this.s.monitors.length >= this.o.config.maxMonitored) this.s.monitors = this.s.monitors.filter((m) => m.myId || !this.o.isIdle(m.monName));
     if (this.s.monitors.length >= this.o.config.maxMonitored) return false;
     this.s.monitors.push({ monName, address: a, serverAddress: normal(serverAddress) });
     await this.store.save(this.s);

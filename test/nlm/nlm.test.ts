@@ -51,6 +51,7 @@ beforeAll(async () => {
       host: '127.0.0.1',
       pageCache: { pages: 256 },
       nlm: { clientPortmapPort: services.portmapPort, callbackTimeoutMs: 1000, grantedRetryMs: 200, grantedRetries: 2, limits: { maxLocksPerClient: 50, maxWaitersPerClient: 4 } },
+      nsm: { maxMonitored: 12 },
     },
     'test',
   );
@@ -298,6 +299,20 @@ describe('NSM', () => {
     await c.call(NSM_PROGRAM, 1, SMPROC.NOTIFY, new XdrWriter().string('peer-x').int32(7));
     await new Promise((res) => setTimeout(res, 300));
     expect(services.callbacks.length).toBe(before);
+    await c.close();
+  });
+
+  it('monitors a bounded number of clients, making room from those that hold nothing any more', async () => {
+    const c = await NlmTestClient.connect({ port });
+    const stats: number[] = [];
+    for (let i = 0; i < 20; i++) stats.push((await c.lock(spec(`mon-${i}`, 1, BigInt(1000 + i), 1n))).stat);
+    const granted = stats.filter((s) => s === NLM4_GRANTED).length;
+    expect(granted).toBeGreaterThan(0);
+    expect(granted).toBeLessThanOrEqual(12);
+    expect(stats.slice(granted).every((s) => s === NLM4_DENIED_NOLOCKS)).toBe(true);
+    for (let i = 0; i < granted; i++) expect((await c.unlock(spec(`mon-${i}`, 1, 0n, 0n))).stat).toBe(NLM4_GRANTED);
+    expect((await c.lock(spec('mon-new', 1, 5000n, 1n))).stat).toBe(NLM4_GRANTED);
+    expect((await c.unlock(spec('mon-new', 1, 0n, 0n))).stat).toBe(NLM4_GRANTED);
     await c.close();
   });
 
