@@ -59,7 +59,6 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     timeoutMs: config.nlm.callbackTimeoutMs,
     maxInflight: config.nlm.maxCallbacks,
     hostname,
-    log: o.log.child({ svc: 'nlm-callback' }),
   });
   let nlm: NlmContext | undefined;
   const nsm = await Nsm.start({

@@ -1,5 +1,5 @@
-import { NLM4_DENIED, NLM4_DENIED_GRACE_PERIOD, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
-import { requestOf, stat, type NlmProcedure, type NlmRes } from './procedure.ts';
+import { NLM4_DENIED, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
+import { graceDenied, requestOf, stat, type NlmProcedure, type NlmRes } from './procedure.ts';
 import { decodeCancargs, encodeRes, type nlm4_cancargs } from './xdr.ts';
 
 /**
@@ -11,7 +11,7 @@ export const cancel: NlmProcedure<nlm4_cancargs, NlmRes> = {
   decode: decodeCancargs,
   run(a, call) {
     const res = (s: Parameters<typeof stat>[1]): NlmRes => ({ cookie: a.cookie, stat: stat(call, s) });
-    if (call.ctx.hooks.inGrace()) return res(NLM4_DENIED_GRACE_PERIOD);
+    if (call.ctx.hooks.inGrace()) return res(graceDenied(call));
     const req = requestOf(call, a.alock, a.exclusive);
     if (!req) return res(NLM4_STALE_FH);
     return res(call.ctx.locks.cancel(req) || call.ctx.grants.cancel(req) ? NLM4_GRANTED : NLM4_DENIED);

@@ -46,6 +46,8 @@ export interface NlmContext {
   hooks: NlmHooks;
   /** The identity of the file a handle names (every handle of one file maps to one key), or undefined for a handle we did not make. */
   fileKey(fh: Buffer): string | undefined;
+  /** Requests refused because of the grace period, since start. */
+  counters: { graceDenied: number };
   log: Logger;
 }
 
@@ -69,6 +71,7 @@ export function createNlmContext(o: { config: NlmConfig; fh: FileHandleCodec; ho
         return undefined;
       }
     },
+    counters: { graceDenied: 0 },
     log,
   };
 }

@@ -58,7 +58,6 @@ export interface LockRequest extends LockRange {
 /** A queued blocking request, with what the caller needs to tell the client when it is granted. */
 export interface Waiter<T> extends LockRequest {
   tag: T;
-  queuedAt: number;
 }
 
 export type LockOutcome<T> =
@@ -131,7 +130,6 @@ export class LockManager<T = undefined> {
   private readonly waitersByClient = new Map<string, number>();
   private lockCount = 0;
   private waiterCount = 0;
-  private seq = 0;
 
   constructor(
     private readonly limits: LockLimits = LOCK_DEFAULT_LIMITS,
@@ -172,7 +170,7 @@ export class LockManager<T = undefined> {
     const client = req.owner.caller;
     if (this.waiterCount >= this.limits.maxWaiters) return { status: 'nolocks', reason: 'blocked-lock queue full' };
     if ((this.waitersByClient.get(client) ?? 0) >= this.limits.maxWaitersPerClient) return { status: 'nolocks', reason: 'client blocked-lock limit' };
-    const waiter: Waiter<T> = { ...req, tag: o.tag, queuedAt: this.seq++ };
+    const waiter: Waiter<T> = { ...req, tag: o.tag };
     if (queue) queue.push(waiter);
     else this.queues.set(req.file, [waiter]);
     this.waiterCount++;

@@ -1,5 +1,5 @@
-import { NLM4_BLOCKED, NLM4_DENIED, NLM4_DENIED_GRACE_PERIOD, NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
-import { requestOf, stat, type NlmCall, type NlmProcedure, type NlmRes } from './procedure.ts';
+import { NLM4_BLOCKED, NLM4_DENIED, NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
+import { graceDenied, requestOf, stat, type NlmCall, type NlmProcedure, type NlmRes } from './procedure.ts';
 import { decodeLockargs, encodeRes, type nlm4_lockargs } from './xdr.ts';
 
 /**
@@ -9,7 +9,7 @@ import { decodeLockargs, encodeRes, type nlm4_lockargs } from './xdr.ts';
 async function lockWith(a: nlm4_lockargs, call: NlmCall, monitored: boolean): Promise<NlmRes> {
   const { ctx } = call;
   const res = (s: Parameters<typeof stat>[1]): NlmRes => ({ cookie: a.cookie, stat: stat(call, s) });
-  if (ctx.hooks.inGrace() !== a.reclaim) return res(NLM4_DENIED_GRACE_PERIOD);
+  if (ctx.hooks.inGrace() !== a.reclaim) return res(graceDenied(call));
   const req = requestOf(call, a.alock, a.exclusive);
   if (!req) return res(NLM4_STALE_FH);
   if (monitored && !(await ctx.hooks.monitor(a.alock.caller_name, call.rpc))) return res(NLM4_DENIED_NOLOCKS);

@@ -4,7 +4,6 @@
  * client's address. Each call opens a socket, waits at most `timeoutMs`, and closes it; the number in
  * flight is bounded so a flood of requests from unreachable clients cannot pile sockets up.
  */
-import type { Logger } from 'pino';
 import { authSys, RpcClient } from '../../rpc/client.ts';
 import { IPPROTO_TCP, IPPROTO_UDP, PMAP_PROG } from '../../rpc/portmap.ts';
 import type { TransportKind } from '../../rpc/program.ts';
@@ -21,7 +20,6 @@ export interface PeerCallerOptions {
   maxInflight: number;
   /** machinename of the AUTH_SYS credential the callbacks carry. */
   hostname: string;
-  log: Logger;
 }
 
 export class PeerCallError extends Error {

@@ -6,7 +6,7 @@
 import type { CallContext, Procedure } from '../../rpc/program.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
-import { NLM_PROGRAM, statForVersion, type nlm4_stats } from './constants.ts';
+import { NLM4_DENIED_GRACE_PERIOD, NLM_PROGRAM, statForVersion, type nlm4_stats } from './constants.ts';
 import { lockRequestOf, type NlmContext } from './context.ts';
 import type { LockRequest } from './lock-manager.ts';
 import type { nlm4_lock } from './xdr.ts';
@@ -58,6 +58,12 @@ export function toMsgProcedure<A, R>(p: NlmProcedure<A, R>, ctx: NlmContext, res
 /** The stat as this version of the protocol can say it. */
 export function stat(call: NlmCall, s: nlm4_stats): nlm4_stats {
   return statForVersion(call.vers, s);
+}
+
+/** DENIED_GRACE_PERIOD, counted. */
+export function graceDenied(call: NlmCall): nlm4_stats {
+  call.ctx.counters.graceDenied++;
+  return NLM4_DENIED_GRACE_PERIOD;
 }
 
 /** The lock request an nlm4_lock names, or undefined when its handle is not one of ours (STALE_FH). */

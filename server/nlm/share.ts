@@ -1,5 +1,5 @@
-import { NLM4_DENIED, NLM4_DENIED_GRACE_PERIOD, NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH, type nlm4_stats } from './constants.ts';
-import type { NlmProcedure } from './procedure.ts';
+import { NLM4_DENIED, NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH, type nlm4_stats } from './constants.ts';
+import { graceDenied, type NlmProcedure } from './procedure.ts';
 import { decodeShareargs, encodeShareres, type nlm4_shareargs } from './xdr.ts';
 
 interface ShareRes {
@@ -14,7 +14,7 @@ export const share: NlmProcedure<nlm4_shareargs, ShareRes> = {
   name: 'SHARE',
   decode: (r) => decodeShareargs(r),
   run(a, call) {
-    if (call.ctx.hooks.inGrace() !== a.reclaim) return { cookie: a.cookie, stat: NLM4_DENIED_GRACE_PERIOD };
+    if (call.ctx.hooks.inGrace() !== a.reclaim) return { cookie: a.cookie, stat: graceDenied(call) };
     const file = call.ctx.fileKey(a.share.fh);
     if (file === undefined) return { cookie: a.cookie, stat: STALE(call.vers) };
     const r = call.ctx.shares.share({ file, caller: a.share.caller_name, oh: a.share.oh, mode: a.share.mode, access: a.share.access });
@@ -28,7 +28,7 @@ export const unshare: NlmProcedure<nlm4_shareargs, ShareRes> = {
   name: 'UNSHARE',
   decode: (r) => decodeShareargs(r),
   run(a, call) {
-    if (call.ctx.hooks.inGrace()) return { cookie: a.cookie, stat: NLM4_DENIED_GRACE_PERIOD };
+    if (call.ctx.hooks.inGrace()) return { cookie: a.cookie, stat: graceDenied(call) };
     const file = call.ctx.fileKey(a.share.fh);
     if (file === undefined) return { cookie: a.cookie, stat: STALE(call.vers) };
     call.ctx.shares.unshare(file, a.share.caller_name, a.share.oh);

@@ -10,7 +10,7 @@ function entry(l: LockRequest) {
 export interface LocksSnapshot {
   grace: { active: boolean; remainingMs: number };
   nsmState: number;
-  counts: { locks: number; waiters: number; clients: number; files: number; shares: number; pendingGrants: number; monitored: number };
+  counts: { locks: number; waiters: number; clients: number; files: number; shares: number; pendingGrants: number; monitored: number; graceDenied: number };
   locks: ReturnType<typeof entry>[];
   waiters: ReturnType<typeof entry>[];
   monitored: { monName: string; address?: string | undefined }[];
@@ -22,7 +22,7 @@ export function locksSnapshot(nlm: NlmContext, nsm: Nsm): LocksSnapshot {
   return {
     grace: { active: nsm.inGrace(), remainingMs: nsm.graceRemainingMs() },
     nsmState: nsm.state,
-    counts: { ...c, shares: nlm.shares.all().length, pendingGrants: nlm.grants.count(), monitored: nsm.monitors().length },
+    counts: { ...c, shares: nlm.shares.all().length, pendingGrants: nlm.grants.count(), monitored: nsm.monitors().length, graceDenied: nlm.counters.graceDenied },
     locks: nlm.locks.held().map(entry),
     waiters: nlm.locks.waiters().map(entry),
     monitored: nsm.monitors().map((m) => ({ monName: m.monName, address: m.address })),

@@ -1,6 +1,6 @@
-import { NLM4_DENIED, NLM4_DENIED_GRACE_PERIOD, NLM4_GRANTED, NLM4_STALE_FH, type nlm4_stats } from './constants.ts';
+import { NLM4_DENIED, NLM4_GRANTED, NLM4_STALE_FH, type nlm4_stats } from './constants.ts';
 import { lengthOf } from './lock-manager.ts';
-import { requestOf, stat, type NlmProcedure } from './procedure.ts';
+import { graceDenied, requestOf, stat, type NlmProcedure } from './procedure.ts';
 import { decodeTestargs, encodeTestres, type nlm4_holder, type nlm4_testargs } from './xdr.ts';
 
 export interface TestRes {
@@ -14,7 +14,7 @@ export const test: NlmProcedure<nlm4_testargs, TestRes> = {
   name: 'TEST',
   decode: decodeTestargs,
   run(a, call) {
-    if (call.ctx.hooks.inGrace()) return { cookie: a.cookie, stat: NLM4_DENIED_GRACE_PERIOD };
+    if (call.ctx.hooks.inGrace()) return { cookie: a.cookie, stat: graceDenied(call) };
     const req = requestOf(call, a.alock, a.exclusive);
     if (!req) return { cookie: a.cookie, stat: stat(call, NLM4_STALE_FH) };
     const h = call.ctx.locks.test(req);

@@ -1,7 +1,7 @@
-import { NLM4_DENIED_GRACE_PERIOD, NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
+import { NLM4_DENIED_NOLOCKS, NLM4_GRANTED, NLM4_STALE_FH } from './constants.ts';
 import { rangeOf } from './lock-manager.ts';
 import { ownerOf } from './context.ts';
-import { stat, type NlmProcedure, type NlmRes } from './procedure.ts';
+import { graceDenied, stat, type NlmProcedure, type NlmRes } from './procedure.ts';
 import { decodeUnlockargs, encodeRes, type nlm4_unlockargs } from './xdr.ts';
 
 /** NLM_UNLOCK (F_UNLCK): an unlock of a range never locked succeeds, as in POSIX. */
@@ -10,7 +10,7 @@ export const unlock: NlmProcedure<nlm4_unlockargs, NlmRes> = {
   decode: decodeUnlockargs,
   run(a, call) {
     const res = (s: Parameters<typeof stat>[1]): NlmRes => ({ cookie: a.cookie, stat: stat(call, s) });
-    if (call.ctx.hooks.inGrace()) return res(NLM4_DENIED_GRACE_PERIOD);
+    if (call.ctx.hooks.inGrace()) return res(graceDenied(call));
     const file = call.ctx.fileKey(a.alock.fh);
     if (file === undefined) return res(NLM4_STALE_FH);
     const r = call.ctx.locks.unlock(file, ownerOf(a.alock), rangeOf(a.alock.l_offset, a.alock.l_len));

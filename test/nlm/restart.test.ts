@@ -63,6 +63,8 @@ describe('restart with locks held', () => {
     expect((await b.lock(other)).stat).toBe(NLM4_DENIED_GRACE_PERIOD);
     expect((await b.test(other)).stat).toBe(NLM4_DENIED_GRACE_PERIOD);
     expect((await a2.lock(held, { reclaim: true })).stat).toBe(NLM4_GRANTED);
+    const m = await (await fetch(`http://127.0.0.1:${second.ports.http}/metrics`)).text();
+    expect(m).toMatch(/^pagelife_nlm_grace_denied_total 2$/m);
 
     // After grace: the reclaimed lock holds, a reclaim is refused, and new locks work again.
     const deadline = Date.now() + GRACE_MS + 10_000;

@@ -27,7 +27,8 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
         .gauge('pagelife_nlm_blocked_locks', 'NLM blocking lock requests waiting.', [{ value: l.waiters }])
         .gauge('pagelife_nlm_clients', 'Clients holding NLM locks.', [{ value: l.clients }])
         .gauge('pagelife_nlm_shares', 'NLM share reservations held.', [{ value: l.shares }])
-        .gauge('pagelife_nsm_monitored', 'Hosts the status monitor watches.', [{ value: l.monitored }]);
+        .gauge('pagelife_nsm_monitored', 'Hosts the status monitor watches.', [{ value: l.monitored }])
+        .counter('pagelife_nlm_grace_denied_total', 'NLM requests refused with DENIED_GRACE_PERIOD.', [{ value: l.graceDenied }]);
     }
     reply.type(PROMETHEUS_CONTENT_TYPE);
     return opts.telemetry.prometheus() + own.text();
