@@ -51,7 +51,7 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const locks = async (): Promise<{ locks: ApiLock[]; waiters: ApiLock[] }> => (await fetch(`http://127.0.0.1:${server.ports.http}/api/locks`)).json() as never;
+  const locks = async (): Promise<{ locks: ApiLock[]; waiters: ApiLock[]; counts: { graceDenied: number } }> => (await fetch(`http://127.0.0.1:${server.ports.http}/api/locks`)).json() as never;
   async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 240_000): Promise<T> {
     const end = Date.now() + ms;
     for (;;) {
@@ -111,6 +111,7 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     expect((await locks()).locks.filter(onData)).toEqual([]);
   });
 
+
   it.runIf(CTHON04 !== undefined)('passes the Connectathon lock suite (tlocklfs, tlock64) from the guest', async () => {
     const src = path.join(CTHON04!, 'lock/tlock.c');
     await run('gcc', ['-static', '-O2', '-DLF_SUMMIT', '-o', path.join(exp, 'tlocklfs'), src, '-lm']);
@@ -120,6 +121,43 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     console.log(out.split('\n').filter((l) => /results:|cthon-lock:|FAIL/.test(l)).join('\n'));
     expect(out).toContain('cthon-lock: all passed');
     expect(out).not.toMatch(/\bFAIL/);
+    expect(r.code).toBe(0);
+  });
+
+  // Last: it kills the server. The guest's own statd cannot be reached from the host (QEMU user
+  // networking), so its lockd is never told to reclaim; the SM_NOTIFY meant for it lands at the
+  // host-side statd behind the configured client portmapper, and grace is shown with a new lock.
+  it('after kill -9 and a restart: SM_NOTIFY for the guest, and its new lock refused in grace, granted after', async () => {
+    const GRACE_MS = 8000;
+    await fs.writeFile(path.join(dir, 'restart.json'), JSON.stringify({ nlm: { clientPortmapPort: services.portmapPort }, nsm: { graceMs: GRACE_MS } }));
+    for (const f of ['held.lock', 'other.lock']) await fs.writeFile(path.join(exp, f), 'x\n');
+    const { ino: heldIno } = await fs.stat(path.join(exp, 'held.lock'), { bigint: true });
+    const { ino: otherIno } = await fs.stat(path.join(exp, 'other.lock'), { bigint: true });
+    const guest = runGuest('locking-restart.sh', { nfsPort: 'auto', locking: true, timeoutS: 400, opts: 'lookupcache=none,actimeo=1' });
+    await until('the guest lock on held.lock', async () => (await locks()).locks.find((l) => l.file.endsWith(`:${heldIno}`)));
+    const { nfs, mount } = server.ports;
+    await server.stop('SIGKILL');
+    const notified = services.notifies.length;
+    server = await startServer(['--export', exp, '--var-dir', path.join(dir, 'var'), '--portmap', 'auto', '--nfs-port', String(nfs), '--mount-port', String(mount), '--config', path.join(dir, 'restart.json')]);
+    const restartedAt = Date.now();
+    const notify = await services.until(() => services.notifies[notified], 30_000);
+    expect(notify.monName).toBe('127.0.0.1');
+    const api = (await (await fetch(`http://127.0.0.1:${server.ports.http}/api/locks`)).json()) as { grace: { active: boolean }; locks: ApiLock[] };
+    expect(api.grace.active).toBe(true);
+    expect(api.locks).toEqual([]);
+    await fs.writeFile(path.join(exp, 'restarted'), '');
+
+    // The guest's LOCK on other.lock is refused while in grace (its lockd retries), then granted.
+    await until('a lock refused for grace', async () => ((await locks()).counts.graceDenied > 0 ? true : undefined));
+    const got = await until('the guest lock on other.lock', async () => (await locks()).locks.find((l) => l.file.endsWith(`:${otherIno}`)));
+    const grantedAfterMs = Date.now() - restartedAt;
+    console.log(`locking-restart: guest lock granted ${grantedAfterMs} ms after the restart (grace ${GRACE_MS} ms)`);
+    expect(got.caller).toBe('pagelife-guest');
+    expect(grantedAfterMs).toBeGreaterThanOrEqual(GRACE_MS);
+    const r = await guest;
+    const out = r.stdout + r.stderr;
+    expect(out).toContain('locking-restart: the server restarted');
+    expect(out).toContain('locking-restart: new lock granted');
     expect(r.code).toBe(0);
   });
 });
