@@ -5,6 +5,8 @@ import { FaultConfigSchema } from './reply/faults.ts';
 import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
+import { PMAP_PORT } from '../rpc/portmap.ts';
+import { LOCK_DEFAULT_LIMITS } from './nlm/lock-manager.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
 import { TCP_MSS_DEFAULT } from '../netstack/connection.ts';
@@ -86,6 +88,35 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   replyMode: z.enum(REPLY_MODES).default('destructor'),
+  /** NLM byte-range locks: limits, and the callbacks to clients (GRANTED, _RES, SM_NOTIFY). */
+  nlm: z
+    .object({
+      limits: z
+        .object({
+          maxLocks: positive.default(LOCK_DEFAULT_LIMITS.maxLocks),
+          maxLocksPerClient: positive.default(LOCK_DEFAULT_LIMITS.maxLocksPerClient),
+          maxWaiters: positive.default(LOCK_DEFAULT_LIMITS.maxWaiters),
+          maxWaitersPerClient: positive.default(LOCK_DEFAULT_LIMITS.maxWaitersPerClient),
+        })
+        .prefault({}),
+      maxShares: positive.default(4096),
+      /** Where clients run their portmapper (their lockd and statd are found through it). */
+      clientPortmapPort: port.default(PMAP_PORT),
+      callbackTimeoutMs: positive.max(600_000).default(5_000),
+      maxCallbacks: positive.default(64),
+      grantedRetryMs: positive.max(600_000).default(10_000),
+      grantedRetries: z.number().int().min(0).default(5),
+    })
+    .prefault({}),
+  /** NSM: grace period after a restart (Linux lockd's default is 90 s) and SM_NOTIFY retries. */
+  nsm: z
+    .object({
+      graceMs: z.number().int().min(0).max(3_600_000).default(90_000),
+      notifyIntervalMs: positive.max(600_000).default(5_000),
+      notifyRetries: z.number().int().min(0).default(10),
+      maxMonitored: positive.default(4096),
+    })
+    .prefault({}),
   /** The simulated TCP between the reply path and the real socket. */
   net: z
     .strictObject({

@@ -22,6 +22,7 @@ import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { limitsExposition } from './telemetry/limits-metrics.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
+import { locksSnapshot } from './nlm/snapshot.ts';
 
 export interface BoundPorts {
   nfs: number;
@@ -143,6 +144,8 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     const port = p.prog === NFS_PROGRAM ? nfs.port : mount.port;
     return { prog: p.prog, vers: [...p.versions.keys()], tcpPort: port, udpPort: port };
   });
+  // A GRANTED or SM_NOTIFY callback that the portmapper would route back to us is not sent.
+  for (const port of [nfs.port, mount.port]) services.nlm.peers.addOwnPort(port);
   const portmap: PortmapHandle = await startPortmap(config.portmap, config.host, registrations, log).catch(unwind);
   opened.push(() => portmap.close());
 
@@ -162,6 +165,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       memory: process.memoryUsage(),
     }),
     metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]),
+    locks: () => locksSnapshot(services.nlm, services.nsm),
     faults: {
       get: () => replies.getFaults(),
       set: (partial) => replies.setFaults(partial),
@@ -202,9 +206,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
 }
 
 function mountHelp(p: BoundPorts, config: Config, auth: ControlAuth): string {
+  // Without a portmapper the client's lockd cannot find NLM: locking then needs `nolock`.
   const explicit = `mount -t nfs -o vers=3,proto=tcp,port=${p.nfs},mountport=${p.mount},mountproto=tcp,nolock HOST:/export /mnt`;
   const lines = ['Mount it from a Linux client (replace HOST with this machine\'s address):'];
-  if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp,nolock HOST:/export /mnt`);
+  if (p.portmap !== 'off') lines.push(`  mount -t nfs -o vers=3,proto=tcp HOST:/export /mnt`);
   lines.push(`  ${explicit}`);
   if (auth.required) {
     const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? 'HOST' : config.httpHost;

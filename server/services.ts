@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RpcProgram } from '../rpc/program.ts';
@@ -7,6 +8,12 @@ import type { ExportEntry } from './exports/types.ts';
 import { createMountProgram } from './mount/program.ts';
 import { createNfsContext, exportsAccessPolicy, type NfsContext } from './nfs3/context.ts';
 import { createNfsProgram } from './nfs3/program.ts';
+import { createNlmContext, type NlmContext } from './nlm/context.ts';
+import { freeClient } from './nlm/free-all.ts';
+import { PeerCaller } from '../rpc/peer-caller.ts';
+import { createNlmProgram } from './nlm/program.ts';
+import { Nsm } from './nsm/monitor.ts';
+import { createNsmProgram } from './nsm/program.ts';
 import type { PageCache } from './pagecache/page-cache.ts';
 import { openExports } from './vfs/export.ts';
 import { StartupError } from './startup-error.ts';
@@ -17,6 +24,8 @@ export const DEFAULT_EXPORT_PATH = '/export';
 export interface Services {
   programs: RpcProgram[];
   nfs: NfsContext;
+  nlm: NlmContext;
+  nsm: Nsm;
   close(): Promise<void>;
 }
 
@@ -53,9 +62,40 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     o.log.info({ path: e.path, dir: e.dir, clients: e.rules.map((r) => r.spec) }, 'exporting');
     for (const r of e.rules) for (const note of r.notes) o.log.info({ path: e.path, client: r.spec }, `exports: ${note}`);
   }
+  // Locking: NSM first (its saved state decides the grace period), then NLM over the NFS handles.
+  const hostname = os.hostname();
+  const peers = new PeerCaller({
+    portmapPort: config.nlm.clientPortmapPort,
+    timeoutMs: config.nlm.callbackTimeoutMs,
+    maxInflight: config.nlm.maxCallbacks,
+    hostname,
+  });
+  let nlm: NlmContext | undefined;
+  const nsm = await Nsm.start({
+    dir: path.join(config.varDir, 'nsm'),
+    config: config.nsm,
+    peers,
+    hostname,
+    log: o.log.child({ svc: 'nsm' }),
+    onPeerRebooted: (name) => nlm && freeClient(nlm, name),
+    isIdle: (name) => !nlm || (!nlm.locks.hasClient(name) && !nlm.shares.all().some((s) => s.caller === name)),
+  });
+  nlm = createNlmContext({
+    config: config.nlm,
+    fh: nfs.fh,
+    peers,
+    hooks: { inGrace: () => nsm.inGrace(), monitor: (name, call) => nsm.monitorPeer(name, call.remoteAddress, call.localAddress) },
+    log: o.log,
+  });
+  const lockCtx = nlm;
   return {
-    programs: [createNfsProgram(nfs), createMountProgram(nfs)],
+    programs: [createNfsProgram(nfs), createMountProgram(nfs), createNlmProgram(lockCtx), createNsmProgram(nsm)],
     nfs,
-    close: async () => undefined,
+    nlm: lockCtx,
+    nsm,
+    close: async () => {
+      lockCtx.grants.close();
+      nsm.close();
+    },
   };
 }

@@ -8,6 +8,8 @@ import type { FaultApi } from './fault-api.ts';
 import { dashboardPlugin } from './plugins/dashboard.ts';
 import { eventsPlugin } from './plugins/events.ts';
 import { faultsPlugin } from './plugins/faults.ts';
+import { locksPlugin } from './plugins/locks.ts';
+import type { LocksSnapshot } from '../nlm/snapshot.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { statePlugin, type StateSnapshot } from './plugins/state.ts';
 import { tracePlugin } from './plugins/trace.ts';
@@ -31,6 +33,8 @@ export interface HttpAppOptions {
   auth?: ControlAuth;
   /** More /metrics text from the server's own parts (its limits and their use). */
   metrics?: () => string;
+  /** NLM locks for GET /api/locks and /metrics (absent: no locking service). */
+  locks?: () => LocksSnapshot;
 }
 
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
@@ -45,7 +49,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   await app.register(dashboardPlugin, { auth: opts.auth });
   await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
-  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.metrics ? { extra: opts.metrics } : {}) });
+  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.metrics ? { extra: opts.metrics } : {}), ...(opts.locks ? { locks: opts.locks } : {}) });
+  if (opts.locks) await app.register(locksPlugin, { locks: opts.locks });
   await app.register(tracePlugin, { telemetry: opts.telemetry });
   await app.register(faultsPlugin, { faults: opts.faults });
   await app.register(eventsPlugin, { stream });
