@@ -9,7 +9,8 @@ const USAGE = `usage:
                  [--reply-mode destructor|legacy|copy] [--cache-pages N] [--pinned-write cow|wait]
                  [--loss P] [--ack-loss P] [--delay MS] [--jitter MS] [--reorder P]
                  [--duplicate P] [--device-hold MS] [--seed N] [--log-level LEVEL]
-                 [--record FILE]
+                 [--record FILE] [--wire udp:PORT] [--wire-addr ADDR/PREFIX] [--wire-mac MAC]
+                 [--pcap FILE]
   Port 0 means any free port; the ports bound are printed on the ready line.
   pagelife replay FIXTURE... [--mode destructor|legacy|copy | --all-modes]
                   [--pcap FILE] [--trace FILE] [--json] [-v]`;
@@ -39,6 +40,10 @@ const SERVE_OPTIONS = {
   'device-hold': { type: 'string' },
   seed: { type: 'string' },
   record: { type: 'string' },
+  wire: { type: 'string' },
+  'wire-addr': { type: 'string' },
+  'wire-mac': { type: 'string' },
+  pcap: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -85,6 +90,12 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
     deviceHold: f['device-hold'],
     seed: f.seed,
   });
+  const wire = { ...((base.wire as Record<string, unknown> | undefined) ?? {}) };
+  if (f.wire !== undefined) wire.port = /^udp:\d+$/.test(f.wire) ? Number(f.wire.slice(4)) : `--wire ${f.wire} (want udp:PORT)`;
+  if (f['wire-addr'] !== undefined) wire.addr = f['wire-addr'];
+  if (f['wire-mac'] !== undefined) wire.mac = f['wire-mac'];
+  if (f.pcap !== undefined) wire.pcap = f.pcap;
+  merged.wire = wire;
   return parseConfig(merged, f.config ? `${f.config} + command line` : 'command line');
 }
 

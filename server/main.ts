@@ -19,12 +19,15 @@ import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
+import { startWire, type WireHost } from './wire/wire-host.ts';
 
 export interface BoundPorts {
   nfs: number;
   mount: number;
   portmap: number | 'off';
   http: number;
+  /** The raw Ethernet wire's UDP port, when `--wire` is on. */
+  wire?: number;
 }
 
 export interface RunningServer {
@@ -37,6 +40,7 @@ export interface RunningServer {
   replies: ReplyPath;
   telemetry: Telemetry;
   services: Services;
+  wire: WireHost | null;
   close(): Promise<void>;
 }
 
@@ -126,6 +130,8 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     throw e;
   }
 
+  const wire = config.wire.port !== undefined ? await startWire({ config, clock, replies, dispatcher, netBus: core.netBus, log }) : null;
+
   const http = await buildHttpApp({
     log,
     telemetry,
@@ -136,6 +142,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       drc: drc.stats(),
       replyPath: { ...replies.counters, inflightReplies: replies.inflightReplies(), staleRetransmits: replies.staleRetransmits() },
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
+      ...(wire ? { wire: wire.snapshot() } : {}),
     }),
     faults: {
       get: () => replies.getFaults(),
@@ -149,7 +156,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const httpPort = (http.server.address() as { port: number }).port;
 
   return {
-    ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort },
+    ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort, ...(wire ? { wire: wire.port } : {}) },
     config,
     log,
     dispatcher,
@@ -158,8 +165,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     replies,
     telemetry,
     services,
+    wire,
     async close() {
       await http.close();
+      await wire?.close();
       replies.close();
       telemetry.close();
       await portmap.close();
@@ -190,7 +199,7 @@ export async function serve(config: Config, hooks: ServeHooks = {}): Promise<voi
   const server = await startPagelife(config, log);
   await hooks.started?.(server);
   const p = server.ports;
-  process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
+  process.stdout.write(`${mountHelp(p)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}${p.wire !== undefined ? ` wire=${p.wire}` : ''}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

@@ -41,6 +41,8 @@ export interface WireLimits {
   timeWaitMs: number;
   /** Unacknowledged data that makes no progress for this long aborts the connection (TCP_USER_TIMEOUT). */
   userTimeoutMs: number;
+  /** A connection with nothing to send and nothing received for this long is closed (0: never). */
+  idleTimeoutMs: number;
   /** Receive buffer of a connection: the window we advertise. */
   rcvWnd: number;
   /** Segments per write-queue skb (cut to the MSS at the device). */
@@ -61,6 +63,7 @@ export const WIRE_DEFAULT_LIMITS: Readonly<WireLimits> = Object.freeze({
   maxTimeWait: 1024,
   timeWaitMs: 60_000,
   userTimeoutMs: 120_000,
+  idleTimeoutMs: 6 * 60_000,
   rcvWnd: 1024 * 1024,
   gsoSegs: 44,
 });
@@ -77,7 +80,8 @@ export interface WireStackOptions {
   addr: Ipv4;
   prefix: number;
   limits: WireLimits;
-  faults: Partial<PathFaults>;
+  /** The path faults a new connection starts with (the reply path changes those of existing ones). */
+  faults: () => Partial<PathFaults>;
   seed: number;
   /** A frame for the wire. */
   output: (frame: Buffer) => void;
@@ -150,7 +154,6 @@ export class WireStack {
   readonly socks = new Map<string, WireTcpSock>();
   private readonly rng: Rng;
   private ipId = 1;
-  private faults: Partial<PathFaults>;
   private tick: TimerHandle | null = null;
   private readonly limits: WireLimits;
 
@@ -159,7 +162,6 @@ export class WireStack {
     this.arp = new ArpCache({ maxEntries: o.limits.arpEntries, ttlMs: o.limits.arpTtlMs }, o.clock);
     this.frags = new IpReassembly({ maxQueues: o.limits.fragQueues, maxBytes: o.limits.fragBytes, timeoutMs: o.limits.fragTimeoutMs }, o.clock);
     this.rng = new Rng(o.seed);
-    this.faults = { ...o.faults };
     this.armTick();
   }
 
@@ -191,11 +193,6 @@ export class WireStack {
 
   tcpListen(port: number, onAccept: (sock: WireTcpSock) => void): void {
     this.listeners.set(port, onAccept);
-  }
-
-  /** Fault settings for connections to come (the reply path sets those of existing ones). */
-  setFaults(partial: Partial<PathFaults>): void {
-    Object.assign(this.faults, partial);
   }
 
   close(): void {
@@ -404,14 +401,14 @@ export class WireStack {
       rtoMax: TCP_RTO_MAX,
       rtoInitial: TCP_TIMEOUT_INIT,
       ackDelay: TCP_DELACK_MIN,
-      faults: this.faults,
+      faults: this.o.faults(),
       output: (h, payload) => this.tcpOutput(h, payload),
       drop: (reason) => this.drop(reason),
+      unhash: () => {
+        if (this.socks.get(rq.key) === sock) this.socks.delete(rq.key);
+      },
     });
     this.socks.set(rq.key, sock);
-    sock.onClosed = () => {
-      if (this.socks.get(rq.key) === sock) this.socks.delete(rq.key);
-    };
     this.counters.connectionsAccepted++;
     this.listeners.get(rq.local.port)?.(sock);
     // The ACK may carry the first data already.
@@ -512,8 +509,13 @@ export class WireStack {
     for (const s of [...this.socks.values()]) {
       if (s.state === 'TIME_WAIT') {
         if (now - s.timeWaitSince >= this.limits.timeWaitMs) s.expireTimeWait();
+      } else if (s.state === 'FIN_WAIT2' && now - s.lastInput > this.limits.timeWaitMs) {
+        // tcp_fin_timeout: a peer that never sends its FIN.
+        s.abort('fin-wait-2 timeout', false);
       } else if (!s.sender.idle && now - s.lastProgress > this.limits.userTimeoutMs) {
         s.abort('user timeout: no ACK progress', true);
+      } else if (this.limits.idleTimeoutMs > 0 && s.sender.idle && now - s.lastInput > this.limits.idleTimeoutMs) {
+        s.close();
       }
     }
     this.frags.expire();

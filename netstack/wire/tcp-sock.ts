@@ -60,6 +60,8 @@ export interface WireTcpSockOptions {
   /** Puts a TCP segment on the wire (the stack adds IPv4 and Ethernet). */
   output: (h: TcpOut, payload: Buffer | null) => void;
   drop: (reason: TcpSockDrop) => void;
+  /** Takes the connection out of the stack's table (before `onClosed`). */
+  unhash: () => void;
 }
 
 export class WireTcpSock {
@@ -119,6 +121,11 @@ export class WireTcpSock {
 
   get id(): number {
     return this.o.conn;
+  }
+
+  /** We have not sent our FIN (nor lost the connection): sendmsg and sendpage may queue more. */
+  get canSend(): boolean {
+    return this.state === 'ESTABLISHED' || this.state === 'CLOSE_WAIT';
   }
 
   sendmsg(data: Buffer, more = false): number {
@@ -234,6 +241,7 @@ export class WireTcpSock {
   private finish(why: string): void {
     this.state = 'CLOSED';
     this.sender.purge();
+    this.o.unhash();
     if (this.closedNotified) return;
     this.closedNotified = true;
     this.onClosed(why);

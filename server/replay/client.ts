@@ -98,12 +98,12 @@ export class ReplayClient {
 
   /** The TCP pair of the current connection. */
   pair(): TcpPair | null {
-    return this.sink ? (this.core.replies.conduit(this.sink.id)?.pair ?? null) : null;
+    return this.sink ? this.core.replies.pairOf(this.sink.id) : null;
   }
 
   /** The UDP flow's pair, once a datagram reply created it. */
   udpPair(): TcpPair | null {
-    return this.udpFlow === null ? null : (this.core.replies.conduit(this.udpFlow)?.pair ?? null);
+    return this.udpFlow === null ? null : this.core.replies.pairOf(this.udpFlow);
   }
 
   connect(): void {

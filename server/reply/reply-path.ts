@@ -77,16 +77,24 @@ export interface ReplyPathCounters {
   socketCopies: number;
 }
 
-function pathFaults(f: FaultSettings): Partial<PathFaults> {
+/** The path faults of a connection, from the server's fault settings. */
+export function pathFaults(f: FaultSettings): Partial<PathFaults> {
   return { loss: f.loss, ackLoss: f.ackLoss, delay: f.delay, jitter: f.jitter, reorder: f.reorder, duplicate: f.duplicate, deviceHold: f.deviceHold };
 }
+
+/**
+ * What the reply path needs of a connection's TCP: a TcpPair (the simulated peer), or a TCP
+ * that talks to a real peer on the wire (netstack/wire's WireTcpSock).
+ */
+export type ConduitStack = Pick<TcpPair, 'sender' | 'sendmsg' | 'sendpage' | 'setFaults' | 'dropNext' | 'holdNext' | 'orphanFrags' | 'stats' | 'drained'>;
 
 /** A connection (TCP) or a flow (UDP destination) and the replies it holds. */
 abstract class Conduit {
   readonly inflight = new Map<number, InFlightReply>();
   /** Closed (TCP) or evicted (UDP): leaves the table once drained. */
   retired = false;
-  abstract readonly pair: TcpPair;
+  abstract readonly pair: ConduitStack;
+  abstract readonly transport: 'tcp' | 'udp';
 
   constructor(
     readonly id: number,
@@ -144,6 +152,19 @@ export class ReplyPath {
     this.conduits.set(c.id, c);
     return c;
   }
+
+  /**
+   * A TCP connection whose stack lives outside the reply path (the real wire): replies go
+   * through `stack`, which was given the id `id` (from `allocateId`) for its events.
+   */
+  attachStack(id: number, stack: ConduitStack, remote: string): ReplySink & { id: number } {
+    const c = new StackConduit(this, id, remote, stack);
+    this.conduits.set(c.id, c);
+    return c;
+  }
+
+  /** A connection id from the table's sequence (the wire's sockets take theirs here too). */
+  allocateId = (): number => this.nextId++;
 
   /** UDP replies: one skb each through the destination's device queue (RpcUdpServer's sink). */
   sendDatagram: DatagramSink = (reply, to, socket) => this.sendDatagramTo(reply, `${to.address}:${to.port}`, (b) => socket.send(b, to.port, to.address));
@@ -206,7 +227,7 @@ export class ReplyPath {
   }
 
   /** A UDP reply: one skb, the leading header runs linear, the rest frags. */
-  sendDatagramOnPair(c: Conduit, reply: RpcReplyOut): void {
+  sendDatagramOnPair(c: UdpFlow, reply: RpcReplyOut): void {
     const release = reply.release;
     if (this.o.mode === 'copy' || !release) {
       c.pair.sendDatagram(Buffer.concat(reply.chunks, reply.length), [], null);
@@ -351,7 +372,7 @@ export class ReplyPath {
       return {
         id: c.id,
         remote: c.remote,
-        transport: c instanceof TcpConduit ? 'tcp' : 'udp',
+        transport: c.transport,
         bytesInFlight: s.bytesInFlight,
         cwnd: s.cwnd,
         ssthresh: s.ssthresh,
@@ -388,9 +409,15 @@ export class ReplyPath {
     return this.conduits.get(id);
   }
 
+  /** The simulated TcpPair of connection `id` (none for a wire connection, whose peer is real). */
+  pairOf(id: number): TcpPair | null {
+    const pair = this.conduits.get(id)?.pair;
+    return pair instanceof TcpPair ? pair : null;
+  }
+
   /** One-off faults on one connection, or on all when `conn` is absent; false if it is unknown. */
   oneOff(o: { conn?: number; dropNext?: number; holdNextMs?: number }): boolean {
-    const targets = o.conn === undefined ? [...this.conduits.values()].filter((c) => c instanceof TcpConduit) : [this.conduits.get(o.conn)].filter((c) => c !== undefined);
+    const targets = o.conn === undefined ? [...this.conduits.values()].filter((c) => c.transport === 'tcp') : [this.conduits.get(o.conn)].filter((c) => c !== undefined);
     if (targets.length === 0 && o.conn !== undefined) return false;
     for (const c of targets) {
       if (o.dropNext) c.pair.dropNext(o.dropNext);
@@ -430,7 +457,7 @@ export class ReplyPath {
   close(): void {
     if (this.budgetTimer) this.clock.clearTimer(this.budgetTimer);
     this.budgetTimer = null;
-    for (const c of [...this.conduits.values()]) if (c instanceof TcpConduit) c.close();
+    for (const c of [...this.conduits.values()]) if (c instanceof TcpConduit || c instanceof StackConduit) c.close();
     for (const f of this.flows.values()) f.retire();
     this.flows.clear();
   }
@@ -522,6 +549,7 @@ export function socketStream(s: Socket): ByteStream {
 /** A TCP connection: replies through a TcpPair whose receiver writes to a ByteStream. */
 class TcpConduit extends Conduit implements ReplySink {
   readonly pair: TcpPair;
+  readonly transport = 'tcp';
 
   constructor(
     private readonly rp: ReplyPath,
@@ -577,6 +605,7 @@ class TcpConduit extends Conduit implements ReplySink {
 /** A UDP destination: its own device queue, so one slow flow does not hold up the others. */
 class UdpFlow extends Conduit {
   readonly pair: TcpPair;
+  readonly transport = 'udp';
 
   constructor(
     private readonly rp: ReplyPath,
@@ -597,5 +626,37 @@ class UdpFlow extends Conduit {
     this.orphanHeld();
     this.pair.setFaults({ loss: 0, delay: 0, jitter: 0, deviceHold: 0 });
     this.retired = true;
+  }
+}
+
+/**
+ * A TCP connection whose peer is real (the wire): its stack acknowledges, retransmits and closes
+ * by itself. Closed when the connection is gone: what it still holds is orphaned, and later
+ * replies are released at once.
+ */
+class StackConduit extends Conduit implements ReplySink {
+  readonly transport = 'tcp';
+
+  constructor(
+    private readonly rp: ReplyPath,
+    id: number,
+    remote: string,
+    readonly pair: ConduitStack,
+  ) {
+    super(id, remote);
+  }
+
+  send(reply: RpcReplyOut): void {
+    if (this.retired) {
+      reply.release?.();
+      return;
+    }
+    this.rp.sendOnPair(this, reply, recordMark(reply.length));
+  }
+
+  close(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.orphanHeld();
   }
 }

@@ -16,7 +16,7 @@ function makeStack(limits: Partial<WireLimits> = {}) {
     addr: parseIpv4('10.0.3.1')!,
     prefix: 24,
     limits: { ...WIRE_DEFAULT_LIMITS, ...limits },
-    faults: {},
+    faults: () => ({}),
     seed: 7,
     output: (f) => out.push(f),
     nextConnId: () => id++,

@@ -27,7 +27,7 @@ function connect(limits: Partial<WireLimits> = {}, wscale: number | null = 7) {
     addr: parseIpv4('10.0.3.1')!,
     prefix: 24,
     limits: { ...WIRE_DEFAULT_LIMITS, ...limits },
-    faults: {},
+    faults: () => ({}),
     seed: 3,
     output: (f) => out.push(f),
     nextConnId: () => nextId++,
