@@ -105,6 +105,8 @@ export const ConfigSchema = z.object({
       port: port.optional(),
       /** Address the wire's UDP socket binds (QEMU's dgram netdev sends from the loopback). */
       bindHost: z.string().default('127.0.0.1'),
+      /** Frames go back to the last sender; another sender takes over only after the current one was silent this long. */
+      peerIdleMs: positive.default(3000),
       /** Our IPv4 address and prefix on the wire. */
       addr: z.string().refine((v) => parseCidr(v) !== null, 'an IPv4 address with a prefix, like 10.0.3.1/24').default('10.0.3.1/24'),
       mac: z.string().refine((v) => parseMac(v) !== null, 'a MAC address like 02:00:00:00:00:01').default('02:00:00:00:00:01'),

@@ -19,6 +19,7 @@ import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
+import { wireMetrics } from './wire/metrics.ts';
 import { startWire, type WireHost } from './wire/wire-host.ts';
 
 export interface BoundPorts {
@@ -135,6 +136,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const http = await buildHttpApp({
     log,
     telemetry,
+    ...(wire ? { extraMetrics: () => wireMetrics(wire.snapshot()) } : {}),
     state: () => ({
       replyMode: config.replyMode,
       ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port },

@@ -26,6 +26,8 @@ export interface HttpAppOptions {
   faults: FaultApi;
   /** The dashboard event stream; by default one on the telemetry with the default limits. */
   stream?: EventStream;
+  /** More /metrics families from parts outside the telemetry (the wire's counters). */
+  extraMetrics?: () => string;
 }
 
 /** The HTTP side: dashboard, state and page detail, /metrics, trace export, fault controls, event stream. */
@@ -39,7 +41,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   await app.register(dashboardPlugin);
   await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
-  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream });
+  await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.extraMetrics ? { extra: opts.extraMetrics } : {}) });
   await app.register(tracePlugin, { telemetry: opts.telemetry });
   await app.register(faultsPlugin, { faults: opts.faults });
   await app.register(eventsPlugin, { stream });

@@ -113,11 +113,18 @@ export async function startWire(o: WireHostOptions): Promise<WireHost> {
     ...(capture ? { capture: (t: number, f: Buffer) => capture.frame(t, f) } : {}),
     nextConnId: o.replies.allocateId,
   });
+  // Frames go to the wire's current end (QEMU's socket). Like a hub, every sender's frames are
+  // input, but the end moves to a new sender only once the current one has been silent for
+  // peerIdleMs: another sender on the wire cannot take the guest's frames while it talks.
+  let peerHeard = 0;
   socket.on('message', (frame, rinfo) => {
-    if (peer === null || peer.port !== rinfo.port || peer.address !== rinfo.address) {
+    const now = o.clock.now();
+    const same = peer !== null && peer.port === rinfo.port && peer.address === rinfo.address;
+    if (!same && (peer === null || now - peerHeard > w.peerIdleMs)) {
       log.info({ peer: `${rinfo.address}:${rinfo.port}` }, 'wire: frames now go to this peer');
       peer = { address: rinfo.address, port: rinfo.port };
     }
+    if (peer !== null && peer.port === rinfo.port && peer.address === rinfo.address) peerHeard = now;
     stack.input(frame);
   });
   socket.on('error', (e) => log.warn({ err: e.message }, 'wire: socket error'));

@@ -161,6 +161,10 @@ describe('wire: the assembled server as a host on the wire', () => {
     expect(s.framesOut).toBeGreaterThan(20);
     expect(s.checksumFailures).toBe(0);
     expect(s.pcapBytes).toBeGreaterThan(1000);
+    const metrics = await (await fetch(`http://127.0.0.1:${server.ports.http}/metrics`)).text();
+    const framesIn = /^pagelife_wire_frames_total\{direction="in"\} (\d+)$/m.exec(metrics);
+    expect(Number(framesIn?.[1])).toBeGreaterThanOrEqual(s.framesIn);
+    expect(metrics).toMatch(/^pagelife_wire_checksum_failures_total 0$/m);
   });
 });
 

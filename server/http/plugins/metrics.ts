@@ -6,6 +6,7 @@ import type { EventStream } from '../event-stream.ts';
 export interface MetricsPluginOptions {
   telemetry: Telemetry;
   stream: EventStream;
+  extra?: () => string;
 }
 
 /** GET /metrics: the telemetry's facts and the dashboard stream's own, in Prometheus text format. */
@@ -19,6 +20,6 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
       .counter('pagelife_dashboard_snapshots_total', 'Snapshots sent (on connect and after drops).', [{ value: s.snapshots }])
       .gauge('pagelife_dashboard_max_queued_deltas', 'Longest delta queue of any client.', [{ value: s.maxQueued }]);
     reply.type(PROMETHEUS_CONTENT_TYPE);
-    return opts.telemetry.prometheus() + own.text();
+    return opts.telemetry.prometheus() + own.text() + (opts.extra?.() ?? '');
   });
 };
