@@ -24,7 +24,7 @@ import { TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, type TcpOut
 export type TcpState = 'ESTABLISHED' | 'CLOSE_WAIT' | 'LAST_ACK' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'CLOSING' | 'TIME_WAIT' | 'CLOSED';
 
 /** Why a segment of an existing connection was dropped (each one a counter). */
-export type TcpSockDrop = 'tcp-out-of-window' | 'tcp-bad-rst' | 'tcp-syn-in-window' | 'tcp-no-ack' | 'tcp-ack-unsent' | 'tcp-data-after-fin' | 'fault-loss' | 'fault-ack-loss';
+export type TcpSockDrop = 'tcp-out-of-window' | 'tcp-bad-rst' | 'tcp-syn-in-window' | 'tcp-no-ack' | 'tcp-ack-unsent' | 'tcp-ack-too-old' | 'tcp-data-after-fin' | 'fault-loss' | 'fault-ack-loss';
 
 export interface TcpEndpoint {
   addr: Ipv4;
@@ -78,6 +78,8 @@ export class WireTcpSock {
   /** When TIME_WAIT began. */
   timeWaitSince = 0;
   inboundDrops = 0;
+  /** The largest window the peer has offered (max_window), for the ACK acceptability check. */
+  private maxSndWnd: number;
   inboundAckDrops = 0;
   /** The in-order byte stream from the peer; call done() when finished with the chunks. */
   onData: DeliverFn = (_c, done) => done();
@@ -92,6 +94,7 @@ export class WireTcpSock {
     this.rng = new Rng(o.seed);
     this.owner = { conn, bus, clock };
     this.lastProgress = this.lastInput = clock.now();
+    this.maxSndWnd = o.peerWindow;
     this.path = new Path(clock, this.rng, bus, conn, o.faults, 'copy', o.mss, {
       segmentArrived: (seg) => this.xmitSegment(seg),
       ackArrived: () => undefined,
@@ -185,7 +188,13 @@ export class WireTcpSock {
       this.sendAckNow();
       return this.o.drop('tcp-ack-unsent');
     }
+    // RFC 5961 5.2: an ACK older than the largest window the peer ever offered is blind injection.
+    if (before(seg.ack, seqAdd(this.sender.sndUna, -this.maxSndWnd))) {
+      this.sendAckNow();
+      return this.o.drop('tcp-ack-too-old');
+    }
     this.sender.tcpAck(seg.ack, seg.window << this.o.sndWscale, len > 0 || fin);
+    this.maxSndWnd = Math.max(this.maxSndWnd, this.sender.sndWnd);
     // tcpAck may have finished the connection (the ACK of our FIN in LAST_ACK).
     if ((this.state as TcpState) === 'CLOSED' || (len === 0 && !fin)) return;
     if (this.state === 'CLOSE_WAIT' || this.state === 'CLOSING' || this.state === 'LAST_ACK') {

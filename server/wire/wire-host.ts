@@ -42,6 +42,21 @@ export interface WireSnapshot extends WireCounters {
   halfOpen: number;
   pcapBytes: number;
   pcapFramesDropped: number;
+  /** Every TCP connection on the wire, with its real peer. */
+  sockets: WireSocketSnapshot[];
+}
+
+export interface WireSocketSnapshot {
+  id: number;
+  peer: string;
+  localPort: number;
+  state: string;
+  srttMs: number;
+  cwnd: number;
+  retransmits: number;
+  fastRetransmits: number;
+  dupAcksIn: number;
+  pinnedDestructors: number;
 }
 
 export interface WireHost {
@@ -191,6 +206,18 @@ export async function startWire(o: WireHostOptions): Promise<WireHost> {
       halfOpen: stack.halfOpen,
       pcapBytes: capture?.bytes ?? 0,
       pcapFramesDropped: capture?.framesDropped ?? 0,
+      sockets: [...stack.socks.values()].map((k) => ({
+        id: k.id,
+        peer: `${ipv4ToString(k.o.remote.addr)}:${k.o.remote.port}`,
+        localPort: k.o.local.port,
+        state: k.state,
+        srttMs: k.sender.rtt.srtt,
+        cwnd: k.sender.cc.cwnd,
+        retransmits: k.sender.retransmits,
+        fastRetransmits: k.sender.fastRetransmits,
+        dupAcksIn: k.sender.dupAcksIn,
+        pinnedDestructors: k.sender.pinnedDestructors,
+      })),
     }),
     async close() {
       stack.close();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../support/server-process.ts';
 
 /** The shared harness that boots Debian's kernel under QEMU and mounts from its NFS client. */
-export const RUN_GUEST = path.resolve(REPO_ROOT, '../shared/linux-client/run-guest');
+export const RUN_GUEST = process.env.RUN_GUEST ?? path.resolve(REPO_ROOT, '../shared/linux-client/run-guest');
 
 export interface GuestRun {
   code: number;
@@ -22,6 +22,8 @@ export interface GuestOptions {
   env?: Record<string, string | number>;
   noMount?: boolean;
   timeoutS?: number;
+  /** Connect the guest's NIC to pagelife's raw Ethernet wire on this UDP port (run-guest --wire-udp). */
+  wireUdp?: number;
 }
 
 /** Runs SCRIPT (a file in test/e2e/guest/) inside the guest; never rejects: the exit status is the result. */
@@ -31,6 +33,7 @@ export function runGuest(script: string, o: GuestOptions): Promise<GuestRun> {
   if (o.opts) args.push('--opts', o.opts);
   if (o.proto) args.push('--proto', o.proto);
   if (o.noMount) args.push('--no-mount');
+  if (o.wireUdp !== undefined) args.push('--wire-udp', String(o.wireUdp));
   for (const [k, v] of Object.entries(o.env ?? {})) args.push('--env', `${k}=${v}`);
   args.push(path.join(REPO_ROOT, 'test/e2e/guest', script));
   return new Promise((resolve) => {

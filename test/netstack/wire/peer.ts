@@ -115,6 +115,8 @@ export interface TcpOpts {
   wscale?: number;
   sackPerm?: boolean;
   badChecksum?: boolean;
+  /** Source address for the pseudo-header (default the guest's). */
+  src?: readonly number[];
 }
 
 export function tcp(o: TcpOpts, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -133,7 +135,7 @@ export function tcp(o: TcpOpts, payload: Buffer = Buffer.alloc(0)): Buffer {
   h.writeUInt16BE(o.window ?? 65535, 14);
   Buffer.from(opts).copy(h, 20);
   const seg = Buffer.concat([h, payload]);
-  seg.writeUInt16BE(csum(pseudo(6, seg.length), seg) ^ (o.badChecksum ? 0x2222 : 0), 16);
+  seg.writeUInt16BE(csum(pseudo(6, seg.length, o.src), seg) ^ (o.badChecksum ? 0x2222 : 0), 16);
   return seg;
 }
 
