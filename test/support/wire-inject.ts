@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { ACK, eth, ipv4, RST, SYN, tcp, tcpFrame, udp } from '../netstack/wire/peer.ts';
+import { ACK, eth, ipv4, RST, SYN, tcp, udp, type TcpOpts } from '../netstack/wire/peer.ts';
 
 const ROGUE_MAC = Buffer.from([0x02, 0, 0, 0, 0, 0x99]);
 const ROGUE_IP = [10, 0, 3, 99] as const;
@@ -44,8 +44,9 @@ export async function injectBadInput(wirePort: number, t: InjectTarget): Promise
   }
   for (let id = 0; id < 2000; id++) await send('endless-fragments', rogueEth(0x0800, ipv4({ proto: 17, id: 20_000 + id, mf: true, fragOff: 8 * (id % 50), ...fromRogue }, randomBytes(1024))));
   for (let p = 0; p < 10_000; p++) await send('syn-flood', rogueEth(0x0800, ipv4({ proto: 6, df: true, ...fromRogue }, tcp({ srcPort: 1024 + (p % 60_000), dstPort: 2049, seq: p * 7919, flags: SYN, mss: 1460, src: ROGUE_IP }))));
-  // Spoofed as the guest's own connection: never at the right sequence number.
+  // Spoofed as the guest's own connection (its address and port, our MAC): never at the right sequence number.
   const conn = { srcPort: t.guestPort, dstPort: 2049 };
+  const tcpFrame = (o: TcpOpts, payload?: Buffer) => rogueEth(0x0800, ipv4({ proto: 6, df: true }, tcp(o, payload)));
   for (let i = 0; i < 100; i++) await send('out-of-window', tcpFrame({ ...conn, seq: randomBytes(4).readUInt32BE(), ack: randomBytes(4).readUInt32BE(), flags: ACK }, randomBytes(100)));
   for (let i = 0; i < 100; i++) await send('rst-wrong-seq', tcpFrame({ ...conn, seq: randomBytes(4).readUInt32BE(), flags: RST }));
   for (let i = 0; i < 20; i++) await send('syn-on-connection', tcpFrame({ ...conn, seq: randomBytes(4).readUInt32BE(), flags: SYN }));
