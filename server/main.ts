@@ -19,6 +19,7 @@ import type { ReplyEvent } from './reply/types.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
+import { wireRoutes } from './wire/http.ts';
 import { wireMetrics } from './wire/metrics.ts';
 import { startWire, type WireHost } from './wire/wire-host.ts';
 
@@ -154,6 +155,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       },
     },
   });
+  if (wire) wireRoutes(http, wire);
   await http.listen({ port: config.httpPort, host: config.host });
   const httpPort = (http.server.address() as { port: number }).port;
 

@@ -61,6 +61,8 @@ export interface WireSocketSnapshot {
 
 export interface WireHost {
   port: number;
+  /** The capture file (`--pcap`), or null. */
+  pcapFile: string | null;
   stack: WireStack;
   snapshot(): WireSnapshot;
   close(): Promise<void>;
@@ -194,6 +196,7 @@ export async function startWire(o: WireHostOptions): Promise<WireHost> {
 
   return {
     port,
+    pcapFile: w.pcap ?? null,
     stack,
     snapshot: () => ({
       ...stack.counters,

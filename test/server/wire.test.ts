@@ -165,6 +165,9 @@ describe('wire: the assembled server as a host on the wire', () => {
     const framesIn = /^pagelife_wire_frames_total\{direction="in"\} (\d+)$/m.exec(metrics);
     expect(Number(framesIn?.[1])).toBeGreaterThanOrEqual(s.framesIn);
     expect(metrics).toMatch(/^pagelife_wire_checksum_failures_total 0$/m);
+    const pcap = Buffer.from(await (await fetch(`http://127.0.0.1:${server.ports.http}/api/wire/pcap`)).arrayBuffer());
+    expect(pcap.readUInt32LE(0)).toBe(0x0a0d0d0a);
+    expect(pcap.length).toBeGreaterThan(1000);
   });
 });
 
