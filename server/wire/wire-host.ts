@@ -142,7 +142,13 @@ export async function startWire(o: WireHostOptions): Promise<WireHost> {
       peer = { address: rinfo.address, port: rinfo.port };
     }
     if (peer !== null && peer.port === rinfo.port && peer.address === rinfo.address) peerHeard = now;
-    stack.input(frame);
+    try {
+      stack.input(frame);
+    } catch (err) {
+      // The parsers return typed results; an exception here is our bug, and one frame must not take the server down.
+      stack.counters.drops['internal-error'] = (stack.counters.drops['internal-error'] ?? 0) + 1;
+      log.error({ err, len: frame.length }, 'wire: frame input failed');
+    }
   });
   socket.on('error', (e) => log.warn({ err: e.message }, 'wire: socket error'));
 
