@@ -37,6 +37,7 @@ done
 # tar round trip: pack a tree from the mount, unpack it onto the mount, compare (TAR=0 skips it).
 if [ "${TAR:-1}" = 1 ]; then
 tar cf /tmp/t.tar sub many
+rm -rf rt
 mkdir rt
 tar xf /tmp/t.tar -C rt
 [ "$(ls rt/many | wc -l)" = "$MANY" ] || fail "tar round trip count"
