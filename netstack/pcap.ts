@@ -15,7 +15,10 @@ const IPPROTO_TCP = 6;
 /** Largest TCP payload one IPv4 frame can carry with a 20-byte TCP header. */
 const MAX_FRAME_PAYLOAD = 65535 - IP_HLEN - 20;
 
-/** Writes pcapng blocks (SHB, one IDB, EPBs) into memory; `save` writes the file. */
+/**
+ * Writes pcapng blocks (SHB, one IDB, EPBs) into memory, `save` writing the file in time order — or,
+ * with a `sink`, hands each block to it as it is made (a live capture streamed to a file).
+ */
 export class PcapWriter {
   /** The section header and interface description. */
   private readonly blocks: Buffer[] = [];
@@ -23,7 +26,10 @@ export class PcapWriter {
   private readonly frames: { us: bigint; b: Buffer }[] = [];
 
   /** `baseTime`: wall-clock ms that clock time 0 maps to (the virtual clock starts at 0). */
-  constructor(private readonly baseTime = Date.UTC(2026, 0, 1)) {
+  constructor(
+    private readonly baseTime = Date.UTC(2026, 0, 1),
+    private readonly sink: ((block: Buffer) => void) | null = null,
+  ) {
     const shb = Buffer.alloc(28);
     shb.writeUInt32LE(0x0a0d0d0a, 0);
     shb.writeUInt32LE(28, 4);
@@ -38,7 +44,13 @@ export class PcapWriter {
     idb.writeUInt16LE(LINKTYPE_ETHERNET, 8);
     idb.writeUInt32LE(0, 12);
     idb.writeUInt32LE(20, 16);
-    this.blocks.push(shb, idb);
+    this.push(shb);
+    this.push(idb);
+  }
+
+  private push(block: Buffer): void {
+    if (this.sink) this.sink(block);
+    else this.blocks.push(block);
   }
 
   /** An Enhanced Packet Block at clock time `t` (ms), microsecond timestamps. */
@@ -56,7 +68,9 @@ export class PcapWriter {
     b.writeUInt32LE(frame.length, 24);
     frame.copy(b, 28);
     b.writeUInt32LE(total, total - 4);
-    this.frames.push({ us, b });
+    // Streamed captures are in the order written (the wire's frames are); kept ones are sorted by time.
+    if (this.sink) this.sink(b);
+    else this.frames.push({ us, b });
   }
 
   /**

@@ -42,6 +42,10 @@ function serveHelp(): string {
     ['--seed N', 'seed of the fault generator', d.faults.seed],
     ['--log-level LEVEL', 'pino level: fatal error warn info debug trace silent', d.logLevel],
     ['--record FILE', 'write the session as a replay fixture when the server stops', 'off'],
+    ['--wire udp:PORT', "pagelife's own Ethernet/IPv4/TCP stack on a raw wire: one UDP datagram per frame (0: any port)", 'off'],
+    ['--wire-addr ADDR/PREFIX', 'our IPv4 address on the wire', d.wire.addr],
+    ['--wire-mac MAC', 'our MAC address on the wire', d.wire.mac],
+    ['--pcap FILE', 'pcapng of every wire frame in and out', 'off'],
     ['-h, --help', 'this help', ''],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
@@ -76,6 +80,10 @@ const SERVE_OPTIONS = {
   'device-hold': { type: 'string' },
   seed: { type: 'string' },
   record: { type: 'string' },
+  wire: { type: 'string' },
+  'wire-addr': { type: 'string' },
+  'wire-mac': { type: 'string' },
+  pcap: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -124,6 +132,12 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
     deviceHold: f['device-hold'],
     seed: f.seed,
   });
+  const wire = { ...((base.wire as Record<string, unknown> | undefined) ?? {}) };
+  if (f.wire !== undefined) wire.port = /^udp:\d+$/.test(f.wire) ? Number(f.wire.slice(4)) : `--wire ${f.wire} (want udp:PORT)`;
+  if (f['wire-addr'] !== undefined) wire.addr = f['wire-addr'];
+  if (f['wire-mac'] !== undefined) wire.mac = f['wire-mac'];
+  if (f.pcap !== undefined) wire.pcap = f.pcap;
+  merged.wire = wire;
   return parseConfig(merged, f.config ? `${f.config} + command line` : 'command line');
 }
 

@@ -10,6 +10,9 @@ import { LOCK_DEFAULT_LIMITS } from './nlm/lock-manager.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
 import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
 import { TCP_MSS_DEFAULT } from '../netstack/connection.ts';
+import { parseCidr } from '../netstack/wire/addr.ts';
+import { parseMac } from '../netstack/wire/ethernet.ts';
+import { WIRE_DEFAULT_LIMITS } from '../netstack/wire/stack.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
@@ -135,6 +138,42 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   /** Path faults at start; the HTTP API changes them at run time. */
   faults: FaultConfigSchema,
+  /**
+   * The raw Ethernet wire (`--wire udp:PORT`): every UDP datagram on PORT is one frame, and
+   * pagelife's own IPv4/TCP/UDP stack (netstack/wire) is the peer's host. Absent port: no wire.
+   */
+  wire: z
+    .strictObject({
+      /** UDP port carrying the frames (0: any free port). */
+      port: port.optional(),
+      /** Address the wire's UDP socket binds (QEMU's dgram netdev sends from the loopback). */
+      bindHost: z.string().default('127.0.0.1'),
+      /** Frames go back to the last sender; another sender takes over only after the current one was silent this long. */
+      peerIdleMs: positive.default(3000),
+      /** Our IPv4 address and prefix on the wire. */
+      addr: z.string().refine((v) => parseCidr(v) !== null, 'an IPv4 address with a prefix, like 10.0.3.1/24').default('10.0.3.1/24'),
+      mac: z.string().refine((v) => parseMac(v) !== null, 'a MAC address like 02:00:00:00:00:01').default('02:00:00:00:00:01'),
+      /** pcapng of every frame in and out. */
+      pcap: z.string().optional(),
+      /** The capture stops growing past this many bytes (frames beyond it are counted, not written). */
+      pcapMaxBytes: positive.default(512 * 1024 * 1024),
+      mtu: z.number().int().min(576).max(9000).default(WIRE_DEFAULT_LIMITS.mtu),
+      arpEntries: positive.default(WIRE_DEFAULT_LIMITS.arpEntries),
+      arpTtlMs: positive.default(WIRE_DEFAULT_LIMITS.arpTtlMs),
+      arpQueue: positive.default(WIRE_DEFAULT_LIMITS.arpQueue),
+      fragQueues: positive.default(WIRE_DEFAULT_LIMITS.fragQueues),
+      fragBytes: positive.default(WIRE_DEFAULT_LIMITS.fragBytes),
+      fragTimeoutMs: positive.default(WIRE_DEFAULT_LIMITS.fragTimeoutMs),
+      synBacklog: positive.default(WIRE_DEFAULT_LIMITS.synBacklog),
+      synAckRetries: z.number().int().min(0).max(10).default(WIRE_DEFAULT_LIMITS.synAckRetries),
+      maxConnections: positive.default(WIRE_DEFAULT_LIMITS.maxConnections),
+      maxTimeWait: positive.default(WIRE_DEFAULT_LIMITS.maxTimeWait),
+      timeWaitMs: positive.default(WIRE_DEFAULT_LIMITS.timeWaitMs),
+      userTimeoutMs: positive.default(WIRE_DEFAULT_LIMITS.userTimeoutMs),
+      rcvWnd: positive.max(1 << 30).default(WIRE_DEFAULT_LIMITS.rcvWnd),
+      gsoSegs: positive.max(44).default(WIRE_DEFAULT_LIMITS.gsoSegs),
+    })
+    .prefault({}),
   pinBudget: z
     .strictObject({
       maxPinnedShare: z.number().gt(0).max(1).default(0.5),

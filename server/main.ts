@@ -23,12 +23,17 @@ import { FaultRejectedError } from './http/fault-api.ts';
 import { limitsExposition } from './telemetry/limits-metrics.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
 import { locksSnapshot } from './nlm/snapshot.ts';
+import { wireRoutes } from './wire/http.ts';
+import { wireMetrics } from './wire/metrics.ts';
+import { startWire, type WireHost } from './wire/wire-host.ts';
 
 export interface BoundPorts {
   nfs: number;
   mount: number;
   portmap: number | 'off';
   http: number;
+  /** The raw Ethernet wire's UDP port, when `--wire` is on. */
+  wire?: number;
 }
 
 export interface RunningServer {
@@ -46,6 +51,7 @@ export interface RunningServer {
   bus: ServerBus;
   /** Input and reply budget of every stream connection. */
   streams: StreamBudget;
+  wire: WireHost | null;
   close(): Promise<void>;
 }
 
@@ -149,6 +155,8 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const portmap: PortmapHandle = await startPortmap(config.portmap, config.host, registrations, log).catch(unwind);
   opened.push(() => portmap.close());
 
+  const wire = config.wire.port !== undefined ? await startWire({ config, clock, replies, dispatcher, netBus: bus, log }).catch(unwind) : null;
+  if (wire) opened.push(() => wire.close());
   const auth = await loadControlAuth(path.join(config.varDir, 'state'), config.httpHost);
   const http = await buildHttpApp({
     log,
@@ -163,8 +171,9 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
       streams: budget.stats(),
       memory: process.memoryUsage(),
+      ...(wire ? { wire: wire.snapshot() } : {}),
     }),
-    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]),
+    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]) + (wire ? wireMetrics(wire.snapshot()) : ''),
     locks: () => locksSnapshot(services.nlm, services.nsm),
     faults: {
       get: () => replies.getFaults(),
@@ -174,6 +183,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       },
     },
   });
+  if (wire) wireRoutes(http, wire);
   await bindOrFail('http', config.httpHost, config.httpPort, () => http.listen({ port: config.httpPort, host: config.httpHost })).catch(async (e: unknown) => {
     await http.close();
     return unwind(e);
@@ -181,7 +191,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const httpPort = (http.server.address() as { port: number }).port;
 
   return {
-    ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort },
+    ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort, ...(wire ? { wire: wire.port } : {}) },
     auth,
     config,
     log,
@@ -193,8 +203,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     services,
     bus,
     streams: budget,
+    wire,
     async close() {
       await http.close();
+      await wire?.close();
       replies.close();
       telemetry.close();
       await portmap.close();
@@ -233,7 +245,7 @@ export async function serve(config: Config, hooks: ServeHooks = {}): Promise<voi
   const server = await startPagelife(config, log);
   await hooks.started?.(server);
   const p = server.ports;
-  process.stdout.write(`${mountHelp(p, config, server.auth)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}\n`);
+  process.stdout.write(`${mountHelp(p, config, server.auth)}\npagelife ready nfs=${p.nfs} mount=${p.mount} portmap=${p.portmap} http=${p.http}${p.wire !== undefined ? ` wire=${p.wire}` : ''}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

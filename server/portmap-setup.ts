@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Dispatcher } from '../rpc/dispatch.ts';
-import { createPortmapProgram, PMAP_PORT, PortmapRegistry, type NetId } from '../rpc/portmap.ts';
+import { createPortmapProgram, PMAP_PORT, PMAP_PROG, PortmapRegistry, type NetId } from '../rpc/portmap.ts';
 import { RpcbindRegistrar } from '../rpc/rpcbind-client.ts';
 import { RpcTcpServer } from '../rpc/tcp-server.ts';
 import { RpcUdpServer } from '../rpc/udp-server.ts';
@@ -20,6 +20,16 @@ export interface PortmapHandle {
   close(): Promise<void>;
 }
 
+/** The portmapper's own entries (v2–4 on `port`) and every service's, over TCP and UDP. */
+export function fillRegistry(registry: PortmapRegistry, port: number, services: ServiceRegistration[]): void {
+  for (const vers of [2, 3, 4]) for (const netid of ['tcp', 'udp'] as const) registry.set({ prog: PMAP_PROG, vers, netid, port, owner: 'superuser' });
+  for (const s of services) {
+    for (const v of s.vers) {
+      for (const [netid, p] of [['tcp', s.tcpPort], ['udp', s.udpPort]] as [NetId, number][]) registry.set({ prog: s.prog, vers: v, netid, port: p, owner: 'pagelife' });
+    }
+  }
+}
+
 /**
  * `--portmap auto|off|PORT`: run our own portmapper (program 100000 v2–4) on PORT (111 for auto),
  * or, under `auto` when that port is taken or not ours to bind, register with the system's rpcbind,
@@ -36,14 +46,7 @@ export async function startPortmap(mode: 'auto' | 'off' | number, host: string, 
   try {
     const port = await tcp.listen(wanted, host);
     await udp.listen(port, host);
-    for (const [prog, vers, netid, p] of [[100000, 2, 'tcp', port], [100000, 2, 'udp', port], [100000, 3, 'tcp', port], [100000, 3, 'udp', port], [100000, 4, 'tcp', port], [100000, 4, 'udp', port]] as const) {
-      registry.set({ prog, vers, netid, port: p, owner: 'superuser' });
-    }
-    for (const s of services) {
-      for (const v of s.vers) {
-        for (const [netid, p] of [['tcp', s.tcpPort], ['udp', s.udpPort]] as [NetId, number][]) registry.set({ prog: s.prog, vers: v, netid, port: p, owner: 'pagelife' });
-      }
-    }
+    fillRegistry(registry, port, services);
     log.info({ port }, 'portmap: own portmapper listening');
     return {
       port,

@@ -148,6 +148,8 @@ export class TcpSender implements DestructorOwner {
   timeouts = 0;
   /** Zero-window probes sent. */
   probes = 0;
+  /** Duplicate ACKs received (all of them, not only the run since the last new ACK). */
+  dupAcksIn = 0;
   /** Called whenever ACK processing may have completed the connection's work. */
   onProgress: () => void = () => {};
 
@@ -266,6 +268,20 @@ export class TcpSender implements DestructorOwner {
     this.writeSeq = seqAdd(this.writeSeq, 1);
     this.corked = false;
     this.tcpPush();
+  }
+
+  /**
+   * tcp_write_queue_purge: the connection is gone (reset, or a peer that stopped answering).
+   * Every queued skb is freed, and the frag references with it; nothing more can be sent.
+   */
+  purge(): void {
+    for (const skb of this.queue) freeSkb(skb);
+    this.queue.length = 0;
+    this.sendHead = 0;
+    this.finQueued = true;
+    this.sndUna = this.sndNxt = this.writeSeq;
+    this.lostOut = this.retransOut = 0;
+    this.release();
   }
 
   /** Drops what only the sender holds for itself (the page-frag page), once drained. */
@@ -433,10 +449,13 @@ export class TcpSender implements DestructorOwner {
     if (rtt >= 0 && !retransAcked) this.rtt.sample(rtt);
   }
 
-  /** tcp_ack: processes one ACK from the peer. */
-  tcpAck(ack: number, window: number): void {
+  /**
+   * tcp_ack: processes one ACK from the peer. `withData`: the segment carried data or a FIN,
+   * which makes it no duplicate ACK (RFC 5681 2) whatever its acknowledgment number.
+   */
+  tcpAck(ack: number, window: number, withData = false): void {
     if (after(ack, this.sndNxt) || before(ack, this.sndUna)) return;
-    const dup = ack === this.sndUna && this.sndNxt !== this.sndUna && window === this.sndWnd;
+    const dup = !withData && ack === this.sndUna && this.sndNxt !== this.sndUna && window === this.sndWnd;
     const bus = this.bus;
     if (bus !== null && bus.wants('ack')) bus.emit({ type: 'ack', conn: this.owner.conn, t: this.clock.now(), ack, window, dup, lost: false });
     // tcp_may_update_window: our peer sends no data, so only a newer ACK or a wider window
@@ -470,6 +489,7 @@ export class TcpSender implements DestructorOwner {
       else this.rtoTimer.arm(this.rtt.rto);
     } else if (dup) {
       this.dupAcks++;
+      this.dupAcksIn++;
       if (this.state === 'recovery') this.cc.onRecoveryDupAck();
       else if (this.dupAcks === 3 && this.state === 'open' && !before(ack, this.highSeq)) this.tcpFastRetransmit();
     }

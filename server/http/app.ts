@@ -31,7 +31,7 @@ export interface HttpAppOptions {
   stream?: EventStream;
   /** The control token; absent: every endpoint open (tests of the API itself). */
   auth?: ControlAuth;
-  /** More /metrics text from the server's own parts (its limits and their use). */
+  /** More /metrics text from the server's own parts (its limits and their use, the wire's counters). */
   metrics?: () => string;
   /** NLM locks for GET /api/locks and /metrics (absent: no locking service). */
   locks?: () => LocksSnapshot;

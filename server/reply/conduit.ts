@@ -72,6 +72,31 @@ export abstract class Conduit implements PinHolder {
     return new LentReply(this.ctx, this.id, reply.xid, reply.release, this.inflight);
   }
 
+  /**
+   * Queues one reply on a stream: the record mark and header runs copied (sendmsg), page-cache
+   * chunks by reference (sendpage) with one destructor for the reply (lent-reply.ts).
+   */
+  protected sendRecord(link: Pick<StreamLink, 'sendmsg' | 'sendpage'>, reply: RpcReplyOut): void {
+    const header = recordMark(reply.length);
+    const last = reply.chunks.length - 1;
+    const r = this.lend(reply);
+    if (!r) {
+      link.sendmsg(header, true);
+      reply.chunks.forEach((chunk, i) => link.sendmsg(chunk, i < last));
+      this.ctx.counters.repliesCopied++;
+      reply.release?.();
+      return;
+    }
+    link.sendmsg(header, true);
+    reply.chunks.forEach((chunk, i) => {
+      const frags = r.fragsOf(chunk);
+      if (!frags) link.sendmsg(chunk, i < last);
+      else frags.forEach((f, k) => link.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
+    });
+    r.lent();
+    this.ctx.onLent();
+  }
+
   abstract send(reply: RpcReplyOut): void;
 }
 
@@ -146,10 +171,7 @@ export class TcpConnection extends Conduit implements ReplySink {
     while (this.writeWaiters.length > 0 && this.writeWaiters[0]!.end <= end) this.writeWaiters.shift()!.written();
   }
 
-  /**
-   * Queues one reply: the record mark and header runs copied (sendmsg), page-cache chunks by
-   * reference (sendpage) with one destructor for the reply (lent-reply.ts).
-   */
+  /** Queues one reply (sendRecord); `written` once the socket took its last byte. */
   send(reply: RpcReplyOut, written?: () => void): void {
     if (this.retired) {
       reply.release?.();
@@ -158,25 +180,7 @@ export class TcpConnection extends Conduit implements ReplySink {
     }
     this.sent += 4 + reply.length;
     if (written) this.writeWaiters.push({ end: this.sent, written });
-    const { link } = this;
-    const header = recordMark(reply.length);
-    const last = reply.chunks.length - 1;
-    const r = this.lend(reply);
-    if (!r) {
-      link.sendmsg(header, true);
-      reply.chunks.forEach((chunk, i) => link.sendmsg(chunk, i < last));
-      this.ctx.counters.repliesCopied++;
-      reply.release?.();
-      return;
-    }
-    link.sendmsg(header, true);
-    reply.chunks.forEach((chunk, i) => {
-      const frags = r.fragsOf(chunk);
-      if (!frags) link.sendmsg(chunk, i < last);
-      else frags.forEach((f, k) => link.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
-    });
-    r.lent();
-    this.ctx.onLent();
+    this.sendRecord(this.link, reply);
   }
 
   /**
@@ -234,5 +238,39 @@ export class UdpFlow extends Conduit {
     this.orphanHeld();
     this.link.setFaults({ loss: 0, delay: 0, jitter: 0, deviceHold: 0 });
     this.retired = true;
+  }
+}
+
+/** A TCP whose peer is real (the wire's socket): it acknowledges, retransmits and closes by itself. */
+export type StackLink = Omit<StreamLink, 'close'>;
+
+/**
+ * A TCP connection on the real wire: replies go through its own stack (netstack/wire), whose
+ * peer's ACKs release the pages. Closed when the connection is gone: what it still holds is
+ * orphaned, and later replies are released at once.
+ */
+export class StackConnection extends Conduit implements ReplySink {
+  readonly transport = 'tcp';
+
+  constructor(
+    ctx: ConduitContext,
+    id: number,
+    remote: string,
+    readonly link: StackLink,
+  ) {
+    super(ctx, id, remote);
+  }
+
+  send(reply: RpcReplyOut, written?: () => void): void {
+    if (this.retired) reply.release?.();
+    else this.sendRecord(this.link, reply);
+    // The wire's socket has no user-space queue: the stack took the reply (backpressure is its window).
+    written?.();
+  }
+
+  close(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.orphanHeld();
   }
 }

@@ -19,7 +19,7 @@ import type { RpcReplyOut, TransportInfo } from '../../rpc/dispatch.ts';
 import type { DatagramSink } from '../../rpc/udp-server.ts';
 import type { PageCache } from '../pagecache/page-cache.ts';
 import { overBudget, type PinBudget } from './budget.ts';
-import { TcpConnection, UdpFlow, type Conduit, type ConduitContext } from './conduit.ts';
+import { StackConnection, TcpConnection, UdpFlow, type Conduit, type ConduitContext, type StackLink } from './conduit.ts';
 import type { ReplyMode } from './mode.ts';
 import { PageMap } from './page-map.ts';
 import { socketStream, type ByteStream } from './socket-stream.ts';
@@ -52,7 +52,8 @@ export interface ReplyPathOptions {
   pcap?: PcapWriter;
 }
 
-function pathFaults(f: FaultSettings): Partial<PathFaults> {
+/** The path faults of a connection, from the server's fault settings. */
+export function pathFaults(f: FaultSettings): Partial<PathFaults> {
   return { loss: f.loss, ackLoss: f.ackLoss, delay: f.delay, jitter: f.jitter, reorder: f.reorder, duplicate: f.duplicate, deviceHold: f.deviceHold };
 }
 
@@ -109,6 +110,19 @@ export class ReplyPath {
     if (events.wants('connection-open')) events.emit({ type: 'connection-open', t: this.clock.now(), conn: id, remote, streamStart: c.streamStart });
     return c;
   }
+
+  /**
+   * A TCP connection whose stack lives outside the reply path (the real wire): replies go through
+   * `link`, which took the id `id` (from allocateId) for its events.
+   */
+  attachStack(id: number, link: StackLink, remote: string): StackConnection {
+    const c = new StackConnection(this.ctx, id, remote, link);
+    this.conduits.set(id, c);
+    return c;
+  }
+
+  /** A connection id from the table's sequence (the wire's sockets take theirs here too). */
+  allocateId = (): number => this.nextId++;
 
   /** UDP replies: one skb each through the destination's device queue (RpcUdpServer's sink). */
   sendDatagram: DatagramSink = (reply, to, socket) => this.sendDatagramTo(reply, `${to.address}:${to.port}`, (b) => socket.send(b, to.port, to.address));
@@ -222,7 +236,7 @@ export class ReplyPath {
   oneOff(o: { conn?: number; dropNext?: number; holdNextMs?: number }): boolean {
     const events = this.opts.bus;
     if (events.wants('faults-one-off')) events.emit({ type: 'faults-one-off', t: this.clock.now(), conn: o.conn ?? null, dropNext: o.dropNext ?? 0, holdNextMs: o.holdNextMs ?? 0 });
-    const targets = o.conn === undefined ? [...this.conduits.values()].filter((c) => c instanceof TcpConnection) : [this.conduits.get(o.conn)].filter((c) => c !== undefined);
+    const targets = o.conn === undefined ? [...this.conduits.values()].filter((c) => c.transport === 'tcp') : [this.conduits.get(o.conn)].filter((c) => c !== undefined);
     if (targets.length === 0 && o.conn !== undefined) return false;
     for (const c of targets) {
       if (o.dropNext) c.link.dropNext(o.dropNext);
@@ -262,7 +276,7 @@ export class ReplyPath {
   close(): void {
     if (this.budgetTimer) this.clock.clearTimer(this.budgetTimer);
     this.budgetTimer = null;
-    for (const c of [...this.conduits.values()]) if (c instanceof TcpConnection) c.close();
+    for (const c of [...this.conduits.values()]) if (c instanceof TcpConnection || c instanceof StackConnection) c.close();
     for (const f of this.flows.values()) f.retire();
     this.flows.clear();
   }

@@ -24,6 +24,8 @@ export interface GuestOptions {
   timeoutS?: number;
   /** Mount without `nolock`, with rpcbind and rpc.statd running in the guest. */
   locking?: boolean;
+  /** Connect the guest's NIC to pagelife's raw Ethernet wire on this UDP port (run-guest --wire-udp). */
+  wireUdp?: number;
 }
 
 /** Runs SCRIPT (a file in test/e2e/guest/) inside the guest; never rejects: the exit status is the result. */
@@ -34,6 +36,7 @@ export function runGuest(script: string, o: GuestOptions): Promise<GuestRun> {
   if (o.proto) args.push('--proto', o.proto);
   if (o.noMount) args.push('--no-mount');
   if (o.locking) args.push('--locking');
+  if (o.wireUdp !== undefined) args.push('--wire-udp', String(o.wireUdp));
   for (const [k, v] of Object.entries(o.env ?? {})) args.push('--env', `${k}=${v}`);
   args.push(path.join(REPO_ROOT, 'test/e2e/guest', script));
   return new Promise((resolve) => {

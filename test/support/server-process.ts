@@ -12,6 +12,8 @@ export interface ReadyPorts {
   mount: number;
   portmap: number | 'off';
   http: number;
+  /** With `--wire`: the wire's UDP port. */
+  wire?: number;
 }
 
 export interface ServerProcess {
@@ -23,7 +25,7 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-const READY = /^pagelife ready nfs=(\d+) mount=(\d+) portmap=(\d+|off) http=(\d+)$/m;
+const READY = /^pagelife ready nfs=(\d+) mount=(\d+) portmap=(\d+|off) http=(\d+)(?: wire=(\d+))?$/m;
 
 /**
  * Starts `pagelife serve ARGS` as a child process (the same entry point users run) and resolves once
@@ -51,7 +53,7 @@ export async function startServer(args: string[], opts: { timeoutMs?: number; en
       const m = READY.exec(out);
       if (!m) return;
       cleanup();
-      resolve({ nfs: Number(m[1]), mount: Number(m[2]), portmap: m[3] === 'off' ? 'off' : Number(m[3]), http: Number(m[4]) });
+      resolve({ nfs: Number(m[1]), mount: Number(m[2]), portmap: m[3] === 'off' ? 'off' : Number(m[3]), http: Number(m[4]), ...(m[5] ? { wire: Number(m[5]) } : {}) });
     };
     const onExit = (code: number | null) => fail(new Error(`server exited (${code}) before ready:\n${out}`));
     const fail = (e: Error) => {
