@@ -108,10 +108,13 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
     faults: () => replies.getFaults(),
     replyMode: () => replies.mode,
     now: () => clock.now(),
+    // Named once the exports exist (below); pages of files nobody looked up stay dev:ino.
+    fileName: (file) => services?.nfs.vfs.nameOf(file),
   });
   const drc = new DuplicateRequestCache(config.drc);
   const dispatcher = new Dispatcher({ log, drc, bus });
-  const services = await createServices({ config, exportDir, pageCache, log }).catch((e: unknown) => {
+  let services: Services | undefined;
+  services = await createServices({ config, exportDir, pageCache, log }).catch((e: unknown) => {
     // The reply path and telemetry run timers; a core that failed to build must not keep the process up.
     replies.close();
     telemetry.close();

@@ -25,6 +25,8 @@ export interface TelemetryOptions {
   /** ms, the same clock the event sources stamp their events with. */
   now: () => number;
   limits?: Partial<TelemetryLimits>;
+  /** The path a client sees for a page-cache file (`dev:ino`), when the server knows it. */
+  fileName?: (file: string) => string | undefined;
 }
 
 /** Event counts since start (Prometheus counters carry the same facts). */
@@ -55,6 +57,8 @@ export interface PageDetail {
   pfn: number;
   state: GridState;
   file: string | null;
+  /** The file's path in its export (`/export/dir/name`), when the server knows it. */
+  path: string | null;
   index: number;
   offset: number;
   pins: number;
@@ -236,6 +240,7 @@ export class Telemetry {
       pfn,
       state: this.grid.state(pfn),
       file: f.file,
+      path: (f.file !== null && this.opts.fileName?.(f.file)) || null,
       index: f.index,
       offset: f.index * f.buf.length,
       pins: f.pins,

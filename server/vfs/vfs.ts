@@ -242,6 +242,18 @@ export class Vfs {
     return { ...n, st };
   }
 
+  /**
+   * The path a client sees for the object with this device and inode (`dev:ino`, the page
+   * cache's file key), from what the server has seen of it; undefined when it has not.
+   */
+  nameOf(devIno: string): string | undefined {
+    for (const exp of this.exports) {
+      const rel = this.paths.get(`${exp.id}:${devIno}`);
+      if (rel !== undefined) return rel === '' ? exp.path : `${exp.path === '/' ? '' : exp.path}/${rel}`;
+    }
+    return undefined;
+  }
+
   /** Forgets where an object lived (after REMOVE, or when RENAME replaced it). */
   forget(exp: Export, st: BigIntStats): void {
     this.paths.delete(keyOf(exp.id, st.dev, st.ino));

@@ -290,7 +290,8 @@ async function fetchPageDetail(pfn) {
   const rows = [
     ['frame', d.pfn],
     ['state', STATE_LABELS[d.state] ?? d.state],
-    ['file', d.file ?? '—'],
+    // The file's path in its export when the server has seen it named, else its device:inode.
+    ['file', d.path ? `${d.path} (${d.file})` : (d.file ?? '—')],
     ['offset', d.file ? `${d.offset} (page ${d.index})` : '—'],
     ['pins', d.pins],
     ['pinned for', d.pinnedForMs === null ? '—' : fmtMs(d.pinnedForMs)],
