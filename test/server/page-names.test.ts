@@ -18,7 +18,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'pagelife-page-names-'));
   await writeFile(path.join(dir, 'export-file.bin'), Buffer.alloc(3 * 4096, 7));
   server = await startPagelife(
-    parseConfig({ export: dir, varDir: path.join(dir, '.var'), nfsPort: 0, mountPort: 0, httpPort: 0, portmap: 'off', host: '127.0.0.1', logLevel: 'silent' }),
+    parseConfig({ export: dir, varDir: path.join(dir, '.var'), nfsPort: 0, mountPort: 0, httpPort: 0, portmap: 'off', host: '127.0.0.1', logLevel: 'silent' }, 'test'),
     testLog,
   );
 });
