@@ -19,7 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { Processes, say, sleep, startPagelife } from './lib/harness.ts';
+import { Processes, say, sleep, startPagelife, positiveInt } from './lib/harness.ts';
 
 interface Options {
   sizeMiB: number;
@@ -29,11 +29,7 @@ interface Options {
 
 function parseOptions(args: string[]): Options {
   const o: Options = { sizeMiB: 256, connections: 1000, cachePages: null };
-  const int = (name: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench memory: ${name} wants a positive integer, got ${v}`);
-    return n;
-  };
+  const int = (flag: string, v: string | undefined): number => positiveInt('memory', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--size') o.sizeMiB = int(a, args[++i]);

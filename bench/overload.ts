@@ -35,6 +35,7 @@ import { NFSPROC3 } from '../server/nfs3/constants.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
+import { positiveInt } from './lib/harness.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
@@ -52,11 +53,7 @@ interface Options {
 
 function parseOptions(args: string[]): Options {
   const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false };
-  const int = (name: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench overload: ${name} wants a positive integer, got ${v}`);
-    return n;
-  };
+  const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--seconds') o.seconds = int(a, args[++i]);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomFillSync } from 'node:crypto';
 import { BenchUsageError } from './index.ts';
-import { median, Processes, REPO, say, startGanesha, startPagelife } from './lib/harness.ts';
+import { median, Processes, REPO, say, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const BIG = 'big.bin';
@@ -69,11 +69,7 @@ const ROWS: Row[] = [
 
 function parseOptions(args: string[]): Options {
   const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null };
-  const int = (name: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench peers: ${name} wants a positive integer, got ${v}`);
-    return n;
-  };
+  const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--rounds') o.rounds = int(a, args[++i]);

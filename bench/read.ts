@@ -27,7 +27,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { median, Processes, REPO, say, startGanesha, startPagelife } from './lib/harness.ts';
+import { median, Processes, REPO, say, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
 
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
 const FILE_NAME = 'big.bin';
@@ -48,11 +48,7 @@ interface Options {
 
 function parseOptions(args: string[]): Options {
   const o: Options = { sizeMiB: 256, rounds: 5, runs: 3, skipGanesha: false, cachePages: 0, only: null, cpuProf: null };
-  const int = (name: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench read: ${name} wants a positive integer, got ${v}`);
-    return n;
-  };
+  const int = (flag: string, v: string | undefined): number => positiveInt('read', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     switch (a) {

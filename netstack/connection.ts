@@ -116,6 +116,24 @@ export interface ConnectionStats {
   deviceQueue: number;
 }
 
+/** The sender's part of ConnectionStats: what is in flight, queued, its window and its timers. */
+export function senderStats(s: TcpSender) {
+  return {
+    bytesInFlight: s.inFlight,
+    bytesUnacked: seqDiff(s.sndNxt, s.sndUna),
+    bytesQueued: seqDiff(s.writeSeq, s.sndUna),
+    cwnd: s.cc.cwnd,
+    ssthresh: s.cc.ssthresh,
+    srtt: s.rtt.srtt,
+    rto: s.rtt.rto,
+    retransmits: s.retransmits,
+    fastRetransmits: s.fastRetransmits,
+    timeouts: s.timeouts,
+    windowProbes: s.probes,
+    pinnedDestructors: s.pinnedDestructors,
+  };
+}
+
 export class DrainError extends Error {
   override readonly name = 'DrainError';
   constructor(
@@ -269,21 +287,9 @@ export class TcpPair {
   }
 
   stats(): ConnectionStats {
-    const s = this.sender;
     return {
-      bytesInFlight: s.inFlight,
-      bytesUnacked: seqDiff(s.sndNxt, s.sndUna),
-      bytesQueued: seqDiff(s.writeSeq, s.sndUna),
-      cwnd: s.cc.cwnd,
-      ssthresh: s.cc.ssthresh,
-      srtt: s.rtt.srtt,
-      rto: s.rtt.rto,
-      retransmits: s.retransmits,
-      fastRetransmits: s.fastRetransmits,
-      timeouts: s.timeouts,
-      windowProbes: s.probes,
+      ...senderStats(this.sender),
       staleRetransmits: this.receiver.staleRetransmits,
-      pinnedDestructors: s.pinnedDestructors,
       orphanedFrags: this.orphaned,
       delivered: this.receiver.delivered,
       duplicates: this.receiver.duplicates,

@@ -8,9 +8,17 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchUsageError } from '../index.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const GANESHA_TEMPLATE = path.join(REPO, 'bench/ganesha/ganesha.conf.template');
+
+/** A positive integer flag value; a BenchUsageError naming the bench and flag otherwise. */
+export function positiveInt(bench: string, flag: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new BenchUsageError(`bench ${bench}: ${flag} wants a positive integer, got ${v}`);
+  return n;
+}
 
 export const say = (line: string): void => void process.stdout.write(`${line}\n`);
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -7,7 +7,7 @@
  * hold at that moment, so the checksum is valid for whatever they carry.
  */
 import type { Clock } from '../clock.ts';
-import type { ConnectionStats } from '../connection.ts';
+import { senderStats, type ConnectionStats } from '../connection.ts';
 import type { FragDestructor } from '../destructor.ts';
 import type { NetstackBus } from '../events.ts';
 import type { Page } from '../page.ts';
@@ -17,7 +17,7 @@ import type { SharedInfo, SkbOwner } from '../skb.ts';
 import { orphanFrags } from '../skb-ops.ts';
 import { TcpReceiver, type DeliverFn } from '../tcp/receiver.ts';
 import { TcpSender } from '../tcp/sender.ts';
-import { after, before, seqAdd, seqDiff } from '../tcp/seq.ts';
+import { after, before, seqAdd } from '../tcp/seq.ts';
 import type { Ipv4 } from './addr.ts';
 import { TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, type TcpOut, type TcpSegment } from './tcp-header.ts';
 
@@ -314,21 +314,9 @@ export class WireTcpSock {
   }
 
   stats(): ConnectionStats {
-    const s = this.sender;
     return {
-      bytesInFlight: s.inFlight,
-      bytesUnacked: seqDiff(s.sndNxt, s.sndUna),
-      bytesQueued: seqDiff(s.writeSeq, s.sndUna),
-      cwnd: s.cc.cwnd,
-      ssthresh: s.cc.ssthresh,
-      srtt: s.rtt.srtt,
-      rto: s.rtt.rto,
-      retransmits: s.retransmits,
-      fastRetransmits: s.fastRetransmits,
-      timeouts: s.timeouts,
-      windowProbes: s.probes,
+      ...senderStats(this.sender),
       staleRetransmits: 0,
-      pinnedDestructors: s.pinnedDestructors,
       orphanedFrags: 0,
       delivered: this.receiver.delivered,
       duplicates: this.receiver.duplicates,
