@@ -15,7 +15,7 @@ import { runGuest } from './guest.ts';
 
 const BLOCKS = 1024;
 const FILE_ID = 7;
-const ROUNDS = 4;
+const ROUNDS = 8;
 const WRITERS = 4;
 
 const dirs: string[] = [];
@@ -65,8 +65,15 @@ async function run(mode: ReplyMode): Promise<{ bad: number; read: number; stale:
 
 describe.runIf(process.getuid?.() === 0)('default network settings, a real Linux client, O_DIRECT reads', () => {
   it('legacy: the guest receives blocks that never existed on disk', async () => {
-    const o = await run('legacy');
+    // A wrong block needs a stale resend whose first copy was lost: a handful per run at these
+    // settings (6 of 4,096 blocks in one run, 0 in a CI run of half this length), so up to three
+    // runs — the bug must show within them.
+    let o = await run('legacy');
     console.log(`defaults e2e legacy: ${JSON.stringify(o)}`);
+    for (let attempt = 2; attempt <= 3 && o.bad === 0; attempt++) {
+      o = await run('legacy');
+      console.log(`defaults e2e legacy (run ${attempt}): ${JSON.stringify(o)}`);
+    }
     expect(o.read).toBe(ROUNDS * BLOCKS);
     expect(o.retransmits).toBeGreaterThan(0);
     expect(o.stale).toBeGreaterThan(0);
