@@ -1,4 +1,4 @@
-import { constants, type FileHandle, lstat, open, utimes } from 'node:fs/promises';
+import { constants, type FileHandle, lstat, open } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using, type Anchor } from '../vfs/anchor.ts';
 import type { VNode } from '../vfs/vfs.ts';
@@ -44,9 +44,6 @@ async function createNew(at: string, rel: string): Promise<FileHandle | undefine
   }
 }
 
-/** The path that names an open descriptor's object (anchor.ts). */
-const fdPath = (h: FileHandle): string => `/proc/self/fd/${h.fd}`;
-
 /**
  * EXCLUSIVE: the verifier is stored in the new file's times — mtime seconds from its first four
  * bytes, atime seconds from the last four, nanoseconds zero — as Linux nfsd does. A retransmitted
@@ -60,8 +57,8 @@ async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: s
   const h = await createNew(dir.at(name), rel);
   if (h) {
     try {
-      await ownNew(d, fdPath(h));
-      await utimes(fdPath(h), atime, mtime).catch((e: unknown) => {
+      await ownNew(d, h);
+      await h.utimes(atime, mtime).catch((e: unknown) => {
         throw toNfsError(e, { op: 'create', path: rel });
       });
       return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
@@ -91,9 +88,9 @@ async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: str
     return call.ctx.vfs.entry(d.dir, dir, name);
   }
   try {
-    await ownNew(d, fdPath(h));
+    await ownNew(d, h);
     const fresh = call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
-    await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true, fdPath(h));
+    await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true, h);
     if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
     return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
   } finally {

@@ -96,10 +96,10 @@ export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): 
  * `obj` names the new object itself (an anchor or descriptor path), never a name that could be
  * swapped for another object between its creation and this chown.
  */
-export async function ownNew(d: DirChange, obj: string): Promise<void> {
+export async function ownNew(d: DirChange, obj: string | FileHandle): Promise<void> {
   if (!serverIsRoot()) return;
   const gid = d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : d.id.gid;
-  await chown(obj, d.id.uid, gid);
+  await (typeof obj === 'string' ? chown(obj, d.id.uid, gid) : obj.chown(d.id.uid, gid));
 }
 
 const isOwner = (id: Identity, st: BigIntStats): boolean => id.uid === 0 || id.uid === Number(st.uid);
@@ -118,7 +118,7 @@ function timeArg(t: set_time, current: bigint, now: number): number {
  * through `obj`, a descriptor path that names `n` itself (default: an anchor opened on `n` for
  * this call), never through a path the kernel walks again.
  */
-export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false, obj?: string): Promise<void> {
+export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false, obj?: string | FileHandle): Promise<void> {
   const id = call.identity(n.exp);
   const st = n.st;
   const owner = fresh || isOwner(id, st);
@@ -142,15 +142,17 @@ export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string,
 
   if (uid === undefined && gid === undefined && s.mode === undefined && !anyTime) return;
 
-  const apply = async (target: string): Promise<void> => {
-    // The following calls on a descriptor path stop at its object (anchor.ts): a symlink changes itself.
+  const apply = async (target: string | FileHandle): Promise<void> => {
+    // The following calls on a descriptor path stop at its object (anchor.ts): a symlink changes
+    // itself. An open file (a new one) is changed through its descriptor: no path at all.
+    const t = typeof target === 'string' ? { chown: (u: number, g: number) => chown(target, u, g), chmod: (m: number) => chmod(target, m), utimes: (a: number, m: number) => utimes(target, a, m) } : target;
     // chown first: it clears setuid/setgid bits that a mode given alongside may set again.
-    if (uid !== undefined || gid !== undefined) await chown(target, uid ?? Number(st.uid), gid ?? Number(st.gid));
+    if (uid !== undefined || gid !== undefined) await t.chown(uid ?? Number(st.uid), gid ?? Number(st.gid));
     // Symlinks have no mode of their own on Linux; a mode for one is ignored.
-    if (s.mode !== undefined && !st.isSymbolicLink()) await chmod(target, s.mode & 0o7777);
+    if (s.mode !== undefined && !st.isSymbolicLink()) await t.chmod(s.mode & 0o7777);
     if (anyTime) {
       const now = Date.now() / 1000;
-      await utimes(target, timeArg(s.atime, st.atimeNs, now), timeArg(s.mtime, st.mtimeNs, now));
+      await t.utimes(timeArg(s.atime, st.atimeNs, now), timeArg(s.mtime, st.mtimeNs, now));
     }
   };
   try {
