@@ -7,6 +7,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authSys, RpcClient } from '../../rpc/index.ts';
+import { TCP_MSS_LOOPBACK } from '../../server/config.ts';
 import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { TelemetrySnapshot } from '../../server/telemetry/telemetry.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
@@ -140,7 +141,12 @@ for (const mode of ['destructor', 'legacy'] as const) {
       await fs.mkdir(exp);
       original = randomBytes(FILE_PAGES * PAGE);
       await fs.writeFile(path.join(exp, 'data.bin'), original);
-      server = await startServer(['--export', exp, '--reply-mode', mode, '--cache-pages', '512', '--host', '127.0.0.1', '--seed', '7', '--log-level', 'warn']);
+      // One segment per page reply (the loopback network): a dropped reply is repaired only by the
+      // RTO, whose wait the scenario below fills with a WRITE. With Ethernet's MSS the later
+      // segments' duplicate ACKs could fast-retransmit it before the WRITE lands.
+      const config = path.join(dir, 'loopback-net.json');
+      await fs.writeFile(config, JSON.stringify({ net: { mss: TCP_MSS_LOOPBACK, gsoSegs: 1 } }));
+      server = await startServer(['--export', exp, '--config', config, '--reply-mode', mode, '--cache-pages', '512', '--host', '127.0.0.1', '--seed', '7', '--log-level', 'warn']);
       page = await browser.newPage({ viewport: VIEWPORT });
       await page.goto(`http://127.0.0.1:${server.ports.http}/`);
       await page.locator('#status[data-status="live"]').waitFor();
