@@ -8,7 +8,10 @@ export type CloseReason = (typeof CLOSE_REASONS)[number];
 export interface StreamBudgetLimits {
   /** Bytes held in partial and not-yet-executed records across all connections; past it the largest holders are closed. */
   maxBufferedTotal: number;
-  /** Reply bytes built and not yet taken by the kernel, across all connections; past it the connections over their share stop being read. */
+  /**
+   * Reply bytes committed across all connections: built and not yet taken by the kernel, plus a
+   * reply's reserve for each call executing. Past it the connections over their share stop being read.
+   */
   maxQueuedReplyBytesTotal: number;
   /** A record must complete within this long of its first byte (time spent not reading it, under backpressure, excluded). */
   recordTimeoutMs: number;
@@ -28,6 +31,8 @@ export interface BudgetedStream {
   /** Memory held for input: the partial record and records read but not yet executed. */
   readonly held: number;
   readonly queuedReplyBytes: number;
+  /** Queued reply bytes plus a reply's reserve per call executing: what it may soon hold. */
+  readonly committedReplyBytes: number;
   readonly inflight: number;
   readonly readingPaused: boolean;
   /** Last time bytes came in or a reply went out. */
@@ -68,8 +73,8 @@ export class StreamBudget {
   private readonly conns = new Set<BudgetedStream>();
   private readonly pausedConns = new Set<BudgetedStream>();
   private buffered = 0;
-  private queued = 0;
-  private queuedConns = 0;
+  private committed = 0;
+  private committedConns = 0;
   private inflightCalls = 0;
   private pauses = 0;
   private readonly closed = Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
@@ -99,12 +104,12 @@ export class StreamBudget {
     }
   }
 
-  /** The connection is gone: its input, queued replies and pause leave the totals. */
-  remove(c: BudgetedStream, held: number, queued: number): void {
+  /** The connection is gone: its input, committed replies and pause leave the totals. */
+  remove(c: BudgetedStream, held: number, committed: number): void {
     if (!this.conns.delete(c)) return;
     this.pausedConns.delete(c);
     this.buffered -= held;
-    this.replyQueued(queued, 0);
+    this.replyCommitted(committed, 0);
     if (this.conns.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
@@ -129,18 +134,23 @@ export class StreamBudget {
     }
   }
 
-  /** A connection's queued reply bytes went from `before` to `after`. */
-  replyQueued(before: number, after: number): void {
-    const wasOver = this.queued >= this.limits.maxQueuedReplyBytesTotal;
-    this.queued += after - before;
-    if (before === 0 && after > 0) this.queuedConns++;
-    else if (before > 0 && after === 0) this.queuedConns--;
-    if (wasOver && this.queued < this.limits.maxQueuedReplyBytesTotal) for (const c of [...this.pausedConns]) c.pump();
+  /** A connection's committed reply bytes went from `before` to `after`. */
+  replyCommitted(before: number, after: number): void {
+    const wasOver = this.committed >= this.limits.maxQueuedReplyBytesTotal;
+    this.committed += after - before;
+    if (before === 0 && after > 0) this.committedConns++;
+    else if (before > 0 && after === 0) this.committedConns--;
+    if (wasOver && this.committed < this.limits.maxQueuedReplyBytesTotal) for (const c of [...this.pausedConns]) c.pump();
   }
 
-  /** Past the global reply limit, a connection holding at least an equal share of it waits. */
+  /**
+   * Past the global reply limit, a connection committed to at least an equal share of it waits.
+   * Calls executing count with their reserve, so a burst of calls started in one turn cannot
+   * carry the total past the limit before their replies are queued; a connection holding nothing
+   * may always start one call.
+   */
   overReplyShare(own: number): boolean {
-    return this.queued >= this.limits.maxQueuedReplyBytesTotal && own > 0 && own >= this.limits.maxQueuedReplyBytesTotal / Math.max(1, this.queuedConns);
+    return this.committed >= this.limits.maxQueuedReplyBytesTotal && own > 0 && own >= this.limits.maxQueuedReplyBytesTotal / Math.max(1, this.committedConns);
   }
 
   callStarted(): void {
@@ -172,6 +182,7 @@ export class StreamBudget {
   stats(): StreamBudgetStats {
     const now = this.now();
     let maxHeld = 0;
+    let queued = 0;
     let maxQueued = 0;
     let maxInflight = 0;
     let oldest = 0;
@@ -179,6 +190,7 @@ export class StreamBudget {
     for (const c of this.conns) {
       idle = Math.max(idle, now - c.lastActive);
       maxHeld = Math.max(maxHeld, c.held);
+      queued += c.queuedReplyBytes;
       maxQueued = Math.max(maxQueued, c.queuedReplyBytes);
       maxInflight = Math.max(maxInflight, c.inflight);
       if (c.partialWaitSince !== null) oldest = Math.max(oldest, now - c.partialWaitSince);
@@ -188,7 +200,7 @@ export class StreamBudget {
       pausedConnections: this.pausedConns.size,
       bufferedBytes: this.buffered,
       maxConnBufferedBytes: maxHeld,
-      queuedReplyBytes: this.queued,
+      queuedReplyBytes: queued,
       maxConnQueuedReplyBytes: maxQueued,
       inflight: this.inflightCalls,
       maxConnInflight: maxInflight,

@@ -88,6 +88,10 @@ export class RpcTcpConnection implements BudgetedStream {
     return `${this.info.remoteAddress}:${this.info.remotePort}`;
   }
 
+  get committedReplyBytes(): number {
+    return this.queuedReplyBytes + this.inflight * this.limits.replyReserveBytes;
+  }
+
   get held(): number {
     return this.decoder.retained + this.pendingBytes;
   }
@@ -127,8 +131,8 @@ export class RpcTcpConnection implements BudgetedStream {
   }
 
   private mustWait(): boolean {
-    const committed = this.queuedReplyBytes + this.inflight * this.limits.replyReserveBytes;
-    return this.inflight >= this.limits.maxInflight || committed >= this.limits.maxQueuedReplyBytes || this.budget.overReplyShare(this.queuedReplyBytes);
+    const committed = this.committedReplyBytes;
+    return this.inflight >= this.limits.maxInflight || committed >= this.limits.maxQueuedReplyBytes || this.budget.overReplyShare(committed);
   }
 
   private receive(chunk: Buffer): void {
@@ -153,21 +157,23 @@ export class RpcTcpConnection implements BudgetedStream {
   }
 
   private execute(rec: Buffer): void {
-    this.inflight++;
+    this.commit(() => this.inflight++);
     this.budget.callStarted();
     void this.dispatcher.dispatch(rec, this.info).then((reply) => {
-      this.inflight--;
       this.budget.callEnded();
+      const bytes = 'dropped' in reply || this.closed ? 0 : MARK_BYTES + reply.length;
+      this.commit(() => {
+        this.inflight--;
+        this.queuedReplyBytes += bytes;
+      });
       if ('dropped' in reply) {
         if (reply.dropped === 'malformed') this.close('malformed');
       } else if (this.closed) this.sink.send(reply);
       else {
-        const bytes = MARK_BYTES + reply.length;
-        this.setQueued(this.queuedReplyBytes + bytes);
         this.sink.send(reply, () => {
           if (this.closed) return;
           this.lastActive = this.budget.now();
-          this.setQueued(this.queuedReplyBytes - bytes);
+          this.commit(() => (this.queuedReplyBytes -= bytes));
           this.pump();
         });
       }
@@ -175,10 +181,11 @@ export class RpcTcpConnection implements BudgetedStream {
     });
   }
 
-  private setQueued(n: number): void {
-    const before = this.queuedReplyBytes;
-    this.queuedReplyBytes = n;
-    this.budget.replyQueued(before, n);
+  /** Applies a change to the queued replies or calls executing, and reports it to the budget while open. */
+  private commit(change: () => void): void {
+    const before = this.committedReplyBytes;
+    change();
+    if (!this.closed) this.budget.replyCommitted(before, this.committedReplyBytes);
   }
 
   private report(): void {
@@ -192,7 +199,7 @@ export class RpcTcpConnection implements BudgetedStream {
   private release(): void {
     if (this.closed) return;
     this.closed = true;
-    this.budget.remove(this, this.reported, this.queuedReplyBytes);
+    this.budget.remove(this, this.reported, this.committedReplyBytes);
     this.pending.length = 0;
     this.pendingBytes = 0;
   }
