@@ -93,7 +93,12 @@ describe('pin budget', () => {
     const fo = await other.lookup('a.bin');
     // Without ACKs its stream stalls after the first window: these replies stay queued, pinning
     // pages (6 x 64 pages: more than the budget, less than the cache, so no READ meets a full cache).
+    let lent = 0;
+    s.bus.on('reply-pin', (e) => (lent += e.conn === conn.id ? 1 : 0));
     const stuck = Array.from({ length: 6 }, (_, i) => silent.read(fa, i * READ_BYTES, READ_BYTES).catch(() => null));
+    // Pages are pinned while a READ fills them, before the budget sees them lent: count from when
+    // all six are lent, so the bound below is the budget's and not how many fills a loaded machine overlaps.
+    await waitFor(() => lent === 6, 'the six stuck replies to be lent');
     let maxPinned = 0;
     for (let round = 0; round < 2; round++) {
       for (let off = 0; off < FILE_BYTES; off += READ_BYTES) {
