@@ -23,7 +23,19 @@ export interface RpcClientOptions {
   localPort?: number;
   /** Bind to this local address (e.g. 127.0.0.2, to call from another loopback source). */
   localAddress?: string;
+  /** UDP over another network than the host's sockets (pagelife's wire stack): opens the endpoint. */
+  datagram?: DatagramOpener;
 }
+
+/** A UDP endpoint talking to one peer on a network of our own (the wire), in place of a host socket. */
+export interface DatagramLink {
+  readonly localPort: number;
+  send(datagram: Buffer): void;
+  close(): void;
+}
+
+/** Opens a link to the client's host:port; every datagram from that peer goes to `onMessage`. */
+export type DatagramOpener = (onMessage: (datagram: Buffer) => void) => DatagramLink;
 
 export interface CallOptions {
   /** Reuse an xid: an RPC-level retransmission of an earlier call. */
@@ -61,6 +73,7 @@ export class RpcClient {
   private readonly pending = new Map<number, Pending>();
   private tcp: net.Socket | null = null;
   private udp: dgram.Socket | null = null;
+  private link: DatagramLink | null = null;
   private closedError: Error | null = null;
 
   private constructor(private readonly opts: RpcClientOptions) {}
@@ -90,6 +103,8 @@ export class RpcClient {
       s.on('error', (e) => this.fail(e));
       s.on('close', () => this.fail(new RpcClientError('connection closed')));
       this.tcp = s;
+    } else if (this.opts.datagram) {
+      this.link = this.opts.datagram((m) => this.receive(m));
     } else {
       const s = dgram.createSocket(net.isIPv6(this.opts.host) ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
@@ -107,13 +122,13 @@ export class RpcClient {
 
   /** Local port of the client socket (the DRC keys on the address; tests check new connections). */
   get localPort(): number {
-    return this.tcp?.localPort ?? this.udp?.address().port ?? 0;
+    return this.tcp?.localPort ?? this.udp?.address().port ?? this.link?.localPort ?? 0;
   }
 
   /** Sends raw bytes as they are (TCP: written to the stream unframed; UDP: one datagram). Fuzzing. */
   sendRaw(data: Buffer): void {
     if (this.tcp) this.tcp.write(data);
-    else this.udp!.send(data, this.opts.port, this.opts.host);
+    else this.sendDatagram(data);
   }
 
   /** Sends one call and resolves with whatever reply carries its xid. */
@@ -141,7 +156,7 @@ export class RpcClient {
         this.tcp.uncork();
       } else {
         const dgramBuf = Buffer.concat(chunks, length);
-        const send = () => this.udp?.send(dgramBuf, this.opts.port, this.opts.host);
+        const send = () => this.sendDatagram(dgramBuf);
         send();
         p.resend = setInterval(send, this.opts.udpRetransmitMs ?? 1000);
       }
@@ -182,6 +197,13 @@ export class RpcClient {
       this.udp = null;
       await new Promise<void>((resolve) => s.close(() => resolve()));
     }
+    this.link?.close();
+    this.link = null;
+  }
+
+  private sendDatagram(d: Buffer): void {
+    if (this.link) this.link.send(d);
+    else this.udp?.send(d, this.opts.port, this.opts.host);
   }
 
   private receive(rec: Buffer): void {

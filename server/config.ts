@@ -103,7 +103,7 @@ export const ConfigSchema = z.strictObject({
         })
         .prefault({}),
       maxShares: positive.default(4096),
-      /** Where clients run their portmapper (their lockd and statd are found through it). */
+      /** Where clients run their portmapper (their lockd and statd are found through it); clients on the wire: 111. */
       clientPortmapPort: port.default(PMAP_PORT),
       callbackTimeoutMs: positive.max(600_000).default(5_000),
       maxCallbacks: positive.default(64),

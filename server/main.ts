@@ -160,6 +160,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
 
   const wire = config.wire.port !== undefined ? await startWire({ config, clock, replies, dispatcher, netBus: bus, log }).catch(unwind) : null;
   if (wire) opened.push(() => wire.close());
+  if (wire) services.nlm.peers.attachNetwork(wire.peers);
   const auth = await loadControlAuth(path.join(config.varDir, 'state'), config.httpHost);
   const http = await buildHttpApp({
     log,
@@ -192,6 +193,8 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     return unwind(e);
   });
   const httpPort = (http.server.address() as { port: number }).port;
+  // Every listener is up (the wire too): the clients told now can reclaim at once.
+  services.nsm.notifyRebooted();
 
   return {
     ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port, http: httpPort, ...(wire ? { wire: wire.port } : {}) },

@@ -72,6 +72,9 @@ export const WIRE_DEFAULT_LIMITS: Readonly<WireLimits> = Object.freeze({
 const TICK_MS = 250;
 /** How long packets wait for an ARP reply before they are dropped (one request, no retries). */
 const ARP_RESOLVE_MS = 3000;
+/** Local ports for the calls this host makes (ip_local_port_range's default). */
+const EPHEMERAL_LOW = 32768;
+const EPHEMERAL_HIGH = 60999;
 
 export interface WireStackOptions {
   clock: Clock;
@@ -189,6 +192,23 @@ export class WireStack {
 
   udpBind(port: number, handler: UdpHandler): void {
     this.udpPorts.set(port, handler);
+  }
+
+  /** Binds a free port of the ephemeral range (for a call this host makes); null when all are taken. */
+  udpBindEphemeral(handler: UdpHandler): number | null {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    const start = Math.floor(this.rng.next() * span);
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_LOW + ((start + i) % span);
+      if (this.udpPorts.has(port)) continue;
+      this.udpPorts.set(port, handler);
+      return port;
+    }
+    return null;
+  }
+
+  udpUnbind(port: number): void {
+    this.udpPorts.delete(port);
   }
 
   tcpListen(port: number, onAccept: (sock: WireTcpSock) => void): void {

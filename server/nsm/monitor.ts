@@ -45,7 +45,10 @@ export class Nsm {
     private s: NsmState,
   ) {}
 
-  /** Loads the saved state, advances the state number, and notifies the hosts that held locks before. */
+  /**
+   * Loads the saved state, advances the state number and starts the grace period; `notifyRebooted`
+   * then tells the hosts that held locks before (once the server listens where they reclaim).
+   */
   static async start(o: NsmOptions): Promise<Nsm> {
     const store = new NsmStore(o.dir);
     const prev = await store.load();
@@ -54,7 +57,7 @@ export class Nsm {
     const notify = prev ? [...prev.notify, ...prev.monitors.filter((m) => !m.myId && m.address)] : [];
     const nsm = new Nsm(o, store, { state, monitors: [], notify });
     await store.save(nsm.s);
-    nsm.restarted();
+    nsm.startGrace();
     return nsm;
   }
 
@@ -132,7 +135,8 @@ export class Nsm {
     for (const m of holders) this.o.onPeerRebooted(m.monName);
     this.s = { state: (this.s.state | 1) + 2, monitors: this.s.monitors.filter((m) => m.myId), notify: [...this.s.notify, ...holders] };
     await this.store.save(this.s);
-    this.restarted();
+    this.startGrace();
+    this.notifyRebooted();
   }
 
   close(): void {
@@ -141,11 +145,15 @@ export class Nsm {
     this.timers.clear();
   }
 
-  private restarted(): void {
+  /** SM_NOTIFY to every host that held locks before the restart (sm-notify's job, run once lockd is up). */
+  notifyRebooted(): void {
+    for (const m of this.s.notify) void this.sendNotify(m, 0);
+  }
+
+  private startGrace(): void {
     const n = this.s.notify.length;
     this.graceUntil = n ? Date.now() + this.o.config.graceMs : 0;
     this.o.log.info({ state: this.s.state, notify: n, graceMs: n ? this.o.config.graceMs : 0 }, 'nsm: started');
-    for (const m of this.s.notify) void this.sendNotify(m, 0);
   }
 
   private async sendNotify(m: MonitorRecord, attempt: number): Promise<void> {

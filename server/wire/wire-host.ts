@@ -10,10 +10,12 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../netstack/clock.ts';
 import type { NetstackBus } from '../../netstack/events.ts';
 import { PcapWriter } from '../../netstack/pcap.ts';
-import { ipv4ToString, parseCidr } from '../../netstack/wire/addr.ts';
+import { ipv4ToString, parseCidr, parseIpv4, sameSubnet } from '../../netstack/wire/addr.ts';
 import { parseMac } from '../../netstack/wire/ethernet.ts';
 import { WireStack, type UdpPeer, type WireCounters } from '../../netstack/wire/stack.ts';
 import { Dispatcher } from '../../rpc/dispatch.ts';
+import { RpcClientError } from '../../rpc/errors.ts';
+import type { PeerNetwork } from '../../rpc/peer-caller.ts';
 import { createPortmapProgram, PMAP_PORT, PortmapRegistry } from '../../rpc/portmap.ts';
 import type { Config } from '../config.ts';
 import { MOUNT_PORT, NFS_PORT } from '../config.ts';
@@ -64,6 +66,8 @@ export interface WireHost {
   /** The capture file (`--pcap`), or null. */
   pcapFile: string | null;
   stack: WireStack;
+  /** The wire as a network for the server's own calls (SM_NOTIFY, NLM callbacks) to its hosts. */
+  peers: PeerNetwork;
   snapshot(): WireSnapshot;
   close(): Promise<void>;
 }
@@ -200,10 +204,28 @@ export async function startWire(o: WireHostOptions): Promise<WireHost> {
   }
   log.info({ port, addr: w.addr, mac: w.mac, pcap: w.pcap }, 'wire: listening for frames');
 
+  const onWire = (host: string) => parseIpv4(host.replace(/^::ffff:/, ''));
+  const peers: PeerNetwork = {
+    reaches: (host) => {
+      const a = onWire(host);
+      return a !== null && a !== cidr.addr && sameSubnet(a, cidr.addr, cidr.prefix);
+    },
+    isSelf: (host) => onWire(host) === cidr.addr,
+    open: (host, remotePort, onMessage) => {
+      const to: UdpPeer = { addr: onWire(host)!, port: remotePort };
+      const localPort = stack.udpBindEphemeral((payload, from) => {
+        if (from.addr === to.addr && from.port === to.port) onMessage(payload);
+      });
+      if (localPort === null) throw new RpcClientError(`wire: no free local UDP port to call ${host}:${remotePort}`);
+      return { localPort, send: (d) => stack.udpSend(to, localPort, d), close: () => stack.udpUnbind(localPort) };
+    },
+  };
+
   return {
     port,
     pcapFile: w.pcap ?? null,
     stack,
+    peers,
     snapshot: () => ({
       ...stack.counters,
       drops: { ...stack.counters.drops },
