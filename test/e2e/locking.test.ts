@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NLM4_BLOCKED, NLM4_DENIED, NLM4_GRANTED } from '../../server/nlm/constants.ts';
+import { NLM4_BLOCKED, NLM4_DENIED, NLM4_DENIED_GRACE_PERIOD, NLM4_GRANTED } from '../../server/nlm/constants.ts';
 import { testLog } from '../support/logger.ts';
 import { NfsTestClient } from '../support/nfs-client.ts';
 import { ClientServices, NlmTestClient, type LockSpec } from '../support/nlm-client.ts';
@@ -111,7 +111,6 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     expect((await locks()).locks.filter(onData)).toEqual([]);
   });
 
-
   it.runIf(CTHON04 !== undefined)('passes the Connectathon lock suite (tlocklfs, tlock64) from the guest', async () => {
     const src = path.join(CTHON04!, 'lock/tlock.c');
     await run('gcc', ['-static', '-O2', '-DLF_SUMMIT', '-o', path.join(exp, 'tlocklfs'), src, '-lm']);
@@ -123,41 +122,97 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
     expect(out).not.toMatch(/\bFAIL/);
     expect(r.code).toBe(0);
   });
+});
 
-  // Last: it kills the server. The guest's own statd cannot be reached from the host (QEMU user
-  // networking), so its lockd is never told to reclaim; the SM_NOTIFY meant for it lands at the
-  // host-side statd behind the configured client portmapper, and grace is shown with a new lock.
-  it('after kill -9 and a restart: SM_NOTIFY for the guest, and its new lock refused in grace, granted after', async () => {
-    const GRACE_MS = 8000;
-    await fs.writeFile(path.join(dir, 'restart.json'), JSON.stringify({ nlm: { clientPortmapPort: services.portmapPort }, nsm: { graceMs: GRACE_MS } }));
+// Acceptance 3, on the raw wire (`--wire`, run-guest --wire-udp) so that the server's own calls reach
+// the guest: kill -9 while the guest holds a lock; the restarted server (same var dir, same wire port)
+// is in grace, its SM_NOTIFY reaches the guest's statd through the guest's rpcbind, the guest's lockd
+// reclaims, and another owner (a host-side NLM client) is refused for grace, then granted after it.
+describe.runIf(process.getuid?.() === 0)('NLM across a kill -9 of the server, with the guest on the wire', () => {
+  const GRACE_MS = 20_000;
+  let dir: string;
+  let exp: string;
+  let server: ServerProcess | undefined;
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pagelife-e2e-lock-wire-'));
+    exp = path.join(dir, 'export');
+    await fs.mkdir(exp);
+    await run('gcc', ['-static', '-O2', '-o', path.join(exp, 'lockf'), path.join(path.dirname(RUN_GUEST), 'tools/lockf.c')]);
     for (const f of ['held.lock', 'other.lock']) await fs.writeFile(path.join(exp, f), 'x\n');
+    await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ nsm: { graceMs: GRACE_MS, notifyIntervalMs: 1000, notifyRetries: 60 }, nlm: { callbackTimeoutMs: 2000 } }));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const serve = (wire: string) => startServer(['--export', exp, '--var-dir', path.join(dir, 'var'), '--wire', wire, '--config', path.join(dir, 'config.json')]);
+  const locks = async (s: ServerProcess) => (await fetch(`http://127.0.0.1:${s.ports.http}/api/locks`)).json() as Promise<{ grace: { active: boolean; remainingMs: number }; locks: ApiLock[]; counts: { graceDenied: number } }>;
+  async function until<T>(what: string, s: ServerProcess, f: () => Promise<T | undefined>, ms = 240_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${s.output().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('the guest reclaims after SM_NOTIFY over the wire; another owner is refused in grace and granted after', async () => {
     const { ino: heldIno } = await fs.stat(path.join(exp, 'held.lock'), { bigint: true });
-    const { ino: otherIno } = await fs.stat(path.join(exp, 'other.lock'), { bigint: true });
-    const guest = runGuest('locking-restart.sh', { nfsPort: 'auto', locking: true, timeoutS: 400, opts: 'lookupcache=none,actimeo=1' });
-    await until('the guest lock on held.lock', async () => (await locks()).locks.find((l) => l.file.endsWith(`:${heldIno}`)));
-    const { nfs, mount } = server.ports;
-    await server.stop('SIGKILL');
-    const notified = services.notifies.length;
-    server = await startServer(['--export', exp, '--var-dir', path.join(dir, 'var'), '--portmap', 'auto', '--nfs-port', String(nfs), '--mount-port', String(mount), '--config', path.join(dir, 'restart.json')]);
+    const onHeld = (l: ApiLock) => l.file.endsWith(`:${heldIno}`);
+    const first = await serve('udp:0');
+    server = first;
+    const wirePort = first.ports.wire!;
+    const guest = runGuest('locking-restart.sh', { nfsPort: 'auto', locking: true, wireUdp: wirePort, timeoutS: 400, opts: 'lookupcache=none,actimeo=1' });
+    const held = await until('the guest lock on held.lock', first, async () => (await locks(first)).locks.find(onHeld));
+    expect(held).toMatchObject({ caller: 'pagelife-guest', exclusive: true });
+
+    await first.stop('SIGKILL');
+    const second = await serve(`udp:${wirePort}`);
+    server = second;
     const restartedAt = Date.now();
-    const notify = await services.until(() => services.notifies[notified], 30_000);
-    expect(notify.monName).toBe('127.0.0.1');
-    const api = (await (await fetch(`http://127.0.0.1:${server.ports.http}/api/locks`)).json()) as { grace: { active: boolean }; locks: ApiLock[] };
-    expect(api.grace.active).toBe(true);
-    expect(api.locks).toEqual([]);
+    expect(second.ports.wire).toBe(wirePort);
+    expect((await locks(second)).locks).toEqual([]);
+
+    // The reclaim: the guest's lock is back, under the guest's name, while the server is in grace.
+    const reclaimed = await until('the reclaimed lock', second, async () => {
+      const l = await locks(second);
+      const mine = l.locks.find(onHeld);
+      return mine ? { mine, grace: l.grace } : undefined;
+    }, 90_000);
+    const reclaimMs = Date.now() - restartedAt;
+    expect(reclaimed.mine).toMatchObject({ caller: 'pagelife-guest', exclusive: true, svid: held.svid, offset: '0', length: '0' });
+    expect(reclaimed.grace.active).toBe(true);
+    expect(second.output()).toMatch(/"client":"10\.0\.3\.15".*nsm: SM_NOTIFY delivered/);
     await fs.writeFile(path.join(exp, 'restarted'), '');
 
-    // The guest's LOCK on other.lock is refused while in grace (its lockd retries), then granted.
-    await until('a lock refused for grace', async () => ((await locks()).counts.graceDenied > 0 ? true : undefined));
-    const got = await until('the guest lock on other.lock', async () => (await locks()).locks.find((l) => l.file.endsWith(`:${otherIno}`)));
-    const grantedAfterMs = Date.now() - restartedAt;
-    console.log(`locking-restart: guest lock granted ${grantedAfterMs} ms after the restart (grace ${GRACE_MS} ms)`);
-    expect(got.caller).toBe('pagelife-guest');
-    expect(grantedAfterMs).toBeGreaterThanOrEqual(GRACE_MS);
+    // Another owner, through the host-socket listener: refused for grace, then granted after it.
+    const nfs = await NfsTestClient.connect({ nfsPort: second.ports.nfs, mountPort: second.ports.mount });
+    const otherFh = await nfs.lookup('other.lock');
+    const heldFh = await nfs.lookup('held.lock');
+    await nfs.close();
+    const host = await NlmTestClient.connect({ port: second.ports.mount });
+    const owner = (fh: Buffer): LockSpec => ({ caller: 'host-client', svid: 77, oh: Buffer.from('host-client-77'), fh, offset: 0n, length: 0n });
+    expect((await host.lock(owner(otherFh))).stat).toBe(NLM4_DENIED_GRACE_PERIOD);
+    const { grace } = await locks(second);
+    expect(grace.active).toBe(true);
+    await new Promise((r) => setTimeout(r, grace.remainingMs + 100));
+    expect((await locks(second)).grace.active).toBe(false);
+    expect((await host.lock(owner(otherFh))).stat).toBe(NLM4_GRANTED);
+    // The reclaimed lock is a real one: it still refuses other owners after grace.
+    expect((await host.lock(owner(heldFh))).stat).toBe(NLM4_DENIED);
+    expect((await host.unlock(owner(otherFh))).stat).toBe(NLM4_GRANTED);
+    await host.close();
+    console.log(`locking-restart: reclaimed ${reclaimMs} ms after the restart; grace ${GRACE_MS} ms; graceDenied ${(await locks(second)).counts.graceDenied}`);
+
+    await fs.writeFile(path.join(exp, 'release'), '');
     const r = await guest;
     const out = r.stdout + r.stderr;
     expect(out).toContain('locking-restart: the server restarted');
-    expect(out).toContain('locking-restart: new lock granted');
+    expect(out).toContain('locking-restart: held.lock holder said: locked');
     expect(r.code).toBe(0);
+    expect((await locks(second)).locks.filter(onHeld)).toEqual([]);
   });
 });
