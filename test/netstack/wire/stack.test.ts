@@ -211,6 +211,24 @@ describe('wire: UDP', () => {
     expect(quoted.length).toBe(28);
     expect(quoted.readUInt16BE(20 + 2)).toBe(4444);
   });
+
+  it('binds distinct ephemeral ports for its own calls, and a port unbound is closed again', () => {
+    const s = withArp(makeStack());
+    const got: string[] = [];
+    const a = s.stack.udpBindEphemeral((p) => got.push(`a:${p.toString()}`))!;
+    const b = s.stack.udpBindEphemeral((p) => got.push(`b:${p.toString()}`))!;
+    expect([a, b].every((port) => port >= 32768 && port <= 60999)).toBe(true);
+    expect(a).not.toBe(b);
+    s.stack.udpSend({ addr: parseIpv4('10.0.3.15')!, port: 111 }, a, Buffer.from('call'));
+    const [call] = s.take();
+    expect(call!.udp).toMatchObject({ srcPort: a, dstPort: 111, checksumOk: true });
+    s.stack.input(udpFrame(111, a, Buffer.from('reply')));
+    s.stack.udpUnbind(a);
+    s.stack.input(udpFrame(111, a, Buffer.from('late')));
+    s.stack.input(udpFrame(111, b, Buffer.from('other')));
+    expect(got).toEqual(['a:reply', 'b:other']);
+    expect(s.take().map((d) => d.icmp?.type)).toEqual([3]);
+  });
 });
 
 describe('wire: TCP handshake and limits', () => {
