@@ -70,8 +70,10 @@ export const WIRE_DEFAULT_LIMITS: Readonly<WireLimits> = Object.freeze({
 
 /** Period of the housekeeping timer: SYN-ACK retransmissions, TIME_WAIT, fragment ages, user timeouts. */
 const TICK_MS = 250;
-/** How long packets wait for an ARP reply before they are dropped (one request, no retries). */
+/** How long packets wait for an ARP reply before they are dropped. */
 const ARP_RESOLVE_MS = 3000;
+/** An unanswered ARP request is sent again after this long (neigh retrans_time; at most one a second, RFC 1122 2.3.2.1). */
+const ARP_RETRANS_MS = 1000;
 /** Local ports for the calls this host makes (ip_local_port_range's default). */
 const EPHEMERAL_LOW = 32768;
 const EPHEMERAL_HIGH = 60999;
@@ -150,7 +152,7 @@ export class WireStack {
   };
   readonly arp: ArpCache;
   readonly frags: IpReassembly;
-  private readonly arpPending = new Map<Ipv4, { since: number; packets: Buffer[] }>();
+  private readonly arpPending = new Map<Ipv4, { since: number; requested: number; packets: Buffer[] }>();
   private readonly udpPorts = new Map<number, UdpHandler>();
   private readonly listeners = new Map<number, (sock: WireTcpSock) => void>();
   private readonly synQueue = new Map<string, RequestSock>();
@@ -479,13 +481,17 @@ export class WireStack {
     let q = this.arpPending.get(dst);
     if (!q) {
       if (this.arpPending.size >= this.limits.arpEntries) return this.drop('arp-unresolved');
-      q = { since: this.o.clock.now(), packets: [] };
+      const now = this.o.clock.now();
+      q = { since: now, requested: now, packets: [] };
       this.arpPending.set(dst, q);
-      const req = buildArp({ op: ARPOP_REQUEST, sha: this.o.mac, spa: this.o.addr, tha: Buffer.alloc(6), tpa: dst });
-      this.sendEth(BROADCAST_MAC, ETH_P_ARP, req);
+      this.arpSolicit(dst);
     }
     if (q.packets.length >= this.limits.arpQueue) return this.drop('arp-queue-full');
     q.packets.push(packet);
+  }
+
+  private arpSolicit(dst: Ipv4): void {
+    this.sendEth(BROADCAST_MAC, ETH_P_ARP, buildArp({ op: ARPOP_REQUEST, sha: this.o.mac, spa: this.o.addr, tha: Buffer.alloc(6), tpa: dst }));
   }
 
   private flushArpQueue(ip: Ipv4, mac: Buffer): void {
@@ -512,7 +518,7 @@ export class WireStack {
     });
   }
 
-  /** SYN-ACK retransmissions, TIME_WAIT ends, fragment ages, user timeouts, unanswered ARP. */
+  /** SYN-ACK retransmissions, TIME_WAIT ends, fragment ages, user timeouts, ARP requests unanswered. */
   private housekeeping(): void {
     const now = this.o.clock.now();
     for (const rq of [...this.synQueue.values()]) {
@@ -540,7 +546,14 @@ export class WireStack {
     }
     this.frags.expire();
     for (const [ip, q] of this.arpPending) {
-      if (now - q.since < ARP_RESOLVE_MS) continue;
+      if (now - q.since < ARP_RESOLVE_MS) {
+        // A request can be lost (or sent before the wire had an end): ask again while packets wait.
+        if (now - q.requested >= ARP_RETRANS_MS) {
+          q.requested = now;
+          this.arpSolicit(ip);
+        }
+        continue;
+      }
       this.arpPending.delete(ip);
       this.counters.drops['arp-unresolved'] = (this.counters.drops['arp-unresolved'] ?? 0) + q.packets.length;
     }

@@ -212,6 +212,25 @@ describe('wire: UDP', () => {
     expect(quoted.readUInt16BE(20 + 2)).toBe(4444);
   });
 
+  it('asks ARP again each second while a datagram to an unknown neighbour waits, sends it once answered, drops it after 3 s', () => {
+    const s = makeStack();
+    const guest = { addr: parseIpv4('10.0.3.15')!, port: 111 };
+    const asks = () => s.take().filter((d) => d.arp?.op === 1 && d.arp.tpa === '10.0.3.15').length;
+    s.stack.udpSend(guest, 40000, Buffer.from('first'));
+    expect(asks()).toBe(1);
+    s.clock.advance(1000);
+    expect(asks()).toBe(1);
+    s.stack.input(arpRequest());
+    const sent = s.take().filter((d) => d.udp);
+    expect(sent.map((d) => d.udp!.payload.toString())).toEqual(['first']);
+
+    const other = { addr: parseIpv4('10.0.3.16')!, port: 111 };
+    s.stack.udpSend(other, 40000, Buffer.from('never'));
+    s.clock.advance(3250);
+    expect(s.take().filter((d) => d.arp?.op === 1 && d.arp.tpa === '10.0.3.16').length).toBe(3);
+    expect(s.stack.counters.drops['arp-unresolved']).toBe(1);
+  });
+
   it('binds distinct ephemeral ports for its own calls, and a port unbound is closed again', () => {
     const s = withArp(makeStack());
     const got: string[] = [];
