@@ -129,7 +129,7 @@ describe.runIf(process.getuid?.() === 0)('NLM with a real Linux client', () => {
 // is in grace, its SM_NOTIFY reaches the guest's statd through the guest's rpcbind, the guest's lockd
 // reclaims, and another owner (a host-side NLM client) is refused for grace, then granted after it.
 describe.runIf(process.getuid?.() === 0)('NLM across a kill -9 of the server, with the guest on the wire', () => {
-  const GRACE_MS = 20_000;
+  const GRACE_MS = 15_000;
   let dir: string;
   let exp: string;
   let server: ServerProcess | undefined;
