@@ -103,6 +103,8 @@ export interface ConnectionStats {
   rto: number;
   retransmits: number;
   fastRetransmits: number;
+  /** Duplicate ACKs the sender received from its peer. */
+  dupAcksIn: number;
   timeouts: number;
   windowProbes: number;
   staleRetransmits: number;
@@ -128,6 +130,7 @@ export function senderStats(s: TcpSender) {
     rto: s.rtt.rto,
     retransmits: s.retransmits,
     fastRetransmits: s.fastRetransmits,
+    dupAcksIn: s.dupAcksIn,
     timeouts: s.timeouts,
     windowProbes: s.probes,
     pinnedDestructors: s.pinnedDestructors,

@@ -207,6 +207,7 @@ export class ReplyPath {
         rtoMs: s.rto,
         retransmits: s.retransmits,
         staleRetransmits: s.staleRetransmits,
+        dupAcksIn: s.dupAcksIn,
         pinnedReplies: c.lentReplies,
       };
     });

@@ -43,6 +43,8 @@ export interface ConnectionSnapshot {
   rtoMs: number;
   retransmits: number;
   staleRetransmits: number;
+  /** Duplicate ACKs received from the peer (on the wire, the real client's). */
+  dupAcksIn: number;
   pinnedReplies: number;
 }
 

@@ -288,6 +288,7 @@ export class Telemetry {
     x.gauge('pagelife_connection_cwnd_bytes', 'Congestion window.', perConn((c) => c.cwnd));
     x.gauge('pagelife_connection_rto_seconds', 'Current retransmission timeout.', perConn((c) => c.rtoMs / 1000));
     x.gauge('pagelife_connection_pinned_replies', 'Replies whose pages the connection still pins.', perConn((c) => c.pinnedReplies));
+    x.counter('pagelife_connection_dup_acks_received_total', 'Duplicate ACKs received from the peer.', perConn((c) => c.dupAcksIn));
     x.gauge(
       'pagelife_telemetry_entries',
       'Entries held by each bounded telemetry structure.',

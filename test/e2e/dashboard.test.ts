@@ -167,6 +167,10 @@ for (const mode of ['destructor', 'legacy'] as const) {
       const row = page.locator(`#connections tr[data-conn]`).first();
       await expect.poll(() => row.locator('td').nth(4).textContent(), { timeout: SETTLE_MS }).toBe('∞');
       expect(await page.locator('#connections').textContent()).not.toContain('null');
+      // The duplicate ACKs the connection received, a count in its own column.
+      const dupCol = (await page.locator('#connections thead th').allTextContents()).indexOf('dup ACKs in');
+      expect(dupCol).toBeGreaterThan(0);
+      expect(await row.locator('td').nth(dupCol).textContent()).toMatch(/^\d+$/);
     });
 
     it.skipIf(mode === 'legacy')('shows pages pinned by the network while the device queue holds their replies, with detail on click', async () => {

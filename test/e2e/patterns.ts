@@ -25,8 +25,8 @@ export function badOffsetPages(copy: Buffer, want: Buffer): number {
 }
 
 /** Pages of a copy of c.bin that were never the file's content: a wrong index, or versions mixed within the page. */
-export function tornPages(copy: Buffer): number {
-  let bad = copy.length === FILE_BYTES ? 0 : 1;
+export function tornPages(copy: Buffer, size = FILE_BYTES): number {
+  let bad = copy.length === size ? 0 : 1;
   for (let p = 0; p + PAGE <= copy.length; p += PAGE) {
     const v = copy.readUInt32BE(p) >>> 24;
     for (let o = p; o < p + PAGE; o += 4) {

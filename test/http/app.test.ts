@@ -91,6 +91,7 @@ function connections(n: number): ConnectionSnapshot[] {
     rtoMs: 200,
     retransmits: i,
     staleRetransmits: 0,
+    dupAcksIn: 2 * i,
     pinnedReplies: 1,
   }));
 }

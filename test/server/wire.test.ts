@@ -155,6 +155,35 @@ describe('wire: the assembled server as a host on the wire', () => {
     offRelease();
   });
 
+  it("the guest's duplicate ACKs are counted on its connection: snapshot, /api/state and /metrics", async () => {
+    const fh = await rootFh();
+    const conn = await guest.tcpConnect(2049, 904);
+    conn.sendRecord(guest.call(100003, 3, 3, new XdrWriter().opaque(fh).string('big.bin')).body);
+    const file = accepted(await conn.readRecord());
+    file.uint32();
+    const fileFh = file.opaque(64);
+    const sock = [...server.wire!.stack.socks.values()].find((s) => s.o.remote.port === 904)!;
+    // Everything so far ACKed; the READ reply is then in flight and the guest ACKs its start three times over.
+    const una = conn.rcvNxt;
+    conn.autoAck = false;
+    conn.sendRecord(guest.call(100003, 3, 6, new XdrWriter().opaque(fileFh).uint64(0).uint32(16384)).body);
+    await guest.next((d) => d.tcp?.dstPort === 904 && d.tcp.payload.length > 0);
+    await waitFor(() => sock.sender.sndUna === una);
+    for (let i = 0; i < 3; i++) conn.ack(una);
+    await waitFor(() => sock.sender.dupAcksIn === 3);
+    expect(server.wire!.snapshot().sockets.find((k) => k.id === sock.id)?.dupAcksIn).toBe(3);
+    expect(server.replies.connections().find((c) => c.id === sock.id)?.dupAcksIn).toBe(3);
+    const st = (await (await fetch(`http://127.0.0.1:${server.ports.http}/api/state`)).json()) as { connections: { id: number; dupAcksIn: number }[] };
+    expect(st.connections.find((c) => c.id === sock.id)?.dupAcksIn).toBe(3);
+    const metrics = await (await fetch(`http://127.0.0.1:${server.ports.http}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^pagelife_connection_dup_acks_received_total\\{conn="${sock.id}",[^}]*\\} 3$`, 'm'));
+    // The guest ACKs again: the reply completes and its pages come back.
+    conn.autoAck = true;
+    conn.ack();
+    await conn.readRecord();
+    await waitFor(() => server.pageCache.pinned === 0);
+  });
+
   it('counts frames and writes a capture', async () => {
     const s = server.wire!.snapshot();
     expect(s.framesIn).toBeGreaterThan(20);

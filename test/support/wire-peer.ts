@@ -27,17 +27,17 @@ export function eth(type: number, payload: Buffer, dst: Buffer = SERVER_MAC, src
   return Buffer.concat([h, payload]);
 }
 
-export function arpRequest(tpa: readonly number[] = SERVER_IP, spa: readonly number[] = GUEST_IP): Buffer {
+export function arpRequest(tpa: readonly number[] = SERVER_IP, spa: readonly number[] = GUEST_IP, sha: Buffer = GUEST_MAC): Buffer {
   const a = Buffer.alloc(28);
   a.writeUInt16BE(1, 0);
   a.writeUInt16BE(0x0800, 2);
   a[4] = 6;
   a[5] = 4;
   a.writeUInt16BE(1, 6);
-  GUEST_MAC.copy(a, 8);
+  sha.copy(a, 8);
   Buffer.from(spa).copy(a, 14);
   Buffer.from(tpa).copy(a, 24);
-  return eth(0x0806, a, Buffer.alloc(6, 0xff));
+  return eth(0x0806, a, Buffer.alloc(6, 0xff), sha);
 }
 
 export interface IpOpts {

@@ -176,7 +176,7 @@ describe('exports', () => {
     const f = memoryFile('a', FILE_SIZE);
     w.telemetry.recordCall(call('READ'));
     await w.read({ file: f, offset: 0, count: PAGE_SIZE, drop: true, rtoMs: 300 });
-    w.conns = [{ id: 1, remote: '127.0.0.1:"9"', transport: 'tcp', bytesInFlight: 10, cwnd: 14480, ssthresh: 65535, srttMs: 1, rtoMs: 200, retransmits: 1, staleRetransmits: 0, pinnedReplies: 0 }];
+    w.conns = [{ id: 1, remote: '127.0.0.1:"9"', transport: 'tcp', bytesInFlight: 10, cwnd: 14480, ssthresh: 65535, srttMs: 1, rtoMs: 200, retransmits: 1, staleRetransmits: 0, dupAcksIn: 3, pinnedReplies: 0 }];
     const families = parsePrometheusTextFormat(w.telemetry.prometheus());
     const byName = new Map(families.map((fam) => [fam.name, fam]));
     expect(byName.get('pagelife_rpc_calls_total')).toMatchObject({ type: 'COUNTER', metrics: [{ labels: { prog: 'nfs', proc: 'READ' }, value: '1' }] });
@@ -189,6 +189,7 @@ describe('exports', () => {
     expect(m.buckets['0.25']).toBe('0');
     expect(m.buckets['0.5']).toBe('1');
     expect(byName.get('pagelife_connection_cwnd_bytes')!.metrics[0]).toMatchObject({ labels: { conn: '1', remote: '127.0.0.1:"9"' }, value: '14480' });
+    expect(byName.get('pagelife_connection_dup_acks_received_total')).toMatchObject({ type: 'COUNTER', metrics: [{ labels: { conn: '1', remote: '127.0.0.1:"9"' }, value: '3' }] });
   });
 
   it('rejects a family written twice and bad names', () => {

@@ -584,7 +584,7 @@ function renderConnections() {
       const tr = document.createElement('tr');
       tr.dataset.conn = String(c.id);
       // No ssthresh before the first loss: Linux's "infinite" (TCP_INFINITE_SSTHRESH), shown as ∞.
-      const cells = [c.id, `${c.remote} ${c.transport}`, c.bytesInFlight, c.cwnd, c.ssthresh ?? '∞', fmtMs(c.srttMs), fmtMs(c.rtoMs), c.retransmits, c.staleRetransmits, c.pinnedReplies];
+      const cells = [c.id, `${c.remote} ${c.transport}`, c.bytesInFlight, c.cwnd, c.ssthresh ?? '∞', fmtMs(c.srttMs), fmtMs(c.rtoMs), c.retransmits, c.staleRetransmits, c.dupAcksIn, c.pinnedReplies];
       for (const v of cells) {
         const td = document.createElement('td');
         td.textContent = String(v);

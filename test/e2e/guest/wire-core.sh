@@ -1,6 +1,6 @@
 # Runs in the guest on the raw wire (run-guest --wire-udp), export mounted at /mnt (cwd) from 10.0.3.1
 # with no port options. EXPECT: "name:md5 ..." from the host; MANY: entries in many/;
-# WRITES: "name:bytes ..." to write; ROUNDS: how many times to read everything again (the host injects
+# WRITES: "name:bytes ..." to write (each file fsynced); ROUNDS: how many times to read everything again (the host injects
 # bad frames meanwhile); TAR=0 skips the tar round trip. Busybox sh.
 set -e
 fail() { echo "wire-core: FAIL $*"; exit 1; }
@@ -23,8 +23,8 @@ echo "wire-core: reads ok"
 for spec in $WRITES; do
   name=${spec%%:*}; size=${spec#*:}
   head -c "$size" /dev/urandom > "/tmp/$name"
-  cp "/tmp/$name" "w-$name"
-  sync
+  # conv=fsync: fsync(2) on the written file before dd exits (the client's WRITEs, then COMMIT).
+  dd if="/tmp/$name" of="w-$name" bs=1M conv=fsync 2>/dev/null
   echo "wire-core: wrote $name $(md5sum "/tmp/$name" | cut -d' ' -f1)"
 done
 echo 3 > /proc/sys/vm/drop_caches
