@@ -86,6 +86,11 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Frames of 4 KiB preallocated at start (64 MiB by default). */
       pages: positive.default(16384),
+      /**
+       * Largest read-ahead window for a sequential reader, in pages (2 MiB by default; 0: none). The
+       * page cache reads ahead at most an eighth of its frames.
+       */
+      readaheadPages: z.number().int().min(0).default(512),
       /** A write to a page the network still pins: copy it (`cow`) or wait for the destructor. */
       pinnedWrite: z.enum(['cow', 'wait']).default('cow'),
     })
