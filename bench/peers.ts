@@ -13,7 +13,8 @@
  *   ab <row> new <v> baseline <v> ratio <r>
  *
  * Args: --rounds N (3), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
- *       10000), --creates N (2000), --only ROW,ROW… (substring match), --baseline DIR.
+ *       10000), --creates N (2000), --only ROW,ROW… (substring match), --baseline DIR,
+ *       --cache-pages N (the default-settings servers' page cache; default: each tree's own default).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,7 @@ interface Options {
   creates: number;
   only: string[] | null;
   baseline: string | null;
+  cachePages: number | null;
 }
 
 interface Server {
@@ -73,7 +75,7 @@ const ROWS: Row[] = [
 ];
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null };
+  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -83,7 +85,8 @@ function parseOptions(args: string[]): Options {
     else if (a === '--creates') o.creates = int(a, args[++i]);
     else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
-    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR)`);
+    else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
   }
   return o;
 }
@@ -133,7 +136,7 @@ export async function run(args: string[]): Promise<void> {
       trees.push(['baseline', 'baseline-big-cache', o.baseline]);
     }
     for (const [plainName, bigName, repo] of trees) {
-      const plain = await startPagelife(procs, plainName, ['--export', exportDir], [], repo);
+      const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo);
       servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
       if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
         const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo);
@@ -143,7 +146,7 @@ export async function run(args: string[]): Promise<void> {
     const g = await startGanesha(procs, base, exportDir, true);
     if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
     servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
-    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}; node ${process.version}`);
+    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
 
     const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
     const column = (s: Server): 'pagelife' | 'baseline' | 'ganesha' => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
