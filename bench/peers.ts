@@ -8,8 +8,13 @@
  * where ratio > 1 means pagelife is better: pagelife/ganesha for rates, ganesha/pagelife for latencies.
  * The last two rows run pagelife with `--cache-pages 81920` (a 320 MiB page cache: the file fits).
  *
+ * With --baseline DIR (another checkout of pagelife, e.g. `git worktree add DIR main`), that tree's
+ * server runs every row too, alternated with the other two, and a line per row compares the trees:
+ *   ab <row> new <v> baseline <v> ratio <r>
+ *
  * Args: --rounds N (3), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
- *       10000), --creates N (2000), --only ROW,ROW… (substring match).
+ *       10000), --creates N (2000), --only ROW,ROW… (substring match), --baseline DIR,
+ *       --cache-pages N (the default-settings servers' page cache; default: each tree's own default).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
@@ -32,10 +37,12 @@ interface Options {
   ops: number;
   creates: number;
   only: string[] | null;
+  baseline: string | null;
+  cachePages: number | null;
 }
 
 interface Server {
-  name: 'pagelife' | 'pagelife-big-cache' | 'ganesha';
+  name: 'pagelife' | 'pagelife-big-cache' | 'baseline' | 'baseline-big-cache' | 'ganesha';
   nfsPort: number;
   mountPort: number;
   /** The export path a client mounts (ganesha exports the host path over NFSv3). */
@@ -68,7 +75,7 @@ const ROWS: Row[] = [
 ];
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null };
+  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -77,7 +84,9 @@ function parseOptions(args: string[]): Options {
     else if (a === '--ops') o.ops = int(a, args[++i]);
     else if (a === '--creates') o.creates = int(a, args[++i]);
     else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
-    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…)`);
+    else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
+    else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
   }
   return o;
 }
@@ -121,26 +130,35 @@ export async function run(args: string[]): Promise<void> {
   try {
     const exportDir = await makeExport(base, o);
     const servers = new Map<Server['name'], Server>();
-    const plain = await startPagelife(procs, 'pagelife', ['--export', exportDir]);
-    servers.set('pagelife', { name: 'pagelife', nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
-    if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
-      const big = await startPagelife(procs, 'pagelife-big-cache', ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)]);
-      servers.set('pagelife-big-cache', { name: 'pagelife-big-cache', nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export' });
+    const trees: [Server['name'], Server['name'], string][] = [['pagelife', 'pagelife-big-cache', REPO]];
+    if (o.baseline) {
+      if (!existsSync(path.join(o.baseline, 'bin/pagelife.js'))) throw new BenchUsageError(`bench peers: --baseline ${o.baseline} is not a pagelife checkout`);
+      trees.push(['baseline', 'baseline-big-cache', o.baseline]);
+    }
+    for (const [plainName, bigName, repo] of trees) {
+      const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo);
+      servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
+      if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
+        const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo);
+        servers.set(bigName, { name: bigName, nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export' });
+      }
     }
     const g = await startGanesha(procs, base, exportDir, true);
     if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
     servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
-    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}; node ${process.version}`);
+    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
 
-    const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], ganesha: [] as number[] }]));
+    const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
+    const column = (s: Server): 'pagelife' | 'baseline' | 'ganesha' => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
     for (let round = 0; round < o.rounds; round++) {
       for (const row of rows) {
-        const pair = [servers.get(row.pagelife)!, servers.get('ganesha')!];
-        const order = round % 2 === 0 ? pair : [...pair].reverse();
+        const group = [servers.get(row.pagelife)!, servers.get('ganesha')!];
+        if (o.baseline) group.splice(1, 0, servers.get(row.pagelife === 'pagelife' ? 'baseline' : 'baseline-big-cache')!);
+        const order = group.map((_, i) => group[(i + round) % group.length]!);
         const parts: string[] = [];
         for (const s of order) {
           const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round })));
-          results.get(row.name)![s.name === 'ganesha' ? 'ganesha' : 'pagelife'].push(v);
+          results.get(row.name)![column(s)].push(v);
           parts.push(`${s.name}=${v}`);
         }
         say(`# round ${round + 1} ${row.name}: ${parts.join(' ')}`);
@@ -152,6 +170,14 @@ export async function run(args: string[]): Promise<void> {
       const gv = median(r.ganesha);
       const ratio = row.latency ? gv / p : p / gv;
       say(`peer ${row.name} pagelife ${p.toFixed(1)} ganesha ${gv.toFixed(1)} ratio ${ratio.toFixed(3)}`);
+    }
+    if (o.baseline) {
+      for (const row of rows) {
+        const r = results.get(row.name)!;
+        const p = median(r.pagelife);
+        const b = median(r.baseline);
+        say(`ab ${row.name} new ${p.toFixed(1)} baseline ${b.toFixed(1)} ratio ${(row.latency ? b / p : p / b).toFixed(3)}`);
+      }
     }
   } finally {
     await procs.stopAll();

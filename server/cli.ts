@@ -30,7 +30,7 @@ function serveHelp(): string {
     ['--allow-devices', 'let MKNOD create block and character devices', d.allowDevices],
     ['--var-dir DIR', 'embedded export and server state', d.varDir],
     ['--reply-mode MODE', 'destructor (the fix), legacy (the bug), copy (the baseline)', d.replyMode],
-    ['--cache-pages N', 'page cache frames of 4 KiB', d.pageCache.pages],
+    ['--cache-pages N', 'page cache frames of 4 KiB (default: 1/16 of memory, 64-512 MiB)', d.pageCache.pages],
     ['--pinned-write cow|wait', 'a write to a pinned page: copy it, or wait for its destructor', d.pageCache.pinnedWrite],
     ['--loss P', 'probability a data segment is lost on the simulated path', d.faults.loss],
     ['--ack-loss P', 'probability an ACK is lost', d.faults.ackLoss],

@@ -14,6 +14,7 @@ import { parseCidr } from '../netstack/wire/addr.ts';
 import { parseMac } from '../netstack/wire/ethernet.ts';
 import { WIRE_DEFAULT_LIMITS } from '../netstack/wire/stack.ts';
 import { REPO_ROOT } from './paths.ts';
+import { defaultCachePages } from './pagecache/sizing.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
 export const NFS_PORT = 2049;
@@ -84,11 +85,21 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   pageCache: z
     .strictObject({
-      /** Frames of 4 KiB preallocated at start (64 MiB by default). */
-      pages: positive.default(16384),
+      /**
+       * Frames of 4 KiB preallocated at start. Absent: sized for the machine (a sixteenth of its
+       * memory, 64–512 MiB; pagecache/sizing.ts), resolved when parsed so that no machine's figure
+       * is written into the fixture schema.
+       */
+      pages: positive.optional(),
+      /**
+       * Largest read-ahead window for a sequential reader, in pages (2 MiB by default; 0: none). The
+       * page cache reads ahead at most an eighth of its frames.
+       */
+      readaheadPages: z.number().int().min(0).default(512),
       /** A write to a page the network still pins: copy it (`cow`) or wait for the destructor. */
       pinnedWrite: z.enum(['cow', 'wait']).default('cow'),
     })
+    .transform((c) => ({ ...c, pages: c.pages ?? defaultCachePages() }))
     .prefault({}),
   replyMode: z.enum(REPLY_MODES).default('destructor'),
   /** NLM byte-range locks: limits, and the callbacks to clients (GRANTED, _RES, SM_NOTIFY). */

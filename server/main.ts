@@ -89,7 +89,7 @@ export interface CoreExtras {
 
 export async function createCore(config: Config, clock: Clock, exportDir: string, log: Logger, extras: CoreExtras = {}): Promise<ServerCore> {
   const bus = createServerBus();
-  const pageCache = new PageCache({ pages: config.pageCache.pages, now: () => clock.now(), events: bus });
+  const pageCache = new PageCache({ pages: config.pageCache.pages, readaheadPages: config.pageCache.readaheadPages, now: () => clock.now(), events: bus });
   const replies = new ReplyPath({
     clock,
     mode: config.replyMode,

@@ -182,13 +182,16 @@ export interface Pagelife {
   httpPort: number;
 }
 
-/** `pagelife serve ARGS` on free ports without a portmapper, once it prints its ready line. */
-export async function startPagelife(procs: Processes, name: string, serveArgs: string[], nodeArgs: string[] = []): Promise<Pagelife> {
+/**
+ * `pagelife serve ARGS` on free ports without a portmapper, once it prints its ready line; `repo`
+ * names another checkout to run (a baseline for an A/B in one run).
+ */
+export async function startPagelife(procs: Processes, name: string, serveArgs: string[], nodeArgs: string[] = [], repo = REPO): Promise<Pagelife> {
   const args = ['serve', '--nfs-port', '0', '--mount-port', '0', '--portmap', 'off', '--http-port', '0', '--log-level', 'warn', ...serveArgs];
   let out = '';
   let ready: (m: RegExpMatchArray) => void = () => undefined;
   const got = new Promise<RegExpMatchArray>((r) => (ready = r));
-  const child = procs.start(name, process.execPath, [...nodeArgs, path.join(REPO, 'bin/pagelife.js'), ...args], (l) => {
+  const child = procs.start(name, process.execPath, [...nodeArgs, path.join(repo, 'bin/pagelife.js'), ...args], (l) => {
     out += `${l}\n`;
     const m = READY.exec(out);
     if (m) ready(m);

@@ -1,6 +1,7 @@
-import { constants, type FileHandle, lstat, open } from 'node:fs/promises';
+import { constants, lstat } from 'node:fs/promises';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { using, type Anchor } from '../vfs/anchor.ts';
+import { SyncDescriptor } from '../vfs/descriptor.ts';
 import type { VNode } from '../vfs/vfs.ts';
 import { CREATEMODE3_VALUES, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
@@ -33,11 +34,11 @@ const O_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | consta
 /**
  * Creates the file `at` names (an entry of the directory's anchor); undefined if the name already
  * exists (any type). The descriptor is the new file itself: whatever later happens to the name, the
- * file is owned and stamped through it.
+ * file is owned and stamped through it. Synchronous, as every step of making the file (descriptor.ts).
  */
-async function createNew(at: string, rel: string): Promise<FileHandle | undefined> {
+function createNew(at: string, rel: string): SyncDescriptor | undefined {
   try {
-    return await open(at, O_NEW, EXCLUSIVE_FILE_MODE);
+    return SyncDescriptor.open(at, O_NEW, EXCLUSIVE_FILE_MODE);
   } catch (e) {
     if (errnoOf(e) === 'EEXIST') return undefined;
     throw toNfsError(e, { op: 'create', path: rel });
@@ -54,16 +55,16 @@ async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: s
   const rel = relOf(d, name);
   const mtime = verf.readUInt32BE(0);
   const atime = verf.readUInt32BE(4);
-  const h = await createNew(dir.at(name), rel);
+  const h = createNew(dir.at(name), rel);
   if (h) {
     try {
       await ownNew(d, h);
       await h.utimes(atime, mtime).catch((e: unknown) => {
         throw toNfsError(e, { op: 'create', path: rel });
       });
-      return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+      return call.ctx.vfs.node(d.dir.exp, rel, h.stat());
     } finally {
-      await h.close();
+      h.close();
     }
   }
   const st = await lstat(dir.at(name), { bigint: true });
@@ -75,7 +76,7 @@ async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: s
 /** UNCHECKED opens an existing regular file (applying the attributes, e.g. size 0); GUARDED refuses it. */
 async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
   const rel = relOf(d, name);
-  const h = await createNew(dir.at(name), rel);
+  const h = createNew(dir.at(name), rel);
   if (!h) {
     const existing = await call.ctx.vfs.entry(d.dir, dir, name);
     if (mode === GUARDED || !existing.st.isFile()) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel });
@@ -89,12 +90,12 @@ async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: str
   }
   try {
     await ownNew(d, h);
-    const fresh = call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+    const fresh = call.ctx.vfs.node(d.dir.exp, rel, h.stat());
     await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true, h);
     if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
-    return call.ctx.vfs.node(d.dir.exp, rel, await h.stat({ bigint: true }));
+    return call.ctx.vfs.node(d.dir.exp, rel, h.stat());
   } finally {
-    await h.close();
+    h.close();
   }
 }
 

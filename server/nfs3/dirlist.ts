@@ -22,7 +22,7 @@ import { NfsError, toNfsError } from './errors.ts';
 export const COOKIE_DOT = 1n;
 export const COOKIE_DOTDOT = 2n;
 const FIRST_NAME_COOKIE = 3n;
-/** How many entries are lstat'ed at once while filling a page. */
+/** Entries examined per step while filling a page (each lstat is synchronous: Vfs.entry). */
 const STAT_BATCH = 32;
 
 /** Names whose cookie is remembered: every page of a big directory hashes all its names again. */

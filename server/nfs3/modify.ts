@@ -9,6 +9,7 @@ import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts'
 import type { Identity } from '../exports/types.ts';
 import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
 import { identityOf, openObjectAnchor, openVerified, using, type Anchor } from '../vfs/anchor.ts';
+import type { DescriptorOps } from '../vfs/descriptor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';
 import {
@@ -96,7 +97,7 @@ export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): 
  * `obj` names the new object itself (an anchor or descriptor path), never a name that could be
  * swapped for another object between its creation and this chown.
  */
-export async function ownNew(d: DirChange, obj: string | FileHandle): Promise<void> {
+export async function ownNew(d: DirChange, obj: string | DescriptorOps): Promise<void> {
   if (!serverIsRoot()) return;
   const gid = d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : d.id.gid;
   await (typeof obj === 'string' ? chown(obj, d.id.uid, gid) : obj.chown(d.id.uid, gid));
@@ -118,7 +119,7 @@ function timeArg(t: set_time, current: bigint, now: number): number {
  * through `obj`, a descriptor path that names `n` itself (default: an anchor opened on `n` for
  * this call), never through a path the kernel walks again.
  */
-export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false, obj?: string | FileHandle): Promise<void> {
+export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string, fresh = false, obj?: string | DescriptorOps): Promise<void> {
   const id = call.identity(n.exp);
   const st = n.st;
   const owner = fresh || isOwner(id, st);
@@ -142,7 +143,7 @@ export async function applySattr(call: NfsCall, n: VNode, s: sattr3, op: string,
 
   if (uid === undefined && gid === undefined && s.mode === undefined && !anyTime) return;
 
-  const apply = async (target: string | FileHandle): Promise<void> => {
+  const apply = async (target: string | DescriptorOps): Promise<void> => {
     // The following calls on a descriptor path stop at its object (anchor.ts): a symlink changes
     // itself. An open file (a new one) is changed through its descriptor: no path at all.
     const t = typeof target === 'string' ? { chown: (u: number, g: number) => chown(target, u, g), chmod: (m: number) => chmod(target, m), utimes: (a: number, m: number) => utimes(target, a, m) } : target;

@@ -9,6 +9,17 @@
  *   takes over the key (copy-on-write) and the old one returns to the pool when its last pin drops —
  *   unless the cache runs in `legacy` trust, where callers never pin past sendpage (the bug, on purpose).
  * - `dirty` means written through to the file but not yet made durable (fsync); write-back = fsync.
+ * - A frame being filled (`filling`) is on neither list, pinned or not: it is placed (LRU, or freed
+ *   when detached meanwhile) only when its fill settles, so no one reuses memory a read is writing.
+ *
+ * Misses are filled as Linux fills them: the missing pages of a request are read in one call per
+ * contiguous run (one preadv into the run's frames, as `read_pages` submits one I/O for a batch
+ * rather than one per page), and a sequential reader gets read-ahead — the next window of the file
+ * read in the background while its reply travels, the window doubling on each sequential request up
+ * to `readaheadPages` (mm/readahead.c's on-demand read-ahead). The read-ahead state lives with the
+ * file's cached pages, not with an open file: an NFS server opens the file per call, so the state
+ * must outlive the call, as knfsd kept it in its read-ahead parameter cache (and now in its file
+ * cache's `struct file`).
  */
 import type { EventSink } from '../../netstack/events.ts';
 import { PAGE_SIZE } from '../../netstack/page.ts';
@@ -42,6 +53,11 @@ export interface PageCacheOptions {
   now: () => number;
   /** Where the cache tells what happens to its frames (the server's bus); none: it tells no one. */
   events?: PageCacheBus;
+  /**
+   * Largest read-ahead window, in pages; 0 or absent: no read-ahead. At most an eighth of the cache
+   * is ever read ahead, so a small cache is not flushed by guesses.
+   */
+  readaheadPages?: number;
 }
 
 export interface FileSource {
@@ -51,6 +67,10 @@ export interface FileSource {
   version: string;
   /** Reads up to buf.length bytes at `position`; returns bytes read (short at EOF). */
   read(buf: Buffer, position: number): Promise<number>;
+  /** Reads into `bufs` in order from `position` (preadv); returns bytes read. Absent: `read` per page. */
+  readv?(bufs: Buffer[], position: number): Promise<number>;
+  /** The file's size in bytes at `version`; read-ahead stops there, and there is none without it. */
+  size?: number;
 }
 
 export class PageCacheFullError extends Error {
@@ -60,9 +80,20 @@ export class PageCacheFullError extends Error {
   }
 }
 
+/** A file's read-ahead state (Linux `struct file_ra_state`, reduced to what a page index needs). */
+interface Readahead {
+  /** The page a sequential reader asks for next. */
+  next: number;
+  /** The current window in pages (0: the reader is not sequential). */
+  window: number;
+  /** The last page read ahead so far. */
+  aheadTo: number;
+}
+
 interface FileEntry {
   version: string;
   frames: Map<number, PageFrame>;
+  ra: Readahead;
 }
 
 /** What happens to frames: filled from a file, evicted for reuse, pinned, unpinned, copied on write, freed. */
@@ -103,9 +134,11 @@ export class PageCache {
   private readonly files = new Map<string, FileEntry>();
   private pinnedFrames = 0;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, cowCopies: 0 };
+  private readonly readaheadMax: number;
 
   constructor(private readonly opts: PageCacheOptions) {
     this.events = opts.events ?? NO_EVENTS;
+    this.readaheadMax = Math.min(opts.readaheadPages ?? 0, Math.floor(opts.pages / 8));
     this.pool = Buffer.allocUnsafeSlow(opts.pages * PAGE_SIZE);
     const frames: PageFrame[] = [];
     for (let pfn = 0; pfn < opts.pages; pfn++) {
@@ -174,56 +207,131 @@ export class PageCache {
 
   /**
    * Returns the frames holding the file's pages [first, last], filled and each pinned once by the
-   * caller (who must `unpin` each exactly once). Pages already cached are hits; missing ones are read.
+   * caller (who must `unpin` each exactly once). Pages already cached are hits; each run of missing
+   * ones is read with one call. A sequential reader's next pages are read ahead, not waited for.
    */
   async getPages(src: FileSource, first: number, last: number): Promise<PageFrame[]> {
     const entry = this.entryFor(src);
     const out: PageFrame[] = [];
+    const fills: Promise<void>[] = [];
+    let run: PageFrame[] = [];
     try {
       for (let index = first; index <= last; index++) {
-        let frame = entry.frames.get(index);
-        if (frame) {
+        const cached = entry.frames.get(index);
+        if (cached) {
+          if (run.length > 0) fills.push(this.fillRun(src, run));
+          run = [];
           this.counters.hits++;
-          this.pin(frame);
-          out.push(frame);
-          if (frame.filling) await frame.filling;
+          this.pin(cached);
+          out.push(cached);
+          if (cached.filling) fills.push(cached.filling);
           continue;
         }
         this.counters.misses++;
-        frame = this.allocFrame();
-        frame.file = src.key;
-        frame.index = index;
-        frame.valid = 0;
-        entry.frames.set(index, frame);
+        const frame = this.claim(entry, src.key, index);
         this.pin(frame);
         out.push(frame);
-        frame.filling = this.fill(src, frame);
-        await frame.filling;
+        run.push(frame);
       }
+      if (run.length > 0) fills.push(this.fillRun(src, run));
+      run = [];
+      this.readahead(src, entry, first, last);
+      await Promise.all(fills);
     } catch (e) {
+      // Frames claimed for a run whose read never started hold nothing: not to be found by key.
+      for (const f of run) this.detach(f);
       for (const f of out) this.unpin(f);
+      // Runs already started settle on their own (their frames are placed then); nobody awaits them now.
+      for (const p of fills) p.catch(() => undefined);
       throw e;
     }
     return out;
   }
 
-  private async fill(src: FileSource, frame: PageFrame): Promise<void> {
+  /** A frame for page `index` of the file, keyed and idle (the caller pins it or fills it). */
+  private claim(entry: FileEntry, key: string, index: number): PageFrame {
+    const frame = this.allocFrame();
+    frame.file = key;
+    frame.index = index;
+    frame.valid = 0;
+    entry.frames.set(index, frame);
+    return frame;
+  }
+
+  /**
+   * On-demand read-ahead: a request at the start of the file, or where the last one ended (or in its
+   * last page), is sequential, and the window — twice the request at first, then doubling — is read beyond it once
+   * less than half a window is left ahead, so each background read is a large one. Any other request
+   * resets the window. Read-ahead only takes frames that are free or idle, and stops at a full cache.
+   */
+  private readahead(src: FileSource, entry: FileEntry, first: number, last: number): void {
+    const ra = entry.ra;
+    const sequential = first === 0 || first === ra.next || first === ra.next - 1;
+    ra.next = last + 1;
+    if (!sequential || this.readaheadMax === 0 || src.size === undefined) {
+      ra.window = 0;
+      ra.aheadTo = last;
+      return;
+    }
+    ra.window = Math.min(this.readaheadMax, Math.max(ra.window * 2, (last - first + 1) * 2));
+    if (ra.aheadTo - last >= ra.window / 2) return;
+    const to = Math.min(last + ra.window, Math.ceil(src.size / PAGE_SIZE) - 1);
+    let run: PageFrame[] = [];
+    const start = (): void => {
+      // A failed read-ahead detaches its frames; the reader that wants them reads them again itself.
+      if (run.length > 0) this.fillRun(src, run).catch(() => undefined);
+      run = [];
+    };
     try {
+      for (let index = Math.max(last + 1, ra.aheadTo + 1); index <= to; index++) {
+        if (entry.frames.has(index)) {
+          start();
+          continue;
+        }
+        run.push(this.claim(entry, src.key, index));
+        ra.aheadTo = index;
+      }
+    } catch (e) {
+      if (!(e instanceof PageCacheFullError)) throw e;
+    }
+    start();
+  }
+
+  /** Starts reading a run of consecutive frames; each is `filling` until the read settles. */
+  private fillRun(src: FileSource, run: PageFrame[]): Promise<void> {
+    const done = this.readRun(src, run);
+    for (const f of run) f.filling = done;
+    return done;
+  }
+
+  private async readRun(src: FileSource, run: PageFrame[]): Promise<void> {
+    try {
+      const position = run[0]!.index * PAGE_SIZE;
+      // A known size ends the read at EOF without a read that returns 0 to say so.
+      const total = Math.min(run.length * PAGE_SIZE, src.size === undefined ? Infinity : Math.max(0, src.size - position));
       let got = 0;
-      while (got < PAGE_SIZE) {
-        const n = await src.read(frame.buf.subarray(got), frame.index * PAGE_SIZE + got);
+      while (got < total) {
+        const page = Math.floor(got / PAGE_SIZE);
+        const into = run[page]!.buf.subarray(got % PAGE_SIZE);
+        const n = src.readv ? await src.readv([into, ...run.slice(page + 1).map((f) => f.buf)], position + got) : await src.read(into, position + got);
         if (n === 0) break;
         got += n;
       }
-      frame.valid = got;
-      frame.buf.fill(0, got);
-      if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame });
+      for (let i = 0; i < run.length; i++) {
+        const frame = run[i]!;
+        frame.valid = Math.min(PAGE_SIZE, Math.max(0, got - i * PAGE_SIZE));
+        frame.buf.fill(0, frame.valid);
+        if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame });
+      }
     } catch (e) {
       // An unreadable page must not stay cached: detach it so the next reader tries again.
-      this.detach(frame);
+      for (const f of run) this.detach(f);
       throw e;
     } finally {
-      frame.filling = null;
+      for (const f of run) {
+        f.filling = null;
+        if (f.pins === 0) this.place(f);
+      }
     }
   }
 
@@ -253,6 +361,12 @@ export class PageCache {
       this.waiting.delete(frame);
       for (const w of waiters) w();
     }
+    // A frame still being filled is placed when its fill settles.
+    if (!frame.filling) this.place(frame);
+  }
+
+  /** An unpinned, filled frame goes back: to the pool when detached, else to the LRU. */
+  private place(frame: PageFrame): void {
     if (frame.cow || frame.file === null) this.release(frame);
     else this.lru.add(frame.pfn);
   }
@@ -340,7 +454,7 @@ export class PageCache {
       entry = undefined;
     }
     if (!entry) {
-      entry = { version: src.version, frames: new Map() };
+      entry = { version: src.version, frames: new Map(), ra: { next: -1, window: 0, aheadTo: -1 } };
       this.files.set(src.key, entry);
     }
     return entry;
@@ -362,13 +476,13 @@ export class PageCache {
     return fresh;
   }
 
-  /** Removes a frame from its file; frees it now if unpinned, else when its last pin drops. */
+  /** Removes a frame from its file; frees it now if idle, else when its last pin drops or its fill settles. */
   private detach(frame: PageFrame): void {
     if (frame.file !== null) {
       const entry = this.files.get(frame.file);
       if (entry?.frames.get(frame.index) === frame) entry.frames.delete(frame.index);
     }
-    if (frame.pins > 0) {
+    if (frame.pins > 0 || frame.filling) {
       frame.cow = true;
       frame.file = null;
       return;

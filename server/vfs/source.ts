@@ -21,27 +21,39 @@ export interface ClosableFileSource extends FileSource {
 
 /**
  * The page cache's view of one file for the length of one call. The descriptor is opened on the first
- * fill only (a READ served from cached pages opens nothing) and closed by the caller when getPages
- * returns: an fd cache would save an open per miss, which is small next to the reads a miss does,
- * and would need invalidation on rename/unlink. O_NOFOLLOW plus an fstat identity check make sure
- * the descriptor is the file the handle names, even if the path changed since it was resolved.
+ * fill only (a READ served from cached pages opens nothing) and closed when the caller closes the
+ * source and no read of it is still running (a read-ahead outlives the READ that started it): an fd
+ * cache would save an open per miss, which is small next to the reads a miss does, and would need
+ * invalidation on rename/unlink. O_NOFOLLOW plus an fstat identity check make sure the descriptor is
+ * the file the handle names, even if the path changed since it was resolved.
  */
 export function fileSourceOf(n: VNode): ClosableFileSource {
   let fh: Promise<FileHandle> | undefined;
-  const openChecked = (): Promise<FileHandle> => openVerified(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel);
+  let running = 0;
+  let closing = false;
+  const shut = async (): Promise<void> => {
+    const h = fh;
+    fh = undefined;
+    await (await h?.catch(() => undefined))?.close();
+  };
+  const io = async (op: (h: FileHandle) => Promise<number>): Promise<number> => {
+    running++;
+    try {
+      fh ??= openVerified(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel);
+      return await op(await fh);
+    } finally {
+      if (--running === 0 && closing) await shut();
+    }
+  };
   return {
     key: cacheKeyOf(n.st),
     version: cacheVersionOf(n.st),
-    async read(buf, position) {
-      fh ??= openChecked();
-      const { bytesRead } = await (await fh).read(buf, 0, buf.length, position);
-      return bytesRead;
-    },
+    size: Number(n.st.size),
+    read: (buf, position) => io(async (h) => (await h.read(buf, 0, buf.length, position)).bytesRead),
+    readv: (bufs, position) => io(async (h) => (await h.readv(bufs, position)).bytesRead),
     async close() {
-      if (!fh) return;
-      const h = fh;
-      fh = undefined;
-      await (await h.catch(() => undefined))?.close();
+      closing = true;
+      if (running === 0) await shut();
     },
   };
 }

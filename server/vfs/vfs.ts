@@ -17,6 +17,7 @@
  * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -226,18 +227,22 @@ export class Vfs {
     if (dir.rel === '') return dir;
     const rel = path.posix.dirname(dir.rel);
     const parentRel = rel === '.' ? '' : rel;
-    return this.node(dir.exp, parentRel, await lstat(a.at('..'), { bigint: true }));
+    return this.node(dir.exp, parentRel, lstatSync(a.at('..'), { bigint: true }));
   }
 
-  /** The node of entry `name` of `dir`, read through `dir`'s anchor `a`. */
+  /**
+   * The node of entry `name` of `dir`, read through `dir`'s anchor `a`. The lstat is synchronous,
+   * as the anchor's own calls: a READDIRPLUS page stats hundreds of entries, and a threadpool round
+   * trip and event-loop turn for each cost many times the syscall.
+   */
   async entry(dir: VNode, a: Anchor, name: string): Promise<VNode> {
     const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-    return this.node(dir.exp, rel, await lstat(a.at(name), { bigint: true }));
+    return this.node(dir.exp, rel, lstatSync(a.at(name), { bigint: true }));
   }
 
-  /** Re-reads an object's attributes (after a change, or for post-op attributes). */
+  /** Re-reads an object's attributes (after a change, or for post-op attributes); synchronous, as entry(). */
   async restat(n: VNode): Promise<VNode> {
-    const st = await lstat(n.abs, { bigint: true });
+    const st = lstatSync(n.abs, { bigint: true });
     if (!sameObject(st, identityOf(n.st))) throw new VfsError('ESTALE', { op: 'restat', path: n.rel });
     return { ...n, st };
   }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortmapProgram, Dispatcher, PortmapRegistry, RpcTcpServer } from '../../rpc/index.ts';
 import type { Mapping } from '../../rpc/portmap.ts';
 import { parseConfig } from '../../server/config.ts';
+import { defaultCachePages } from '../../server/pagecache/sizing.ts';
 import { serveConfig } from '../../server/cli.ts';
 import { registerWithRpcbind } from '../../server/portmap-setup.ts';
 import { testLog } from '../support/logger.ts';
@@ -106,7 +107,7 @@ describe('pagelife serve: numbers and help', () => {
     expect(flags).toEqual(expect.arrayContaining(['--export', '--nfs-port', '--reply-mode', '--loss', '--delay', '--record', '--allow-devices']));
     expect(r.out).toMatch(/^ {2}--nfs-port N +NFS port.*\(default: 2049\)$/m);
     expect(r.out).toMatch(/^ {2}--reply-mode MODE +.*\(default: destructor\)$/m);
-    expect(r.out).toMatch(/^ {2}--cache-pages N +.*\(default: 16384\)$/m);
+    expect(r.out).toMatch(new RegExp(`^ {2}--cache-pages N +.*\\(default: ${defaultCachePages()}\\)$`, 'm'));
     for (const line of r.out.split('\n').filter((l) => l.startsWith('  --'))) expect(line).toMatch(/^ {2}--\S+( \S+)? +\S.{8,}/);
   });
 });
