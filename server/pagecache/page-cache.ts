@@ -67,7 +67,8 @@ interface FileEntry {
 
 /** What happens to frames: filled from a file, evicted for reuse, pinned, unpinned, copied on write, freed. */
 export type PageCacheEvent =
-  | { type: 'page-fill'; frame: PageFrame }
+  /** `startedAt`: when the file read began (the cache's clock, ms); the event comes when it ended. */
+  | { type: 'page-fill'; frame: PageFrame; startedAt: number }
   | { type: 'page-evict'; frame: PageFrame; was: { file: string; index: number } }
   | { type: 'page-pin'; frame: PageFrame }
   | { type: 'page-unpin'; frame: PageFrame }
@@ -208,6 +209,7 @@ export class PageCache {
   }
 
   private async fill(src: FileSource, frame: PageFrame): Promise<void> {
+    const startedAt = this.opts.now();
     try {
       let got = 0;
       while (got < PAGE_SIZE) {
@@ -217,7 +219,7 @@ export class PageCache {
       }
       frame.valid = got;
       frame.buf.fill(0, got);
-      if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame });
+      if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame, startedAt });
     } catch (e) {
       // An unreadable page must not stay cached: detach it so the next reader tries again.
       this.detach(frame);

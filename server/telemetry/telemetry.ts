@@ -11,6 +11,7 @@ import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cac
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../reply/types.ts';
 import { chromeTrace, type ChromeTrace } from './chrome-trace.ts';
 import { Exposition, type Sample } from './exposition.ts';
+import { PendingFills } from './fills.ts';
 import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
 import { Histogram, type HistogramSnapshot } from './histogram.ts';
 import { DEFAULT_TELEMETRY_LIMITS, PIN_DURATION_BUCKETS_MS, type TelemetryLimits } from './limits.ts';
@@ -136,6 +137,7 @@ export class Telemetry {
   readonly limits: Readonly<TelemetryLimits>;
   private readonly grid: PageGrid;
   private readonly lifetimes: LifetimeLog;
+  private readonly fills: PendingFills;
   private readonly pinDuration = new Histogram(PIN_DURATION_BUCKETS_MS);
   private readonly counters: Omit<Counters, 'calls'>;
   private readonly calls = new Map<string, { prog: string; proc: string; n: number }>();
@@ -146,6 +148,7 @@ export class Telemetry {
     this.limits = Object.freeze({ ...DEFAULT_TELEMETRY_LIMITS, ...opts.limits });
     this.grid = new PageGrid(opts.pageCache);
     this.lifetimes = new LifetimeLog(this.limits);
+    this.fills = new PendingFills(opts.pageCache.size);
     this.counters = {
       drcHits: 0,
       replyPins: 0,
@@ -326,9 +329,13 @@ export class Telemetry {
         this.counters.pagePins++;
         renew(e.frame);
       },
-      'page-unpin': (e) => this.grid.touch(e.frame.pfn),
+      'page-unpin': (e) => {
+        this.fills.forget(e.frame.pfn);
+        this.grid.touch(e.frame.pfn);
+      },
       'page-fill': (e) => {
         this.counters.pageFills++;
+        this.fills.record(e.frame.pfn, e.startedAt, this.opts.now());
         renew(e.frame);
       },
       'page-evict': (e) => {
@@ -357,7 +364,7 @@ export class Telemetry {
       case 'reply-pin':
         this.counters.replyPins++;
         // Legacy hands the pages back when sendpage returns, right after this event (docs/DESIGN.md, reply-path modes).
-        this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null);
+        this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null, this.fills.take(e.pfns));
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
       case 'reply-release': {
