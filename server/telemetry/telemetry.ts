@@ -15,7 +15,7 @@ import { PendingFills } from './fills.ts';
 import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
 import { Histogram, type HistogramSnapshot } from './histogram.ts';
 import { DEFAULT_TELEMETRY_LIMITS, PIN_DURATION_BUCKETS_MS, type TelemetryLimits } from './limits.ts';
-import { LifetimeLog, type LifetimeJson } from './lifetimes.ts';
+import { LifetimeLog, type Lifetime, type LifetimeJson } from './lifetimes.ts';
 
 export interface TelemetryOptions {
   pageCache: PageCache;
@@ -196,7 +196,24 @@ export class Telemetry {
     if (o.drc === 'hit') this.counters.drcHits++;
   }
 
+  /** Everything, every lifetime held included (GET /api/state). */
   snapshot(): TelemetrySnapshot {
+    return this.snapshotOf(this.lifetimes.all());
+  }
+
+  /**
+   * The dashboard stream's snapshot: the newest lifetimes and a few older ones showing a stale
+   * retransmit (limits.ts), so opening the dashboard costs the same however long the log is.
+   */
+  streamSnapshot(): TelemetrySnapshot {
+    const all = this.lifetimes.all().sort((a, b) => a.pinnedAt - b.pinnedAt);
+    const newest = all.slice(-this.limits.maxStreamSnapshotLifetimes);
+    const older = all.slice(0, all.length - newest.length);
+    const stale = older.filter((l) => l.counts['stale-retransmit']).slice(-this.limits.maxStreamSnapshotStaleLifetimes);
+    return this.snapshotOf([...stale, ...newest]);
+  }
+
+  private snapshotOf(lifetimes: Lifetime[]): TelemetrySnapshot {
     const pc = this.opts.pageCache;
     return {
       t: this.opts.now(),
@@ -208,7 +225,7 @@ export class Telemetry {
       pinDuration: this.pinDuration.snapshot(),
       openLifetimes: this.lifetimes.openCount,
       lifetimesEvicted: this.lifetimes.evicted,
-      lifetimes: this.lifetimes.all().map((l) => this.lifetimes.json(l)),
+      lifetimes: lifetimes.map((l) => this.lifetimes.json(l)),
     };
   }
 

@@ -102,6 +102,22 @@ describe('page lifetimes', () => {
     expect(l.marks.some((m) => m.kind === 'fill')).toBe(false);
   });
 
+  it("the stream's snapshot carries the newest lifetimes and older stale ones, bounded; /api/state's carries all", async () => {
+    const w = new SyntheticWorld({ limits: { maxStreamSnapshotLifetimes: 5, maxStreamSnapshotStaleLifetimes: 1 } });
+    w.mode = 'legacy';
+    const f = memoryFile('a', FILE_SIZE);
+    const stale = [];
+    for (let i = 0; i < 2; i++) stale.push(await w.read({ file: f, offset: i * PAGE_SIZE, count: PAGE_SIZE, mode: 'legacy', drop: true, stale: true }));
+    const plain = [];
+    for (let i = 0; i < 12; i++) plain.push(await w.read({ file: f, offset: (i % 8) * PAGE_SIZE, count: PAGE_SIZE, mode: 'legacy' }));
+    const open = await w.read({ file: f, offset: 0, count: PAGE_SIZE, mode: 'legacy', leavePinned: true });
+    expect(w.telemetry.snapshot().lifetimes).toHaveLength(15);
+    const s = w.telemetry.streamSnapshot();
+    // The latest stale one (older than the newest five), then the newest five, the open one last.
+    expect(s.lifetimes.map((l) => l.destructor)).toEqual([stale[1]!.destructor, ...plain.slice(-4).map((r) => r.destructor), open.destructor]);
+    expect(s.counters).toEqual(w.telemetry.snapshot().counters);
+  });
+
   it('adopts what the netstack reported before the pin was announced', async () => {
     const w = new SyntheticWorld();
     const r = await w.read({ file: memoryFile('a', FILE_SIZE), offset: 0, count: PAGE_SIZE, leavePinned: true });

@@ -91,13 +91,16 @@ function connect() {
   socket.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     model.dropped = m.dropped;
-    if (m.type === 'snapshot') applySnapshot(m.state);
-    else applyDelta(m.delta);
+    if (m.type === 'snapshot') {
+      applySnapshot(m.state);
+      // Live once there is a state to draw, not when the socket opens.
+      setStatus('live');
+    } else applyDelta(m.delta);
     invalidate();
   };
   socket.onopen = () => {
     reconnectMs = RECONNECT_MIN_MS;
-    setStatus('live');
+    setStatus('syncing');
   };
   socket.onclose = () => {
     setStatus('reconnecting');
