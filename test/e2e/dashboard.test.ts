@@ -249,8 +249,9 @@ for (const mode of ['destructor', 'legacy'] as const) {
         for (let i = 0; i < 32; i++) await nfs.read(fh, (i % FILE_PAGES) * PAGE, PAGE);
         const after = await until(server, (x) => x.openLifetimes === 0);
         await expect.poll(() => page.locator('#timeline-legend').textContent(), { timeout: SETTLE_MS }).toContain(`of ${after.counters.staleRetransmits} counted`);
+        // The legend's count may already hold before the last READs' lifetimes arrive: wait for the rows.
+        await expect.poll(() => page.locator('#timeline').getAttribute('data-rows').then(Number), { timeout: SETTLE_MS }).toBe(24);
         expect(Number(await page.locator('#timeline').getAttribute('data-stale-after-release'))).toBeGreaterThan(0);
-        expect(Number(await page.locator('#timeline').getAttribute('data-rows'))).toBe(24);
       } else {
         expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(true);
         expect(s.counters.staleRetransmits).toBe(0);
