@@ -18,7 +18,7 @@
  * (snapshot_ms: from the websocket's creation to its first message parsed, the moment the page
  * can draw the live state; page_ms: GET / plus GET /assets/dashboard.js.)
  *
- * Args: --clients N (8), --depth N (READs in flight per client, 2), --opens N (10), --seconds N (10, each reads phase),
+ * Args: --clients N (8), --depth N (READs in flight per client, 2), --opens N (10), --seconds N (20, each reads phase),
  *       --loss P (the server's simulated loss rate, 0).
  */
 import { spawn } from 'node:child_process';
@@ -52,7 +52,7 @@ interface Options {
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { clients: 8, depth: 2, opens: 10, seconds: 10, loss: 0 };
+  const o: Options = { clients: 8, depth: 2, opens: 10, seconds: 20, loss: 0 };
   const int = (flag: string, v: string | undefined): number => positiveInt('dashboard', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
