@@ -43,7 +43,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   // The dashboard polls and streams; a log line per request would drown the server's own.
   const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   app.setValidatorCompiler(zodValidatorCompiler);
-  const stream = opts.stream ?? new EventStream(opts.telemetry, log);
+  const stream = opts.stream ?? new EventStream({ snapshot: () => opts.telemetry.streamSnapshot(), delta: () => opts.telemetry.delta() }, log);
   app.addHook('onClose', async () => stream.close());
   if (opts.auth) requireControlToken(app, opts.auth);
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });

@@ -74,6 +74,12 @@ export class EventStream {
   readonly limits: Readonly<EventStreamLimits>;
   private readonly clients = new Map<StreamSocket, Client>();
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * The snapshot serialized since the last tick, shared by every client that needs one before the
+   * next: the next delta carries all changes since the last tick, so it completes any of them, and
+   * dashboards opened together (or resyncing together) cost one serialization, not one each.
+   */
+  private snapshotBody: string | null = null;
   private readonly counts = { deltas: 0, sent: 0, dropped: 0, snapshots: 0, refused: 0 };
 
   constructor(
@@ -105,8 +111,10 @@ export class EventStream {
 
   remove(socket: StreamSocket): void {
     this.clients.delete(socket);
-    if (this.clients.size === 0 && this.timer) {
-      clearInterval(this.timer);
+    if (this.clients.size === 0) {
+      // No ticks until the next client: its snapshot must be its own.
+      this.snapshotBody = null;
+      if (this.timer) clearInterval(this.timer);
       this.timer = null;
     }
   }
@@ -122,6 +130,7 @@ export class EventStream {
   /** One delta to every client (or to its queue). */
   tick(): void {
     if (this.clients.size === 0) return;
+    this.snapshotBody = null;
     const body = JSON.stringify(this.source.delta());
     this.counts.deltas++;
     for (const c of this.clients.values()) {
@@ -168,7 +177,8 @@ export class EventStream {
       c.queuedBytes = 0;
       c.resync = false;
       this.counts.snapshots++;
-      c.socket.send(`{"type":"snapshot","dropped":${c.dropped},"state":${JSON.stringify(this.source.snapshot())}}`);
+      this.snapshotBody ??= JSON.stringify(this.source.snapshot());
+      c.socket.send(`{"type":"snapshot","dropped":${c.dropped},"state":${this.snapshotBody}}`);
       return;
     }
     while (c.queue.length > 0 && this.writable(c)) {

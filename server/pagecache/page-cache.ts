@@ -98,7 +98,8 @@ interface FileEntry {
 
 /** What happens to frames: filled from a file, evicted for reuse, pinned, unpinned, copied on write, freed. */
 export type PageCacheEvent =
-  | { type: 'page-fill'; frame: PageFrame }
+  /** `startedAt`: when the file read began (the cache's clock, ms); the event comes when it ended. */
+  | { type: 'page-fill'; frame: PageFrame; startedAt: number }
   | { type: 'page-evict'; frame: PageFrame; was: { file: string; index: number } }
   | { type: 'page-pin'; frame: PageFrame }
   | { type: 'page-unpin'; frame: PageFrame }
@@ -305,6 +306,7 @@ export class PageCache {
   }
 
   private async readRun(src: FileSource, run: PageFrame[]): Promise<void> {
+    const startedAt = this.opts.now();
     try {
       const position = run[0]!.index * PAGE_SIZE;
       // A known size ends the read at EOF without a read that returns 0 to say so.
@@ -321,7 +323,7 @@ export class PageCache {
         const frame = run[i]!;
         frame.valid = Math.min(PAGE_SIZE, Math.max(0, got - i * PAGE_SIZE));
         frame.buf.fill(0, frame.valid);
-        if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame });
+        if (this.events.wants('page-fill')) this.events.emit({ type: 'page-fill', frame, startedAt });
       }
     } catch (e) {
       // An unreadable page must not stay cached: detach it so the next reader tries again.

@@ -95,7 +95,7 @@ export function chromeTrace(lifetimes: readonly Lifetime[], now: number): Chrome
       for (const l of lane) {
         const marks = [...l.marks].sort(byTime);
         let next = 0;
-        const instant = (m: Mark): TraceEvent => ({ name: m.kind, ph: 'i', s: 't', cat: 'net', ts: m.t * US_PER_MS, pid, tid, args: { destructor: l.destructor, ...m } });
+        const instant = (m: Mark): TraceEvent => ({ name: m.kind, ph: 'i', s: 't', cat: m.kind === 'fill' ? 'page' : 'net', ts: m.t * US_PER_MS, pid, tid, args: { destructor: l.destructor, ...m } });
         for (const span of spans(l, now)) {
           const name = `${span.name} xid ${l.xid >>> 0} d${l.destructor}`;
           events.push({ name, ph: 'B', cat: 'pin', ts: span.start * US_PER_MS, pid, tid, args: lifetimeArgs(l) });

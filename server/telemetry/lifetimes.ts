@@ -16,10 +16,10 @@ import type { ReplyEvent } from '../reply/types.ts';
 import type { TelemetryLimits } from './limits.ts';
 import { Ring } from './ring.ts';
 
-export type MarkKind = 'transmit' | 'retransmit' | 'drop' | 'hold' | 'ack' | 'stale-retransmit' | 'orphan' | 'fire';
+export type MarkKind = 'fill' | 'transmit' | 'retransmit' | 'drop' | 'hold' | 'ack' | 'stale-retransmit' | 'orphan' | 'fire';
 
 /** Frequent kinds: a lifetime keeps their first and latest occurrence (and a count), not each one. */
-const COALESCED: ReadonlySet<MarkKind> = new Set<MarkKind>(['transmit', 'ack']);
+const COALESCED: ReadonlySet<MarkKind> = new Set<MarkKind>(['fill', 'transmit', 'ack']);
 
 export interface Mark {
   t: number;
@@ -27,7 +27,7 @@ export interface Mark {
   skb?: number;
   seq?: number;
   end?: number;
-  /** Hold duration, or bytes orphaned. */
+  /** Hold or fill (file read) duration in ms, or bytes orphaned. */
   n?: number;
   reason?: string;
 }
@@ -179,7 +179,8 @@ export class LifetimeLog {
     return [...this.recent].filter((l) => l.pfns.includes(pfn));
   }
 
-  pin(e: Extract<ReplyEvent, { type: 'reply-pin' }>, returnedAt: number | null): Lifetime {
+  /** `fills`: the reads from the file that brought its pages into the cache (a READ that missed), before its pin. */
+  pin(e: Extract<ReplyEvent, { type: 'reply-pin' }>, returnedAt: number | null, fills: readonly Mark[] = []): Lifetime {
     if (this.open.size >= this.limits.maxOpenLifetimes) {
       const oldest = this.open.values().next().value!;
       oldest.evicted = true;
@@ -208,6 +209,7 @@ export class LifetimeLog {
       counts: {},
     };
     this.open.set(l.destructor, l);
+    for (const m of fills) this.mark(l, m);
     const early = this.pending.get(l.destructor);
     if (early) {
       this.pending.delete(l.destructor);

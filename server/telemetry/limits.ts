@@ -29,6 +29,14 @@ export interface TelemetryLimits {
   maxLifetimesPerDelta: number;
   /** Changed grid cells sent as a list; more and the delta carries the whole grid. */
   maxCellChangesPerDelta: number;
+  /**
+   * Lifetimes in the dashboard stream's snapshot, newest pins first: what its timeline and
+   * tooltips draw, not the whole log (/api/state has that). Under load the whole log was
+   * megabytes to serialize and parse before the page could go live.
+   */
+  maxStreamSnapshotLifetimes: number;
+  /** Older lifetimes showing a stale retransmit added to that snapshot, so the bug stays in view. */
+  maxStreamSnapshotStaleLifetimes: number;
 }
 
 export const DEFAULT_TELEMETRY_LIMITS: Readonly<TelemetryLimits> = Object.freeze({
@@ -45,6 +53,8 @@ export const DEFAULT_TELEMETRY_LIMITS: Readonly<TelemetryLimits> = Object.freeze
   maxConnectionsShown: 64,
   maxLifetimesPerDelta: 256,
   maxCellChangesPerDelta: 2048,
+  maxStreamSnapshotLifetimes: 64,
+  maxStreamSnapshotStaleLifetimes: 16,
 });
 
 /** Upper bounds (ms) of the pin-duration histogram's buckets; +Inf is implied. */

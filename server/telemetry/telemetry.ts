@@ -11,10 +11,11 @@ import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cac
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../reply/types.ts';
 import { chromeTrace, type ChromeTrace } from './chrome-trace.ts';
 import { Exposition, type Sample } from './exposition.ts';
+import { PendingFills } from './fills.ts';
 import { GRID_CODES, PageGrid, type GridState } from './grid.ts';
 import { Histogram, type HistogramSnapshot } from './histogram.ts';
 import { DEFAULT_TELEMETRY_LIMITS, PIN_DURATION_BUCKETS_MS, type TelemetryLimits } from './limits.ts';
-import { LifetimeLog, type LifetimeJson } from './lifetimes.ts';
+import { LifetimeLog, type Lifetime, type LifetimeJson } from './lifetimes.ts';
 
 export interface TelemetryOptions {
   pageCache: PageCache;
@@ -136,6 +137,7 @@ export class Telemetry {
   readonly limits: Readonly<TelemetryLimits>;
   private readonly grid: PageGrid;
   private readonly lifetimes: LifetimeLog;
+  private readonly fills: PendingFills;
   private readonly pinDuration = new Histogram(PIN_DURATION_BUCKETS_MS);
   private readonly counters: Omit<Counters, 'calls'>;
   private readonly calls = new Map<string, { prog: string; proc: string; n: number }>();
@@ -146,6 +148,7 @@ export class Telemetry {
     this.limits = Object.freeze({ ...DEFAULT_TELEMETRY_LIMITS, ...opts.limits });
     this.grid = new PageGrid(opts.pageCache);
     this.lifetimes = new LifetimeLog(this.limits);
+    this.fills = new PendingFills(opts.pageCache.size);
     this.counters = {
       drcHits: 0,
       replyPins: 0,
@@ -193,7 +196,24 @@ export class Telemetry {
     if (o.drc === 'hit') this.counters.drcHits++;
   }
 
+  /** Everything, every lifetime held included (GET /api/state). */
   snapshot(): TelemetrySnapshot {
+    return this.snapshotOf(this.lifetimes.all());
+  }
+
+  /**
+   * The dashboard stream's snapshot: the newest lifetimes and a few older ones showing a stale
+   * retransmit (limits.ts), so opening the dashboard costs the same however long the log is.
+   */
+  streamSnapshot(): TelemetrySnapshot {
+    const all = this.lifetimes.all().sort((a, b) => a.pinnedAt - b.pinnedAt);
+    const newest = all.slice(-this.limits.maxStreamSnapshotLifetimes);
+    const older = all.slice(0, all.length - newest.length);
+    const stale = older.filter((l) => l.counts['stale-retransmit']).slice(-this.limits.maxStreamSnapshotStaleLifetimes);
+    return this.snapshotOf([...stale, ...newest]);
+  }
+
+  private snapshotOf(lifetimes: Lifetime[]): TelemetrySnapshot {
     const pc = this.opts.pageCache;
     return {
       t: this.opts.now(),
@@ -205,7 +225,7 @@ export class Telemetry {
       pinDuration: this.pinDuration.snapshot(),
       openLifetimes: this.lifetimes.openCount,
       lifetimesEvicted: this.lifetimes.evicted,
-      lifetimes: this.lifetimes.all().map((l) => this.lifetimes.json(l)),
+      lifetimes: lifetimes.map((l) => this.lifetimes.json(l)),
     };
   }
 
@@ -327,9 +347,13 @@ export class Telemetry {
         this.counters.pagePins++;
         renew(e.frame);
       },
-      'page-unpin': (e) => this.grid.touch(e.frame.pfn),
+      'page-unpin': (e) => {
+        this.fills.forget(e.frame.pfn);
+        this.grid.touch(e.frame.pfn);
+      },
       'page-fill': (e) => {
         this.counters.pageFills++;
+        this.fills.record(e.frame.pfn, e.startedAt, this.opts.now());
         renew(e.frame);
       },
       'page-evict': (e) => {
@@ -358,7 +382,7 @@ export class Telemetry {
       case 'reply-pin':
         this.counters.replyPins++;
         // Legacy hands the pages back when sendpage returns, right after this event (docs/DESIGN.md, reply-path modes).
-        this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null);
+        this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null, this.fills.take(e.pfns));
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
       case 'reply-release': {

@@ -161,6 +161,21 @@ for (const mode of ['destructor', 'legacy'] as const) {
       if (dir) await fs.rm(dir, { recursive: true, force: true });
     });
 
+    it('shows the page fills of a READ that missed the cache on its timeline row', async () => {
+      // The first READ of this server: its page is not cached, so it is read from the file first.
+      await nfs.read(fh, 0, PAGE);
+      await expect.poll(() => page.locator('#timeline').getAttribute('data-filled').then(Number), { timeout: SETTLE_MS }).toBeGreaterThan(0);
+      await expect.poll(() => page.locator('#timeline-legend').textContent(), { timeout: SETTLE_MS }).toContain('page fill');
+      // Its row's tooltip tells the fill apart from the network's marks.
+      const timeline = page.locator('#timeline');
+      const box = (await timeline.boundingBox())!;
+      const rows = Number(await timeline.getAttribute('data-rows'));
+      const rowH = await timeline.evaluate((c: HTMLCanvasElement, n: number) => Math.max(6, Math.min(16, Math.floor((c.height - 18) / Math.max(n, 1)))) * (c.getBoundingClientRect().height / c.height), rows);
+      await page.mouse.move(box.x + box.width / 2, box.y + (rows - 0.5) * rowH);
+      await expect.poll(() => page.locator('#timeline-tip').textContent(), { timeout: SETTLE_MS }).toMatch(/1 page filled from the file before the pin[\s\S]*page fill \(file read\)/);
+      await page.mouse.move(0, 0);
+    });
+
     it('shows the reply mode, and a connection before any loss with an infinite ssthresh (not "null")', async () => {
       await expect.poll(() => page.locator('#mode').getAttribute('data-mode'), { timeout: SETTLE_MS }).toBe(mode);
       await nfs.read(fh, 0, PAGE);
@@ -238,8 +253,9 @@ for (const mode of ['destructor', 'legacy'] as const) {
         for (let i = 0; i < 32; i++) await nfs.read(fh, (i % FILE_PAGES) * PAGE, PAGE);
         const after = await until(server, (x) => x.openLifetimes === 0);
         await expect.poll(() => page.locator('#timeline-legend').textContent(), { timeout: SETTLE_MS }).toContain(`of ${after.counters.staleRetransmits} counted`);
+        // The legend's count may already hold before the last READs' lifetimes arrive: wait for the rows.
+        await expect.poll(() => page.locator('#timeline').getAttribute('data-rows').then(Number), { timeout: SETTLE_MS }).toBe(24);
         expect(Number(await page.locator('#timeline').getAttribute('data-stale-after-release'))).toBeGreaterThan(0);
-        expect(Number(await page.locator('#timeline').getAttribute('data-rows'))).toBe(24);
       } else {
         expect(got.equals(original.subarray(offset, offset + PAGE))).toBe(true);
         expect(s.counters.staleRetransmits).toBe(0);

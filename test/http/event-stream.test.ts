@@ -71,4 +71,24 @@ describe('EventStream', () => {
     stream.tick();
     expect(stream.stats().deltas).toBe(1);
   });
+
+  it('serializes one snapshot for the clients that need one between two ticks, a fresh one after a tick', () => {
+    let snapshots = 0;
+    let n = 0;
+    const counted = { snapshot: () => ({ snapshot: ++snapshots, n }), delta: () => ({ n: ++n }) };
+    const stream = new EventStream(counted, testLog, {}, false);
+    const a = new FakeSocket();
+    const b = new FakeSocket();
+    stream.add(a);
+    stream.add(b);
+    expect(snapshots).toBe(1);
+    stream.tick();
+    const c = new FakeSocket();
+    stream.add(c);
+    expect(snapshots).toBe(2);
+    // The next delta completes it: it carries every change since the tick before the snapshot.
+    stream.tick();
+    expect(c.sent.map((m) => m.type)).toEqual(['snapshot', 'delta']);
+    expect(c.sent[1]!.delta).toEqual({ n: 2 });
+  });
 });

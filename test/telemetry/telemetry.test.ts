@@ -24,7 +24,9 @@ describe('page lifetimes', () => {
     const r = await w.read({ file: f, offset: 0, count: 3 * PAGE_SIZE, drop: true, rtoMs: 200, rttMs: 4 });
     const l = w.telemetry.snapshot().lifetimes.find((x) => x.destructor === r.destructor)!;
     expect(l.pfns).toEqual(r.pfns);
-    expect(l.marks.map((m) => m.kind)).toEqual(['transmit', 'drop', 'retransmit', 'ack', 'fire']);
+    // The file's three pages were not cached: the READ filled them first (the first and latest fill kept).
+    expect(l.marks.map((m) => m.kind)).toEqual(['fill', 'fill', 'transmit', 'drop', 'retransmit', 'ack', 'fire']);
+    expect(l.counts.fill).toBe(3);
     const retransmit = l.marks.find((m) => m.kind === 'retransmit')!;
     expect(l.releasedAt).not.toBeNull();
     // The retransmission stretched the pin: released only after it, by the ACK that followed.
@@ -45,7 +47,7 @@ describe('page lifetimes', () => {
     expect(detail.heldBy).toHaveLength(1);
     // The write-queue original; its transmitted clone was freed after the hold.
     expect(detail.heldBy[0]!.holders).toHaveLength(1);
-    expect(detail.heldBy[0]!.marks.map((m: { kind: string }) => m.kind)).toEqual(['transmit', 'hold']);
+    expect(detail.heldBy[0]!.marks.map((m: { kind: string }) => m.kind)).toEqual(['fill', 'transmit', 'hold']);
     expect(w.telemetry.pageDetail(10_000)).toBeUndefined();
   });
 
@@ -68,13 +70,61 @@ describe('page lifetimes', () => {
     expect(spans).toEqual(['pinned', 'network only']);
   });
 
+  it('marks the page fills of a READ that missed on its lifetime, bounded; a READ of cached pages has none', async () => {
+    const w = new SyntheticWorld({ limits: { maxMarksPerLifetime: 8 } });
+    const f = memoryFile('a', FILE_SIZE);
+    const miss = await w.read({ file: f, offset: 0, count: 16 * PAGE_SIZE });
+    const hit = await w.read({ file: f, offset: 0, count: 16 * PAGE_SIZE });
+    const s = w.telemetry.snapshot();
+    const missed = s.lifetimes.find((x) => x.destructor === miss.destructor)!;
+    // Sixteen fills counted; kept as the first and the latest, like transmits and ACKs.
+    expect(missed.counts.fill).toBe(16);
+    const fills = missed.marks.filter((m) => m.kind === 'fill');
+    expect(fills).toHaveLength(2);
+    for (const m of fills) {
+      expect(m.t).toBeLessThanOrEqual(missed.pinnedAt);
+      expect(m.n).toBeGreaterThanOrEqual(0);
+    }
+    expect(s.counters.pageFills).toBe(16);
+    const cached = s.lifetimes.find((x) => x.destructor === hit.destructor)!;
+    expect(cached.counts.fill).toBeUndefined();
+    expect(cached.marks.some((m) => m.kind === 'fill')).toBe(false);
+  });
+
+  it('forgets a fill whose pages went back unlent (copy mode), so a later READ of them shows none', async () => {
+    const w = new SyntheticWorld();
+    const f = memoryFile('a', FILE_SIZE);
+    // A copy-mode READ: pages filled, copied, unpinned; no reply was pinned.
+    for (const frame of await w.cache.getPages(f, 0, 1)) w.cache.unpin(frame);
+    const r = await w.read({ file: f, offset: 0, count: 2 * PAGE_SIZE });
+    const l = w.telemetry.snapshot().lifetimes.find((x) => x.destructor === r.destructor)!;
+    expect(w.telemetry.snapshot().counters.pageFills).toBe(2);
+    expect(l.marks.some((m) => m.kind === 'fill')).toBe(false);
+  });
+
+  it("the stream's snapshot carries the newest lifetimes and older stale ones, bounded; /api/state's carries all", async () => {
+    const w = new SyntheticWorld({ limits: { maxStreamSnapshotLifetimes: 5, maxStreamSnapshotStaleLifetimes: 1 } });
+    w.mode = 'legacy';
+    const f = memoryFile('a', FILE_SIZE);
+    const stale = [];
+    for (let i = 0; i < 2; i++) stale.push(await w.read({ file: f, offset: i * PAGE_SIZE, count: PAGE_SIZE, mode: 'legacy', drop: true, stale: true }));
+    const plain = [];
+    for (let i = 0; i < 12; i++) plain.push(await w.read({ file: f, offset: (i % 8) * PAGE_SIZE, count: PAGE_SIZE, mode: 'legacy' }));
+    const open = await w.read({ file: f, offset: 0, count: PAGE_SIZE, mode: 'legacy', leavePinned: true });
+    expect(w.telemetry.snapshot().lifetimes).toHaveLength(15);
+    const s = w.telemetry.streamSnapshot();
+    // The latest stale one (older than the newest five), then the newest five, the open one last.
+    expect(s.lifetimes.map((l) => l.destructor)).toEqual([stale[1]!.destructor, ...plain.slice(-4).map((r) => r.destructor), open.destructor]);
+    expect(s.counters).toEqual(w.telemetry.snapshot().counters);
+  });
+
   it('adopts what the netstack reported before the pin was announced', async () => {
     const w = new SyntheticWorld();
     const r = await w.read({ file: memoryFile('a', FILE_SIZE), offset: 0, count: PAGE_SIZE, leavePinned: true });
     const l = w.telemetry.snapshot().lifetimes[0]!;
     expect(l.destructor).toBe(r.destructor);
-    // frag-ref and the transmit came before reply-pin (as sendpage does it).
-    expect(l.marks.map((m) => m.kind)).toEqual(['transmit']);
+    // The fill, frag-ref and the transmit came before reply-pin (as getPages and sendpage do it).
+    expect(l.marks.map((m) => m.kind)).toEqual(['fill', 'transmit']);
     expect(l.holders).toEqual([1]);
     expect(w.telemetry.sizes().pending).toBe(0);
   });

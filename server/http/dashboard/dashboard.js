@@ -30,6 +30,7 @@ const STATE_LABELS = {
   filling: 'filling',
 };
 const MARK_STYLES = {
+  fill: { color: '#b7791f', label: 'page fill (file read)' },
   transmit: { color: '#2b6cb0', label: 'transmit' },
   retransmit: { color: '#dd6b20', label: 'retransmit' },
   drop: { color: '#c53030', label: 'drop' },
@@ -90,13 +91,16 @@ function connect() {
   socket.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     model.dropped = m.dropped;
-    if (m.type === 'snapshot') applySnapshot(m.state);
-    else applyDelta(m.delta);
+    if (m.type === 'snapshot') {
+      applySnapshot(m.state);
+      // Live once there is a state to draw, not when the socket opens.
+      setStatus('live');
+    } else applyDelta(m.delta);
     invalidate();
   };
   socket.onopen = () => {
     reconnectMs = RECONNECT_MIN_MS;
-    setStatus('live');
+    setStatus('syncing');
   };
   socket.onclose = () => {
     setStatus('reconnecting');
@@ -348,8 +352,17 @@ function staleAfterRelease(l) {
 const TIMELINE_LABEL_W = 130;
 const TIMELINE_AXIS_H = 18;
 
+/** When a row's story begins: its pin, or the first file read filling its pages (a READ that missed). */
+function rowStart(l) {
+  return Math.min(l.pinnedAt, ...l.marks.filter((m) => m.kind === 'fill').map((m) => m.t - (m.n ?? 0)));
+}
+
+function hasFill(l) {
+  return (l.counts.fill ?? 0) > 0;
+}
+
 function timelineScale(canvas, rows) {
-  const t0 = rows.length ? Math.min(...rows.map((l) => l.pinnedAt)) : model.t - 1000;
+  const t0 = rows.length ? Math.min(...rows.map(rowStart)) : model.t - 1000;
   const ends = rows.map((l) => Math.max(l.releasedAt ?? model.t, ...l.marks.map((m) => m.t)));
   const t1 = Math.max(model.t, ...ends, t0 + 1);
   const w = canvas.width - TIMELINE_LABEL_W - 8;
@@ -368,10 +381,12 @@ function drawTimeline() {
   drawTimeAxis(ctx, canvas, t0, t1, x, rows.length * rowH);
   let nStretched = 0;
   let nStale = 0;
+  let nFilled = 0;
   rows.forEach((l, i) => {
     const y = i * rowH;
     const open = l.releasedAt === null;
     if (stretched(l)) nStretched++;
+    if (hasFill(l)) nFilled++;
     if (staleAfterRelease(l)) nStale++;
     ctx.fillStyle = '#69737f';
     ctx.fillText(`c${l.conn} xid ${hex(l.xid)}`, 2, y + rowH / 2);
@@ -397,9 +412,10 @@ function drawTimeline() {
         ctx.setLineDash([]);
       }
     }
-    for (const m of l.marks) drawMark(ctx, m, x(m.t), y, rowH);
+    for (const m of l.marks) drawMark(ctx, m, x, y, rowH);
   });
   canvas.dataset.rows = String(rows.length);
+  canvas.dataset.filled = String(nFilled);
   canvas.dataset.stretched = String(nStretched);
   canvas.dataset.staleAfterRelease = String(nStale);
   $('timeline-legend').replaceChildren(
@@ -411,6 +427,7 @@ function drawTimeline() {
     legendItem(STATE_COLORS.pinned, 'pinned now'),
     legendItem('#63b3ed', 'pinned, then returned to the cache'),
     legendItem('#a0aec0', 'network holds unpinned pages (legacy)'),
+    legendItem('', `filled from the file (cache miss): ${nFilled}`),
     legendItem('', `stretched by retransmission: ${nStretched}`),
     // The counter counts every stale retransmission since start; the timeline shows those in view.
     legendItem('', `stale retransmit after release: ${nStale} shown of ${model.counters.staleRetransmits ?? 0} counted`),
@@ -446,13 +463,20 @@ function legendItem(color, text) {
   return li;
 }
 
-function drawMark(ctx, m, x, y, h) {
+/** One mark on a row at height y; xOf maps a time to the canvas. */
+function drawMark(ctx, m, xOf, y, h) {
   const s = MARK_STYLES[m.kind];
   if (!s) return;
+  const x = xOf(m.t);
   ctx.strokeStyle = s.color;
   ctx.fillStyle = s.color;
   ctx.lineWidth = m.kind === 'stale-retransmit' ? 3 : 2;
-  if (m.kind === 'drop') {
+  if (m.kind === 'fill') {
+    // The file read, ending at the mark: a span left of the pin (the first and the latest fill are kept).
+    // At least a few pixels: a read from the page cache's file is short beside a network's round trips.
+    const w = Math.max(4, x - xOf(m.t - (m.n ?? 0)));
+    ctx.fillRect(x - w, y + 1, w, h - 2);
+  } else if (m.kind === 'drop') {
     ctx.beginPath();
     ctx.moveTo(x - 3, y + 2);
     ctx.lineTo(x + 3, y + h - 2);
@@ -487,7 +511,8 @@ function setupTimelineEvents() {
     const rowH = Math.max(6, Math.min(16, Math.floor((canvas.height - TIMELINE_AXIS_H) / Math.max(rows.length, 1))));
     const l = rows[Math.floor(y / rowH)];
     if (!l) return void (tip.hidden = true);
-    const marks = [...l.marks].sort((a, b) => a.t - b.t).map((m) => `  +${fmtMs(m.t - l.pinnedAt)} ${MARK_STYLES[m.kind]?.label ?? m.kind}${m.reason ? ` (${m.reason})` : ''}`);
+    const marks = [...l.marks].sort((a, b) => a.t - b.t).map((m) => `  ${fmtOffset(m.t - l.pinnedAt)} ${MARK_STYLES[m.kind]?.label ?? m.kind}${m.reason ? ` (${m.reason})` : ''}${m.kind === 'fill' ? ` ${fmtMs(m.n ?? 0)}` : ''}`);
+    if (hasFill(l)) marks.unshift(`  ${l.counts.fill} page${l.counts.fill === 1 ? '' : 's'} filled from the file before the pin`);
     const pinned = l.returnedAt === null ? `pinned for ${fmtMs(model.t - l.pinnedAt)} so far` : `pinned ${fmtMs(l.returnedAt - l.pinnedAt)}`;
     const net = l.releasedAt === null ? 'network still holds it' : `destructor after ${fmtMs(l.releasedAt - l.pinnedAt)}`;
     const held = `${pinned}; ${net}`;
@@ -659,6 +684,11 @@ function fmtMs(ms) {
   if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
   if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** A time relative to the pin: fills come before it. */
+function fmtOffset(ms) {
+  return ms < 0 ? `−${fmtMs(-ms)}` : `+${fmtMs(ms)}`;
 }
 
 function shortMs(ms) {
