@@ -202,5 +202,6 @@ export class RpcTcpConnection implements BudgetedStream {
     this.budget.remove(this, this.reported, this.committedReplyBytes);
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.decoder.discard();
   }
 }
