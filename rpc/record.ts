@@ -140,21 +140,6 @@ export class RecordDecoder {
     this.tailLen = 0;
   }
 
-  /**
-   * Drops the partial record (the connection is gone): whatever still references the decoder — a
-   * closed socket's listeners, kept a while by the reply path — no longer keeps its bytes alive.
-   */
-  discard(): void {
-    this.parts = [];
-    this.retainedParts = 0;
-    this.tail = null;
-    this.tailLen = 0;
-    this.recordLen = 0;
-    this.headerHave = 0;
-    this.fragLeft = -1;
-    this.partialSince = null;
-  }
-
   private takeRecord(): Buffer {
     this.closeTail();
     const rec = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.recordLen);

@@ -202,6 +202,5 @@ export class RpcTcpConnection implements BudgetedStream {
     this.budget.remove(this, this.reported, this.committedReplyBytes);
     this.pending.length = 0;
     this.pendingBytes = 0;
-    this.decoder.discard();
   }
 }

@@ -122,16 +122,3 @@ describe('RecordDecoder', () => {
     expect(d.retained).toBe(0);
   });
 });
-
-describe('RecordDecoder.discard', () => {
-  it('lets go of a partial record, and decodes the next record from a fresh header', () => {
-    const d = new RecordDecoder(1 << 20);
-    const partial = encode([100_000]).wire.subarray(0, 50_000);
-    d.push(Buffer.from(partial));
-    expect(d.buffered).toBe(50_000 - 4);
-    d.discard();
-    expect([d.buffered, d.retained, d.partialSince]).toEqual([0, 0, null]);
-    const { wire, body } = encode([300, 200], 3);
-    expect(d.push(Buffer.from(wire))).toEqual([body]);
-  });
-});
