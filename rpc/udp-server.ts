@@ -16,17 +16,24 @@ export interface RpcUdpServerOptions {
   name: string;
   /** Calls executing at once over this socket; datagrams beyond it are dropped (UDP clients retransmit). */
   maxInflight?: number;
+  /** Bytes of the datagrams whose calls are executing over this socket; a datagram that would pass it is dropped. */
+  maxBufferedBytes?: number;
   sink?: DatagramSink;
 }
 
 export const UDP_DEFAULT_MAX_INFLIGHT = 256;
+/** Input held over one UDP socket: 128 full-size (64 KiB) datagrams, or 256 of 32 KiB WRITEs. */
+export const UDP_DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /** ONC RPC over UDP: one datagram, one record. */
 export class RpcUdpServer {
   private socket: dgram.Socket | null = null;
   private executing = 0;
+  private held = 0;
   /** Datagrams dropped because udpMaxInflight calls were executing. */
   dropped = 0;
+  /** Datagrams dropped because their bytes would take the input held past udpMaxBufferedBytes. */
+  droppedBytesLimit = 0;
 
   constructor(private readonly opts: RpcUdpServerOptions) {}
 
@@ -51,6 +58,11 @@ export class RpcUdpServer {
     return this.executing;
   }
 
+  /** Bytes of the datagrams whose calls are executing now. */
+  get bufferedBytes(): number {
+    return this.held;
+  }
+
   async close(): Promise<void> {
     const s = this.socket;
     this.socket = null;
@@ -63,6 +75,10 @@ export class RpcUdpServer {
       this.dropped++;
       return;
     }
+    if (this.held + msg.length > (this.opts.maxBufferedBytes ?? UDP_DEFAULT_MAX_BUFFERED_BYTES)) {
+      this.droppedBytesLimit++;
+      return;
+    }
     const local = socket.address();
     const info: TransportInfo = {
       transport: 'udp',
@@ -73,8 +89,10 @@ export class RpcUdpServer {
       log: this.opts.log,
     };
     this.executing++;
+    this.held += msg.length;
     void this.opts.dispatcher.dispatch(msg, info).then((reply) => {
       this.executing--;
+      this.held -= msg.length;
       if ('dropped' in reply) return;
       if (this.socket !== socket) {
         reply.release?.();

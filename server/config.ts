@@ -8,7 +8,7 @@ import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { PMAP_PORT } from '../rpc/portmap.ts';
 import { LOCK_DEFAULT_LIMITS } from './nlm/lock-manager.ts';
 import { STREAM_DEFAULT_LIMITS } from '../rpc/tcp-server.ts';
-import { UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
+import { UDP_DEFAULT_MAX_BUFFERED_BYTES, UDP_DEFAULT_MAX_INFLIGHT } from '../rpc/udp-server.ts';
 import { TCP_MSS_DEFAULT } from '../netstack/connection.ts';
 import { parseCidr } from '../netstack/wire/addr.ts';
 import { parseMac } from '../netstack/wire/ethernet.ts';
@@ -75,6 +75,7 @@ export const ConfigSchema = z.strictObject({
       recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
       maxConnections: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxConnections),
       udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),
+      udpMaxBufferedBytes: positive.default(UDP_DEFAULT_MAX_BUFFERED_BYTES),
     })
     .prefault({}),
   drc: z

@@ -58,7 +58,7 @@ export interface RunningServer {
 /** Binds TCP first, then UDP on the same number (port 0: whatever TCP got), as rpcbind clients expect. */
 async function listenBoth(name: string, dispatcher: Dispatcher, config: Config, log: Logger, port: number, replies: ReplyPath, budget: StreamBudget) {
   const tcp = new RpcTcpServer({ dispatcher, log, name, limits: config.limits, budget, sinkFor: replies.sinkFor });
-  const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, sink: replies.sendDatagram });
+  const udp = new RpcUdpServer({ dispatcher, log, name, maxInflight: config.limits.udpMaxInflight, maxBufferedBytes: config.limits.udpMaxBufferedBytes, sink: replies.sendDatagram });
   const bound = await bindOrFail(`${name} (tcp)`, config.host, port, () => tcp.listen(port, config.host));
   try {
     await bindOrFail(`${name} (udp)`, config.host, bound, () => udp.listen(bound, config.host));

@@ -6,7 +6,7 @@ import { Exposition } from './exposition.ts';
  * /metrics for the `limits` section: each limit beside its current use (per-connection limits
  * with the most any connection uses now), and what the server did at the limits.
  */
-export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats, udp: { inflight: number; dropped: number }[]): string {
+export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats, udp: { inflight: number; bufferedBytes: number; dropped: number; droppedBytesLimit: number }[]): string {
   const use: Record<keyof Config['limits'], number> = {
     maxRecord: s.maxConnBufferedBytes,
     maxInflight: s.maxConnInflight,
@@ -18,6 +18,7 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     maxConnections: s.connections,
     maxQueuedReplyBytesTotal: s.queuedReplyBytes,
     udpMaxInflight: Math.max(0, ...udp.map((u) => u.inflight)),
+    udpMaxBufferedBytes: Math.max(0, ...udp.map((u) => u.bufferedBytes)),
   };
   const names = Object.keys(use) as (keyof Config['limits'])[];
   return new Exposition()
@@ -32,6 +33,9 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
       'Stream connections closed by the server, by reason.',
       Object.entries(s.closed).map(([reason, value]) => ({ labels: { reason }, value })),
     )
-    .counter('pagelife_rpc_udp_dropped_total', 'UDP calls dropped at udpMaxInflight (clients retransmit).', [{ value: udp.reduce((a, u) => a + u.dropped, 0) }])
+    .counter('pagelife_rpc_udp_dropped_total', 'UDP calls dropped at a limit (clients retransmit), by the limit.', [
+      { labels: { limit: 'udpMaxInflight' }, value: udp.reduce((a, u) => a + u.dropped, 0) },
+      { labels: { limit: 'udpMaxBufferedBytes' }, value: udp.reduce((a, u) => a + u.droppedBytesLimit, 0) },
+    ])
     .text();
 }

@@ -1,7 +1,8 @@
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrWriter } from '../../xdr/writer.ts';
-import { Dispatcher, RecordDecoder, RpcClient, RpcTcpServer, encodeCallHeader, recordMark, type RpcProgram } from '../../rpc/index.ts';
+import { Dispatcher, RecordDecoder, RpcClient, RpcTcpServer, RpcUdpServer, encodeCallHeader, recordMark, type RpcProgram } from '../../rpc/index.ts';
 import { AUTH_NONE } from '../../rpc/program.ts';
 import { StreamBudget, type StreamBudgetLimits } from '../../rpc/stream-budget.ts';
 import type { StreamLimits } from '../../rpc/tcp-connection.ts';
@@ -11,6 +12,8 @@ import { waitFor } from '../support/wait.ts';
 const PROG = 0x20000077;
 const BIG_REPLY = 256 * 1024;
 let executed = 0;
+/** HOLD calls wait on this until a test opens it. */
+let gate: Promise<void> = Promise.resolve();
 
 const program: RpcProgram = {
   prog: PROG,
@@ -25,6 +28,13 @@ const program: RpcProgram = {
           handler: () => {
             executed++;
             return new XdrWriter().opaque(Buffer.alloc(BIG_REPLY, 0x5a));
+          },
+        },
+        {
+          name: 'HOLD',
+          handler: async () => {
+            await gate;
+            return new XdrWriter();
           },
         },
       ],
@@ -67,8 +77,12 @@ async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<Stream
   return { server, budget, port, connect };
 }
 
+function callBody(xid: number, proc: number, padding = 0): Buffer {
+  return Buffer.concat([...encodeCallHeader(new XdrWriter(), { xid, prog: PROG, vers: 1, proc, cred: { flavor: AUTH_NONE, body: Buffer.alloc(0) } }).toChunks(), Buffer.alloc(padding)]);
+}
+
 function call(xid: number, proc: number): Buffer {
-  const body = Buffer.concat(encodeCallHeader(new XdrWriter(), { xid, prog: PROG, vers: 1, proc, cred: { flavor: AUTH_NONE, body: Buffer.alloc(0) } }).toChunks());
+  const body = callBody(xid, proc);
   return Buffer.concat([recordMark(body.length), body]);
 }
 
@@ -216,5 +230,34 @@ describe('stream connections under overload', () => {
       clearInterval(drip);
     }
     expect(budget.stats().closed).toMatchObject({ 'record-timeout': 1, idle: 1 });
+  });
+
+  it('over UDP, drop datagrams whose bytes would pass the input held by executing calls, and take them again once those finish', async () => {
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    const server = new RpcUdpServer({ dispatcher, log: testLog, name: 'overload-udp', maxInflight: 100, maxBufferedBytes: 3000 });
+    const port = await server.listen(0, '127.0.0.1');
+    const client = dgram.createSocket('udp4');
+    const replies: number[] = [];
+    client.on('message', (m) => replies.push(m.readUInt32BE(0)));
+    try {
+      // Four datagrams of ~940 bytes: three fit in 3000 bytes, the fourth is dropped.
+      for (let xid = 1; xid <= 4; xid++) {
+        client.send(callBody(xid, 2, 900), port, '127.0.0.1');
+        await waitFor(() => server.inflight + server.droppedBytesLimit === xid, 'the datagram to be taken or dropped');
+      }
+      expect([server.inflight, server.droppedBytesLimit, server.dropped]).toEqual([3, 1, 0]);
+      expect(server.bufferedBytes).toBeLessThanOrEqual(3000);
+      open();
+      await waitFor(() => replies.length === 3, 'the held calls to be answered');
+      expect(server.bufferedBytes).toBe(0);
+      client.send(callBody(5, 2, 900), port, '127.0.0.1');
+      await waitFor(() => replies.length === 4, 'a datagram taken again');
+      expect(replies.sort()).toEqual([1, 2, 3, 5]);
+    } finally {
+      open();
+      client.close();
+      await server.close();
+    }
   });
 });
