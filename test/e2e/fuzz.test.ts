@@ -2,14 +2,13 @@
 // The server must answer each well-formed call (or close a TCP connection it cannot parse), never
 // crash or hang, and keep its memory bounded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import dgram from 'node:dgram';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { XdrWriter } from '../../xdr/writer.ts';
-import { RpcClient, authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
+import { RpcClient, authSys, encodeCallHeader } from '../../rpc/index.ts';
+import { isCall, sendCalls as sendCallsOn, sendDatagrams, sendEachAlone } from '../support/record-flood.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const RECORDS_PER_TRANSPORT = Number(process.env.FUZZ_N ?? 50_000);
@@ -79,87 +78,21 @@ function records(n: number, seed: number): Buffer[] {
   return fc.sample(arb, { numRuns: n, seed });
 }
 
-/** A record gets an answer when it starts with an xid and msg_type CALL (anything else is dropped). */
-const isCall = (r: Buffer) => r.length >= 8 && r.readUInt32BE(4) === 0;
-
-/** Calls over one connection, WINDOW outstanding; how many were answered (the server may not close it). */
-async function sendCalls(calls: Buffer[]): Promise<number> {
-  const sock = net.connect(server.ports.nfs, '127.0.0.1');
-  await new Promise((r, j) => sock.once('connect', r).once('error', j));
-  let answered = 0;
-  let closed = false;
-  await new Promise<void>((resolve, reject) => {
-    const waiting = new Set<number>();
-    let next = 0;
-    let pending = Buffer.alloc(0);
-    let stall = setTimeout(() => reject(new Error(`no answer for ${STALL_MS} ms; waiting for ${[...waiting].slice(0, 5)}`)), STALL_MS);
-    const pump = () => {
-      while (waiting.size < WINDOW && next < calls.length) {
-        const rec = calls[next++]!;
-        waiting.add(rec.readUInt32BE(0));
-        sock.write(Buffer.concat([recordMark(rec.length), rec]));
-      }
-      if (waiting.size === 0 && next === calls.length) {
-        clearTimeout(stall);
-        resolve();
-      }
-    };
-    sock.on('data', (d: Buffer) => {
-      clearTimeout(stall);
-      stall = setTimeout(() => reject(new Error(`no answer for ${STALL_MS} ms`)), STALL_MS);
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= 8) {
-        const len = pending.readUInt32BE(0) & 0x7fffffff;
-        if (pending.length < 4 + len) break;
-        if (waiting.delete(pending.readUInt32BE(4))) answered++;
-        pending = pending.subarray(4 + len);
-      }
-      pump();
-    });
-    sock.on('close', () => {
-      closed = true;
-      reject(new Error('the server closed the connection carrying only calls'));
-    });
-    pump();
+/** Copies of the records, each starting with a distinct xid (those too short keep what they are). */
+const withXids = (recs: Uint8Array[]) =>
+  recs.map((r, i) => {
+    const b = Buffer.from(r);
+    if (b.length >= 4) b.writeUInt32BE(i + 1, 0);
+    return b;
   });
-  sock.destroy();
-  expect(closed).toBe(false);
-  return answered;
-
-}
-
+/** Calls pipelined on one connection; the server must not close it. */
+const sendCalls = (calls: Buffer[]) => sendCallsOn(server.ports.nfs, calls, { window: WINDOW, stallMs: STALL_MS });
 /** Records that are not calls, each on its own connection; how many connections the server closed. */
-async function sendOthers(others: Buffer[]): Promise<number> {
-  let closes = 0;
-  const PARALLEL = 16;
-  for (let i = 0; i < others.length; i += PARALLEL) {
-    const batch = others.slice(i, i + PARALLEL).map(async (rec) => {
-      const s = net.connect(server.ports.nfs, '127.0.0.1');
-      s.on('error', () => undefined);
-      s.write(Buffer.concat([recordMark(rec.length), rec]));
-      const gone = await new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => resolve(false), STALL_MS);
-        s.on('close', () => {
-          clearTimeout(t);
-          resolve(true);
-        });
-      });
-      s.destroy();
-      if (gone) closes++;
-    });
-    await Promise.all(batch);
-  }
-  return closes;
-
-}
+const sendOthers = (others: Buffer[]) => sendEachAlone(server.ports.nfs, others, { stallMs: STALL_MS });
 
 describe('bad input (100,000 records)', () => {
   it('TCP: every call is answered, every non-call closes its connection; memory stays bounded', async () => {
-    const recs = records(RECORDS_PER_TRANSPORT, 42).map((r, i) => {
-      const b = Buffer.from(r);
-      if (b.length >= 4) b.writeUInt32BE(i + 1, 0);
-      return b;
-    });
+    const recs = withXids(records(RECORDS_PER_TRANSPORT, 42));
     const calls = recs.filter(isCall);
     const others = recs.filter((r) => !isCall(r));
     // The first tenth warms the server up (JIT, heap sizing, the page cache's first frames); memory
@@ -185,38 +118,7 @@ describe('bad input (100,000 records)', () => {
   it('UDP: every call datagram is answered; memory stays bounded', async () => {
     const recs = records(RECORDS_PER_TRANSPORT, 7);
     const rss0 = await rssOf(server.proc.pid!);
-    const sock = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    const waiting = new Set<number>();
-    let answered = 0;
-    let expected = 0;
-    let onEmpty: (() => void) | null = null;
-    sock.on('message', (m) => {
-      if (m.length >= 4 && waiting.delete(m.readUInt32BE(0))) {
-        answered++;
-        if (waiting.size === 0) onEmpty?.();
-      }
-    });
-    for (let i = 0; i < recs.length; i += WINDOW) {
-      const batch = recs.slice(i, i + WINDOW).map((r, k) => {
-        const b = Buffer.from(r);
-        if (b.length >= 4) b.writeUInt32BE(i + k + 1, 0);
-        if (isCall(b)) {
-          waiting.add(i + k + 1);
-          expected++;
-        }
-        return b;
-      });
-      const drained = new Promise<void>((r) => {
-        onEmpty = r;
-        if (waiting.size === 0) r();
-        setTimeout(r, 2000);
-      });
-      for (const b of batch) sock.send(b, server.ports.nfs, '127.0.0.1');
-      await drained;
-      waiting.clear();
-    }
-    sock.close();
+    const { answered, expected } = await sendDatagrams(server.ports.nfs, withXids(recs), { window: WINDOW, stallMs: 2000 });
     const rss1 = await rssOf(server.proc.pid!);
     expect(server.proc.exitCode).toBeNull();
     expect(answered).toBe(expected);

@@ -4,18 +4,18 @@
 // GRANTED and _RES callbacks go to a client portmapper that never answers.
 import dgram from 'node:dgram';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
+import { authSys, encodeCallHeader } from '../../rpc/index.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { NLM4_DENIED, NLM4_GRANTED, NLM_PROGRAM, NLMPROC } from '../../server/nlm/constants.ts';
 import { encodeLock, encodeLockargs, encodeTestargs, type nlm4_lock } from '../../server/nlm/xdr.ts';
 import { NSM_PROGRAM, SMPROC } from '../../server/nsm/constants.ts';
 import { NfsTestClient } from '../support/nfs-client.ts';
 import { NlmTestClient, type LockSpec } from '../support/nlm-client.ts';
+import { isCall, sendCalls, sendDatagrams, sendEachAlone } from '../support/record-flood.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const RECORDS_PER_TRANSPORT = Number(process.env.FUZZ_N ?? 50_000);
@@ -126,8 +126,6 @@ function records(n: number, seed: number): Buffer[] {
   });
 }
 
-const isCall = (r: Buffer) => r.length >= 8 && r.readUInt32BE(4) === 0;
-
 async function expectKeeperIntact(): Promise<void> {
   const api = (await (await fetch(`http://127.0.0.1:${server.ports.http}/api/locks`)).json()) as { locks: { caller: string; offset: string; length: string }[] };
   const mine = api.locks.filter((l) => l.caller === 'keeper').map((l) => `${l.offset}+${l.length}`).sort();
@@ -144,65 +142,10 @@ async function expectKeeperIntact(): Promise<void> {
 /** Sends the calls on one connection (WINDOW outstanding, each must be answered), and each non-call on its own connection (each must be closed). */
 async function tcpRound(recs: Buffer[]): Promise<{ calls: number; others: number }> {
   const calls = recs.filter(isCall);
-  const sock = net.connect(server.ports.mount, '127.0.0.1');
-  await new Promise((r, j) => sock.once('connect', r).once('error', j));
-  let answered = 0;
-  await new Promise<void>((resolve, reject) => {
-    const waiting = new Set<number>();
-    let next = 0;
-    let pending = Buffer.alloc(0);
-    let stall = setTimeout(() => reject(new Error('no answer')), STALL_MS);
-    const pump = () => {
-      while (waiting.size < WINDOW && next < calls.length) {
-        const rec = calls[next++]!;
-        waiting.add(rec.readUInt32BE(0));
-        sock.write(Buffer.concat([recordMark(rec.length), rec]));
-      }
-      if (waiting.size === 0 && next === calls.length) {
-        clearTimeout(stall);
-        resolve();
-      }
-    };
-    sock.on('data', (d: Buffer) => {
-      clearTimeout(stall);
-      stall = setTimeout(() => reject(new Error(`no answer for ${STALL_MS} ms`)), STALL_MS);
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= 8) {
-        const len = pending.readUInt32BE(0) & 0x7fffffff;
-        if (pending.length < 4 + len) break;
-        if (waiting.delete(pending.readUInt32BE(4))) answered++;
-        pending = pending.subarray(4 + len);
-      }
-      pump();
-    });
-    sock.on('close', () => reject(new Error('the server closed the connection carrying only calls')));
-    pump();
-  });
-  sock.destroy();
-  expect(answered).toBe(calls.length);
-
+  expect(await sendCalls(server.ports.mount, calls, { window: WINDOW, stallMs: STALL_MS })).toBe(calls.length);
   // The rest (too short for a header, or not msg_type CALL): each closes its own connection.
   const others = recs.filter((r) => !isCall(r));
-  let closes = 0;
-  for (let i = 0; i < others.length; i += 16) {
-    await Promise.all(
-      others.slice(i, i + 16).map(async (rec) => {
-        const s = net.connect(server.ports.mount, '127.0.0.1');
-        s.on('error', () => undefined);
-        s.write(Buffer.concat([recordMark(rec.length), rec]));
-        const gone = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => resolve(false), STALL_MS);
-          s.on('close', () => {
-            clearTimeout(t);
-            resolve(true);
-          });
-        });
-        s.destroy();
-        if (gone) closes++;
-      }),
-    );
-  }
-  expect(closes).toBe(others.length);
+  expect(await sendEachAlone(server.ports.mount, others, { stallMs: STALL_MS })).toBe(others.length);
   return { calls: calls.length, others: others.length };
 }
 
@@ -224,34 +167,7 @@ describe('NLM/NSM bad input (100,000 records)', () => {
   it('UDP: every call datagram answered; keeper intact', async () => {
     const recs = records(RECORDS_PER_TRANSPORT, 21);
     const rss0 = await rssOf(server.proc.pid!);
-    const sock = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    const waiting = new Set<number>();
-    let answered = 0;
-    let expected = 0;
-    let onEmpty: (() => void) | null = null;
-    sock.on('message', (m) => {
-      if (m.length >= 4 && waiting.delete(m.readUInt32BE(0))) {
-        answered++;
-        if (waiting.size === 0) onEmpty?.();
-      }
-    });
-    for (let i = 0; i < recs.length; i += WINDOW) {
-      const batch = recs.slice(i, i + WINDOW);
-      for (const b of batch) if (isCall(b)) {
-        waiting.add(b.readUInt32BE(0));
-        expected++;
-      }
-      const drained = new Promise<void>((r) => {
-        onEmpty = r;
-        if (waiting.size === 0) r();
-        setTimeout(r, 2000);
-      });
-      for (const b of batch) sock.send(b, server.ports.mount, '127.0.0.1');
-      await drained;
-      waiting.clear();
-    }
-    sock.close();
+    const { answered, expected } = await sendDatagrams(server.ports.mount, recs, { window: WINDOW, stallMs: 2000 });
     const rss1 = await rssOf(server.proc.pid!);
     console.log(`nlm fuzz udp: ${answered}/${expected} calls answered, rss +${((rss1 - rss0) / 2 ** 20).toFixed(1)} MiB`);
     expect(server.proc.exitCode).toBeNull();
