@@ -47,6 +47,8 @@ export interface TcpPairOptions {
   rtoInitial: number;
   /** Segments per write-queue skb, segmented by GSO at the device (1 = off). */
   gsoSegs: number;
+  /** The device offloads segmentation and the receiver merges (TSO/GRO): see Path. */
+  tso: boolean;
   rcvWnd: number;
   delayedAck: boolean;
   ackDelay: number;
@@ -77,6 +79,7 @@ export const TCP_PAIR_DEFAULTS: Readonly<TcpPairOptions> = Object.freeze({
   rtoMax: TCP_RTO_MAX,
   rtoInitial: TCP_TIMEOUT_INIT,
   gsoSegs: 1,
+  tso: true,
   rcvWnd: TCP_RCV_WND_DEFAULT,
   delayedAck: false,
   ackDelay: TCP_DELACK_MIN,
@@ -193,7 +196,7 @@ export class TcpPair {
         this.capture?.data(this.clock.now(), seg);
       },
       released: () => this.progress(),
-    });
+    }, o.tso);
     this.sender = new TcpSender(
       {
         mss: o.mss,

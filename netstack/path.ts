@@ -119,6 +119,13 @@ export class Path {
     /** Segment size for GSO at the device (the MSS); 0 = none. */
     private readonly gsoSize: number,
     private readonly ends: PathEnds,
+    /**
+     * The device segments in hardware (TSO) and the receiver merges the segments again (GRO), as
+     * on loopback or between two hosts with offloads: a GSO skb crosses the wire as one unit, and
+     * is cut into MSS segments only while a fault acts on single segments. False for a real wire,
+     * whose frames are one MSS each.
+     */
+    private readonly tso = false,
   ) {
     this.faults = { ...DEFAULT_FAULTS, dropSegments: [], dropRanges: [] };
     this.deviceQueue = new DeviceQueue(clock, (e) => this.txComplete(e));
@@ -162,17 +169,36 @@ export class Path {
 
   /**
    * dev_queue_xmit of a TCP clone. One larger than `gsoSize` is segmented first (software
-   * GSO, as validate_xmit_skb does): each segment references the frags itself, and the clone
-   * is consumed at once.
+   * GSO, as validate_xmit_skb does) unless the device offloads it: each segment references
+   * the frags itself, and the clone is consumed at once.
    */
   xmit(skb: SkBuff): void {
-    if (this.gsoSize > 0 && skb.len > this.gsoSize) {
+    if (this.gsoSize > 0 && skb.len > this.gsoSize && (!this.tso || this.segmentFaults())) {
       const segs = skbSegment(skb, this.gsoSize);
       freeSkb(skb);
       for (const seg of segs) this.enqueue(seg);
       return;
     }
     this.enqueue(skb);
+  }
+
+  /**
+   * Whether a fault may treat the segments of one skb differently: loss, duplication, reordering,
+   * jitter and the scripted drops and holds, which count or pick single segments. Delay, a
+   * standing device hold, bandwidth and ACK loss act on a whole skb as on each of its segments.
+   */
+  private segmentFaults(): boolean {
+    const f = this.faults;
+    return (
+      f.loss > 0 ||
+      f.duplicate > 0 ||
+      f.reorder > 0 ||
+      f.jitter > 0 ||
+      this.dropNextCount > 0 ||
+      this.holds.length > 0 ||
+      f.dropSegments.length > 0 ||
+      f.dropRanges.length > 0
+    );
   }
 
   private enqueue(skb: SkBuff): void {

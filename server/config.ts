@@ -143,8 +143,19 @@ export const ConfigSchema = z.strictObject({
       mss: positive.max(TCP_MSS_LOOPBACK).default(TCP_MSS_DEFAULT),
       /** GSO: the sender queues skbs of up to this many MSS, segmented at the device queue. */
       gsoSegs: positive.max(64).default(GSO_SEGS_DEFAULT),
+      /**
+       * TSO and GRO: a GSO skb crosses the simulated wire whole unless a fault acts on single
+       * segments (loss, duplication, reordering, jitter, scripted drops and holds), when it is cut
+       * at the device. Off: every skb is segmented to the MSS, faults or not.
+       */
+      tso: z.boolean().default(true),
       rcvWnd: positive.default(4 * 1024 * 1024),
-      socketOrphanBytes: positive.default(1024 * 1024),
+      /**
+       * Bytes queued on a real socket past which delivered data is copied and its pages let go
+       * (a holder that may keep them indefinitely). Linux's largest default send buffer
+       * (tcp_wmem's max, 4 MiB): a few 1 MiB replies pipelined on a healthy socket stay lent.
+       */
+      socketOrphanBytes: positive.default(4 * 1024 * 1024),
       maxUdpFlows: positive.default(1024),
     })
     .prefault({}),

@@ -1,6 +1,6 @@
 /**
  * Reno congestion control in bytes (RFC 5681), with NewReno's partial-ACK handling (RFC 6582):
- * slow start below ssthresh, one SMSS per cwnd of ACKed bytes above it; fast recovery inflates
+ * slow start below ssthresh (by bytes ACKed, RFC 3465 without its per-ACK limit, as Linux), one SMSS per cwnd of ACKed bytes above it; fast recovery inflates
  * cwnd by one SMSS per duplicate ACK and deflates on the ACK that ends it.
  */
 export class RenoCongestion {
@@ -16,11 +16,17 @@ export class RenoCongestion {
     this.cwnd = initCwnd * mss;
   }
 
-  /** New data ACKed outside recovery. */
+  /**
+   * New data ACKed outside recovery. Slow start grows by every byte the ACK covers, as Linux's
+   * tcp_slow_start adds each segment a stretch ACK (GRO, delayed ACKs) acknowledges, up to
+   * ssthresh; what is left over counts toward congestion avoidance.
+   */
   onAck(acked: number): void {
     if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, this.mss);
-      return;
+      const grow = Math.min(acked, this.ssthresh - this.cwnd);
+      this.cwnd += grow;
+      acked -= grow;
+      if (acked === 0) return;
     }
     this.bytesAcked += acked;
     if (this.bytesAcked >= this.cwnd) {

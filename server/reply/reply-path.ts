@@ -30,6 +30,8 @@ export interface ReplyNetOptions {
   mss: number;
   /** Segments per send-side skb (GSO), segmented at the device. */
   gsoSegs: number;
+  /** TSO/GRO: GSO skbs cross the wire whole unless a fault acts on single segments. */
+  tso: boolean;
   rcvWnd: number;
   /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
   socketOrphanBytes: number;
@@ -150,6 +152,7 @@ export class ReplyPath {
       bus: o.bus,
       mss: o.net.mss,
       gsoSegs: o.net.gsoSegs,
+      tso: o.net.tso,
       rcvWnd: o.net.rcvWnd,
       wire: 'reference',
       faults: pathFaults(this.faults),

@@ -10,6 +10,7 @@ import {
   TcpError,
   TcpPair,
   type Page,
+  type PathFaults,
 } from '../../netstack/index.ts';
 import { harness, patternPage, timedDestructor, useSkbRegistry } from './helpers.ts';
 
@@ -131,7 +132,7 @@ describe('TCP sender: destructor timing', () => {
 
   it('partial ACKs of a GSO skb trim its head: each reply’s destructor fires at the ACK of its own bytes', async () => {
     // 1000-byte segments over a link that takes 10 ms per frame (1054 bytes with headers).
-    const h = harness({ mss: 1000, gsoSegs: 4, faults: { delay: 5, bandwidth: 105_400 } });
+    const h = harness({ mss: 1000, gsoSegs: 4, tso: false, faults: { delay: 5, bandwidth: 105_400 } });
     const pages = [1, 2, 3, 4].map((s) => patternPage(4096, s));
     const ds = pages.map(() => timedDestructor(h.clock));
     pages.forEach((p, i) => h.pair.sendpage(p, 0, 1000, ds[i]!, i < 3));
@@ -141,6 +142,28 @@ describe('TCP sender: destructor timing', () => {
     // Segments leave the queue at 10, 20, 30, 40 ms; each ACK is back 10 ms later.
     expect(ds.map((d) => d.fires)).toEqual([[20], [30], [40], [50]]);
     expect(h.bytes().equals(Buffer.concat(pages.map((p) => p.buf.subarray(0, 1000))))).toBe(true);
+  });
+
+  it('TSO: a GSO skb crosses the wire whole and is ACKed once, unless a fault acts on single segments', async () => {
+    const send = async (faults: Partial<PathFaults>) => {
+      const h = harness({ mss: 1000, gsoSegs: 4, faults, seed: 7 });
+      const arrived: number[] = [];
+      h.bus.on('segment-deliver', (e) => arrived.push(e.end - e.seq));
+      const page = patternPage(4096, 3);
+      const d = timedDestructor(h.clock);
+      h.pair.sendpage(page, 0, 4000, d);
+      d.unref();
+      await h.pair.drain();
+      expect(h.bytes().equals(page.buf.subarray(0, 4000))).toBe(true);
+      expect(d.fires).toHaveLength(1);
+      return { arrived, acks: h.of('ack').length, sent: h.pair.path.dataSegments };
+    };
+    expect(await send({ delay: 5 })).toEqual({ arrived: [4000], acks: 1, sent: 1 });
+    // A scripted drop names the segment by ordinal: the skb is cut at the device, and only the
+    // dropped segment is sent again.
+    const dropped = await send({ delay: 5, dropSegments: [2] });
+    expect(dropped.sent).toBe(5);
+    expect(dropped.arrived.reduce((a, b) => a + b, 0)).toBe(4000);
   });
 
   it('sendmsg copies: overwriting the source after the call changes nothing on the wire', async () => {
