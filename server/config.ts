@@ -149,7 +149,14 @@ export const ConfigSchema = z.strictObject({
        * at the device. Off: every skb is segmented to the MSS, faults or not.
        */
       tso: z.boolean().default(true),
-      rcvWnd: positive.default(4 * 1024 * 1024),
+      /**
+       * The simulated receiver's window. Bytes it delivered count against it until the real socket
+       * took them, so it covers the socket's user-space queue (up to `socketOrphanBytes`) as well
+       * as the bytes in flight: at 4 MiB, eight pipelined 1 MiB READs stalled on it (300-420 MiB/s
+       * against 880-1,150 with 16 MiB). 16 MiB, the per-connection reply limit
+       * (`limits.maxQueuedReplyBytes`), leaves the stream budget, not the window, to bound a connection.
+       */
+      rcvWnd: positive.default(16 * 1024 * 1024),
       /**
        * Bytes queued on a real socket past which delivered data is copied and its pages let go
        * (a holder that may keep them indefinitely). Linux's largest default send buffer

@@ -120,8 +120,6 @@ export class LifetimeLog {
   private readonly open = new Map<number, Lifetime>();
   private readonly recent: Ring<Lifetime>;
   private readonly recentById = new Map<number, Lifetime>();
-  /** Open lifetimes (network still holding) by page frame. */
-  private readonly byPfn = new Map<number, Set<number>>();
   private readonly skbs = new Map<number, number[]>();
   /** The reverse of `skbs`: each destructor's live skbs. */
   private readonly holders = new Map<number, Set<number>>();
@@ -170,9 +168,12 @@ export class LifetimeLog {
     return [...this.recent, ...this.open.values()];
   }
 
+  /**
+   * Open lifetimes (network still holding) of a frame. A scan, not an index: it answers a click on
+   * the dashboard, while an index would cost a Map and Set update per page of every READ.
+   */
   openFor(pfn: number): Lifetime[] {
-    const ids = this.byPfn.get(pfn);
-    return ids ? [...ids].map((d) => this.open.get(d)!) : [];
+    return [...this.open.values()].filter((l) => l.pfns.includes(pfn));
   }
 
   recentFor(pfn: number): Lifetime[] {
@@ -214,11 +215,6 @@ export class LifetimeLog {
     if (early) {
       this.pending.delete(l.destructor);
       for (const m of early) this.mark(l, m);
-    }
-    for (const pfn of l.pfns) {
-      let set = this.byPfn.get(pfn);
-      if (!set) this.byPfn.set(pfn, (set = new Set()));
-      set.add(l.destructor);
     }
     this.touch(l.destructor);
     return l;
@@ -314,12 +310,6 @@ export class LifetimeLog {
 
   private close(l: Lifetime): void {
     this.open.delete(l.destructor);
-    for (const pfn of l.pfns) {
-      const set = this.byPfn.get(pfn);
-      if (!set) continue;
-      set.delete(l.destructor);
-      if (set.size === 0) this.byPfn.delete(pfn);
-    }
     const dropped = this.recent.push(l);
     if (dropped) this.recentById.delete(dropped.destructor);
     this.recentById.set(l.destructor, l);
