@@ -18,7 +18,9 @@
  *
  * Args: --rounds N (5), --getattr-ops N (GETATTRs per server and round, 10000), --read-mib N (MiB
  *       read per server and round, 128), --file-mib N (the file read, 32), --baseline DIR, --skip-ganesha,
- *       --profiles DIR (keep the .cpuprofile files there; default: removed with the temp dir).
+ *       --profiles DIR (keep the .cpuprofile files there; default: removed with the temp dir),
+ *       --only getattr|read (one phase), --cache-pages N (both trees' page cache; default: each
+ *       tree's own default).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -49,10 +51,12 @@ interface Options {
   baseline: string | null;
   skipGanesha: boolean;
   profiles: string | null;
+  only: Op | null;
+  cachePages: number | null;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null };
+  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: null, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('budget', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -63,7 +67,13 @@ function parseOptions(args: string[]): Options {
     else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
     else if (a === '--skip-ganesha') o.skipGanesha = true;
     else if (a === '--profiles') o.profiles = path.resolve(args[++i] ?? '');
-    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --baseline DIR, --skip-ganesha, --profiles DIR)`);
+    else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else if (a === '--only') {
+      const op = args[++i];
+      if (op !== 'getattr' && op !== 'read') throw new BenchUsageError(`bench budget: --only wants getattr or read, got ${op}`);
+      o.only = op;
+    }
+    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --baseline DIR, --skip-ganesha, --profiles DIR, --only getattr|read, --cache-pages N)`);
   }
   if (o.baseline && !existsSync(path.join(o.baseline, 'bin/pagelife.js'))) throw new BenchUsageError(`bench budget: --baseline ${o.baseline} is not a pagelife checkout`);
   return o;
@@ -151,7 +161,7 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
     const profileDir = path.join(profiles, `${op}-${column}`);
     await mkdir(profileDir, { recursive: true });
     const node = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-interval=${PROFILE_INTERVAL_US}`];
-    const p = await startPagelife(procs, `${op}-${column}`, ['--export', exportDir], node, repo);
+    const p = await startPagelife(procs, `${op}-${column}`, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], node, repo);
     targets.push({ column, pid: p.child.pid!, repo, child: p.child, profileDir, nfsPort: p.nfsPort, mountPort: p.mountPort, exportPath: '/export', windows: [], ops: 0, secs: 0, ticks: 0 });
   }
   if (ganesha) targets.push({ ...ganesha, windows: [], ops: 0, secs: 0, ticks: 0 });
@@ -212,14 +222,14 @@ export async function run(args: string[]): Promise<void> {
     await mkdir(exportDir);
     await writeFile(path.join(exportDir, FILE), o.fileMiB);
     const profiles = o.profiles ?? path.join(base, 'profiles');
-    say(`# budget: pagelife destructor mode, default settings, under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs); nfsperf depth 1; ${o.rounds} rounds alternating servers; ${o.fileMiB} MiB file; ${o.baseline ? `baseline ${o.baseline}; ` : ''}node ${process.version}; profiles in ${profiles}`);
+    say(`# budget: pagelife destructor mode, ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default settings'}, under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs); nfsperf depth 1; ${o.rounds} rounds alternating servers; ${o.fileMiB} MiB file; ${o.baseline ? `baseline ${o.baseline}; ` : ''}node ${process.version}; profiles in ${profiles}`);
     let ganesha: Target | null = null;
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else {
       const g = await startGanesha(procs, base, exportDir);
       if (g) ganesha = { column: 'ganesha', pid: g.child.pid!, nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir, windows: [], ops: 0, secs: 0, ticks: 0 };
     }
-    for (const op of ['getattr', 'read'] as const) await phase(procs, op, o, exportDir, profiles, ganesha);
+    for (const op of ['getattr', 'read'] as const) if (o.only === null || o.only === op) await phase(procs, op, o, exportDir, profiles, ganesha);
   } finally {
     await procs.stopAll();
     await rm(base, { recursive: true, force: true });
