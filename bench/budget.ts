@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BenchUsageError } from './index.ts';
-import { budgetByLayer, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
+import { budgetBy, budgetByLayer, fileOf, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
 import { Processes, REPO, positiveInt, say, startGanesha, startPagelife } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
@@ -137,17 +137,23 @@ async function writeFile(file: string, mib: number): Promise<void> {
   }
 }
 
+interface Budget {
+  layers: Map<Layer, number>;
+  /** Finer: by project file (other time by layer). */
+  files: Map<string, number>;
+}
+
 /** The server main thread's profile: of the files the process wrote (tsx's loader worker writes one too), the one with the most project samples in the windows. */
-async function serverBudget(t: Target): Promise<Map<Layer, number>> {
+async function serverBudget(t: Target): Promise<Budget> {
   const root = `${pathToFileURL(t.repo!).href}/`;
-  let best: { busy: number; budget: Map<Layer, number> } | null = null;
+  let best: { busy: number; budget: Budget } | null = null;
   for (const f of (await readdir(t.profileDir!)).filter((n) => n.endsWith('.cpuprofile'))) {
     const p = JSON.parse(await readFile(path.join(t.profileDir!, f), 'utf8')) as CpuProfile;
     const outside = t.windows.filter(([a, b]) => a < p.startTime || b > p.endTime);
     if (outside.length > 0) continue;
-    const budget = budgetByLayer(p, root, t.windows);
-    const busy = [...budget].filter(([l]) => l.endsWith('/')).reduce((s, [, us]) => s + us, 0);
-    if (!best || busy > best.busy) best = { busy, budget };
+    const layers = budgetByLayer(p, root, t.windows);
+    const busy = [...layers].filter(([l]) => l.endsWith('/')).reduce((s, [, us]) => s + us, 0);
+    if (!best || busy > best.busy) best = { busy, budget: { layers, files: budgetBy(p, root, t.windows, fileOf) } };
   }
   if (!best) throw new Error(`bench budget: no profile in ${t.profileDir} covers the ${t.column} server's measured windows`);
   return best.budget;
@@ -190,7 +196,7 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   }
   const pagelife = targets.filter((t) => t.repo);
   for (const t of pagelife) await procs.stop(t.child!); // the profile is written at exit
-  const budgets = new Map<Column, Map<Layer, number>>();
+  const budgets = new Map<Column, Budget>();
   for (const t of pagelife) budgets.set(t.column, await serverBudget(t));
   const perCall = (c: Column, us: number): number => us / targets.find((t) => t.column === c)!.ops;
   const line = (what: string, value: (c: Column) => number, columns: Column[]): void => {
@@ -199,8 +205,12 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   };
   const trees2 = trees.map(([c]) => c);
   say(`# ${op}: ${trees2.map((c) => `${c} ${targets.find((t) => t.column === c)!.ops} calls`).join(', ')} counted by nfsperf; µs of server CPU per call by layer`);
-  for (const l of LAYERS) line(l, (c) => perCall(c, budgets.get(c)!.get(l)!), trees2);
-  line('total_cpu_us', (c) => perCall(c, [...budgets.get(c)!].filter(([l]) => l !== 'idle').reduce((s, [, us]) => s + us, 0)), trees2);
+  for (const c of trees2) {
+    const top = [...budgets.get(c)!.files].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 10);
+    say(`# ${op} ${c}, the busiest files and leaves (µs per call): ${top.map(([k, us]) => `${k} ${perCall(c, us).toFixed(1)}`).join(', ')}`);
+  }
+  for (const l of LAYERS) line(l, (c) => perCall(c, budgets.get(c)!.layers.get(l)!), trees2);
+  line('total_cpu_us', (c) => perCall(c, [...budgets.get(c)!.layers].filter(([l]) => l !== 'idle').reduce((s, [, us]) => s + us, 0)), trees2);
   const wall = (c: Column): number => {
     const t = targets.find((x) => x.column === c)!;
     return (t.secs / t.ops) * 1e6;

@@ -72,48 +72,67 @@ export function layerOf(stack: CallFrame[], root: string): Layer {
     if (SOCKET_CALLERS.test(caller)) return 'syscall:socket';
     if (FS_CALLERS.test(caller)) return 'syscall:fs';
   }
+  const rel = innermostProjectFile(stack, root);
+  if (rel === null) return 'node-internals';
+  return FOLDERS.find((d) => rel.startsWith(d)) ?? 'server/other/';
+}
+
+/** The path (from the root) of the innermost frame of the project's own code, dependencies aside. */
+function innermostProjectFile(stack: CallFrame[], root: string): string | null {
   for (const f of stack) {
     if (!f.url.startsWith(root)) continue;
     const rel = f.url.slice(root.length);
-    if (rel.startsWith('node_modules/')) continue;
-    return FOLDERS.find((d) => rel.startsWith(d)) ?? 'server/other/';
+    if (!rel.startsWith('node_modules/')) return rel;
   }
-  return 'node-internals';
+  return null;
+}
+
+/** A finer key than the layer: the project file for time charged to a project folder, else the layer. */
+export function fileOf(stack: CallFrame[], root: string): string {
+  const layer = layerOf(stack, root);
+  return layer.endsWith('/') ? innermostProjectFile(stack, root)! : layer;
 }
 
 /** A time window [from, to] in the profile's clock (µs). */
 export type Window = readonly [number, number];
 
-/**
- * µs per layer of the samples whose time falls inside any of `windows`. A sample is charged the
- * time up to the next sample (the profile's end for the last), as Chrome's DevTools does.
- */
+/** µs per layer (every layer, zeros included) of the samples inside `windows`. */
 export function budgetByLayer(profile: CpuProfile, root: string, windows: readonly Window[]): Map<Layer, number> {
+  const out = budgetBy(profile, root, windows, layerOf);
+  return new Map(LAYERS.map((l) => [l, out.get(l) ?? 0]));
+}
+
+/**
+ * µs per `key` of its stack (leaf first) of the samples whose time falls inside any of `windows`. A
+ * sample is charged the time up to the next sample (the profile's end for the last), as Chrome's
+ * DevTools does.
+ */
+export function budgetBy<K>(profile: CpuProfile, root: string, windows: readonly Window[], key: (stack: CallFrame[], root: string) => K): Map<K, number> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const layerCache = new Map<number, Layer>();
-  const layerOfNode = (id: number): Layer => {
-    let l = layerCache.get(id);
-    if (l === undefined) {
+  const keyCache = new Map<number, K>();
+  const keyOfNode = (id: number): K => {
+    let k = keyCache.get(id);
+    if (k === undefined) {
       const stack: CallFrame[] = [];
       for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
         const n = byId.get(at);
         if (n && n.callFrame.functionName !== '(root)') stack.push(n.callFrame);
       }
-      l = layerOf(stack, root);
-      layerCache.set(id, l);
+      k = key(stack, root);
+      keyCache.set(id, k);
     }
-    return l;
+    return k;
   };
-  const out = new Map<Layer, number>(LAYERS.map((l) => [l, 0]));
+  const out = new Map<K, number>();
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i] ?? 0;
     const next = i + 1 < profile.samples.length ? t + (profile.timeDeltas[i + 1] ?? 0) : profile.endTime;
     if (!windows.some(([a, b]) => t >= a && t <= b)) continue;
-    const l = layerOfNode(profile.samples[i]!);
-    out.set(l, out.get(l)! + Math.max(0, next - t));
+    const k = keyOfNode(profile.samples[i]!);
+    out.set(k, (out.get(k) ?? 0) + Math.max(0, next - t));
   }
   return out;
 }
