@@ -3,7 +3,7 @@
  * layer, per call. Each phase runs a pagelife server of its own (destructor mode, default settings)
  * under `node --cpu-prof`, driven by the independent libnfs client ../shared/bench/nfsperf at depth
  * 1: `getattr` of one file, then `seqread` in 1 MiB READs of a file the page cache holds (a warm-up
- * run fills it, outside the measured windows). Only samples inside nfsperf's own timed loops count
+ * runs fill it, outside the measured windows). Only samples inside nfsperf's own timed loops count
  * (window: the `secs` it reports, ending when its report arrives), and calls are the `ops` it reports.
  *
  * Output (machine-readable lines; everything else starts with '#'):
@@ -198,28 +198,23 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   for (const t of pagelife) await procs.stop(t.child!); // the profile is written at exit
   const budgets = new Map<Column, Budget>();
   for (const t of pagelife) budgets.set(t.column, await serverBudget(t));
-  const perCall = (c: Column, us: number): number => us / targets.find((t) => t.column === c)!.ops;
+  const target = (c: Column): Target => targets.find((t) => t.column === c)!;
+  const perCall = (c: Column, us: number): number => us / target(c).ops;
   const line = (what: string, value: (c: Column) => number, columns: Column[]): void => {
     const [first, ...rest] = columns;
     say(`budget ${op} ${what} ${value(first!).toFixed(1)}${rest.map((c) => ` ${c} ${value(c).toFixed(1)}`).join('')}`);
   };
-  const trees2 = trees.map(([c]) => c);
-  say(`# ${op}: ${trees2.map((c) => `${c} ${targets.find((t) => t.column === c)!.ops} calls`).join(', ')} counted by nfsperf; µs of server CPU per call by layer`);
-  for (const c of trees2) {
+  const profiled = pagelife.map((t) => t.column);
+  say(`# ${op}: ${profiled.map((c) => `${c} ${target(c).ops} calls`).join(', ')} counted by nfsperf; µs of the server's main thread per call by layer`);
+  for (const c of profiled) {
     const top = [...budgets.get(c)!.files].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 10);
     say(`# ${op} ${c}, the busiest files and leaves (µs per call): ${top.map(([k, us]) => `${k} ${perCall(c, us).toFixed(1)}`).join(', ')}`);
   }
-  for (const l of LAYERS) line(l, (c) => perCall(c, budgets.get(c)!.layers.get(l)!), trees2);
-  line('total_cpu_us', (c) => perCall(c, [...budgets.get(c)!.layers].filter(([l]) => l !== 'idle').reduce((s, [, us]) => s + us, 0)), trees2);
-  const wall = (c: Column): number => {
-    const t = targets.find((x) => x.column === c)!;
-    return (t.secs / t.ops) * 1e6;
-  };
-  line('process_cpu_us', (c) => {
-    const t = targets.find((x) => x.column === c)!;
-    return (t.ticks / CLK_TCK / t.ops) * 1e6;
-  }, targets.map((t) => t.column));
-  line('wall_us', wall, targets.map((t) => t.column));
+  for (const l of LAYERS) line(l, (c) => perCall(c, budgets.get(c)!.layers.get(l)!), profiled);
+  line('total_cpu_us', (c) => perCall(c, [...budgets.get(c)!.layers].filter(([l]) => l !== 'idle').reduce((s, [, us]) => s + us, 0)), profiled);
+  const all = targets.map((t) => t.column);
+  line('process_cpu_us', (c) => perCall(c, (target(c).ticks / CLK_TCK) * 1e6), all);
+  line('wall_us', (c) => perCall(c, target(c).secs * 1e6), all);
 }
 
 export async function run(args: string[]): Promise<void> {
