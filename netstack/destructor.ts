@@ -35,6 +35,11 @@ export class FragDestructor {
   refcount = 1;
   /** The connection that first carried one of its frags, told when it fires. */
   owner: DestructorOwner | null = null;
+  /**
+   * The injector took its pages back before the destructor fired (the old SUNRPC behaviour):
+   * the bytes under these frags may change while the stack still holds them.
+   */
+  pagesReused = false;
 
   constructor(
     readonly destroy: (d: FragDestructor) => void,

@@ -23,6 +23,11 @@ export interface WireSegment {
   payload: Buffer[];
   /** Reference wire only: the transmitted skb, held until the receiver is done with the bytes. */
   skb: SkBuff | null;
+  /**
+   * Set by the receiver when it took this very segment's bytes as the first copy of its whole
+   * range and they cannot change before it arrives: comparing it with itself would find nothing.
+   */
+  firstCopy?: boolean;
 }
 
 /** An ACK from the receiver. */

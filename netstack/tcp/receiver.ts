@@ -116,10 +116,12 @@ export class TcpReceiver {
   observeWire(seg: WireSegment): void {
     if (seg.len === 0) return;
     let seq = seg.seq;
+    let fresh = 0;
     for (const v of seg.payload) {
-      this.remember(seq, v);
+      fresh += this.remember(seq, v);
       seq = seqAdd(seq, v.length);
     }
+    if (fresh === seg.len && stableBytes(seg)) seg.firstCopy = true;
   }
 
   /** tcp_rcv_established for a data segment (or a zero-window probe). */
@@ -129,7 +131,7 @@ export class TcpReceiver {
       this.tcpSendAck();
       return;
     }
-    if (seg.len > 0) this.checkStale(seg);
+    if (seg.len > 0 && seg.firstCopy !== true) this.checkStale(seg);
     const dataEnd = seqAdd(seg.seq, seg.len);
     const finNew = fin && !this.finReceived;
     if (!after(dataEnd, this.rcvNxt) && !(finNew && dataEnd === this.rcvNxt)) {
@@ -271,10 +273,13 @@ export class TcpReceiver {
     this.sendAck({ ack: this.rcvNxt, window: this.lastAdvertised });
   }
 
-  /** Records the bytes of [seq, seq + v.length) that no earlier copy covered (first copies only). */
-  private remember(seq: number, v: Buffer): void {
+  /**
+   * Records the bytes of [seq, seq + v.length) that no earlier copy covered (first copies only);
+   * returns how many that was.
+   */
+  private remember(seq: number, v: Buffer): number {
     const size = this.historySize;
-    if (size === 0 || v.length === 0) return;
+    if (size === 0 || v.length === 0) return 0;
     const end = seqAdd(seq, v.length);
     let at = seq;
     // Bytes older than the ring holds (newest seen − size) have no slot of their own: their slot
@@ -282,8 +287,15 @@ export class TcpReceiver {
     const newest = this.seen[this.seen.length - 1];
     if (newest !== undefined) {
       const oldest = seqAdd(newest.e, -size);
-      if (!after(end, oldest)) return;
+      if (!after(end, oldest)) return 0;
       if (before(at, oldest)) at = oldest;
+    }
+    if (newest !== undefined && at === newest.e) {
+      // The stream's next bytes, the common case: extend the newest range in place.
+      this.ringWrite(at, v.subarray(seqDiff(at, seq)));
+      newest.e = end;
+      this.forgetOverwritten();
+      return seqDiff(end, at);
     }
     const gaps: [number, number][] = [];
     for (const r of this.seen) {
@@ -293,10 +305,21 @@ export class TcpReceiver {
       if (after(r.e, at)) at = r.e;
     }
     if (before(at, end)) gaps.push([at, end]);
+    let n = 0;
     for (const [gs, ge] of gaps) {
       this.ringWrite(gs, v.subarray(seqDiff(gs, seq), seqDiff(ge, seq)));
       this.addSeen(gs, ge);
+      n += seqDiff(ge, gs);
     }
+    return n;
+  }
+
+  /** Drops from `seen` what lies more than one ring size behind its newest byte (the ring reused those slots). */
+  private forgetOverwritten(): void {
+    const oldest = seqAdd(this.seen[this.seen.length - 1]!.e, -this.historySize);
+    while (this.seen.length > 0 && !after(this.seen[0]!.e, oldest)) this.seen.shift();
+    const first = this.seen[0];
+    if (first !== undefined && before(first.s, oldest)) first.s = oldest;
   }
 
   private ringWrite(seq: number, src: Buffer): void {
@@ -376,4 +399,14 @@ export class TcpReceiver {
     }
     return true;
   }
+}
+
+/**
+ * The segment's bytes stay what they were at TX completion until it arrives: a private copy (copy
+ * wire), or frags whose pages the injector keeps until their destructor fires (never reused early).
+ */
+function stableBytes(seg: WireSegment): boolean {
+  if (seg.skb === null) return true;
+  for (const f of seg.skb.shinfo.frags) if (f.destructor !== null && f.destructor.pagesReused) return false;
+  return true;
 }

@@ -110,7 +110,10 @@ export class LentReply {
         bytes: this.bytes,
       });
     }
-    if (ctx.mode === 'legacy') this.toCache();
+    if (ctx.mode === 'legacy') {
+      this.destructor.pagesReused = true;
+      this.toCache();
+    }
     this.destructor.unref();
   }
 
