@@ -178,3 +178,15 @@ export async function openVerified(hostPath: string, flags: number, want: Identi
   }
   return h;
 }
+
+/** openVerified with the synchronous calls: the descriptor of the object `want` names, or ESTALE. */
+export function openVerifiedSync(hostPath: string, flags: number, want: Identity, op: string, rel: string): number {
+  const fd = openSync(hostPath, flags | constants.O_NOFOLLOW);
+  try {
+    if (!sameObject(fstatSync(fd, { bigint: true }), want)) throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another file' });
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
