@@ -96,6 +96,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     close: async () => {
       lockCtx.grants.close();
       nsm.close();
+      nfs.vfs.close();
     },
   };
 }

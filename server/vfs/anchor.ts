@@ -58,13 +58,28 @@ export function sameObject(st: BigIntStats, id: Identity): boolean {
   return st.dev === id.dev && st.ino === id.ino && generationOf(st) === id.gen;
 }
 
-/** An open, checked descriptor and the name through which the kernel reaches it. */
+/**
+ * An open, checked descriptor and the name through which the kernel reaches it. Several owners may
+ * share one descriptor (`hold`: a directory anchor kept between calls, dir-cache.ts); it is closed
+ * when the last closes, so its number — and with it `/proc/self/fd/N` — never names another object
+ * while an operation still uses it.
+ */
 export class Anchor {
   readonly path: string;
   private closed = false;
 
-  constructor(readonly fd: number) {
+  constructor(
+    readonly fd: number,
+    private readonly share: { owners: number } = { owners: 1 },
+  ) {
     this.path = `/proc/self/fd/${fd}`;
+  }
+
+  /** Another owner of the same descriptor, to close on its own. */
+  hold(): Anchor {
+    if (this.closed) throw new Error(`anchor ${this.fd} held after close`);
+    this.share.owners++;
+    return new Anchor(this.fd, this.share);
   }
 
   /** One entry of an anchored directory (`name` must be a single component). */
@@ -80,7 +95,7 @@ export class Anchor {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    if (--this.share.owners === 0) closeSync(this.fd);
   }
 }
 
@@ -95,7 +110,7 @@ export function insideExport(exp: Export, real: string): boolean {
 }
 
 /** ESTALE unless the descriptor's object lies inside `exp` now. */
-function verifyInside(a: Anchor, exp: Export, op: string, rel: string): void {
+export function verifyInside(a: Anchor, exp: Export, op: string, rel: string): void {
   if (!insideExport(exp, readlinkSync(a.path))) throw new VfsError('ESTALE', { op, path: rel, reason: 'no longer inside the export' });
 }
 

@@ -17,11 +17,12 @@
  * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstatSync } from 'node:fs';
+import { fstatSync, lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Anchor, generationOf, identityOf, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { Anchor, generationOf, identityOf, insideExport, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { DirCache } from './dir-cache.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -61,6 +62,12 @@ export function checkComponent(name: string, op: string): void {
   if (Buffer.byteLength(name) > NAME_MAX) throw new VfsError('ENAMETOOLONG', { op, name: name.slice(0, 32) });
 }
 
+/** The host path of `rel` (export-relative, normalised: '' or names joined by '/'). */
+function hostPathOf(exp: Export, rel: string): string {
+  if (rel === '') return exp.dir;
+  return exp.dir.endsWith('/') ? `${exp.dir}${rel}` : `${exp.dir}/${rel}`;
+}
+
 export class Vfs {
   private readonly byId = new Map<number, Export>();
   /** Hint: export:dev:ino → path relative to the export. One entry per object seen (a walk sees all). */
@@ -68,6 +75,8 @@ export class Vfs {
   private readonly walks = new Map<number, Promise<void>>();
   /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
   private readonly missing = new Map<string, number>();
+  /** Directory anchors and listings kept between calls. */
+  private readonly dirs = new DirCache();
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
 
@@ -88,7 +97,7 @@ export class Vfs {
   /** Builds the node for an object just found at `rel`, and remembers where it lives. */
   node(exp: Export, rel: string, st: BigIntStats): VNode {
     this.paths.set(keyOf(exp.id, st.dev, st.ino), rel);
-    return { exp, rel, abs: rel === '' ? exp.dir : path.join(exp.dir, rel), st, fh: this.handleOf(exp, st) };
+    return { exp, rel, abs: hostPathOf(exp, rel), st, fh: this.handleOf(exp, st) };
   }
 
   async root(exp: Export): Promise<VNode> {
@@ -104,6 +113,8 @@ export class Vfs {
     const exp = this.byId.get(id.exportId);
     // A genuine handle of an export no longer configured: the object is gone for this client.
     if (!exp) throw new VfsError('ESTALE', { op: 'resolve', exportId: id.exportId });
+    const kept = this.keptDir(exp, fh);
+    if (kept) return kept;
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key, fh);
     // The generation is part of what is missing: the inode number may already name a newer file.
@@ -117,10 +128,37 @@ export class Vfs {
     return found;
   }
 
+  /**
+   * A directory whose anchor is kept (dir-cache.ts): the descriptor is its object, so only whether it
+   * still exists and where it is now are checked. Anything else is left to the path of a handle
+   * without one, which tells a vanished object from one outside the export.
+   */
+  private keptDir(exp: Export, fh: Buffer): VNode | undefined {
+    const key = fh.toString('latin1');
+    const a = this.dirs.peek(key);
+    if (!a) return undefined;
+    const found = this.whereNow(exp, a);
+    if (!found) {
+      this.dirs.drop(key);
+      return undefined;
+    }
+    this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
+    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
+  }
+
+  /** A kept anchor's attributes and export-relative path now, unless removed or outside `exp`. */
+  private whereNow(exp: Export, a: Anchor): { st: BigIntStats; rel: string } | undefined {
+    const st = fstatSync(a.fd, { bigint: true });
+    if (st.nlink === 0n) return undefined;
+    const real = readlinkSync(a.path);
+    if (!insideExport(exp, real)) return undefined;
+    return { st, rel: real === exp.dir ? '' : real.slice(exp.dir.endsWith('/') ? exp.dir.length : exp.dir.length + 1) };
+  }
+
   private async tryHint(exp: Export, id: FileId, key: string, fh: Buffer): Promise<VNode | undefined> {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
-    const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
+    const abs = hostPathOf(exp, rel);
     const st = locate(exp, abs, id);
     if (st === 'gone') {
       this.paths.delete(key);
@@ -182,10 +220,36 @@ export class Vfs {
     this.log.info({ export: exp.path, objects: seen, ms: Math.round(performance.now() - started) }, 'vfs: export walked to rebuild the inode map');
   }
 
-  /** An anchor on directory `dir` (ENOTDIR if it is not one), to list, look up or change its entries. */
+  /**
+   * An anchor on directory `dir` (ENOTDIR if it is not one), to list, look up or change its entries.
+   * A kept one is checked as a new one would be (it exists, inside the export); a new one is kept.
+   */
   dirAnchor(dir: VNode, op: string): Anchor {
     if (!dir.st.isDirectory()) throw new VfsError('ENOTDIR', { op, path: dir.rel });
-    return openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
+    const key = dir.fh.toString('latin1');
+    const kept = this.dirs.peek(key);
+    if (kept) {
+      if (this.whereNow(dir.exp, kept)) return kept.hold();
+      this.dirs.drop(key);
+    }
+    const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
+    this.dirs.keep(key, a);
+    return a;
+  }
+
+  /** The listing kept with `dir`'s anchor, if the directory is unchanged since (`st`: its fstat now). */
+  listing<T>(dir: VNode, st: BigIntStats): T | undefined {
+    return this.dirs.listing<T>(dir.fh.toString('latin1'), st);
+  }
+
+  /** Keeps a listing of `dir` read after the fstat `st` taken at `nowNs` (see DirCache.keepListing). */
+  keepListing(dir: VNode, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
+    this.dirs.keepListing(dir.fh.toString('latin1'), st, nowNs, value, names);
+  }
+
+  /** Closes the kept directory descriptors (server shutdown). */
+  close(): void {
+    this.dirs.clear();
   }
 
   /** An anchor on the object `n` itself (a symlink as itself), to change its attributes. */
@@ -224,6 +288,11 @@ export class Vfs {
 
   /** The parent of `dir` through its anchor `a` (the real `..` of the open directory). */
   async parentAt(dir: VNode, a: Anchor): Promise<VNode> {
+    return this.parentAtSync(dir, a);
+  }
+
+  /** parentAt, synchronous (a listing's `..`). */
+  parentAtSync(dir: VNode, a: Anchor): VNode {
     if (dir.rel === '') return dir;
     const rel = path.posix.dirname(dir.rel);
     const parentRel = rel === '.' ? '' : rel;
@@ -236,6 +305,11 @@ export class Vfs {
    * trip and event-loop turn for each cost many times the syscall.
    */
   async entry(dir: VNode, a: Anchor, name: string): Promise<VNode> {
+    return this.entrySync(dir, a, name);
+  }
+
+  /** entry(), for callers that stat many entries in a row (a listing) without a promise each. */
+  entrySync(dir: VNode, a: Anchor, name: string): VNode {
     const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
     return this.node(dir.exp, rel, lstatSync(a.at(name), { bigint: true }));
   }

@@ -1,0 +1,116 @@
+/**
+ * Directory anchors kept open between calls, by file handle, each with its listing.
+ *
+ * A descriptor is the same directory for as long as it is open (anchor.ts), so a call on a directory
+ * handle need not open, check and close one every time: knfsd finds a handle's dentry in the dcache,
+ * and ganesha's VFS backend keeps a descriptor with each cached handle. What can change is where the
+ * directory is (renamed, moved out of the export) and whether it still exists, so every use still
+ * checks both (Vfs: fstat for a link count above 0, readlink of `/proc/self/fd/N` inside the export).
+ *
+ * A listing (a directory's names, as the caller orders them) is kept with its anchor and reused
+ * while the directory is unchanged, so the pages of one READDIRPLUS listing do not each read and sort
+ * the whole directory again. Unchanged: the same ctime, mtime, size and link count, as knfsd's change
+ * attribute falls back to ctime where a file system has no i_version. The kernel stamps those times
+ * from a coarse clock (one tick, up to 10 ms), so two changes in one tick can leave the same stamp; a
+ * listing is kept only when read LISTING_SETTLE_NS after the directory's last change (git's rule for
+ * racily clean index entries): any later change then stamps a later time.
+ */
+import type { BigIntStats } from 'node:fs';
+import type { Anchor } from './anchor.ts';
+
+/** Directory descriptors kept open (least recently used closed first). */
+export const DIR_CACHE_ENTRIES = 256;
+/** Names held by all kept listings together (~100 bytes each). */
+export const LISTING_CACHE_NAMES = 200_000;
+/** How long after a directory's last change its listing may be kept (ns): well above a clock tick. */
+export const LISTING_SETTLE_NS = 100_000_000n;
+
+interface Listing {
+  ctimeNs: bigint;
+  mtimeNs: bigint;
+  size: bigint;
+  nlink: bigint;
+  value: unknown;
+  names: number;
+}
+
+interface Entry {
+  anchor: Anchor;
+  listing?: Listing;
+}
+
+const unchanged = (l: Listing, st: BigIntStats): boolean => l.ctimeNs === st.ctimeNs && l.mtimeNs === st.mtimeNs && l.size === st.size && l.nlink === st.nlink;
+
+export class DirCache {
+  /** Handle bytes (latin1) → entry, least recently used first. */
+  private readonly entries = new Map<string, Entry>();
+  private names = 0;
+
+  constructor(
+    private readonly maxEntries = DIR_CACHE_ENTRIES,
+    private readonly maxNames = LISTING_CACHE_NAMES,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The kept anchor of handle `key`: for synchronous use, or `hold()` it to use it across awaits. */
+  peek(key: string): Anchor | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.anchor;
+  }
+
+  /** Keeps `a` (a new owner of its descriptor: the caller still closes its own). */
+  keep(key: string, a: Anchor): void {
+    this.drop(key);
+    this.entries.set(key, { anchor: a.hold() });
+    for (const k of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.drop(k);
+    }
+  }
+
+  /** Forgets handle `key`; its descriptor closes once no call still uses it. */
+  drop(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.names -= e.listing?.names ?? 0;
+    e.anchor.close();
+  }
+
+  /** The listing kept for `key` if the directory (its fstat now: `st`) has not changed since. */
+  listing<T>(key: string, st: BigIntStats): T | undefined {
+    const l = this.entries.get(key)?.listing;
+    return l && unchanged(l, st) ? (l.value as T) : undefined;
+  }
+
+  /**
+   * Keeps `value`, a listing of `names` entries read after an fstat `st` taken at `nowNs` (wall
+   * clock), unless the directory changed too recently to tell a later change from this one.
+   */
+  keepListing(key: string, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
+    const e = this.entries.get(key);
+    if (!e || names > this.maxNames) return;
+    const settled = nowNs - LISTING_SETTLE_NS;
+    if (st.ctimeNs >= settled || st.mtimeNs >= settled) return;
+    this.names -= e.listing?.names ?? 0;
+    e.listing = undefined;
+    for (const other of this.entries.values()) {
+      if (this.names + names <= this.maxNames) break;
+      this.names -= other.listing?.names ?? 0;
+      other.listing = undefined;
+    }
+    e.listing = { ctimeNs: st.ctimeNs, mtimeNs: st.mtimeNs, size: st.size, nlink: st.nlink, value, names };
+    this.names += names;
+  }
+
+  /** Closes every kept descriptor (server shutdown). */
+  clear(): void {
+    for (const k of [...this.entries.keys()]) this.drop(k);
+  }
+}
