@@ -60,7 +60,7 @@ export function sameObject(st: BigIntStats, id: Identity): boolean {
 
 /**
  * An open, checked descriptor and the name through which the kernel reaches it. Several owners may
- * share one descriptor (`hold`: a directory anchor kept between calls, dir-cache.ts); it is closed
+ * share one descriptor (`hold`: an anchor kept between calls, anchor-cache.ts); it is closed
  * when the last closes, so its number — and with it `/proc/self/fd/N` — never names another object
  * while an operation still uses it.
  */
@@ -149,25 +149,27 @@ export function openObjectAnchor(hostPath: string, want: Identity, op: string, r
 }
 
 /**
- * Where the object `want` names is now, reached by `hostPath` (its hint path): its attributes when
- * the path still leads to it and it lies inside `exp`, `gone` when the path leads elsewhere or
- * nowhere, `outside` when it leads to it outside the export (moved out, a symlinked directory on the
- * way). The kernel's own name for the descriptor is the object's real location: one readlink instead
- * of a realpath walk. Synchronous: four syscalls cost less than one threadpool round trip.
+ * Where the object `want` names is now, reached by `hostPath` (its hint path): its attributes and an
+ * anchor on it (the caller closes it) when the path still leads to it and it lies inside `exp`,
+ * `gone` when the path leads elsewhere or nowhere, `outside` when it leads to it outside the export
+ * (moved out, a symlinked directory on the way). The kernel's own name for the descriptor is the
+ * object's real location: one readlink instead of a realpath walk. Synchronous: these syscalls cost
+ * less than one threadpool round trip.
  */
-export function locate(exp: Export, hostPath: string, want: Identity): BigIntStats | 'gone' | 'outside' {
-  let fd: number;
+export function locate(exp: Export, hostPath: string, want: Identity): { st: BigIntStats; anchor: Anchor } | 'gone' | 'outside' {
+  let a: Anchor;
   try {
-    fd = openSync(hostPath, OBJECT_FLAGS);
+    a = new Anchor(openSync(hostPath, OBJECT_FLAGS));
   } catch {
     return 'gone';
   }
+  let found: { st: BigIntStats; anchor: Anchor } | 'gone' | 'outside' = 'gone';
   try {
-    const st = fstatSync(fd, { bigint: true });
-    if (!sameObject(st, want)) return 'gone';
-    return insideExport(exp, readlinkSync(`/proc/self/fd/${fd}`)) ? st : 'outside';
+    const st = fstatSync(a.fd, { bigint: true });
+    if (sameObject(st, want)) found = insideExport(exp, readlinkSync(a.path)) ? { st, anchor: a } : 'outside';
+    return found;
   } finally {
-    closeSync(fd);
+    if (typeof found === 'string') a.close();
   }
 }
 

@@ -22,7 +22,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Anchor, generationOf, identityOf, insideExport, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
-import { DirCache } from './dir-cache.ts';
+import { AnchorCache, ANCHOR_IDLE_MS } from './anchor-cache.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -48,6 +48,9 @@ const MISSING_MAX = 10_000;
 
 /** Linux NAME_MAX: the longest name of one directory entry, in bytes. */
 export const NAME_MAX = 255;
+
+/** What readlink of `/proc/self/fd/N` appends when the name the descriptor was opened by is gone. */
+const DELETED = ' (deleted)';
 
 const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportId}:${dev}:${ino}`;
 
@@ -75,8 +78,9 @@ export class Vfs {
   private readonly walks = new Map<number, Promise<void>>();
   /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
   private readonly missing = new Map<string, number>();
-  /** Directory anchors and listings kept between calls. */
-  private readonly dirs = new DirCache();
+  /** Anchors (and directories' listings) kept between calls. */
+  private readonly kept = new AnchorCache();
+  private readonly sweeper: NodeJS.Timeout;
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
 
@@ -88,6 +92,7 @@ export class Vfs {
     for (const e of exports) {
       this.byId.set(e.id, e);
     }
+    this.sweeper = setInterval(() => this.kept.sweep(), ANCHOR_IDLE_MS).unref();
   }
 
   handleOf(exp: Export, st: BigIntStats): Buffer {
@@ -113,7 +118,7 @@ export class Vfs {
     const exp = this.byId.get(id.exportId);
     // A genuine handle of an export no longer configured: the object is gone for this client.
     if (!exp) throw new VfsError('ESTALE', { op: 'resolve', exportId: id.exportId });
-    const kept = this.keptDir(exp, fh);
+    const kept = this.keptNode(exp, fh);
     if (kept) return kept;
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key, fh);
@@ -129,29 +134,30 @@ export class Vfs {
   }
 
   /**
-   * A directory whose anchor is kept (dir-cache.ts): the descriptor is its object, so only whether it
-   * still exists and where it is now are checked. Anything else is left to the path of a handle
+   * An object whose anchor is kept (anchor-cache.ts): the descriptor is the object, so only whether
+   * it still exists and where it is now are checked. Anything else is left to the path of a handle
    * without one, which tells a vanished object from one outside the export.
    */
-  private keptDir(exp: Export, fh: Buffer): VNode | undefined {
+  private keptNode(exp: Export, fh: Buffer): VNode | undefined {
     const key = fh.toString('latin1');
-    const a = this.dirs.peek(key);
+    const a = this.kept.peek(key);
     if (!a) return undefined;
     const found = this.whereNow(exp, a);
     if (!found) {
-      this.dirs.drop(key);
+      this.kept.drop(key);
       return undefined;
     }
     this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
     return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
   }
 
-  /** A kept anchor's attributes and export-relative path now, unless removed or outside `exp`. */
+  /** A kept anchor's attributes and export-relative path now, unless removed, unnamed or outside `exp`. */
   private whereNow(exp: Export, a: Anchor): { st: BigIntStats; rel: string } | undefined {
     const st = fstatSync(a.fd, { bigint: true });
     if (st.nlink === 0n) return undefined;
     const real = readlinkSync(a.path);
-    if (!insideExport(exp, real)) return undefined;
+    // The name it was reached by is gone (another hard link may remain): find it by its handle again.
+    if (real.endsWith(DELETED) || !insideExport(exp, real)) return undefined;
     return { st, rel: real === exp.dir ? '' : real.slice(exp.dir.endsWith('/') ? exp.dir.length : exp.dir.length + 1) };
   }
 
@@ -159,18 +165,20 @@ export class Vfs {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
     const abs = hostPathOf(exp, rel);
-    const st = locate(exp, abs, id);
-    if (st === 'gone') {
+    const found = locate(exp, abs, id);
+    if (found === 'gone') {
       this.paths.delete(key);
       return undefined;
     }
-    if (st === 'outside') {
+    if (found === 'outside') {
       this.log.warn({ export: exp.path, rel }, 'vfs: the object now lies outside the export (moved out, or a symlinked directory on its path)');
       return undefined;
     }
     this.paths.set(key, rel);
+    this.kept.keep(fh.toString('latin1'), found.anchor);
+    found.anchor.close();
     // The client's handle is the object's handle (its tag was just checked): no need to make it again.
-    return { exp, rel, abs, st, fh: Buffer.from(fh) };
+    return { exp, rel, abs, st: found.st, fh: Buffer.from(fh) };
   }
 
   private rememberMissing(key: string): void {
@@ -227,29 +235,30 @@ export class Vfs {
   dirAnchor(dir: VNode, op: string): Anchor {
     if (!dir.st.isDirectory()) throw new VfsError('ENOTDIR', { op, path: dir.rel });
     const key = dir.fh.toString('latin1');
-    const kept = this.dirs.peek(key);
+    const kept = this.kept.peek(key);
     if (kept) {
       if (this.whereNow(dir.exp, kept)) return kept.hold();
-      this.dirs.drop(key);
+      this.kept.drop(key);
     }
     const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
-    this.dirs.keep(key, a);
+    this.kept.keep(key, a);
     return a;
   }
 
   /** The listing kept with `dir`'s anchor, if the directory is unchanged since (`st`: its fstat now). */
   listing<T>(dir: VNode, st: BigIntStats): T | undefined {
-    return this.dirs.listing<T>(dir.fh.toString('latin1'), st);
+    return this.kept.listing<T>(dir.fh.toString('latin1'), st);
   }
 
-  /** Keeps a listing of `dir` read after the fstat `st` taken at `nowNs` (see DirCache.keepListing). */
+  /** Keeps a listing of `dir` read after the fstat `st` taken at `nowNs` (see AnchorCache.keepListing). */
   keepListing(dir: VNode, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
-    this.dirs.keepListing(dir.fh.toString('latin1'), st, nowNs, value, names);
+    this.kept.keepListing(dir.fh.toString('latin1'), st, nowNs, value, names);
   }
 
-  /** Closes the kept directory descriptors (server shutdown). */
+  /** Closes the kept descriptors (server shutdown). */
   close(): void {
-    this.dirs.clear();
+    clearInterval(this.sweeper);
+    this.kept.clear();
   }
 
   /** An anchor on the object `n` itself (a symlink as itself), to change its attributes. */
@@ -333,9 +342,10 @@ export class Vfs {
     return undefined;
   }
 
-  /** Forgets where an object lived (after REMOVE, or when RENAME replaced it). */
+  /** Forgets where an object lived (after REMOVE, or when RENAME replaced it), and closes its kept anchor. */
   forget(exp: Export, st: BigIntStats): void {
     this.paths.delete(keyOf(exp.id, st.dev, st.ino));
+    this.kept.drop(this.handleOf(exp, st).toString('latin1'));
   }
 
   /** After RENAME: the object and, for a directory, everything remembered below it moved. */

@@ -1,19 +1,19 @@
 /**
- * Directory anchors kept between calls, and the listings kept with them (server/vfs/dir-cache.ts):
- * a kept descriptor is never closed under a call still using it, a kept directory that was removed or
- * moved out of the export is not used, one renamed inside it still is, and a listing is only reused
- * while its directory has not changed.
+ * Anchors kept between calls, and the listings kept with directories' (server/vfs/anchor-cache.ts):
+ * a kept descriptor is never closed under a call still using it, nor kept idle or after REMOVE; a
+ * kept object that was removed or moved out of the export is not used, one renamed inside it still
+ * is, and a listing is only reused while its directory has not changed.
  */
 import type { BigIntStats } from 'node:fs';
-import { fstatSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { fstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
+import { link, mkdir, mkdtemp, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NFS3ERR_STALE, NFS3_OK, NFSPROC3, UNCHECKED } from '../../server/nfs3/constants.ts';
 import { encodeSattr3, EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
 import { Anchor, O_PATH } from '../../server/vfs/anchor.ts';
-import { DirCache, LISTING_SETTLE_NS } from '../../server/vfs/dir-cache.ts';
+import { AnchorCache, LISTING_SETTLE_NS } from '../../server/vfs/anchor-cache.ts';
 import { makeFixture, type Fixture } from '../nfs3/harness.ts';
 
 const isOpen = (fd: number): boolean => {
@@ -25,12 +25,22 @@ const isOpen = (fd: number): boolean => {
   }
 };
 
+/** Descriptors of this process that hold `host` (by the name they were opened with). */
+const holding = (host: string): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(host);
+    } catch {
+      return false;
+    }
+  }).length;
+
 /** What keepListing and listing look at of a directory's fstat. */
 const stamp = (ctimeNs: bigint, mtimeNs = ctimeNs, size = 40n, nlink = 2n): BigIntStats => ({ ctimeNs, mtimeNs, size, nlink }) as BigIntStats;
 
-describe('DirCache', () => {
+describe('AnchorCache', () => {
   it('closes an evicted descriptor only when the last call holding it closes it', () => {
-    const c = new DirCache(1);
+    const c = new AnchorCache(1);
     const a = new Anchor(openSync(os.tmpdir(), O_PATH));
     c.keep('a', a);
     a.close();
@@ -43,8 +53,20 @@ describe('DirCache', () => {
     c.clear();
   });
 
+  it('closes descriptors left unused longer than the idle time', () => {
+    const c = new AnchorCache();
+    const a = new Anchor(openSync(os.tmpdir(), O_PATH));
+    c.keep('a', a);
+    a.close();
+    c.sweep(60_000);
+    expect(isOpen(a.fd)).toBe(true);
+    c.sweep(0);
+    expect(c.peek('a')).toBeUndefined();
+    expect(isOpen(a.fd)).toBe(false);
+  });
+
   it('returns a listing only while ctime, mtime, size and link count are unchanged', () => {
-    const c = new DirCache();
+    const c = new AnchorCache();
     c.keep('d', new Anchor(openSync(os.tmpdir(), O_PATH)));
     const now = 10_000_000_000n;
     const old = now - 2n * LISTING_SETTLE_NS;
@@ -58,7 +80,7 @@ describe('DirCache', () => {
   });
 
   it('keeps no listing of a directory that changed within a clock tick or so of the read', () => {
-    const c = new DirCache();
+    const c = new AnchorCache();
     c.keep('d', new Anchor(openSync(os.tmpdir(), O_PATH)));
     const now = 10_000_000_000n;
     c.keepListing('d', stamp(now - LISTING_SETTLE_NS / 2n), now, ['x'], 1);
@@ -69,7 +91,7 @@ describe('DirCache', () => {
   });
 
   it('holds at most its budget of names: a new listing drops older ones', () => {
-    const c = new DirCache(8, 10);
+    const c = new AnchorCache(8, 10);
     const now = 10_000_000_000n;
     const st = stamp(now - 2n * LISTING_SETTLE_NS);
     for (const k of ['a', 'b']) c.keep(k, new Anchor(openSync(os.tmpdir(), O_PATH)));
@@ -134,6 +156,35 @@ describe('kept directories through NFS', () => {
     expect((await fx.getattr(fh)).status).toBe(NFS3_OK);
     expect((await create(fh, 'made')).status).toBe(NFS3_OK);
     expect((await readdir(fx.hostPath('elsewhere', 'after'))).sort()).toEqual(['f', 'made']);
+  });
+
+  it('a kept file removed or moved out behind the server is NFS3ERR_STALE; with another link left, it is found there', async () => {
+    await writeFile(fx.hostPath('kf'), 'x');
+    await writeFile(fx.hostPath('ko'), 'x');
+    await writeFile(fx.hostPath('kl'), 'x');
+    const [kf, ko, kl] = [await fx.walk('kf'), await fx.walk('ko'), await fx.walk('kl')];
+    for (const fh of [kf, ko, kl]) expect((await fx.getattr(fh)).status).toBe(NFS3_OK);
+    await unlink(fx.hostPath('kf'));
+    await rename(fx.hostPath('ko'), path.join(outside, 'ko'));
+    await mkdir(fx.hostPath('links'));
+    await link(fx.hostPath('kl'), fx.hostPath('links', 'other'));
+    await unlink(fx.hostPath('kl'));
+    expect((await fx.getattr(kf)).status).toBe(NFS3ERR_STALE);
+    expect((await fx.getattr(ko)).status).toBe(NFS3ERR_STALE);
+    expect((await fx.read(ko, 0, 1)).status).toBe(NFS3ERR_STALE);
+    expect((await fx.getattr(kl)).status).toBe(NFS3_OK);
+    expect((await fx.read(kl, 0, 1)).status).toBe(NFS3_OK);
+  });
+
+  it('REMOVE closes the removed file\'s kept descriptor (its blocks are freed at once)', async () => {
+    await writeFile(fx.hostPath('removed'), 'x');
+    const fh = await fx.walk('removed');
+    expect((await fx.getattr(fh)).status).toBe(NFS3_OK);
+    expect(holding(fx.hostPath('removed'))).toBe(1);
+    const root = await fx.rootFh();
+    const r = await fx.call(NFSPROC3.REMOVE, (w) => w.opaque(root).string('removed'));
+    expect(r.status).toBe(NFS3_OK);
+    expect(holding(fx.hostPath('removed'))).toBe(0);
   });
 
   it('a kept listing is read again after an entry is created, removed or renamed', async () => {

@@ -1,11 +1,14 @@
 /**
- * Directory anchors kept open between calls, by file handle, each with its listing.
+ * Anchors kept open between calls, by file handle; a directory's with its listing.
  *
- * A descriptor is the same directory for as long as it is open (anchor.ts), so a call on a directory
- * handle need not open, check and close one every time: knfsd finds a handle's dentry in the dcache,
- * and ganesha's VFS backend keeps a descriptor with each cached handle. What can change is where the
- * directory is (renamed, moved out of the export) and whether it still exists, so every use still
+ * A descriptor is the same object for as long as it is open (anchor.ts), so a call on a handle need
+ * not open, check and close one every time: knfsd finds a handle's dentry in the dcache, and
+ * ganesha's VFS backend keeps a descriptor with each cached handle. What can change is where the
+ * object is (renamed, moved out of the export) and whether it still exists, so every use still
  * checks both (Vfs: fstat for a link count above 0, readlink of `/proc/self/fd/N` inside the export).
+ * A kept descriptor holds its inode, so a file removed behind the server keeps its blocks until the
+ * descriptor closes: descriptors unused for ANCHOR_IDLE_MS are closed, as knfsd's file cache closes
+ * idle files after two seconds (its laundrette).
  *
  * A listing (a directory's names, as the caller orders them) is kept with its anchor and reused
  * while the directory is unchanged, so the pages of one READDIRPLUS listing do not each read and sort
@@ -18,8 +21,10 @@
 import type { BigIntStats } from 'node:fs';
 import type { Anchor } from './anchor.ts';
 
-/** Directory descriptors kept open (least recently used closed first). */
-export const DIR_CACHE_ENTRIES = 256;
+/** Descriptors kept open (least recently used closed first). */
+export const ANCHOR_CACHE_ENTRIES = 256;
+/** A kept descriptor unused this long is closed. */
+export const ANCHOR_IDLE_MS = 2000;
 /** Names held by all kept listings together (~100 bytes each). */
 export const LISTING_CACHE_NAMES = 200_000;
 /** How long after a directory's last change its listing may be kept (ns): well above a clock tick. */
@@ -36,18 +41,20 @@ interface Listing {
 
 interface Entry {
   anchor: Anchor;
+  /** performance.now() of its last use. */
+  used: number;
   listing?: Listing;
 }
 
 const unchanged = (l: Listing, st: BigIntStats): boolean => l.ctimeNs === st.ctimeNs && l.mtimeNs === st.mtimeNs && l.size === st.size && l.nlink === st.nlink;
 
-export class DirCache {
+export class AnchorCache {
   /** Handle bytes (latin1) → entry, least recently used first. */
   private readonly entries = new Map<string, Entry>();
   private names = 0;
 
   constructor(
-    private readonly maxEntries = DIR_CACHE_ENTRIES,
+    private readonly maxEntries = ANCHOR_CACHE_ENTRIES,
     private readonly maxNames = LISTING_CACHE_NAMES,
   ) {}
 
@@ -61,13 +68,14 @@ export class DirCache {
     if (!e) return undefined;
     this.entries.delete(key);
     this.entries.set(key, e);
+    e.used = performance.now();
     return e.anchor;
   }
 
   /** Keeps `a` (a new owner of its descriptor: the caller still closes its own). */
   keep(key: string, a: Anchor): void {
     this.drop(key);
-    this.entries.set(key, { anchor: a.hold() });
+    this.entries.set(key, { anchor: a.hold(), used: performance.now() });
     for (const k of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries) break;
       this.drop(k);
@@ -107,6 +115,15 @@ export class DirCache {
     }
     e.listing = { ctimeNs: st.ctimeNs, mtimeNs: st.mtimeNs, size: st.size, nlink: st.nlink, value, names };
     this.names += names;
+  }
+
+  /** Closes the descriptors unused for `idleMs` (the least recently used come first). */
+  sweep(idleMs = ANCHOR_IDLE_MS): void {
+    const before = performance.now() - idleMs;
+    for (const [k, e] of this.entries) {
+      if (e.used > before) break;
+      this.drop(k);
+    }
   }
 
   /** Closes every kept descriptor (server shutdown). */
