@@ -6,7 +6,7 @@
  * cookie, so a cookie stays meaningful whatever happens in the directory between two calls: entries
  * created or removed meanwhile never shift the others, so none is listed twice or skipped (positional
  * cookies get both wrong; nfsserve listed 2,500 entries as 7,100). The names in cookie order are kept
- * with the directory's anchor while the directory is unchanged (server/vfs/dir-cache.ts), so a
+ * with the directory's anchor while the directory is unchanged (server/vfs/anchor-cache.ts), so a
  * listing of many pages reads and sorts the directory once, and each page starts at a binary search.
  *
  * The cookie verifier is echoed back and never checked: the cookies do not need it, and answering
