@@ -7,7 +7,7 @@
  * object is (renamed, moved out of the export) and whether it still exists, so every use still
  * checks both (Vfs: fstat for a link count above 0, readlink of `/proc/self/fd/N` inside the export).
  * A kept descriptor holds its inode, so a file removed behind the server keeps its blocks until the
- * descriptor closes: descriptors unused for ANCHOR_IDLE_MS are closed, as knfsd's file cache closes
+ * descriptor closes: descriptors unused for `idleMs` (2 s) are closed, as knfsd's file cache closes
  * idle files after two seconds (its laundrette).
  *
  * A listing (a directory's names, as the caller orders them) is kept with its anchor and reused
@@ -21,12 +21,17 @@
 import type { BigIntStats } from 'node:fs';
 import type { Anchor } from './anchor.ts';
 
-/** Descriptors kept open (least recently used closed first). */
-export const ANCHOR_CACHE_ENTRIES = 256;
-/** A kept descriptor unused this long is closed. */
-export const ANCHOR_IDLE_MS = 2000;
-/** Names held by all kept listings together (~100 bytes each). */
-export const LISTING_CACHE_NAMES = 200_000;
+/** The cache's limits (named config values: `vfs` in server/config.ts). */
+export interface AnchorCacheLimits {
+  /** Descriptors kept open (least recently used closed first). */
+  maxEntries: number;
+  /** A kept descriptor unused this long is closed. */
+  idleMs: number;
+  /** Names held by all kept listings together (~100 bytes each). */
+  maxListedNames: number;
+}
+
+export const ANCHOR_CACHE_DEFAULT_LIMITS: Readonly<AnchorCacheLimits> = { maxEntries: 256, idleMs: 2000, maxListedNames: 200_000 };
 /** How long after a directory's last change its listing may be kept (ns): well above a clock tick. */
 export const LISTING_SETTLE_NS = 100_000_000n;
 
@@ -53,10 +58,7 @@ export class AnchorCache {
   private readonly entries = new Map<string, Entry>();
   private names = 0;
 
-  constructor(
-    private readonly maxEntries = ANCHOR_CACHE_ENTRIES,
-    private readonly maxNames = LISTING_CACHE_NAMES,
-  ) {}
+  constructor(readonly limits: Readonly<AnchorCacheLimits> = ANCHOR_CACHE_DEFAULT_LIMITS) {}
 
   get size(): number {
     return this.entries.size;
@@ -77,7 +79,7 @@ export class AnchorCache {
     this.drop(key);
     this.entries.set(key, { anchor: a.hold(), used: performance.now() });
     for (const k of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries) break;
+      if (this.entries.size <= this.limits.maxEntries) break;
       this.drop(k);
     }
   }
@@ -103,13 +105,13 @@ export class AnchorCache {
    */
   keepListing(key: string, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
     const e = this.entries.get(key);
-    if (!e || names > this.maxNames) return;
+    if (!e || names > this.limits.maxListedNames) return;
     const settled = nowNs - LISTING_SETTLE_NS;
     if (st.ctimeNs >= settled || st.mtimeNs >= settled) return;
     this.names -= e.listing?.names ?? 0;
     e.listing = undefined;
     for (const other of this.entries.values()) {
-      if (this.names + names <= this.maxNames) break;
+      if (this.names + names <= this.limits.maxListedNames) break;
       this.names -= other.listing?.names ?? 0;
       other.listing = undefined;
     }
@@ -118,7 +120,7 @@ export class AnchorCache {
   }
 
   /** Closes the descriptors unused for `idleMs` (the least recently used come first). */
-  sweep(idleMs = ANCHOR_IDLE_MS): void {
+  sweep(idleMs = this.limits.idleMs): void {
     const before = performance.now() - idleMs;
     for (const [k, e] of this.entries) {
       if (e.used > before) break;

@@ -22,7 +22,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Anchor, generationOf, identityOf, insideExport, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
-import { AnchorCache, ANCHOR_IDLE_MS } from './anchor-cache.ts';
+import { AnchorCache, ANCHOR_CACHE_DEFAULT_LIMITS, type AnchorCacheLimits } from './anchor-cache.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -79,7 +79,7 @@ export class Vfs {
   /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
   private readonly missing = new Map<string, number>();
   /** Anchors (and directories' listings) kept between calls. */
-  private readonly kept = new AnchorCache();
+  private readonly kept: AnchorCache;
   private readonly sweeper: NodeJS.Timeout;
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
@@ -88,11 +88,13 @@ export class Vfs {
     readonly exports: readonly Export[],
     readonly fh: FileHandleCodec,
     private readonly log: Logger,
+    limits: Readonly<AnchorCacheLimits> = ANCHOR_CACHE_DEFAULT_LIMITS,
   ) {
     for (const e of exports) {
       this.byId.set(e.id, e);
     }
-    this.sweeper = setInterval(() => this.kept.sweep(), ANCHOR_IDLE_MS).unref();
+    this.kept = new AnchorCache(limits);
+    this.sweeper = setInterval(() => this.kept.sweep(), limits.idleMs).unref();
   }
 
   handleOf(exp: Export, st: BigIntStats): Buffer {

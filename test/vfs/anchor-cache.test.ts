@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NFS3ERR_STALE, NFS3_OK, NFSPROC3, UNCHECKED } from '../../server/nfs3/constants.ts';
 import { encodeSattr3, EMPTY_SATTR3 } from '../../server/nfs3/xdr.ts';
 import { Anchor, O_PATH } from '../../server/vfs/anchor.ts';
-import { AnchorCache, LISTING_SETTLE_NS } from '../../server/vfs/anchor-cache.ts';
+import { AnchorCache, ANCHOR_CACHE_DEFAULT_LIMITS, LISTING_SETTLE_NS } from '../../server/vfs/anchor-cache.ts';
 import { makeFixture, type Fixture } from '../nfs3/harness.ts';
 
 const isOpen = (fd: number): boolean => {
@@ -40,7 +40,7 @@ const stamp = (ctimeNs: bigint, mtimeNs = ctimeNs, size = 40n, nlink = 2n): BigI
 
 describe('AnchorCache', () => {
   it('closes an evicted descriptor only when the last call holding it closes it', () => {
-    const c = new AnchorCache(1);
+    const c = new AnchorCache({ ...ANCHOR_CACHE_DEFAULT_LIMITS, maxEntries: 1 });
     const a = new Anchor(openSync(os.tmpdir(), O_PATH));
     c.keep('a', a);
     a.close();
@@ -91,7 +91,7 @@ describe('AnchorCache', () => {
   });
 
   it('holds at most its budget of names: a new listing drops older ones', () => {
-    const c = new AnchorCache(8, 10);
+    const c = new AnchorCache({ ...ANCHOR_CACHE_DEFAULT_LIMITS, maxEntries: 8, maxListedNames: 10 });
     const now = 10_000_000_000n;
     const st = stamp(now - 2n * LISTING_SETTLE_NS);
     for (const k of ['a', 'b']) c.keep(k, new Anchor(openSync(os.tmpdir(), O_PATH)));
