@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { FaultConfigSchema } from './reply/faults.ts';
 import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
+import { ANCHOR_CACHE_DEFAULT_LIMITS } from './vfs/anchor-cache.ts';
 import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { PMAP_PORT } from '../rpc/portmap.ts';
 import { LOCK_DEFAULT_LIMITS } from './nlm/lock-manager.ts';
@@ -82,6 +83,14 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       maxEntries: positive.default(DRC_DEFAULT_LIMITS.maxEntries),
       maxBytes: positive.default(DRC_DEFAULT_LIMITS.maxBytes),
+    })
+    .prefault({}),
+  /** Descriptors (and directories' listings) kept between calls, by handle (server/vfs/anchor-cache.ts). */
+  anchorCache: z
+    .strictObject({
+      maxEntries: positive.default(ANCHOR_CACHE_DEFAULT_LIMITS.maxEntries),
+      idleMs: positive.max(600_000).default(ANCHOR_CACHE_DEFAULT_LIMITS.idleMs),
+      maxListedNames: positive.default(ANCHOR_CACHE_DEFAULT_LIMITS.maxListedNames),
     })
     .prefault({}),
   pageCache: z

@@ -57,6 +57,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     log: o.log,
     pinnedWrite: config.pageCache.pinnedWrite,
     allowDevices: config.allowDevices,
+    anchorCache: config.anchorCache,
   });
   for (const e of entries) {
     o.log.info({ path: e.path, dir: e.dir, clients: e.rules.map((r) => r.spec) }, 'exporting');
@@ -96,6 +97,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     close: async () => {
       lockCtx.grants.close();
       nsm.close();
+      nfs.vfs.close();
     },
   };
 }

@@ -2,6 +2,8 @@ import { xdrPad } from './reader.ts';
 
 const ZERO_PAD = Buffer.alloc(4);
 const RUN_SIZE = 256;
+/** Each new run doubles the last, up to this: a 30 KiB READDIRPLUS reply is ~8 chunks, not ~120. */
+const MAX_RUN_SIZE = 64 * 1024;
 
 /**
  * RFC 4506 encoder producing a chunk list: small header runs written in place, plus Buffers
@@ -27,7 +29,7 @@ export class XdrWriter {
   private reserve(n: number): number {
     if (this.runPos + n > this.run.length) {
       this.flushRun();
-      this.run = Buffer.allocUnsafe(Math.max(RUN_SIZE, n));
+      this.run = Buffer.allocUnsafe(Math.max(Math.min(this.run.length * 2, MAX_RUN_SIZE), n));
       this.runStart = 0;
       this.runPos = 0;
     }

@@ -5,6 +5,7 @@ import { accessGranted, ClientNameCache, effectiveIdentity, optionsForClient } f
 import type { ClientRule, ExportOptions, Identity } from '../exports/types.ts';
 import type { PageCache } from '../pagecache/page-cache.ts';
 import type { Export } from '../vfs/export.ts';
+import { ANCHOR_CACHE_DEFAULT_LIMITS, type AnchorCacheLimits } from '../vfs/anchor-cache.ts';
 import { FileHandleCodec, loadFhSecret } from '../vfs/fh.ts';
 import { Vfs } from '../vfs/vfs.ts';
 import { CacheCoherence } from './coherence.ts';
@@ -90,6 +91,8 @@ export interface NfsContextOptions {
   limits?: Partial<NfsLimits>;
   pinnedWrite?: 'cow' | 'wait';
   allowDevices?: boolean;
+  /** Descriptors and listings kept between calls. */
+  anchorCache?: Partial<AnchorCacheLimits>;
 }
 
 export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext> {
@@ -97,7 +100,7 @@ export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext
   return {
     exports: o.exports,
     fh,
-    vfs: new Vfs(o.exports, fh, o.log),
+    vfs: new Vfs(o.exports, fh, o.log, { ...ANCHOR_CACHE_DEFAULT_LIMITS, ...o.anchorCache }),
     pageCache: o.pageCache,
     limits: { ...DEFAULT_NFS_LIMITS, ...o.limits },
     writeVerifier: randomBytes(NFS3_WRITEVERFSIZE),

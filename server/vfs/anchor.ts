@@ -58,13 +58,28 @@ export function sameObject(st: BigIntStats, id: Identity): boolean {
   return st.dev === id.dev && st.ino === id.ino && generationOf(st) === id.gen;
 }
 
-/** An open, checked descriptor and the name through which the kernel reaches it. */
+/**
+ * An open, checked descriptor and the name through which the kernel reaches it. Several owners may
+ * share one descriptor (`hold`: an anchor kept between calls, anchor-cache.ts); it is closed
+ * when the last closes, so its number — and with it `/proc/self/fd/N` — never names another object
+ * while an operation still uses it.
+ */
 export class Anchor {
   readonly path: string;
   private closed = false;
 
-  constructor(readonly fd: number) {
+  constructor(
+    readonly fd: number,
+    private readonly share: { owners: number } = { owners: 1 },
+  ) {
     this.path = `/proc/self/fd/${fd}`;
+  }
+
+  /** Another owner of the same descriptor, to close on its own. */
+  hold(): Anchor {
+    if (this.closed) throw new Error(`anchor ${this.fd} held after close`);
+    this.share.owners++;
+    return new Anchor(this.fd, this.share);
   }
 
   /** One entry of an anchored directory (`name` must be a single component). */
@@ -80,7 +95,7 @@ export class Anchor {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    if (--this.share.owners === 0) closeSync(this.fd);
   }
 }
 
@@ -95,7 +110,7 @@ export function insideExport(exp: Export, real: string): boolean {
 }
 
 /** ESTALE unless the descriptor's object lies inside `exp` now. */
-function verifyInside(a: Anchor, exp: Export, op: string, rel: string): void {
+export function verifyInside(a: Anchor, exp: Export, op: string, rel: string): void {
   if (!insideExport(exp, readlinkSync(a.path))) throw new VfsError('ESTALE', { op, path: rel, reason: 'no longer inside the export' });
 }
 
@@ -134,25 +149,27 @@ export function openObjectAnchor(hostPath: string, want: Identity, op: string, r
 }
 
 /**
- * Where the object `want` names is now, reached by `hostPath` (its hint path): its attributes when
- * the path still leads to it and it lies inside `exp`, `gone` when the path leads elsewhere or
- * nowhere, `outside` when it leads to it outside the export (moved out, a symlinked directory on the
- * way). The kernel's own name for the descriptor is the object's real location: one readlink instead
- * of a realpath walk. Synchronous: four syscalls cost less than one threadpool round trip.
+ * Where the object `want` names is now, reached by `hostPath` (its hint path): its attributes and an
+ * anchor on it (the caller closes it) when the path still leads to it and it lies inside `exp`,
+ * `gone` when the path leads elsewhere or nowhere, `outside` when it leads to it outside the export
+ * (moved out, a symlinked directory on the way). The kernel's own name for the descriptor is the
+ * object's real location: one readlink instead of a realpath walk. Synchronous: these syscalls cost
+ * less than one threadpool round trip.
  */
-export function locate(exp: Export, hostPath: string, want: Identity): BigIntStats | 'gone' | 'outside' {
-  let fd: number;
+export function locate(exp: Export, hostPath: string, want: Identity): { st: BigIntStats; anchor: Anchor } | 'gone' | 'outside' {
+  let a: Anchor;
   try {
-    fd = openSync(hostPath, OBJECT_FLAGS);
+    a = new Anchor(openSync(hostPath, OBJECT_FLAGS));
   } catch {
     return 'gone';
   }
+  let found: { st: BigIntStats; anchor: Anchor } | 'gone' | 'outside' = 'gone';
   try {
-    const st = fstatSync(fd, { bigint: true });
-    if (!sameObject(st, want)) return 'gone';
-    return insideExport(exp, readlinkSync(`/proc/self/fd/${fd}`)) ? st : 'outside';
+    const st = fstatSync(a.fd, { bigint: true });
+    if (sameObject(st, want)) found = insideExport(exp, readlinkSync(a.path)) ? { st, anchor: a } : 'outside';
+    return found;
   } finally {
-    closeSync(fd);
+    if (typeof found === 'string') a.close();
   }
 }
 
@@ -177,4 +194,16 @@ export async function openVerified(hostPath: string, flags: number, want: Identi
     throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another file' });
   }
   return h;
+}
+
+/** openVerified with the synchronous calls: the descriptor of the object `want` names, or ESTALE. */
+export function openVerifiedSync(hostPath: string, flags: number, want: Identity, op: string, rel: string): number {
+  const fd = openSync(hostPath, flags | constants.O_NOFOLLOW);
+  try {
+    if (!sameObject(fstatSync(fd, { bigint: true }), want)) throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another file' });
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }

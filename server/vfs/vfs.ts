@@ -17,11 +17,12 @@
  * of a directory does so through an anchor (anchor.ts), a descriptor checked to be that object.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstatSync } from 'node:fs';
+import { fstatSync, lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Anchor, generationOf, identityOf, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { Anchor, generationOf, identityOf, insideExport, locate, openContainedDir, openDirAnchor, openObjectAnchor, sameObject, using } from './anchor.ts';
+import { AnchorCache, ANCHOR_CACHE_DEFAULT_LIMITS, type AnchorCacheLimits } from './anchor-cache.ts';
 import { VfsError } from './errors.ts';
 import type { Export } from './export.ts';
 import type { FileHandleCodec, FileId } from './fh.ts';
@@ -48,6 +49,9 @@ const MISSING_MAX = 10_000;
 /** Linux NAME_MAX: the longest name of one directory entry, in bytes. */
 export const NAME_MAX = 255;
 
+/** What readlink of `/proc/self/fd/N` appends when the name the descriptor was opened by is gone. */
+const DELETED = ' (deleted)';
+
 const keyOf = (exportId: number, dev: bigint, ino: bigint): string => `${exportId}:${dev}:${ino}`;
 
 /**
@@ -61,6 +65,12 @@ export function checkComponent(name: string, op: string): void {
   if (Buffer.byteLength(name) > NAME_MAX) throw new VfsError('ENAMETOOLONG', { op, name: name.slice(0, 32) });
 }
 
+/** The host path of `rel` (export-relative, normalised: '' or names joined by '/'). */
+function hostPathOf(exp: Export, rel: string): string {
+  if (rel === '') return exp.dir;
+  return exp.dir.endsWith('/') ? `${exp.dir}${rel}` : `${exp.dir}/${rel}`;
+}
+
 export class Vfs {
   private readonly byId = new Map<number, Export>();
   /** Hint: export:dev:ino → path relative to the export. One entry per object seen (a walk sees all). */
@@ -68,6 +78,9 @@ export class Vfs {
   private readonly walks = new Map<number, Promise<void>>();
   /** Objects a walk did not find, until when another walk is not worth it (a client retrying a stale handle). */
   private readonly missing = new Map<string, number>();
+  /** Anchors (and directories' listings) kept between calls. */
+  private readonly kept: AnchorCache;
+  private readonly sweeper: NodeJS.Timeout;
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
 
@@ -75,10 +88,13 @@ export class Vfs {
     readonly exports: readonly Export[],
     readonly fh: FileHandleCodec,
     private readonly log: Logger,
+    limits: Readonly<AnchorCacheLimits> = ANCHOR_CACHE_DEFAULT_LIMITS,
   ) {
     for (const e of exports) {
       this.byId.set(e.id, e);
     }
+    this.kept = new AnchorCache(limits);
+    this.sweeper = setInterval(() => this.kept.sweep(), limits.idleMs).unref();
   }
 
   handleOf(exp: Export, st: BigIntStats): Buffer {
@@ -88,7 +104,7 @@ export class Vfs {
   /** Builds the node for an object just found at `rel`, and remembers where it lives. */
   node(exp: Export, rel: string, st: BigIntStats): VNode {
     this.paths.set(keyOf(exp.id, st.dev, st.ino), rel);
-    return { exp, rel, abs: rel === '' ? exp.dir : path.join(exp.dir, rel), st, fh: this.handleOf(exp, st) };
+    return { exp, rel, abs: hostPathOf(exp, rel), st, fh: this.handleOf(exp, st) };
   }
 
   async root(exp: Export): Promise<VNode> {
@@ -104,6 +120,8 @@ export class Vfs {
     const exp = this.byId.get(id.exportId);
     // A genuine handle of an export no longer configured: the object is gone for this client.
     if (!exp) throw new VfsError('ESTALE', { op: 'resolve', exportId: id.exportId });
+    const kept = this.keptNode(exp, fh);
+    if (kept) return kept;
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key, fh);
     // The generation is part of what is missing: the inode number may already name a newer file.
@@ -117,22 +135,52 @@ export class Vfs {
     return found;
   }
 
+  /**
+   * An object whose anchor is kept (anchor-cache.ts): the descriptor is the object, so only whether
+   * it still exists and where it is now are checked. Anything else is left to the path of a handle
+   * without one, which tells a vanished object from one outside the export.
+   */
+  private keptNode(exp: Export, fh: Buffer): VNode | undefined {
+    const key = fh.toString('latin1');
+    const a = this.kept.peek(key);
+    if (!a) return undefined;
+    const found = this.whereNow(exp, a);
+    if (!found) {
+      this.kept.drop(key);
+      return undefined;
+    }
+    this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
+    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
+  }
+
+  /** A kept anchor's attributes and export-relative path now, unless removed, unnamed or outside `exp`. */
+  private whereNow(exp: Export, a: Anchor): { st: BigIntStats; rel: string } | undefined {
+    const st = fstatSync(a.fd, { bigint: true });
+    if (st.nlink === 0n) return undefined;
+    const real = readlinkSync(a.path);
+    // The name it was reached by is gone (another hard link may remain): find it by its handle again.
+    if (real.endsWith(DELETED) || !insideExport(exp, real)) return undefined;
+    return { st, rel: real === exp.dir ? '' : real.slice(exp.dir.endsWith('/') ? exp.dir.length : exp.dir.length + 1) };
+  }
+
   private async tryHint(exp: Export, id: FileId, key: string, fh: Buffer): Promise<VNode | undefined> {
     const rel = this.paths.get(key) ?? (id.dev === exp.dev && (await this.isRootIno(exp, id.ino)) ? '' : undefined);
     if (rel === undefined) return undefined;
-    const abs = rel === '' ? exp.dir : path.join(exp.dir, rel);
-    const st = locate(exp, abs, id);
-    if (st === 'gone') {
+    const abs = hostPathOf(exp, rel);
+    const found = locate(exp, abs, id);
+    if (found === 'gone') {
       this.paths.delete(key);
       return undefined;
     }
-    if (st === 'outside') {
+    if (found === 'outside') {
       this.log.warn({ export: exp.path, rel }, 'vfs: the object now lies outside the export (moved out, or a symlinked directory on its path)');
       return undefined;
     }
     this.paths.set(key, rel);
+    this.kept.keep(fh.toString('latin1'), found.anchor);
+    found.anchor.close();
     // The client's handle is the object's handle (its tag was just checked): no need to make it again.
-    return { exp, rel, abs, st, fh: Buffer.from(fh) };
+    return { exp, rel, abs, st: found.st, fh: Buffer.from(fh) };
   }
 
   private rememberMissing(key: string): void {
@@ -182,10 +230,37 @@ export class Vfs {
     this.log.info({ export: exp.path, objects: seen, ms: Math.round(performance.now() - started) }, 'vfs: export walked to rebuild the inode map');
   }
 
-  /** An anchor on directory `dir` (ENOTDIR if it is not one), to list, look up or change its entries. */
+  /**
+   * An anchor on directory `dir` (ENOTDIR if it is not one), to list, look up or change its entries.
+   * A kept one is checked as a new one would be (it exists, inside the export); a new one is kept.
+   */
   dirAnchor(dir: VNode, op: string): Anchor {
     if (!dir.st.isDirectory()) throw new VfsError('ENOTDIR', { op, path: dir.rel });
-    return openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
+    const key = dir.fh.toString('latin1');
+    const kept = this.kept.peek(key);
+    if (kept) {
+      if (this.whereNow(dir.exp, kept)) return kept.hold();
+      this.kept.drop(key);
+    }
+    const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
+    this.kept.keep(key, a);
+    return a;
+  }
+
+  /** The listing kept with `dir`'s anchor, if the directory is unchanged since (`st`: its fstat now). */
+  listing<T>(dir: VNode, st: BigIntStats): T | undefined {
+    return this.kept.listing<T>(dir.fh.toString('latin1'), st);
+  }
+
+  /** Keeps a listing of `dir` read after the fstat `st` taken at `nowNs` (see AnchorCache.keepListing). */
+  keepListing(dir: VNode, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
+    this.kept.keepListing(dir.fh.toString('latin1'), st, nowNs, value, names);
+  }
+
+  /** Closes the kept descriptors (server shutdown). */
+  close(): void {
+    clearInterval(this.sweeper);
+    this.kept.clear();
   }
 
   /** An anchor on the object `n` itself (a symlink as itself), to change its attributes. */
@@ -224,6 +299,11 @@ export class Vfs {
 
   /** The parent of `dir` through its anchor `a` (the real `..` of the open directory). */
   async parentAt(dir: VNode, a: Anchor): Promise<VNode> {
+    return this.parentAtSync(dir, a);
+  }
+
+  /** parentAt, synchronous (a listing's `..`). */
+  parentAtSync(dir: VNode, a: Anchor): VNode {
     if (dir.rel === '') return dir;
     const rel = path.posix.dirname(dir.rel);
     const parentRel = rel === '.' ? '' : rel;
@@ -236,6 +316,11 @@ export class Vfs {
    * trip and event-loop turn for each cost many times the syscall.
    */
   async entry(dir: VNode, a: Anchor, name: string): Promise<VNode> {
+    return this.entrySync(dir, a, name);
+  }
+
+  /** entry(), for callers that stat many entries in a row (a listing) without a promise each. */
+  entrySync(dir: VNode, a: Anchor, name: string): VNode {
     const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
     return this.node(dir.exp, rel, lstatSync(a.at(name), { bigint: true }));
   }
@@ -259,9 +344,10 @@ export class Vfs {
     return undefined;
   }
 
-  /** Forgets where an object lived (after REMOVE, or when RENAME replaced it). */
+  /** Forgets where an object lived (after REMOVE, or when RENAME replaced it), and closes its kept anchor. */
   forget(exp: Export, st: BigIntStats): void {
     this.paths.delete(keyOf(exp.id, st.dev, st.ino));
+    this.kept.drop(this.handleOf(exp, st).toString('latin1'));
   }
 
   /** After RENAME: the object and, for a directory, everything remembered below it moved. */

@@ -209,6 +209,7 @@ export class Fixture {
   }
 
   async close(): Promise<void> {
+    this.ctx.vfs.close();
     await rm(this.base, { recursive: true, force: true });
   }
 }

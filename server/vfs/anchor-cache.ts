@@ -1,0 +1,135 @@
+/**
+ * Anchors kept open between calls, by file handle; a directory's with its listing.
+ *
+ * A descriptor is the same object for as long as it is open (anchor.ts), so a call on a handle need
+ * not open, check and close one every time: knfsd finds a handle's dentry in the dcache, and
+ * ganesha's VFS backend keeps a descriptor with each cached handle. What can change is where the
+ * object is (renamed, moved out of the export) and whether it still exists, so every use still
+ * checks both (Vfs: fstat for a link count above 0, readlink of `/proc/self/fd/N` inside the export).
+ * A kept descriptor holds its inode, so a file removed behind the server keeps its blocks until the
+ * descriptor closes: descriptors unused for `idleMs` (2 s) are closed, as knfsd's file cache closes
+ * idle files after two seconds (its laundrette).
+ *
+ * A listing (a directory's names, as the caller orders them) is kept with its anchor and reused
+ * while the directory is unchanged, so the pages of one READDIRPLUS listing do not each read and sort
+ * the whole directory again. Unchanged: the same ctime, mtime, size and link count, as knfsd's change
+ * attribute falls back to ctime where a file system has no i_version. The kernel stamps those times
+ * from a coarse clock (one tick, up to 10 ms), so two changes in one tick can leave the same stamp; a
+ * listing is kept only when read LISTING_SETTLE_NS after the directory's last change (git's rule for
+ * racily clean index entries): any later change then stamps a later time.
+ */
+import type { BigIntStats } from 'node:fs';
+import type { Anchor } from './anchor.ts';
+
+/** The cache's limits (named config values: `vfs` in server/config.ts). */
+export interface AnchorCacheLimits {
+  /** Descriptors kept open (least recently used closed first). */
+  maxEntries: number;
+  /** A kept descriptor unused this long is closed. */
+  idleMs: number;
+  /** Names held by all kept listings together (~100 bytes each). */
+  maxListedNames: number;
+}
+
+export const ANCHOR_CACHE_DEFAULT_LIMITS: Readonly<AnchorCacheLimits> = { maxEntries: 256, idleMs: 2000, maxListedNames: 200_000 };
+/** How long after a directory's last change its listing may be kept (ns): well above a clock tick. */
+export const LISTING_SETTLE_NS = 100_000_000n;
+
+interface Listing {
+  ctimeNs: bigint;
+  mtimeNs: bigint;
+  size: bigint;
+  nlink: bigint;
+  value: unknown;
+  names: number;
+}
+
+interface Entry {
+  anchor: Anchor;
+  /** performance.now() of its last use. */
+  used: number;
+  listing?: Listing;
+}
+
+const unchanged = (l: Listing, st: BigIntStats): boolean => l.ctimeNs === st.ctimeNs && l.mtimeNs === st.mtimeNs && l.size === st.size && l.nlink === st.nlink;
+
+export class AnchorCache {
+  /** Handle bytes (latin1) → entry, least recently used first. */
+  private readonly entries = new Map<string, Entry>();
+  private names = 0;
+
+  constructor(readonly limits: Readonly<AnchorCacheLimits> = ANCHOR_CACHE_DEFAULT_LIMITS) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The kept anchor of handle `key`: for synchronous use, or `hold()` it to use it across awaits. */
+  peek(key: string): Anchor | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    e.used = performance.now();
+    return e.anchor;
+  }
+
+  /** Keeps `a` (a new owner of its descriptor: the caller still closes its own). */
+  keep(key: string, a: Anchor): void {
+    this.drop(key);
+    this.entries.set(key, { anchor: a.hold(), used: performance.now() });
+    for (const k of this.entries.keys()) {
+      if (this.entries.size <= this.limits.maxEntries) break;
+      this.drop(k);
+    }
+  }
+
+  /** Forgets handle `key`; its descriptor closes once no call still uses it. */
+  drop(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.names -= e.listing?.names ?? 0;
+    e.anchor.close();
+  }
+
+  /** The listing kept for `key` if the directory (its fstat now: `st`) has not changed since. */
+  listing<T>(key: string, st: BigIntStats): T | undefined {
+    const l = this.entries.get(key)?.listing;
+    return l && unchanged(l, st) ? (l.value as T) : undefined;
+  }
+
+  /**
+   * Keeps `value`, a listing of `names` entries read after an fstat `st` taken at `nowNs` (wall
+   * clock), unless the directory changed too recently to tell a later change from this one.
+   */
+  keepListing(key: string, st: BigIntStats, nowNs: bigint, value: unknown, names: number): void {
+    const e = this.entries.get(key);
+    if (!e || names > this.limits.maxListedNames) return;
+    const settled = nowNs - LISTING_SETTLE_NS;
+    if (st.ctimeNs >= settled || st.mtimeNs >= settled) return;
+    this.names -= e.listing?.names ?? 0;
+    e.listing = undefined;
+    for (const other of this.entries.values()) {
+      if (this.names + names <= this.limits.maxListedNames) break;
+      this.names -= other.listing?.names ?? 0;
+      other.listing = undefined;
+    }
+    e.listing = { ctimeNs: st.ctimeNs, mtimeNs: st.mtimeNs, size: st.size, nlink: st.nlink, value, names };
+    this.names += names;
+  }
+
+  /** Closes the descriptors unused for `idleMs` (the least recently used come first). */
+  sweep(idleMs = this.limits.idleMs): void {
+    const before = performance.now() - idleMs;
+    for (const [k, e] of this.entries) {
+      if (e.used > before) break;
+      this.drop(k);
+    }
+  }
+
+  /** Closes every kept descriptor (server shutdown). */
+  clear(): void {
+    for (const k of [...this.entries.keys()]) this.drop(k);
+  }
+}
