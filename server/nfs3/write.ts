@@ -1,13 +1,15 @@
 import { randomFillSync } from 'node:crypto';
+import { closeSync, fdatasync, fstatSync, fsync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_MODIFY } from '../exports/access.ts';
 import { PageCacheFullError } from '../pagecache/page-cache.ts';
 import { wccAttrFromStats } from './attr.ts';
-import { cacheKeyOf, cacheVersionOf, fileSourceOf } from '../vfs/source.ts';
+import { cacheKeyOf, cacheVersionOf } from '../vfs/source.ts';
 import { DATA_SYNC, FILE_SYNC, NFS3ERR_ACCES, NFS3ERR_FBIG, NFS3ERR_INVAL, NFS3ERR_ISDIR, STABLE_HOW_VALUES, UNSTABLE, type stable_how } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
 import { MAX_FILE_SIZE } from './fsinfo.ts';
-import { openForWrite, wccOf, withPre } from './modify.ts';
+import { openForWriteSync, wccOf, withPre } from './modify.ts';
 import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { WRITE3res, type WRITE3resfail, type WRITE3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
@@ -20,6 +22,18 @@ export interface WRITE3args {
   stable: stable_how;
   /** A view of the call record: copied once, into the file (and into cached pages). */
   data: Buffer;
+}
+
+const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+
+/**
+ * The whole buffer at `position`: one pwrite, more only if the kernel took part of it. Synchronous,
+ * as knfsd's nfsd_vfs_write runs in its thread: an UNSTABLE write is a copy into the host's page
+ * cache (no fsync), cheaper than a threadpool round trip.
+ */
+function pwriteAll(fd: number, data: Buffer, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 /**
@@ -66,19 +80,14 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
       const data = a.data.subarray(0, count);
       const key = cacheKeyOf(n.st);
       return ctx.coherence.exclusive(key, async () => {
-        const h = await openForWrite(n, 'write');
+        const { fd, st: before } = openForWriteSync(n, 'write');
         let syncFailed = false;
         try {
-          const before = await h.stat({ bigint: true });
           ctx.coherence.beforeChange(key, cacheVersionOf(before));
-          let done = 0;
-          while (done < data.length) {
-            const { bytesWritten } = await h.write(data, done, data.length - done, offset + done);
-            done += bytesWritten;
-          }
+          pwriteAll(fd, data, offset);
           if (ctx.pinnedWrite === 'wait') await ctx.pageCache.waitUnpinned(key, offset, data.length);
           try {
-            ctx.pageCache.writeThrough(fileSourceOf(n), offset, data, ctx.pinnedWrite === 'cow');
+            ctx.pageCache.writeThrough({ key }, offset, data, ctx.pinnedWrite === 'cow');
           } catch (e) {
             // No free frame for a copy-on-write: the file has the data, so drop the cached copy instead.
             if (!(e instanceof PageCacheFullError)) throw e;
@@ -87,8 +96,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
           let level: stable_how = UNSTABLE;
           if (a.stable !== UNSTABLE) {
             try {
-              if (a.stable === DATA_SYNC) await h.datasync();
-              else await h.sync();
+              await (a.stable === DATA_SYNC ? fdatasyncAsync(fd) : fsyncAsync(fd));
             } catch (e) {
               syncFailed = true;
               throw e;
@@ -96,7 +104,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
             ctx.pageCache.markClean(key);
             level = a.stable === FILE_SYNC ? FILE_SYNC : DATA_SYNC;
           }
-          ctx.coherence.afterChange(key, cacheVersionOf(await h.stat({ bigint: true })));
+          ctx.coherence.afterChange(key, cacheVersionOf(fstatSync(fd, { bigint: true })));
           return level;
         } catch (e) {
           // The cached pages may hold bytes the file did not get: drop them.
@@ -104,7 +112,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
           if (syncFailed || errnoOf(e) === 'EIO') resetWriteVerifier(call, e);
           throw toNfsError(e, { op: 'write', path: n.rel });
         } finally {
-          await h.close();
+          closeSync(fd);
         }
       });
     });
