@@ -1,15 +1,15 @@
 import { randomFillSync } from 'node:crypto';
-import { closeSync, fdatasync, fstatSync, fsync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsync, write as writeCb } from 'node:fs';
 import { promisify } from 'node:util';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { ACCESS3_MODIFY } from '../exports/access.ts';
 import { PageCacheFullError } from '../pagecache/page-cache.ts';
-import { wccAttrFromStats } from './attr.ts';
+import { fattr3FromStats, wccAttrFromStats } from './attr.ts';
 import { cacheKeyOf, cacheVersionOf } from '../vfs/source.ts';
 import { DATA_SYNC, FILE_SYNC, NFS3ERR_ACCES, NFS3ERR_FBIG, NFS3ERR_INVAL, NFS3ERR_ISDIR, STABLE_HOW_VALUES, UNSTABLE, type stable_how } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
 import { MAX_FILE_SIZE } from './fsinfo.ts';
-import { openForWriteSync, wccOf, withPre } from './modify.ts';
+import { openForWriteSync, withPre } from './modify.ts';
 import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { WRITE3res, type WRITE3resfail, type WRITE3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
@@ -27,13 +27,16 @@ export interface WRITE3args {
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
 
+const writeAsync = promisify(writeCb);
+
 /**
- * The whole buffer at `position`: one pwrite, more only if the kernel took part of it. Synchronous,
- * as knfsd's nfsd_vfs_write runs in its thread: an UNSTABLE write is a copy into the host's page
- * cache (no fsync), cheaper than a threadpool round trip.
+ * The whole buffer at `position`: one pwrite, more only if the kernel took part of it. An UNSTABLE
+ * write is a copy into the host's page cache (no fsync). It runs in the threadpool, as each WRITE
+ * runs in an nfsd thread: the event loop meanwhile reads and prepares the next calls (measured: as
+ * fast as writing from this thread at depth 1, faster at depth 8).
  */
-function pwriteAll(fd: number, data: Buffer, position: number): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+async function pwriteAll(fd: number, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) done += (await writeAsync(fd, data, done, data.length - done, position + done)).bytesWritten;
 }
 
 /**
@@ -67,7 +70,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
     const pre = wccAttrFromStats(n.st);
     const { ctx } = call;
     const count = Math.min(a.count, a.data.length, ctx.limits.maxWrite);
-    const committed = await withPre(pre, async () => {
+    const { committed, before, after } = await withPre(pre, async () => {
       call.requireWritable(n.exp, 'write');
       if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'write', path: n.rel });
       if (!n.st.isFile()) throw new NfsError(NFS3ERR_INVAL, { op: 'write', path: n.rel, reason: 'not a regular file' });
@@ -84,7 +87,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
         let syncFailed = false;
         try {
           ctx.coherence.beforeChange(key, cacheVersionOf(before));
-          pwriteAll(fd, data, offset);
+          await pwriteAll(fd, data, offset);
           if (ctx.pinnedWrite === 'wait') await ctx.pageCache.waitUnpinned(key, offset, data.length);
           try {
             ctx.pageCache.writeThrough({ key }, offset, data, ctx.pinnedWrite === 'cow');
@@ -104,8 +107,10 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
             ctx.pageCache.markClean(key);
             level = a.stable === FILE_SYNC ? FILE_SYNC : DATA_SYNC;
           }
-          ctx.coherence.afterChange(key, cacheVersionOf(fstatSync(fd, { bigint: true })));
-          return level;
+          // wcc_data from the file written, under its lock: knfsd's pre- and post-op attributes.
+          const st = fstatSync(fd, { bigint: true });
+          ctx.coherence.afterChange(key, cacheVersionOf(st));
+          return { committed: level, before, after: st };
         } catch (e) {
           // The cached pages may hold bytes the file did not get: drop them.
           ctx.coherence.drop(key);
@@ -116,7 +121,7 @@ export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
         }
       });
     });
-    return { file_wcc: await wccOf(call, n, pre), count, committed, verf: ctx.writeVerifier };
+    return { file_wcc: { before: wccAttrFromStats(before), after: fattr3FromStats(after, n.exp) }, count, committed, verf: ctx.writeVerifier };
   },
   resfail: async (a, err, call) => ({ file_wcc: await failureWcc(call, a.file, err) }),
 };
