@@ -37,9 +37,9 @@ interface Entry {
  * Key: client address (not port: Linux reconnects after a timeout, and a test client may get a new
  * port), xid, program, version, procedure, the argument length, and a SHA-1 of the credential and
  * the first RC_CSUMLEN argument bytes (as nfsd_cache_csum), so an xid reused for a different call
- * is a miss rather than a wrong answer. Bounded in
- * entries and bytes; the oldest completed entries go first. Replies are stored as one private copy,
- * so a cached reply never references page-cache memory.
+ * is a miss rather than a wrong answer. Bounded in entries and bytes; the oldest completed entries
+ * go first. Replies are stored as one private copy, so a cached reply never references page-cache
+ * memory.
  */
 export class DuplicateRequestCache {
   private readonly entries = new Map<string, Entry>();

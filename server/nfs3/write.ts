@@ -26,7 +26,6 @@ export interface WRITE3args {
 
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
-
 const writeAsync = promisify(writeCb);
 
 /**
