@@ -4,11 +4,12 @@
  * objects the caller's (squashed) identity.
  */
 import type { BigIntStats } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
 import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
-import { identityOf, openObjectAnchor, openVerified, using, type Anchor } from '../vfs/anchor.ts';
+import { identityOf, openObjectAnchor, openVerified, sameObject, using, type Anchor } from '../vfs/anchor.ts';
 import type { DescriptorOps } from '../vfs/descriptor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';
@@ -215,6 +216,27 @@ export async function openForWrite(n: VNode, op: string): Promise<FileHandle> {
   return openVerified(n.abs, constants.O_WRONLY, identityOf(n.st), op, n.rel).catch((e: unknown) => {
     throw toNfsError(e, { op, path: n.rel });
   });
+}
+
+/**
+ * openForWrite with the synchronous calls (open + fstat cost less than a threadpool round trip);
+ * the descriptor and its attributes at opening. The caller closes it.
+ */
+export function openForWriteSync(n: VNode, op: string): { fd: number; st: BigIntStats } {
+  let fd: number;
+  try {
+    fd = openSync(n.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    throw toNfsError(e, { op, path: n.rel });
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!sameObject(st, identityOf(n.st))) throw new NfsError(NFS3ERR_STALE, { op, path: n.rel, reason: 'the path now names another file' });
+    return { fd, st };
+  } catch (e) {
+    closeSync(fd);
+    throw toNfsError(e, { op, path: n.rel });
+  }
 }
 
 /** Sets a regular file's size; its cached pages are dropped (the tail page and beyond changed). */

@@ -377,7 +377,7 @@ export class PageCache {
    * Writes `data` at `position` into the cached pages of the file (those present), so readers see it.
    * Pages pinned by the network are copied first (copy-on-write); the caller writes the file itself.
    */
-  writeThrough(src: FileSource, position: number, data: Buffer, copyOnWrite: boolean): void {
+  writeThrough(src: Pick<FileSource, 'key'>, position: number, data: Buffer, copyOnWrite: boolean): void {
     const entry = this.files.get(src.key);
     if (!entry) return;
     const end = position + data.length;

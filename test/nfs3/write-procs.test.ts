@@ -263,6 +263,20 @@ describe('WRITE and COMMIT', () => {
     expect(r.data).toEqual(Buffer.concat([Buffer.from('Z'), Buffer.alloc(99, 0x31)]));
   });
 
+  it('WRITEs in flight together to one file: each wcc_data is of its own write (before = the previous write\'s after), and the bytes read back', async () => {
+    await writeFile(fx.hostPath('together'), '');
+    const fh = await fx.walk('together');
+    const n = 8;
+    const blocks = Array.from({ length: n }, (_, i) => Buffer.alloc(PAGE_SIZE, 0x41 + i));
+    const results = await Promise.all(blocks.map((b, i) => write(fx, fh, i * PAGE_SIZE, b)));
+    expect(results.map((r) => r.status)).toEqual(Array(n).fill(NFS3_OK));
+    const befores = results.map((r) => r.wcc.before!.size).sort((x, y) => Number(x - y));
+    expect(befores).toEqual(Array.from({ length: n }, (_, i) => BigInt(i * PAGE_SIZE)));
+    for (const r of results) expect(r.wcc.after!.size).toBe(r.wcc.before!.size + BigInt(PAGE_SIZE));
+    expect(await readFile(fx.hostPath('together'))).toEqual(Buffer.concat(blocks));
+    expect((await fx.read(fh, 0, n * PAGE_SIZE)).data).toEqual(Buffer.concat(blocks));
+  });
+
   it('writes at most maxWrite and at most the data sent', async () => {
     await writeFile(fx.hostPath('big'), '');
     const fh = await fx.walk('big');

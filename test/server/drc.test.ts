@@ -15,6 +15,7 @@ import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import net from 'node:net';
 import { once } from 'node:events';
 import { RecordDecoder, RpcClient, authSys, encodeCallHeader, recordMark } from '../../rpc/index.ts';
+import { RC_CSUMLEN } from '../../rpc/drc.ts';
 import { waitFor } from '../support/wait.ts';
 import { NFSPROC3, NfsTestClient, clientTimes, nfsArgs, type NfsReply } from '../support/nfs-client.ts';
 import { testLog } from '../support/logger.ts';
@@ -271,6 +272,20 @@ describe('duplicate request cache over TCP', () => {
       const after = s.server.drc.stats();
       expect(after.hits).toBe(before.hits);
       expect(after.misses).toBe(before.misses + 2);
+    });
+
+    it('a WRITE of another length (the key hashes the first RC_CSUMLEN argument bytes and the length, as knfsd)', async () => {
+      const c = s.client;
+      await fs.writeFile(path.join(s.dir, 'xid-len'), '');
+      const fh = await c.lookup('xid-len');
+      const xid = c.rpc.allocXid();
+      const before = s.server.drc.stats();
+      const short = Buffer.alloc(RC_CSUMLEN * 2, 0x61);
+      const long = Buffer.concat([short, Buffer.alloc(8, 0x62)]);
+      expect((await c.call(NFSPROC3.WRITE, nfsArgs.write(fh, 0, short, UNSTABLE), { xid })).status).toBe(NFS3_OK);
+      expect((await c.call(NFSPROC3.WRITE, nfsArgs.write(fh, 0, long, UNSTABLE), { xid })).status).toBe(NFS3_OK);
+      expect(await fs.readFile(path.join(s.dir, 'xid-len'))).toEqual(long);
+      expect(s.server.drc.stats().hits).toBe(before.hits);
     });
 
     it('another procedure', async () => {
