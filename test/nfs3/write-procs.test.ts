@@ -270,9 +270,17 @@ describe('WRITE and COMMIT', () => {
     const blocks = Array.from({ length: n }, (_, i) => Buffer.alloc(PAGE_SIZE, 0x41 + i));
     const results = await Promise.all(blocks.map((b, i) => write(fx, fh, i * PAGE_SIZE, b)));
     expect(results.map((r) => r.status)).toEqual(Array(n).fill(NFS3_OK));
-    const befores = results.map((r) => r.wcc.before!.size).sort((x, y) => Number(x - y));
-    expect(befores).toEqual(Array.from({ length: n }, (_, i) => BigInt(i * PAGE_SIZE)));
-    for (const r of results) expect(r.wcc.after!.size).toBe(r.wcc.before!.size + BigInt(PAGE_SIZE));
+    // The writes run one at a time in some order (not necessarily the order sent): there must be an
+    // order in which each write's before attributes are the previous one's after, starting from the
+    // empty file and ending at the whole one. Reporting the attributes from before the first write
+    // for every write breaks the chain.
+    const attrs = (a: { size: bigint; mtime: unknown; ctime: unknown }) => JSON.stringify([a.size, a.mtime, a.ctime], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    const links = results.map((r) => ({ before: attrs(r.wcc.before!), beforeSize: r.wcc.before!.size, after: attrs(r.wcc.after!), afterSize: r.wcc.after!.size }));
+    const chain = (at: string | null, left: typeof links): boolean =>
+      left.length === 0 ||
+      left.some((l, i) => (at === null ? l.beforeSize === 0n : l.before === at) && chain(l.after, left.filter((_, j) => j !== i)));
+    expect(chain(null, links)).toBe(true);
+    expect(links.map((l) => l.afterSize).sort((x, y) => Number(x - y)).at(-1)).toBe(BigInt(n * PAGE_SIZE));
     expect(await readFile(fx.hostPath('together'))).toEqual(Buffer.concat(blocks));
     expect((await fx.read(fh, 0, n * PAGE_SIZE)).data).toEqual(Buffer.concat(blocks));
   });
