@@ -21,7 +21,7 @@
 import type { BigIntStats } from 'node:fs';
 import type { Anchor } from './anchor.ts';
 
-/** The cache's limits (named config values: `vfs` in server/config.ts). */
+/** The cache's limits (named config values: `anchorCache` in server/config.ts). */
 export interface AnchorCacheLimits {
   /** Descriptors kept open (least recently used closed first). */
   maxEntries: number;
