@@ -118,8 +118,23 @@ export class RealClock implements Clock {
     for (const fn of batch) fn();
   };
 
+  /** The time read first in the current run of synchronous work, until the next microtask (−1: none). */
+  private cached = -1;
+  private readonly expire = (): void => {
+    this.cached = -1;
+  };
+
+  /**
+   * Read once per run of synchronous work, as Linux's TCP reads its clock once per batch
+   * (`tcp_mstamp_refresh`): a READ's sendpage of 256 pages, its skbs and their events share one
+   * reading, where each used to call performance.now().
+   */
   now(): number {
-    return performance.now() - this.origin;
+    if (this.cached < 0) {
+      this.cached = performance.now() - this.origin;
+      queueMicrotask(this.expire);
+    }
+    return this.cached;
   }
 
   setTimer(delayMs: number, fn: () => void): TimerHandle {
