@@ -51,6 +51,11 @@ export const ConfigSchema = z.strictObject({
    * so beyond loopback they need the control token (server/http/control.ts).
    */
   httpHost: z.string().default('127.0.0.1'),
+  /**
+   * GET /api/state builds its snapshot (hundreds of kB) at most once per this many ms and answers
+   * every request within it with the same bytes, so pollers cannot take the event loop (0: per request).
+   */
+  httpStateMaxAgeMs: z.number().int().min(0).max(60_000).default(100),
   /** Host directory exported as /export; absent: the embedded default export under `varDir`. */
   export: z.string().optional(),
   /** exports(5)-style file with more exports (and rules for /export). */

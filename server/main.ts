@@ -166,6 +166,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     log,
     auth,
     telemetry,
+    stateMaxAgeMs: config.httpStateMaxAgeMs,
     state: () => ({
       replyMode: config.replyMode,
       ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port },
