@@ -104,7 +104,7 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
   const telemetry = new Telemetry({
     pageCache,
     bus,
-    connections: () => replies.connections(),
+    connections: (max) => replies.connections(max),
     faults: () => replies.getFaults(),
     replyMode: () => replies.mode,
     now: () => clock.now(),

@@ -193,10 +193,13 @@ export class ReplyPath {
     return total;
   }
 
-  connections(): ConnectionSnapshot[] {
-    return [...this.conduits.values()].map((c) => {
+  /** The first `max` connections (oldest first): a snapshot of thousands costs the event loop milliseconds. */
+  connections(max = Infinity): ConnectionSnapshot[] {
+    const out: ConnectionSnapshot[] = [];
+    for (const c of this.conduits.values()) {
+      if (out.length >= max) break;
       const s = c.link.stats();
-      return {
+      out.push({
         id: c.id,
         remote: c.remote,
         transport: c.transport,
@@ -209,8 +212,9 @@ export class ReplyPath {
         staleRetransmits: s.staleRetransmits,
         dupAcksIn: s.dupAcksIn,
         pinnedReplies: c.lentReplies,
-      };
-    });
+      });
+    }
+    return out;
   }
 
   /** Stale retransmits seen by every connection, closed ones included. */

@@ -28,7 +28,7 @@ export const statePlugin: FastifyPluginAsync<StatePluginOptions> = async (app, o
     if (cached && t - cached.at < maxAgeMs) {
       timing = `build;dur=0, age;dur=${(t - cached.at).toFixed(1)}`;
     } else {
-      cached = { body: JSON.stringify({ ...opts.telemetry.snapshot(), server: opts.state?.() ?? {} }), at: t };
+      cached = { body: opts.telemetry.snapshotText(opts.state?.() ?? {}), at: t };
       // What building and serializing cost the event loop, told apart from time a busy loop kept the request waiting.
       timing = `build;dur=${(performance.now() - t).toFixed(1)}`;
     }
