@@ -16,13 +16,17 @@ import { Exposition } from './telemetry/exposition.ts';
 export interface MemoryReclaimLimits {
   /** How often the condition is checked, ms (0: never). */
   checkMs: number;
-  /** Event-loop utilization over the last check (0–1) at or below which the server counts as quiet. */
+  /**
+   * Event-loop utilization over the last check (0–1) at or below which the server counts as idle.
+   * Low: a full collection of a grown heap pauses the loop for tens of ms (143 ms measured after a
+   * greedy client, on a loaded machine), so it waits until almost nothing is being served.
+   */
   quietUtilization: number;
   /** Growth of V8's heap plus array buffers since the last prompted collection that makes one worth it. */
   growthBytes: number;
 }
 
-export const MEMORY_RECLAIM_DEFAULTS: Readonly<MemoryReclaimLimits> = Object.freeze({ checkMs: 1000, quietUtilization: 0.25, growthBytes: 32 * 2 ** 20 });
+export const MEMORY_RECLAIM_DEFAULTS: Readonly<MemoryReclaimLimits> = Object.freeze({ checkMs: 1000, quietUtilization: 0.05, growthBytes: 32 * 2 ** 20 });
 
 /** What a prompted collection is measured by: V8's committed heap and the array buffers it holds. */
 function footprint(): number {

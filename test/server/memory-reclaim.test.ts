@@ -18,7 +18,7 @@ function buffers(): Buffer[] {
 
 describe('MemoryReclaimer', () => {
   it('collects once the loop is quiet after growth, not while it is busy, and not again without new growth', async () => {
-    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.25, growthBytes: 32 * MiB }, testLog);
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog);
     try {
       // Held while allocated, so that no collection V8 runs on its own frees them before the check.
       const held = buffers();
