@@ -333,7 +333,7 @@ export async function run(args: string[]): Promise<void> {
     // Each load right after an unloaded measurement of its own: the machine's drift hits both alike.
     for (const load of o.only) await phase(load, await phase(`unloaded-${load}`, null), starts[load]);
     const m = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`).then((r) => r.text());
-    for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans)/.test(line)) say(`# ${line}`);
+    for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans|memory_reclaim)/.test(line)) say(`# ${line}`);
   } finally {
     await rpc?.close();
     await nfs?.rpc.close();

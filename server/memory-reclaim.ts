@@ -4,8 +4,10 @@
  * memory: after an overload the process keeps a heap several times its live size, and freed
  * buffers wait for a collection that a quiet server may not run for a long time. So, checked on a
  * timer: when the process's heap and array buffers have grown by `growthBytes` since the last
- * collection prompted here, and the event loop was mostly idle over the last check (the load is
- * over, and a full collection's pause hurts nobody), a full collection runs.
+ * collection prompted here, or closed connections let go of that many bytes of input and replies
+ * (garbage that memoryUsage() cannot tell from the live bytes it was), and the event loop was
+ * almost idle over the last check (the load is over, and a full collection's pause hurts nobody),
+ * a full collection runs.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -22,7 +24,7 @@ export interface MemoryReclaimLimits {
    * greedy client, on a loaded machine), so it waits until almost nothing is being served.
    */
   quietUtilization: number;
-  /** Growth of V8's heap plus array buffers since the last prompted collection that makes one worth it. */
+  /** Growth of V8's heap plus array buffers, or bytes let go by closed connections, since the last prompted collection that make one worth it. */
   growthBytes: number;
 }
 
@@ -50,13 +52,17 @@ export class MemoryReclaimer {
   reclaims = 0;
   lastPauseMs = 0;
   private baseline = footprint();
+  private releasedMark: number;
   private elu: EventLoopUtilization = performance.eventLoopUtilization();
   private readonly timer: NodeJS.Timeout | null;
 
+  /** `released`: bytes closed connections let go of so far (the stream budget's count). */
   constructor(
     private readonly limits: MemoryReclaimLimits,
     private readonly log: Logger,
+    private readonly released: () => number = () => 0,
   ) {
+    this.releasedMark = released();
     this.timer = limits.checkMs > 0 ? setInterval(() => this.check(), limits.checkMs).unref() : null;
   }
 
@@ -68,13 +74,16 @@ export class MemoryReclaimer {
     const before = footprint();
     // Memory that went down by itself (V8's own reducer) lowers the mark growth is measured from.
     this.baseline = Math.min(this.baseline, before);
-    if (busy > this.limits.quietUtilization || before - this.baseline < this.limits.growthBytes) return false;
+    const released = this.released();
+    if (busy > this.limits.quietUtilization) return false;
+    if (before - this.baseline < this.limits.growthBytes && released - this.releasedMark < this.limits.growthBytes) return false;
     const t = performance.now();
     fullGc();
     this.lastPauseMs = performance.now() - t;
     // Array buffers are freed by a background sweep after the pause: the mark settles at their
     // new level through the minimum above, at the next checks.
     this.baseline = footprint();
+    this.releasedMark = released;
     this.reclaims++;
     // Its own pause is not load: the next check measures from here.
     this.elu = performance.eventLoopUtilization();

@@ -40,4 +40,21 @@ describe('MemoryReclaimer', () => {
       r.close();
     }
   });
+
+  it('collects when closed connections let go of growthBytes, which memoryUsage() cannot tell from live bytes', async () => {
+    let released = 0;
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog, () => released);
+    try {
+      await sleep(300);
+      expect(r.check()).toBe(false);
+      released += 40 * MiB;
+      await sleep(300);
+      expect(r.check()).toBe(true);
+      await sleep(300);
+      expect(r.check()).toBe(false);
+      expect(r.reclaims).toBe(1);
+    } finally {
+      r.close();
+    }
+  });
 });
