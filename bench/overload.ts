@@ -25,7 +25,10 @@
  * Args: --seconds N (each load runs at least this long, 60), --runs N (nfs-cat runs per phase, 5),
  *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects),
  *       --mmap-threshold BYTES (the server's glibc malloc serves blocks this large and up with their
- *       own mappings, given back when freed: GLIBC_TUNABLES=glibc.malloc.mmap_threshold).
+ *       own mappings, given back when freed: GLIBC_TUNABLES=glibc.malloc.mmap_threshold),
+ *       --cpu-prof DIR (the server under node --cpu-prof: its profile, written when it stops, shows
+ *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
+ *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -55,10 +58,12 @@ interface Options {
   only: Load[];
   reconnect: boolean;
   mmapThreshold: number | null;
+  cpuProf: string | null;
+  nodeArgs: string[];
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [] };
   const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -67,11 +72,13 @@ function parseOptions(args: string[]): Options {
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
     else if (a === '--reconnect') o.reconnect = true;
     else if (a === '--mmap-threshold') o.mmapThreshold = int(a, args[++i]);
+    else if (a === '--cpu-prof') o.cpuProf = path.resolve(args[++i] ?? '');
+    else if (a === '--node-arg') o.nodeArgs.push(args[++i] ?? '');
     else if (a === '--only') {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG)`);
   }
   return o;
 }
@@ -265,7 +272,7 @@ export async function run(args: string[]): Promise<void> {
     for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
     await f.close();
     const env = o.mmapThreshold === null ? {} : { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold=${o.mmapThreshold}` };
-    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env });
+    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs: [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])] });
     const { nfs: nfsPort, mount } = server.ports;
     const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
     nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
@@ -326,7 +333,7 @@ export async function run(args: string[]): Promise<void> {
     // Each load right after an unloaded measurement of its own: the machine's drift hits both alike.
     for (const load of o.only) await phase(load, await phase(`unloaded-${load}`, null), starts[load]);
     const m = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`).then((r) => r.text());
-    for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans)/.test(line)) say(`# ${line}`);
+    for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans|memory_reclaim)/.test(line)) say(`# ${line}`);
   } finally {
     await rpc?.close();
     await nfs?.rpc.close();

@@ -60,6 +60,8 @@ export interface StreamBudgetStats {
   longestIdleMs: number;
   pauses: number;
   closed: Record<CloseReason, number>;
+  /** Input and committed reply bytes let go by connections that closed, since start. */
+  releasedBytes: number;
 }
 
 /**
@@ -77,6 +79,7 @@ export class StreamBudget {
   private committedConns = 0;
   private inflightCalls = 0;
   private pauses = 0;
+  private released = 0;
   private readonly closed = Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
   private timer: NodeJS.Timeout | null = null;
 
@@ -109,6 +112,7 @@ export class StreamBudget {
     if (!this.conns.delete(c)) return;
     this.pausedConns.delete(c);
     this.buffered -= held;
+    this.released += held + committed;
     this.replyCommitted(committed, 0);
     if (this.conns.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -208,6 +212,7 @@ export class StreamBudget {
       longestIdleMs: idle,
       pauses: this.pauses,
       closed: { ...this.closed },
+      releasedBytes: this.released,
     };
   }
 

@@ -16,6 +16,7 @@ import { parseMac } from '../netstack/wire/ethernet.ts';
 import { WIRE_DEFAULT_LIMITS } from '../netstack/wire/stack.ts';
 import { REPO_ROOT } from './paths.ts';
 import { defaultCachePages } from './pagecache/sizing.ts';
+import { MEMORY_RECLAIM_DEFAULTS } from './memory-reclaim.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
 export const NFS_PORT = 2049;
@@ -52,6 +53,11 @@ export const ConfigSchema = z.strictObject({
    * so beyond loopback they need the control token (server/http/control.ts).
    */
   httpHost: z.string().default('127.0.0.1'),
+  /**
+   * GET /api/state builds its snapshot (hundreds of kB) at most once per this many ms and answers
+   * every request within it with the same bytes, so pollers cannot take the event loop (0: per request).
+   */
+  httpStateMaxAgeMs: z.number().int().min(0).max(60_000).default(100),
   /** Host directory exported as /export; absent: the embedded default export under `varDir`. */
   export: z.string().optional(),
   /** exports(5)-style file with more exports (and rules for /export). */
@@ -211,6 +217,14 @@ export const ConfigSchema = z.strictObject({
       userTimeoutMs: positive.default(WIRE_DEFAULT_LIMITS.userTimeoutMs),
       rcvWnd: positive.max(1 << 30).default(WIRE_DEFAULT_LIMITS.rcvWnd),
       gsoSegs: positive.max(44).default(WIRE_DEFAULT_LIMITS.gsoSegs),
+    })
+    .prefault({}),
+  /** Full garbage collections once load has passed (server/memory-reclaim.ts); `checkMs` 0: never. */
+  memoryReclaim: z
+    .strictObject({
+      checkMs: z.number().int().min(0).default(MEMORY_RECLAIM_DEFAULTS.checkMs),
+      quietUtilization: z.number().gt(0).max(1).default(MEMORY_RECLAIM_DEFAULTS.quietUtilization),
+      growthBytes: positive.default(MEMORY_RECLAIM_DEFAULTS.growthBytes),
     })
     .prefault({}),
   pinBudget: z

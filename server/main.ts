@@ -18,6 +18,7 @@ import type { PcapWriter } from '../netstack/pcap.ts';
 import { ReplyPath } from './reply/reply-path.ts';
 import { createServerBus, type ServerBus } from './events.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
+import { MemoryReclaimer, reclaimExposition } from './memory-reclaim.ts';
 import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { limitsExposition } from './telemetry/limits-metrics.ts';
@@ -104,7 +105,7 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
   const telemetry = new Telemetry({
     pageCache,
     bus,
-    connections: () => replies.connections(),
+    connections: (max) => replies.connections(max),
     faults: () => replies.getFaults(),
     replyMode: () => replies.mode,
     now: () => clock.now(),
@@ -138,8 +139,9 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const { pageCache, replies, telemetry, drc, dispatcher, services, bus } = core;
   // One input and reply budget over every stream connection, NFS and MOUNT ports alike.
   const budget = new StreamBudget(config.limits, log);
+  const reclaimer = new MemoryReclaimer(config.memoryReclaim, log, () => budget.stats().releasedBytes);
   // A failed start closes what it had opened, so the CLI can exit with one line.
-  const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close(), budget.close())];
+  const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close(), budget.close(), reclaimer.close())];
   const unwind = async (e: unknown): Promise<never> => {
     for (const close of opened.reverse()) await close().catch(() => undefined);
     throw e;
@@ -166,6 +168,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
     log,
     auth,
     telemetry,
+    stateMaxAgeMs: config.httpStateMaxAgeMs,
     state: () => ({
       replyMode: config.replyMode,
       ports: { nfs: nfs.port, mount: mount.port, portmap: portmap.port },
@@ -175,9 +178,10 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       sockets: { nfs: nfs.tcp.connections, mount: mount.tcp.connections },
       streams: budget.stats(),
       memory: process.memoryUsage(),
+      memoryReclaim: { reclaims: reclaimer.reclaims, lastPauseMs: reclaimer.lastPauseMs },
       ...(wire ? { wire: wire.snapshot() } : {}),
     }),
-    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]) + (wire ? wireMetrics(wire.snapshot()) : ''),
+    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]) + reclaimExposition(reclaimer) + (wire ? wireMetrics(wire.snapshot()) : ''),
     locks: () => locksSnapshot(services.nlm, services.nsm),
     faults: {
       get: () => replies.getFaults(),
@@ -218,6 +222,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       await portmap.close();
       await Promise.all([nfs.tcp.close(), nfs.udp.close(), mount.tcp.close(), mount.udp.close()]);
       budget.close();
+      reclaimer.close();
       await services.close();
     },
   };

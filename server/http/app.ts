@@ -25,6 +25,8 @@ export interface HttpAppOptions {
   log: Logger;
   /** The server's own parts for GET /api/state (ports, DRC…), under `server`. */
   state?: StateSnapshot;
+  /** How long one built /api/state answers every request (0: built per request). */
+  stateMaxAgeMs?: number;
   telemetry: Telemetry;
   faults: FaultApi;
   /** The dashboard event stream; by default one on the telemetry with the default limits. */
@@ -48,7 +50,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   if (opts.auth) requireControlToken(app, opts.auth);
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   await app.register(dashboardPlugin, { auth: opts.auth });
-  await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state });
+  await app.register(statePlugin, { telemetry: opts.telemetry, state: opts.state, maxAgeMs: opts.stateMaxAgeMs ?? 0 });
   await app.register(metricsPlugin, { telemetry: opts.telemetry, stream, ...(opts.metrics ? { extra: opts.metrics } : {}), ...(opts.locks ? { locks: opts.locks } : {}) });
   if (opts.locks) await app.register(locksPlugin, { locks: opts.locks });
   await app.register(tracePlugin, { telemetry: opts.telemetry });

@@ -196,10 +196,13 @@ export class ReplyPath {
     return total;
   }
 
-  connections(): ConnectionSnapshot[] {
-    return [...this.conduits.values()].map((c) => {
+  /** The first `max` connections (oldest first): a snapshot of thousands costs the event loop milliseconds. */
+  connections(max = Infinity): ConnectionSnapshot[] {
+    const out: ConnectionSnapshot[] = [];
+    for (const c of this.conduits.values()) {
+      if (out.length >= max) break;
       const s = c.link.stats();
-      return {
+      out.push({
         id: c.id,
         remote: c.remote,
         transport: c.transport,
@@ -212,14 +215,16 @@ export class ReplyPath {
         staleRetransmits: s.staleRetransmits,
         dupAcksIn: s.dupAcksIn,
         pinnedReplies: c.lentReplies,
-      };
-    });
+      });
+    }
+    return out;
   }
 
   /** Stale retransmits seen by every connection, closed ones included. */
   staleRetransmits(): number {
     let n = this.closedStale;
-    for (const c of this.conduits.values()) n += c.link.stats().staleRetransmits;
+    // The pair's receiver holds the count stats() reports, without building all of stats() (thousands of connections).
+    for (const c of this.conduits.values()) n += this.pairs.get(c.id)?.receiver.staleRetransmits ?? c.link.stats().staleRetransmits;
     return n;
   }
 

@@ -130,6 +130,8 @@ export class LifetimeLog {
   private readonly pending = new Map<number, Mark[]>();
   private readonly segments = new Map<number, SegmentQueue>();
   private readonly touched = new Set<number>();
+  /** JSON text of lifetimes already serialized, dropped when they change (touch) or leave the log. */
+  private readonly texts = new Map<number, string>();
   private touchedOmitted = 0;
   private evictedCount = 0;
 
@@ -143,16 +145,23 @@ export class LifetimeLog {
   }
 
   /** Entries in each internal structure (each bounded by a limit), for tests and /metrics. */
-  sizes(): Record<'open' | 'recent' | 'skbs' | 'holders' | 'pending' | 'conns' | 'segments', number> {
+  sizes(): Record<'open' | 'recent' | 'skbs' | 'holders' | 'pending' | 'conns' | 'segments' | 'texts', number> {
     let segments = 0;
     for (const q of this.segments.values()) segments += q.size;
-    return { open: this.open.size, recent: this.recent.size, skbs: this.skbs.size, holders: this.holders.size, pending: this.pending.size, conns: this.segments.size, segments };
+    return { open: this.open.size, recent: this.recent.size, skbs: this.skbs.size, holders: this.holders.size, pending: this.pending.size, conns: this.segments.size, segments, texts: this.texts.size };
   }
 
   json(l: Lifetime): LifetimeJson {
     const held = [...(this.holders.get(l.destructor) ?? [])];
     const max = this.limits.maxHoldersPerLifetime;
     return { ...l, pfns: [...l.pfns], marks: l.marks.map((m) => ({ ...m })), counts: { ...l.counts }, holders: held.slice(0, max), holdersUntracked: Math.max(0, held.length - max) };
+  }
+
+  /** `json(l)` as text, serialized once until the lifetime next changes. */
+  jsonText(l: Lifetime): string {
+    let text = this.texts.get(l.destructor);
+    if (text === undefined) this.texts.set(l.destructor, (text = JSON.stringify(this.json(l))));
+    return text;
   }
 
   get openCount(): number {
@@ -311,7 +320,10 @@ export class LifetimeLog {
   private close(l: Lifetime): void {
     this.open.delete(l.destructor);
     const dropped = this.recent.push(l);
-    if (dropped) this.recentById.delete(dropped.destructor);
+    if (dropped) {
+      this.recentById.delete(dropped.destructor);
+      this.texts.delete(dropped.destructor);
+    }
     this.recentById.set(l.destructor, l);
     this.touch(l.destructor);
   }
@@ -386,6 +398,7 @@ export class LifetimeLog {
   }
 
   private touch(destructor: number): void {
+    this.texts.delete(destructor);
     if (this.touched.has(destructor)) return;
     if (this.touched.size >= this.limits.maxLifetimesPerDelta) this.touchedOmitted++;
     else this.touched.add(destructor);

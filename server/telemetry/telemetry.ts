@@ -20,7 +20,8 @@ import { LifetimeLog, type Lifetime, type LifetimeJson } from './lifetimes.ts';
 export interface TelemetryOptions {
   pageCache: PageCache;
   bus: ServerBus;
-  connections: () => ConnectionSnapshot[];
+  /** At most `max` connections' snapshots. */
+  connections: (max: number) => ConnectionSnapshot[];
   faults: () => FaultSettings;
   replyMode: () => string;
   /** ms, the same clock the event sources stamp their events with. */
@@ -202,6 +203,16 @@ export class Telemetry {
   }
 
   /**
+   * `{ ...snapshot(), server }` as JSON text (GET /api/state). Each lifetime's text is kept until
+   * the lifetime changes, so a poll re-serializes only what changed since the previous one.
+   */
+  snapshotText(server: Record<string, unknown>): string {
+    const { lifetimes: _none, ...rest } = this.snapshotOf([]);
+    const texts = this.lifetimes.all().map((l) => this.lifetimes.jsonText(l));
+    return `${JSON.stringify(rest).slice(0, -1)},"lifetimes":[${texts.join(',')}],"server":${JSON.stringify(server)}}`;
+  }
+
+  /**
    * The dashboard stream's snapshot: the newest lifetimes and a few older ones showing a stale
    * retransmit (limits.ts), so opening the dashboard costs the same however long the log is.
    */
@@ -331,7 +342,7 @@ export class Telemetry {
   }
 
   private connections(): ConnectionSnapshot[] {
-    return this.opts.connections().slice(0, this.limits.maxConnectionsShown);
+    return this.opts.connections(this.limits.maxConnectionsShown).slice(0, this.limits.maxConnectionsShown);
   }
 
   private countersNow(): Counters {

@@ -32,11 +32,11 @@ afterEach(async () => {
   for (const o of open.splice(0).reverse()) await o.close();
 });
 
-async function harness(limits: Partial<EventStreamLimits> = {}, pages = 64): Promise<Harness> {
+async function harness(limits: Partial<EventStreamLimits> = {}, pages = 64, stateMaxAgeMs = 0): Promise<Harness> {
   const world = new SyntheticWorld({ pages });
   const faults = new MemoryFaults({ ...DEFAULT_FAULTS });
   const stream = new EventStream(world.telemetry, testLog, limits, false);
-  const app = await buildHttpApp({ log: testLog, telemetry: world.telemetry, faults, stream, state: () => ({ ports: { nfs: 2049 } }) });
+  const app = await buildHttpApp({ log: testLog, telemetry: world.telemetry, faults, stream, state: () => ({ ports: { nfs: 2049 } }), stateMaxAgeMs });
   open.push(app, world.telemetry);
   return { world, faults, stream, app };
 }
@@ -126,6 +126,23 @@ describe('GET /api/state and /api/pages/:pfn', () => {
     expect(s.lifetimes.map((l) => l.destructor)).toEqual([r.destructor]);
     expect(s.mode).toBe('destructor');
     expect(s.faults).toEqual(DEFAULT_FAULTS);
+  });
+
+  it('builds the snapshot once per stateMaxAgeMs and answers every request within it with the same bytes', async () => {
+    const call = { xid: 1, prog: 100003, progName: 'nfs', vers: 3, proc: 0, procName: 'NULL', status: 'SUCCESS', drc: 'none', transport: 'tcp', remoteAddress: '127.0.0.1', micros: 5 } as const;
+    const calls = (r: { json(): unknown }) => (r.json() as TelemetrySnapshot).counters.calls['nfs.NULL'] ?? 0;
+    const cached = await harness({}, 64, 60_000);
+    const first = await cached.app.inject('/api/state');
+    expect(first.headers['server-timing']).toMatch(/^build;dur=[\d.]+$/);
+    cached.world.telemetry.recordCall(call);
+    const second = await cached.app.inject('/api/state');
+    expect(second.body).toBe(first.body);
+    expect(second.headers['server-timing']).toMatch(/^build;dur=0, age;dur=[\d.]+$/);
+    expect(calls(second)).toBe(0);
+    const fresh = await harness({}, 64, 0);
+    await fresh.app.inject('/api/state');
+    fresh.world.telemetry.recordCall(call);
+    expect(calls(await fresh.app.inject('/api/state'))).toBe(1);
   });
 
   it('gives one frame’s detail, 404 for a frame that does not exist, 400 for a bad pfn', async () => {

@@ -31,14 +31,14 @@ const READY = /^pagelife ready nfs=(\d+) mount=(\d+) portmap=(\d+|off) http=(\d+
  * Starts `pagelife serve ARGS` as a child process (the same entry point users run) and resolves once
  * it prints its ready line. Ports default to 0 (any free port) and portmap to off unless ARGS say otherwise.
  */
-export async function startServer(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+export async function startServer(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const defaults: string[] = [];
   const has = (flag: string) => args.includes(flag);
   if (!has('--nfs-port')) defaults.push('--nfs-port', '0');
   if (!has('--mount-port')) defaults.push('--mount-port', '0');
   if (!has('--portmap')) defaults.push('--portmap', 'off');
   if (!has('--http-port')) defaults.push('--http-port', '0');
-  const proc = spawn(process.execPath, [BIN, 'serve', ...defaults, ...args], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'serve', ...defaults, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

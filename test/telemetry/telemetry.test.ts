@@ -7,6 +7,7 @@ import { Exposition } from '../../server/telemetry/exposition.ts';
 import type { CallOutcome } from '../../rpc/dispatch.ts';
 import { MOUNT_PROGRAM } from '../../server/mount/constants.ts';
 import { NFS_PROGRAM } from '../../server/nfs3/constants.ts';
+import type { TelemetrySnapshot } from '../../server/telemetry/telemetry.ts';
 import { memoryFile, SyntheticWorld } from './synthetic.ts';
 import { checkBeginEnd } from './trace-check.ts';
 
@@ -116,6 +117,22 @@ describe('page lifetimes', () => {
     // The latest stale one (older than the newest five), then the newest five, the open one last.
     expect(s.lifetimes.map((l) => l.destructor)).toEqual([stale[1]!.destructor, ...plain.slice(-4).map((r) => r.destructor), open.destructor]);
     expect(s.counters).toEqual(w.telemetry.snapshot().counters);
+  });
+
+  it("/api/state's text is the snapshot's JSON, and a lifetime serialized before shows its later changes", async () => {
+    const w = new SyntheticWorld();
+    const f = memoryFile('a', FILE_SIZE);
+    const done = await w.read({ file: f, offset: 0, count: 2 * PAGE_SIZE });
+    const open = await w.read({ file: f, offset: 2 * PAGE_SIZE, count: PAGE_SIZE, leavePinned: true });
+    const server = { ports: { nfs: 2049 } };
+    const text = () => JSON.parse(w.telemetry.snapshotText(server)) as TelemetrySnapshot & { server: unknown };
+    expect(text()).toEqual({ ...w.telemetry.snapshot(), server });
+    // Both lifetimes' texts are kept now; a netstack event on the open one must show in the next text.
+    w.net.emit({ type: 'segment-drop', conn: 1, t: w.t, seq: open.seq, end: open.end, reason: 'loss' });
+    const after = text();
+    expect(after.lifetimes.find((l) => l.destructor === open.destructor)!.marks.some((m) => m.kind === 'drop')).toBe(true);
+    expect(after).toEqual({ ...w.telemetry.snapshot(), server });
+    expect(after.lifetimes.map((l) => l.destructor)).toEqual([done.destructor, open.destructor]);
   });
 
   it('adopts what the netstack reported before the pin was announced', async () => {
@@ -292,8 +309,10 @@ describe('bounds', () => {
       w.net.emit({ type: 'frag-ref', conn, t: w.t, skb: 3e6 + i, page: 0, destructor: 1e7 + i });
       w.net.emit({ type: 'segment-transmit', conn, t: w.t, seq: 0, end: 1, skb: 3e6 + i, destructors: [1e7 + i] });
       if (i % 100 === 0) w.telemetry.delta();
+      if (i % 500 === 0) w.telemetry.snapshotText({});
     }
     const sizes = w.telemetry.sizes();
+    expect(sizes.texts).toBeLessThanOrEqual(sizes.open! + sizes.recent!);
     expect(sizes.open).toBeLessThanOrEqual(limits.maxOpenLifetimes);
     expect(sizes.recent).toBeLessThanOrEqual(limits.maxRecentLifetimes);
     expect(sizes.skbs).toBeLessThanOrEqual(limits.maxTrackedSkbs);

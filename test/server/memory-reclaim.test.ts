@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryReclaimer, reclaimExposition } from '../../server/memory-reclaim.ts';
+import { testLog } from '../support/logger.ts';
+
+const MiB = 2 ** 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Keeps the event loop busy for `ms` of wall time (utilization near 1 however slow the machine). */
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/** 64 MiB of 64 KiB buffers, as a closed connection's socket reads leave behind once dropped. */
+function buffers(): Buffer[] {
+  return Array.from({ length: 1024 }, (_, i) => Buffer.alloc(64 * 1024, i));
+}
+
+describe('MemoryReclaimer', () => {
+  it('collects once the loop is quiet after growth, not while it is busy, and not again without new growth', async () => {
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog);
+    try {
+      // Held while allocated, so that no collection V8 runs on its own frees them before the check.
+      const held = buffers();
+      spin(300);
+      expect(r.check()).toBe(false);
+      expect(r.reclaims).toBe(0);
+      held.length = 0;
+      await sleep(300);
+      const before = process.memoryUsage().arrayBuffers;
+      expect(r.check()).toBe(true);
+      expect(r.reclaims).toBe(1);
+      // The 64 MiB of buffers were garbage: the collection freed them (their backing stores in a
+      // background sweep after its pause).
+      await expect.poll(() => before - process.memoryUsage().arrayBuffers, { timeout: 5000 }).toBeGreaterThanOrEqual(60 * MiB);
+      await sleep(300);
+      expect(r.check()).toBe(false);
+      expect(reclaimExposition(r)).toContain('pagelife_memory_reclaims_total 1');
+    } finally {
+      r.close();
+    }
+  });
+
+  it('collects when closed connections let go of growthBytes, which memoryUsage() cannot tell from live bytes', async () => {
+    let released = 0;
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog, () => released);
+    try {
+      await sleep(300);
+      expect(r.check()).toBe(false);
+      released += 40 * MiB;
+      await sleep(300);
+      expect(r.check()).toBe(true);
+      await sleep(300);
+      expect(r.check()).toBe(false);
+      expect(r.reclaims).toBe(1);
+    } finally {
+      r.close();
+    }
+  });
+});
