@@ -348,9 +348,8 @@ export class TcpReceiver {
       } else cur = { s: before(r.s, cur.s) ? r.s : cur.s, e: after(r.e, cur.e) ? r.e : cur.e };
     }
     if (!placed) out.push(cur);
-    const newest = out[out.length - 1]!.e;
-    const oldest = seqAdd(newest, -this.historySize);
-    this.seen = out.filter((r) => after(r.e, oldest)).map((r) => (before(r.s, oldest) ? { s: oldest, e: r.e } : r));
+    this.seen = out;
+    this.forgetOverwritten();
   }
 
 

@@ -4,12 +4,11 @@
  * objects the caller's (squashed) identity.
  */
 import type { BigIntStats } from 'node:fs';
-import { closeSync, fstatSync, openSync } from 'node:fs';
 import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
 import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
-import { identityOf, openObjectAnchor, openVerified, sameObject, using, type Anchor } from '../vfs/anchor.ts';
+import { identityOf, openObjectAnchor, openVerified, openVerifiedSync, using, type Anchor } from '../vfs/anchor.ts';
 import type { DescriptorOps } from '../vfs/descriptor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
 import { checkComponent, type VNode } from '../vfs/vfs.ts';
@@ -223,18 +222,9 @@ export async function openForWrite(n: VNode, op: string): Promise<FileHandle> {
  * the descriptor and its attributes at opening. The caller closes it.
  */
 export function openForWriteSync(n: VNode, op: string): { fd: number; st: BigIntStats } {
-  let fd: number;
   try {
-    fd = openSync(n.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
+    return openVerifiedSync(n.abs, constants.O_WRONLY, identityOf(n.st), op, n.rel);
   } catch (e) {
-    throw toNfsError(e, { op, path: n.rel });
-  }
-  try {
-    const st = fstatSync(fd, { bigint: true });
-    if (!sameObject(st, identityOf(n.st))) throw new NfsError(NFS3ERR_STALE, { op, path: n.rel, reason: 'the path now names another file' });
-    return { fd, st };
-  } catch (e) {
-    closeSync(fd);
     throw toNfsError(e, { op, path: n.rel });
   }
 }

@@ -196,14 +196,18 @@ export async function openVerified(hostPath: string, flags: number, want: Identi
   return h;
 }
 
-/** openVerified with the synchronous calls: the descriptor of the object `want` names, or ESTALE. */
-export function openVerifiedSync(hostPath: string, flags: number, want: Identity, op: string, rel: string): number {
+/**
+ * openVerified with the synchronous calls: the descriptor of the object `want` names and its
+ * attributes at opening, or ESTALE.
+ */
+export function openVerifiedSync(hostPath: string, flags: number, want: Identity, op: string, rel: string): { fd: number; st: BigIntStats } {
   const fd = openSync(hostPath, flags | constants.O_NOFOLLOW);
   try {
-    if (!sameObject(fstatSync(fd, { bigint: true }), want)) throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another file' });
+    const st = fstatSync(fd, { bigint: true });
+    if (!sameObject(st, want)) throw new VfsError('ESTALE', { op, path: rel, reason: 'the path now names another file' });
+    return { fd, st };
   } catch (e) {
     closeSync(fd);
     throw e;
   }
-  return fd;
 }

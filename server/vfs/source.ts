@@ -42,7 +42,7 @@ export function fileSourceOf(n: VNode): ClosableFileSource {
   const io = async (op: (fd: number) => Promise<number>): Promise<number> => {
     running++;
     try {
-      fd ??= openVerifiedSync(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel);
+      fd ??= openVerifiedSync(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel).fd;
       return await op(fd);
     } finally {
       if (--running === 0 && closing) shut();
