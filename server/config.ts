@@ -178,6 +178,12 @@ export const ConfigSchema = z.strictObject({
        * (tcp_wmem's max, 4 MiB): a few 1 MiB replies pipelined on a healthy socket stay lent.
        */
       socketOrphanBytes: positive.default(4 * 1024 * 1024),
+      /**
+       * Bytes delivered during one turn of the event loop past which they are written to the socket
+       * at once rather than at the end of the turn (Linux's forced push). Pipelined 1 MiB READs run
+       * in one turn: the client reads the first while the next go through the model.
+       */
+      socketFlushBytes: positive.default(256 * 1024),
       maxUdpFlows: positive.default(1024),
     })
     .prefault({}),

@@ -35,6 +35,8 @@ export interface ReplyNetOptions {
   rcvWnd: number;
   /** Bytes queued on a real socket past which delivered data is copied and its pages let go. */
   socketOrphanBytes: number;
+  /** Bytes delivered in one turn past which they are written to the socket at once. */
+  socketFlushBytes: number;
   /** UDP destinations with a device of their own; the least recently used goes beyond it. */
   maxUdpFlows: number;
 }
@@ -101,7 +103,7 @@ export class ReplyPath {
   }
 
   /** The ReplySink of a new TCP connection (RpcTcpServer's sinkFor). */
-  sinkFor = (socket: Socket, info: TransportInfo): TcpConnection => this.attach(socketStream(socket), `${info.remoteAddress}:${info.remotePort}`);
+  sinkFor = (socket: Socket, info: TransportInfo): TcpConnection => this.attach(socketStream(socket, this.opts.net.socketFlushBytes), `${info.remoteAddress}:${info.remotePort}`);
 
   /** A connection whose delivered bytes go to `out` (a socket, or an in-process client in replays). */
   attach(out: ByteStream, remote: string): TcpConnection {

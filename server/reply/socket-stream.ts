@@ -13,10 +13,13 @@ export interface ByteStream {
  * A net.Socket as a ByteStream. What the simulated receiver delivers during one turn of the event
  * loop (one segment at a time) leaves in one writev (cork/uncork) at the end of the turn, and views
  * that are adjacent in memory (consecutive page-cache frames of a READ) go as one view of both, so
- * a 1 MiB READ is a few iovecs and one syscall rather than 256 writes over ~17 syscalls. Each
- * `done` is called from that write's callback (after the kernel took the bytes, or on error).
+ * a 1 MiB READ is a few iovecs and one syscall rather than 256 writes over ~17 syscalls. Once
+ * `flushBytes` are waiting they leave at once, as Linux's tcp_push does not hold a queue past half
+ * the window (`forced_push`): with several READs executed in one turn, the client starts on the
+ * first reply while the rest go through the model, instead of all of them waiting for the last.
+ * Each `done` is called from that write's callback (after the kernel took the bytes, or on error).
  */
-export function socketStream(s: Socket): ByteStream {
+export function socketStream(s: Socket, flushBytes: number): ByteStream {
   let out: Buffer[] = [];
   let dones: (() => void)[] = [];
   let pendingBytes = 0;
@@ -31,7 +34,6 @@ export function socketStream(s: Socket): ByteStream {
     runFirst = null;
   };
   const flush = (): void => {
-    queued = false;
     endRun();
     const chunks = out;
     const ds = dones;
@@ -48,6 +50,10 @@ export function socketStream(s: Socket): ByteStream {
     // The callback runs once, on success or error (a destroyed socket): done either way.
     s.write(chunks[last]!, allDone);
     s.uncork();
+  };
+  const endOfTurn = (): void => {
+    queued = false;
+    flush();
   };
   return {
     get destroyed() {
@@ -70,9 +76,10 @@ export function socketStream(s: Socket): ByteStream {
         runEnd = c.byteOffset + c.length;
       }
       dones.push(done);
-      if (!queued) {
+      if (pendingBytes >= flushBytes) flush();
+      else if (!queued) {
         queued = true;
-        queueMicrotask(flush);
+        queueMicrotask(endOfTurn);
       }
     },
   };
