@@ -12,7 +12,12 @@
  * server runs every row too, alternated with the other two, and a line per row compares the trees:
  *   ab <row> new <v> baseline <v> ratio <r>
  *
- * Args: --rounds N (3), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
+ * Before the measured rounds every server runs every row `--warmup` times, unmeasured (printed as
+ * `# warmup` lines): a server that has been serving for a moment is what a client meets, and
+ * pagelife's first pass otherwise measures V8 compiling its hot paths and its page cache filling
+ * (ganesha reads tmpfs through the host's page cache, which is always warm).
+ *
+ * Args: --rounds N (3), --warmup N (1; 0 for none), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
  *       10000), --creates N (2000), --only ROW,ROW… (substring match), --baseline DIR,
  *       --cache-pages N (the default-settings servers' page cache; default: each tree's own default).
  */
@@ -33,6 +38,8 @@ const BIG_CACHE_PAGES = 81920;
 
 interface Options {
   rounds: number;
+  /** Unmeasured passes of every row on every server before the rounds. */
+  warmup: number;
   sizeMiB: number;
   ops: number;
   creates: number;
@@ -75,18 +82,22 @@ const ROWS: Row[] = [
 ];
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 3, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
+  const o: Options = { rounds: 3, warmup: 1, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--rounds') o.rounds = int(a, args[++i]);
+    else if (a === '--warmup') {
+      o.warmup = Number(args[++i]);
+      if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new BenchUsageError(`bench peers: --warmup wants a whole number, got ${args[i]}`);
+    }
     else if (a === '--size') o.sizeMiB = int(a, args[++i]);
     else if (a === '--ops') o.ops = int(a, args[++i]);
     else if (a === '--creates') o.creates = int(a, args[++i]);
     else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
-    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
+    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --warmup N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
   }
   return o;
 }
@@ -146,22 +157,23 @@ export async function run(args: string[]): Promise<void> {
     const g = await startGanesha(procs, base, exportDir, true);
     if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
     servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
-    say(`# peers: ${o.rounds} rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
+    say(`# peers: ${o.warmup} warm-up and ${o.rounds} measured rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
 
     const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
     const column = (s: Server): 'pagelife' | 'baseline' | 'ganesha' => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
-    for (let round = 0; round < o.rounds; round++) {
+    // Warm-up passes are rounds -warmup … -1: their CREATE names differ from the measured ones too.
+    for (let round = -o.warmup; round < o.rounds; round++) {
       for (const row of rows) {
         const group = [servers.get(row.pagelife)!, servers.get('ganesha')!];
         if (o.baseline) group.splice(1, 0, servers.get(row.pagelife === 'pagelife' ? 'baseline' : 'baseline-big-cache')!);
-        const order = group.map((_, i) => group[(i + round) % group.length]!);
+        const order = group.map((_, i) => group[(i + round + o.warmup) % group.length]!);
         const parts: string[] = [];
         for (const s of order) {
           const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round })));
-          results.get(row.name)![column(s)].push(v);
+          if (round >= 0) results.get(row.name)![column(s)].push(v);
           parts.push(`${s.name}=${v}`);
         }
-        say(`# round ${round + 1} ${row.name}: ${parts.join(' ')}`);
+        say(`# ${round < 0 ? 'warmup' : `round ${round + 1}`} ${row.name}: ${parts.join(' ')}`);
       }
     }
     for (const row of rows) {
