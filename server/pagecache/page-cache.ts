@@ -286,6 +286,8 @@ export class PageCache {
     try {
       for (let index = Math.max(last + 1, ra.aheadTo + 1); index <= to; index++) {
         if (entry.frames.has(index)) {
+          // Cached already: ahead as much as a page read ahead, so the next request does not look again.
+          ra.aheadTo = index;
           start();
           continue;
         }
