@@ -41,6 +41,10 @@ export const GSO_SEGS_DEFAULT = 44;
  * `--config FILE` JSON are merged into it (flags win) and validated once, at start. Unknown keys
  * are errors at every level, as in the HTTP API: a typo (`replymode`) must not be silently ignored.
  */
+/** When page lifetimes are recorded (server/telemetry/telemetry.ts). */
+export const LIFETIME_RECORDING = ['watched', 'always'] as const;
+export type LifetimeRecording = (typeof LIFETIME_RECORDING)[number];
+
 export const ConfigSchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   nfsPort: port.default(NFS_PORT),
@@ -58,6 +62,18 @@ export const ConfigSchema = z.strictObject({
    * every request within it with the same bytes, so pollers cannot take the event loop (0: per request).
    */
   httpStateMaxAgeMs: z.number().int().min(0).max(60_000).default(100),
+  /**
+   * Page lifetimes (the dashboard's timeline, page detail, trace export): `watched` records them
+   * while a dashboard is connected, and for `lingerMs` after a request for state, page detail or
+   * trace; `always` from the start. Counters, histograms and the page grid are kept either way.
+   * Recording costs a quarter of a READ's CPU: an event per page and per fragment, and a record per reply.
+   */
+  telemetry: z
+    .strictObject({
+      lifetimes: z.enum(LIFETIME_RECORDING).default('watched'),
+      lingerMs: positive.max(3_600_000).default(60_000),
+    })
+    .prefault({}),
   /** Host directory exported as /export; absent: the embedded default export under `varDir`. */
   export: z.string().optional(),
   /** exports(5)-style file with more exports (and rules for /export). */

@@ -111,6 +111,8 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
     now: () => clock.now(),
     // Named once the exports exist (below); pages of files nobody looked up stay dev:ino.
     fileName: (file) => services?.nfs.vfs.nameOf(file),
+    lifetimes: config.telemetry.lifetimes,
+    lingerMs: config.telemetry.lingerMs,
   });
   const drc = new DuplicateRequestCache(config.drc);
   const dispatcher = new Dispatcher({ log, drc, bus });

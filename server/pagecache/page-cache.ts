@@ -135,6 +135,7 @@ export class PageCache {
   private readonly files = new Map<string, FileEntry>();
   private pinnedFrames = 0;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, cowCopies: 0 };
+  private pinTransitions = 0;
   private readonly readaheadMax: number;
 
   constructor(private readonly opts: PageCacheOptions) {
@@ -181,6 +182,11 @@ export class PageCache {
   /** Frames with at least one pin (keyed or copy-on-write originals). */
   get pinned(): number {
     return this.pinnedFrames;
+  }
+
+  /** Frames that went from unpinned to pinned, since start. */
+  get pinsTotal(): number {
+    return this.pinTransitions;
   }
 
   stateOf(f: PageFrame): FrameState {
@@ -350,6 +356,7 @@ export class PageCache {
     if (frame.pins++ === 0) {
       this.lru.delete(frame.pfn);
       this.pinnedFrames++;
+      this.pinTransitions++;
       frame.pinnedAt = this.opts.now();
       if (this.events.wants('page-pin')) this.events.emit({ type: 'page-pin', frame });
     }

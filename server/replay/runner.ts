@@ -183,9 +183,10 @@ class Run {
     await chmod(this.exportDir, DIR_MODE);
     const varDir = path.dirname(this.exportDir);
     // Read-ahead reads run on the host's I/O time, outside the virtual clock: a replay has none, so
-    // what it shows happens at the same step in every run.
+    // what it shows happens at the same step in every run. Lifetimes are recorded from the first
+    // step, for the trace export.
     const config = parseConfig(
-      { ...f.config, pageCache: { ...f.config.pageCache, readaheadPages: 0 }, replyMode: this.opts.mode, faults: f.path, varDir, export: this.exportDir, portmap: 'off', logLevel: 'silent' },
+      { ...f.config, pageCache: { ...f.config.pageCache, readaheadPages: 0 }, telemetry: { lifetimes: 'always' }, replyMode: this.opts.mode, faults: f.path, varDir, export: this.exportDir, portmap: 'off', logLevel: 'silent' },
       `fixture ${f.name}`,
     );
     const log = pino({ level: 'silent' });

@@ -23,6 +23,11 @@ export class PendingFills {
     this.endedAt[pfn] = endedAt;
   }
 
+  /** Forgets every fill (recording starts afresh). */
+  reset(): void {
+    this.endedAt.fill(NaN);
+  }
+
   forget(pfn: number): void {
     if (pfn >= 0 && pfn < this.endedAt.length) this.endedAt[pfn] = NaN;
   }

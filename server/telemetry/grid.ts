@@ -65,6 +65,12 @@ export class PageGrid {
     this.mark(pfn);
   }
 
+  /** Drops every orphan marking (nothing renews them while lifetimes are not recorded). */
+  clearOrphaned(): void {
+    for (const pfn of this.orphaned) this.mark(pfn);
+    this.orphaned.clear();
+  }
+
   full(): string {
     let s = '';
     for (let pfn = 0; pfn < this.cache.size; pfn++) s += this.code(pfn);

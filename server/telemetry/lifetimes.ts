@@ -317,6 +317,23 @@ export class LifetimeLog {
     return out;
   }
 
+  /**
+   * Recording stops (telemetry.ts: nobody watches): the events that would end the open lifetimes
+   * will not be seen, so they close now as evicted (their end unknown), and the links kept to
+   * attribute later events (skbs, early marks, sequence ranges) are let go. Released lifetimes stay.
+   */
+  suspend(): void {
+    for (const l of [...this.open.values()]) {
+      l.evicted = true;
+      this.evictedCount++;
+      this.close(l);
+    }
+    this.skbs.clear();
+    this.holders.clear();
+    this.pending.clear();
+    this.segments.clear();
+  }
+
   private close(l: Lifetime): void {
     this.open.delete(l.destructor);
     const dropped = this.recent.push(l);

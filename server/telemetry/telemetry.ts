@@ -6,6 +6,7 @@
  */
 import type { NetstackEvent, NetstackEventType } from '../../netstack/events.ts';
 import type { CallOutcome } from '../../rpc/dispatch.ts';
+import type { LifetimeRecording } from '../config.ts';
 import type { ServerBus, ServerEvent, ServerEventType } from '../events.ts';
 import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cache.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../reply/types.ts';
@@ -29,7 +30,15 @@ export interface TelemetryOptions {
   limits?: Partial<TelemetryLimits>;
   /** The path a client sees for a page-cache file (`dev:ino`), when the server knows it. */
   fileName?: (file: string) => string | undefined;
+  /**
+   * `always`: page lifetimes are recorded from the start. `watched`: for `lingerMs` after anything
+   * read them (a dashboard's stream reads them every tick); the counters, histograms and the grid
+   * are kept either way.
+   */
+  lifetimes?: LifetimeRecording;
+  lingerMs?: number;
 }
+
 
 /** Event counts since start (Prometheus counters carry the same facts). */
 export interface Counters {
@@ -103,11 +112,8 @@ export interface TelemetryDelta {
   lifetimesOmitted: number;
 }
 
-/** Netstack event types the telemetry listens to (the bus builds no event nobody wants). */
+/** Netstack event types the telemetry always listens to: they feed counters (the bus builds no event nobody wants). */
 const NET_TYPES = [
-  'frag-ref',
-  'skb-clone',
-  'skb-free',
   'segment-transmit',
   'segment-retransmit',
   'segment-hold',
@@ -119,6 +125,9 @@ const NET_TYPES = [
   'orphan',
   'destructor-fire',
 ] as const satisfies readonly NetstackEventType[];
+
+/** Netstack event types only lifetimes need (which skbs hold a reply's pages): followed while recording. */
+const HOLDER_TYPES = ['frag-ref', 'skb-clone', 'skb-free'] as const satisfies readonly NetstackEventType[];
 
 /** One handler per event kind the telemetry follows; the kinds absent here are never built for it. */
 type Handlers = { [T in ServerEventType]?: (e: Extract<ServerEvent, { type: T }>) => void };
@@ -140,10 +149,21 @@ export class Telemetry {
   private readonly lifetimes: LifetimeLog;
   private readonly fills: PendingFills;
   private readonly pinDuration = new Histogram(PIN_DURATION_BUCKETS_MS);
-  private readonly counters: Omit<Counters, 'calls'>;
+  /** Event counts; page pins are the cache's own count. */
+  private readonly counters: Omit<Counters, 'calls' | 'pagePins'>;
   private readonly calls = new Map<string, { prog: string; proc: string; n: number }>();
   private readonly unsubscribe: (() => void)[] = [];
   private seq = 0;
+  /** Handlers of the per-page and per-frag events, subscribed only while lifetimes are recorded. */
+  private readonly recordingHandlers: Handlers;
+  private stopRecording: (() => void)[] | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /**
+   * Destructors counted as fired from one of their two events (the netstack's fire, the reply's
+   * release) while no lifetime records them, so the other is not counted again. Bounded like the
+   * open lifetimes: both events come within the same turn or two.
+   */
+  private readonly firedUnrecorded = new Set<number>();
 
   constructor(private readonly opts: TelemetryOptions) {
     this.limits = Object.freeze({ ...DEFAULT_TELEMETRY_LIMITS, ...opts.limits });
@@ -155,7 +175,6 @@ export class Telemetry {
       replyPins: 0,
       replyReleases: 0,
       pinOrphans: 0,
-      pagePins: 0,
       pageFills: 0,
       pageEvictions: 0,
       cow: 0,
@@ -180,7 +199,66 @@ export class Telemetry {
       'pin-orphan': onReply,
       'rpc-reply': (e) => this.recordCall(e.outcome),
     };
-    for (const [type, fn] of Object.entries(handlers)) this.unsubscribe.push(opts.bus.on(type as ServerEventType, fn as (e: ServerEvent) => void));
+    this.unsubscribe.push(...subscribe(opts.bus, handlers));
+    this.recordingHandlers = {
+      ...Object.fromEntries(HOLDER_TYPES.map((type) => [type, (e: NetstackEvent) => this.lifetimes.net(e)])),
+      // Grid cells change with pins (deltas to the dashboard) and a pin ends a pending fill.
+      'page-pin': (e) => this.grid.renew(e.frame.pfn),
+      'page-unpin': (e) => {
+        this.fills.forget(e.frame.pfn);
+        this.grid.touch(e.frame.pfn);
+      },
+    };
+    if ((opts.lifetimes ?? 'always') === 'always') this.startRecording();
+  }
+
+  /** Lifetimes are being recorded now. */
+  get recording(): boolean {
+    return this.stopRecording !== null;
+  }
+
+  /**
+   * Whatever reads lifetimes (state, page detail, trace, the dashboard stream's snapshot and ticks)
+   * keeps them recorded for `lingerMs` more. What happened before is not known: lifetimes start
+   * with the first pin seen.
+   */
+  private linger(): void {
+    this.startRecording();
+    if (this.opts.lifetimes !== 'watched') return;
+    if (this.lingerTimer) this.lingerTimer.refresh();
+    else {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = null;
+        this.stopIdleRecording();
+      }, this.opts.lingerMs ?? 60_000);
+      this.lingerTimer.unref();
+    }
+  }
+
+  private startRecording(): void {
+    if (this.stopRecording) return;
+    this.fills.reset();
+    this.stopRecording = subscribe(this.opts.bus, this.recordingHandlers);
+  }
+
+  private stopIdleRecording(): void {
+    if (this.opts.lifetimes !== 'watched' || !this.stopRecording) return;
+    for (const off of this.stopRecording) off();
+    this.stopRecording = null;
+    this.lifetimes.suspend();
+    this.grid.clearOrphaned();
+  }
+
+  /**
+   * A destructor fired, learned from either of its events: true the first time, so it is counted
+   * once. A recorded lifetime remembers it; otherwise the set does, until the other event.
+   */
+  private fired(destructor: number, t: number): boolean {
+    if (this.recording && this.lifetimes.get(destructor)) return this.lifetimes.fire(destructor, t);
+    if (this.firedUnrecorded.delete(destructor)) return false;
+    if (this.firedUnrecorded.size >= this.limits.maxOpenLifetimes) this.firedUnrecorded.delete(this.firedUnrecorded.values().next().value!);
+    this.firedUnrecorded.add(destructor);
+    return true;
   }
 
   /** One call's outcome (the dispatcher's `rpc-reply`). */
@@ -199,6 +277,7 @@ export class Telemetry {
 
   /** Everything, every lifetime held included (GET /api/state). */
   snapshot(): TelemetrySnapshot {
+    this.linger();
     return this.snapshotOf(this.lifetimes.all());
   }
 
@@ -207,6 +286,7 @@ export class Telemetry {
    * the lifetime changes, so a poll re-serializes only what changed since the previous one.
    */
   snapshotText(server: Record<string, unknown>): string {
+    this.linger();
     const { lifetimes: _none, ...rest } = this.snapshotOf([]);
     const texts = this.lifetimes.all().map((l) => this.lifetimes.jsonText(l));
     return `${JSON.stringify(rest).slice(0, -1)},"lifetimes":[${texts.join(',')}],"server":${JSON.stringify(server)}}`;
@@ -217,6 +297,7 @@ export class Telemetry {
    * retransmit (limits.ts), so opening the dashboard costs the same however long the log is.
    */
   streamSnapshot(): TelemetrySnapshot {
+    this.linger();
     const all = this.lifetimes.all().sort((a, b) => a.pinnedAt - b.pinnedAt);
     const newest = all.slice(-this.limits.maxStreamSnapshotLifetimes);
     const older = all.slice(0, all.length - newest.length);
@@ -242,6 +323,7 @@ export class Telemetry {
 
   /** Changes since the previous call; meant for one consumer (the event stream) on a timer. */
   delta(): TelemetryDelta {
+    this.linger();
     const touched = this.lifetimes.drainTouched();
     const lifetimes: LifetimeJson[] = [];
     for (const id of touched.ids) {
@@ -265,6 +347,7 @@ export class Telemetry {
 
   /** One frame, for the dashboard's click detail; undefined when no such frame. */
   pageDetail(pfn: number): PageDetail | undefined {
+    this.linger();
     const f = this.opts.pageCache.frames[pfn];
     if (!f) return undefined;
     return {
@@ -312,7 +395,7 @@ export class Telemetry {
     const stats = this.opts.pageCache.stats();
     const states = ['free', 'clean', 'dirty', 'pinned', 'cow'] as const;
     x.gauge('pagelife_page_cache_frames', 'Page frames by state.', states.map((state) => ({ labels: { state }, value: stats[state] })));
-    x.gauge('pagelife_reply_pinned', 'READ replies pinned now.', [{ value: this.lifetimes.openCount }]);
+    x.gauge('pagelife_reply_pinned', 'READ replies pinned now.', [{ value: c.replyPins - c.replyReleases }]);
     const conns = this.connections();
     const perConn = (pick: (c: ConnectionSnapshot) => number): Sample[] => conns.map((c) => ({ labels: { conn: c.id, remote: c.remote }, value: pick(c) }));
     x.gauge('pagelife_connection_bytes_in_flight', 'Bytes sent and not yet acknowledged.', perConn((c) => c.bytesInFlight));
@@ -334,11 +417,16 @@ export class Telemetry {
   }
 
   chromeTrace(): ChromeTrace {
+    this.linger();
     return chromeTrace(this.lifetimes.all(), this.opts.now());
   }
 
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
+    for (const off of this.stopRecording ?? []) off();
+    this.stopRecording = null;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
   }
 
   private connections(): ConnectionSnapshot[] {
@@ -348,23 +436,15 @@ export class Telemetry {
   private countersNow(): Counters {
     const calls: Record<string, number> = {};
     for (const [k, s] of this.calls) calls[k] = s.n;
-    return { calls, ...this.counters };
+    return { calls, ...this.counters, pagePins: this.opts.pageCache.pinsTotal };
   }
 
   private pageCacheHandlers(): Handlers {
     const renew = (f: PageFrame) => this.grid.renew(f.pfn);
     return {
-      'page-pin': (e) => {
-        this.counters.pagePins++;
-        renew(e.frame);
-      },
-      'page-unpin': (e) => {
-        this.fills.forget(e.frame.pfn);
-        this.grid.touch(e.frame.pfn);
-      },
       'page-fill': (e) => {
         this.counters.pageFills++;
-        this.fills.record(e.frame.pfn, e.startedAt, this.opts.now());
+        if (this.recording) this.fills.record(e.frame.pfn, e.startedAt, this.opts.now());
         renew(e.frame);
       },
       'page-evict': (e) => {
@@ -382,31 +462,33 @@ export class Telemetry {
 
   private onNet(e: NetstackEvent): void {
     const counter = NET_COUNTER[e.type];
-    if (counter) this.counters[counter as Exclude<keyof Counters, 'calls'>]++;
+    if (counter) this.counters[counter as Exclude<keyof Counters, 'calls' | 'pagePins'>]++;
     else if (e.type === 'ack' && !e.lost) this.counters.acks++;
-    else if (e.type === 'destructor-fire' && this.lifetimes.fire(e.destructor, e.t)) this.counters.destructorFires++;
-    this.lifetimes.net(e);
+    else if (e.type === 'destructor-fire' && this.fired(e.destructor, e.t)) this.counters.destructorFires++;
+    if (this.recording) this.lifetimes.net(e);
   }
 
   private onReply(e: ReplyEvent): void {
     switch (e.type) {
       case 'reply-pin':
         this.counters.replyPins++;
+        if (!this.recording) return;
         // Legacy hands the pages back when sendpage returns, right after this event (docs/DESIGN.md, reply-path modes).
         this.lifetimes.pin(e, this.opts.replyMode() === 'legacy' ? e.t : null, this.fills.take(e.pfns));
         for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
       case 'reply-release': {
         this.counters.replyReleases++;
-        if (this.lifetimes.fire(e.destructor, e.t)) this.counters.destructorFires++;
-        const l = this.lifetimes.release(e);
+        if (this.fired(e.destructor, e.t)) this.counters.destructorFires++;
+        const l = this.recording ? this.lifetimes.release(e) : undefined;
         // How long the cache could not reuse the pages: in legacy mode, not at all.
-        this.pinDuration.observe(l ? l.returnedAt! - l.pinnedAt : e.heldMs);
-        for (const pfn of e.pfns) this.grid.touch(pfn);
+        this.pinDuration.observe(l ? l.returnedAt! - l.pinnedAt : this.opts.replyMode() === 'legacy' ? 0 : e.heldMs);
+        if (this.recording) for (const pfn of e.pfns) this.grid.touch(pfn);
         return;
       }
       case 'pin-orphan': {
         this.counters.pinOrphans++;
+        if (!this.recording) return;
         const l = this.lifetimes.orphanPin(e);
         for (const pfn of l?.pfns ?? []) this.grid.markOrphaned(pfn);
         return;
@@ -415,4 +497,9 @@ export class Telemetry {
         return;
     }
   }
+}
+
+/** Subscribes each handler to its event type; returns the unsubscribers. */
+function subscribe(bus: ServerBus, handlers: Handlers): (() => void)[] {
+  return Object.entries(handlers).map(([type, fn]) => bus.on(type as ServerEventType, fn as (e: ServerEvent) => void));
 }

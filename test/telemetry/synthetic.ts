@@ -10,6 +10,7 @@ import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../../server
 import { DEFAULT_FAULT_SETTINGS } from '../../server/reply/faults.ts';
 import { Telemetry } from '../../server/telemetry/telemetry.ts';
 import type { TelemetryLimits } from '../../server/telemetry/limits.ts';
+import type { TelemetryOptions } from '../../server/telemetry/telemetry.ts';
 
 export const DEFAULT_FAULTS: FaultSettings = { ...DEFAULT_FAULT_SETTINGS };
 
@@ -97,7 +98,7 @@ export class SyntheticWorld {
   private nextXid = 0x1000;
   private readonly sndNxt = new Map<number, number>();
 
-  constructor(opts: { pages?: number; limits?: Partial<TelemetryLimits> } = {}) {
+  constructor(opts: { pages?: number; limits?: Partial<TelemetryLimits>; recording?: Pick<TelemetryOptions, 'lifetimes' | 'lingerMs'> } = {}) {
     this.cache = new PageCache({ pages: opts.pages ?? 64, now: () => this.t, events: this.bus });
     this.telemetry = new Telemetry({
       pageCache: this.cache,
@@ -107,6 +108,7 @@ export class SyntheticWorld {
       replyMode: () => this.mode,
       now: () => this.t,
       limits: opts.limits,
+      ...opts.recording,
     });
   }
 

@@ -237,6 +237,60 @@ describe('counters and histogram', () => {
   });
 });
 
+describe('recording lifetimes only while watched', () => {
+  const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+  it('counts every READ exactly while recording nothing, and records from the first read of the state on', async () => {
+    const w = new SyntheticWorld({ recording: { lifetimes: 'watched', lingerMs: 60_000 } });
+    const f = memoryFile('a', FILE_SIZE);
+    expect(w.telemetry.recording).toBe(false);
+    await w.read({ file: f, offset: 0, count: 2 * PAGE_SIZE, drop: true, rtoMs: 200 });
+    await w.read({ file: f, offset: 0, count: 2 * PAGE_SIZE, rttMs: 3 });
+    const before = w.telemetry.snapshot();
+    // Each destructor is learned twice (the netstack's fire, the reply's release) and counted once.
+    expect(before.counters).toMatchObject({ replyPins: 2, replyReleases: 2, destructorFires: 2, pagePins: 4, transmits: 2, retransmits: 1, acks: 2 });
+    expect(before.pinDuration.count).toBe(2);
+    expect(before.lifetimes).toEqual([]);
+    expect(w.telemetry.recording).toBe(true);
+    const r = await w.read({ file: f, offset: 0, count: PAGE_SIZE, holdMs: 5, leavePinned: true });
+    const l = w.telemetry.pageDetail(r.pfns[0]!)!.heldBy[0]!;
+    expect(l.destructor).toBe(r.destructor);
+    expect(l.marks.map((m) => m.kind)).toEqual(['transmit', 'hold']);
+    expect(l.holders).toHaveLength(1);
+    expect(w.telemetry.snapshot().counters).toMatchObject({ replyPins: 3, destructorFires: 2 });
+    w.telemetry.close();
+  });
+
+  it('stops lingerMs after the last read: open lifetimes close as evicted, counting goes on', async () => {
+    const w = new SyntheticWorld({ recording: { lifetimes: 'watched', lingerMs: 20 } });
+    const f = memoryFile('a', FILE_SIZE);
+    w.telemetry.snapshot();
+    const pinned = await w.read({ file: f, offset: 0, count: PAGE_SIZE, leavePinned: true });
+    expect(w.telemetry.snapshot().openLifetimes).toBe(1);
+    await sleep(80);
+    expect(w.telemetry.recording).toBe(false);
+    await w.read({ file: f, offset: 4 * PAGE_SIZE, count: PAGE_SIZE });
+    const s = w.telemetry.snapshot();
+    const l = s.lifetimes.find((x) => x.destructor === pinned.destructor)!;
+    expect(l.evicted).toBe(true);
+    expect(l.releasedAt).toBeNull();
+    expect(s.lifetimes).toHaveLength(1);
+    expect(s.openLifetimes).toBe(0);
+    expect(s.counters).toMatchObject({ replyPins: 2, replyReleases: 1, destructorFires: 1 });
+    w.telemetry.close();
+  });
+
+  it('records from the start when always', async () => {
+    const w = new SyntheticWorld({ recording: { lifetimes: 'always', lingerMs: 20 } });
+    const f = memoryFile('a', FILE_SIZE);
+    const r = await w.read({ file: f, offset: 0, count: PAGE_SIZE });
+    await sleep(50);
+    expect(w.telemetry.recording).toBe(true);
+    expect(w.telemetry.snapshot().lifetimes.map((l) => l.destructor)).toEqual([r.destructor]);
+    w.telemetry.close();
+  });
+});
+
 describe('exports', () => {
   it('writes Prometheus text a third-party parser reads back with the same facts', async () => {
     const w = new SyntheticWorld();
