@@ -77,7 +77,9 @@ async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: s
 async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
   const rel = relOf(d, name);
   const fileMode = (attrs.mode ?? DEFAULT_FILE_MODE) & 0o7777;
-  // Born with its mode when no other owner is to be given (knfsd's vfs_create); else private until given away.
+  // Born with its mode when no other owner is to be given (knfsd's vfs_create); else private until
+  // given away. Where the file system picks another group all the same (a `grpid` mount), the mode's
+  // group bits reach that group until the chown below: what knfsd, which never chowns, leaves for good.
   const h = createNew(dir.at(name), rel, bornOwned(d) ? fileMode : EXCLUSIVE_FILE_MODE);
   if (!h) {
     const existing = await call.ctx.vfs.entry(d.dir, dir, name);
