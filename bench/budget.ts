@@ -236,7 +236,8 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
     say(`budget ${op} ${what} ${value(first!).toFixed(1)}${rest.map((c) => ` ${c} ${value(c).toFixed(1)}`).join('')}`);
   };
   const profiled = pagelife.map((t) => t.column);
-  say(`# ${op}: ${profiled.map((c) => `${c} ${target(c).ops} calls`).join(', ')} counted by nfsperf; µs of the server's main thread per call by layer`);
+  const unit = op === 'readdirplus' ? 'listed entry' : 'call';
+  say(`# ${op}: ${profiled.map((c) => `${c} ${target(c).ops} ${unit === 'call' ? 'calls' : 'entries'}`).join(', ')} counted by nfsperf; µs of the server's main thread per ${unit} by layer`);
   for (const c of profiled) {
     const top = [...budgets.get(c)!.files].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 10);
     say(`# ${op} ${c}, the busiest files and leaves (µs per call): ${top.map(([k, us]) => `${k} ${perCall(c, us).toFixed(1)}`).join(', ')}`);
