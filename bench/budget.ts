@@ -1,13 +1,16 @@
 /**
- * The time budget of one GETATTR and one 1 MiB READ: where a pagelife server's microseconds go, by
- * layer, per call. Each phase runs a pagelife server of its own (destructor mode, default settings)
- * under `node --cpu-prof`, driven by the independent libnfs client ../shared/bench/nfsperf at depth
- * 1: `getattr` of one file, then `seqread` in 1 MiB READs of a file the page cache holds (a warm-up
- * runs fill it, outside the measured windows). Only samples inside nfsperf's own timed loops count
- * (window: the `secs` it reports, ending when its report arrives), and calls are the `ops` it reports.
+ * The time budget of one GETATTR, one 1 MiB READ, one READDIRPLUS entry and one CREATE: where a
+ * pagelife server's microseconds go, by layer, per call (per listed entry for READDIRPLUS). Each
+ * phase runs a pagelife server of its own (destructor mode, default settings) under
+ * `node --cpu-prof`, driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
+ * `getattr` of one file, `seqread` in 1 MiB READs of a file the page cache holds (a warm-up runs
+ * fill it, outside the measured windows), `readdirplus` listings of a 2,000-entry directory, and
+ * `create` of new empty files. Only samples inside nfsperf's own timed loops count (window: the
+ * `secs` it reports, ending when its report arrives), and calls are the `ops` (READDIRPLUS: the
+ * `entries`) it reports.
  *
  * Output (machine-readable lines; everything else starts with '#'):
- *   budget <getattr|read> <layer> <µs per call> [baseline <µs>]     layers: bench/lib/cpu-budget.ts
+ *   budget <getattr|read|readdirplus|create> <layer> <µs per call> [baseline <µs>]     layers: bench/lib/cpu-budget.ts
  *   budget <op> total_cpu_us <µs> [baseline <µs>]                   every layer but idle
  *   budget <op> process_cpu_us <µs> [baseline <µs>] [ganesha <µs>]  the server's CPU, all threads
  *                                                                   (/proc/PID/stat, over whole runs)
@@ -19,8 +22,9 @@
  * Args: --rounds N (5), --getattr-ops N (GETATTRs per server and round, 10000), --read-mib N (MiB
  *       read per server and round, 128), --file-mib N (the file read, 32), --baseline DIR, --skip-ganesha,
  *       --profiles DIR (keep the .cpuprofile files there; default: removed with the temp dir),
- *       --only getattr|read (one phase), --cache-pages N (both trees' page cache; default: each
- *       tree's own default).
+ *       --only PHASE,PHASE… (getattr, read, readdirplus, create; default getattr,read),
+ *       --listings N (READDIRPLUS listings per server and round, 20), --creates N (CREATEs per server
+ *       and round, 2000), --cache-pages N (both trees' page cache; default: each tree's own default).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -40,6 +44,14 @@ const PROFILE_INTERVAL_US = 1000;
 /** Uncounted runs first: the JIT settles, and the page cache holds the file. */
 const WARMUP_GETATTRS = 5000;
 const WARMUP_READ_PASSES = 4;
+const WARMUP_LISTINGS = 5;
+const WARMUP_CREATES = 1000;
+/** The directory READDIRPLUS lists, and how many entries it has (as bench:peers). */
+const LISTED = 'many';
+const LISTED_ENTRIES = 2000;
+/** Where CREATE makes its files. */
+const CREATES = 'creates';
+const OPS = ['getattr', 'read', 'readdirplus', 'create'] as const;
 /** Clock ticks per second of /proc/PID/stat's utime and stime. */
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
@@ -51,12 +63,14 @@ interface Options {
   baseline: string | null;
   skipGanesha: boolean;
   profiles: string | null;
-  only: Op | null;
+  only: Op[];
+  listings: number;
+  creates: number;
   cachePages: number | null;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: null, cachePages: null };
+  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('budget', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -68,18 +82,21 @@ function parseOptions(args: string[]): Options {
     else if (a === '--skip-ganesha') o.skipGanesha = true;
     else if (a === '--profiles') o.profiles = path.resolve(args[++i] ?? '');
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
+    else if (a === '--listings') o.listings = int(a, args[++i]);
+    else if (a === '--creates') o.creates = int(a, args[++i]);
     else if (a === '--only') {
-      const op = args[++i];
-      if (op !== 'getattr' && op !== 'read') throw new BenchUsageError(`bench budget: --only wants getattr or read, got ${op}`);
-      o.only = op;
+      const ops = (args[++i] ?? '').split(',');
+      const bad = ops.find((op) => !(OPS as readonly string[]).includes(op));
+      if (bad !== undefined || ops.length === 0) throw new BenchUsageError(`bench budget: --only wants phases among ${OPS.join(', ')}, got ${bad}`);
+      o.only = ops as Op[];
     }
-    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --baseline DIR, --skip-ganesha, --profiles DIR, --only getattr|read, --cache-pages N)`);
+    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --listings N, --creates N, --baseline DIR, --skip-ganesha, --profiles DIR, --only PHASE,…, --cache-pages N)`);
   }
   if (o.baseline && !existsSync(path.join(o.baseline, 'bin/pagelife.js'))) throw new BenchUsageError(`bench budget: --baseline ${o.baseline} is not a pagelife checkout`);
   return o;
 }
 
-type Op = 'getattr' | 'read';
+type Op = (typeof OPS)[number];
 type Column = 'new' | 'baseline' | 'ganesha';
 
 interface Target {
@@ -121,9 +138,10 @@ async function nfsperf(procs: Processes, t: Target, args: string[]): Promise<{ o
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   await procs.stop(child);
   const fields = new Map((out.split('\n').find((l) => l.startsWith('test=')) ?? '').split(' ').map((kv) => kv.split('=') as [string, string]));
-  const ops = Number(fields.get('ops'));
+  // A READDIRPLUS run counts entries and has no `failed` (nfsperf exits non-zero on a failed call).
+  const ops = Number(fields.get('ops') ?? fields.get('entries'));
   const secs = Number(fields.get('secs'));
-  if (code !== 0 || !(ops > 0) || !(secs > 0) || fields.get('failed') !== '0') throw new Error(`nfsperf ${args.join(' ')} against ${t.column} failed (exit ${code}):\n${out}`);
+  if (code !== 0 || !(ops > 0) || !(secs > 0) || (fields.get('failed') ?? '0') !== '0') throw new Error(`nfsperf ${args.join(' ')} against ${t.column} failed (exit ${code}):\n${out}`);
   return { ops, secs, window: [end - secs * 1e6, end], ticks: cpuTicks(t.pid) - ticks };
 }
 
@@ -171,10 +189,23 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
     targets.push({ column, pid: p.child.pid!, repo, child: p.child, profileDir, nfsPort: p.nfsPort, mountPort: p.mountPort, exportPath: '/export', windows: [], ops: 0, secs: 0, ticks: 0 });
   }
   if (ganesha) targets.push({ ...ganesha, windows: [], ops: 0, secs: 0, ticks: 0 });
-  const args = (ops: number): string[] => (op === 'getattr' ? ['--test', 'getattr', '--file', FILE, '--ops', String(ops)] : ['--test', 'seqread', '--file', FILE, '--chunk', String(1 << 20)]);
+  let runs = 0;
+  const args = (t: Target, warmup: boolean): string[] => {
+    switch (op) {
+      case 'getattr':
+        return ['--test', 'getattr', '--file', FILE, '--ops', String(warmup ? WARMUP_GETATTRS : o.getattrOps)];
+      case 'read':
+        return ['--test', 'seqread', '--file', FILE, '--chunk', String(1 << 20)];
+      case 'readdirplus':
+        return ['--test', 'readdirplus', '--dir', LISTED, '--reps', String(warmup ? WARMUP_LISTINGS : o.listings)];
+      case 'create':
+        // New names every run: each CREATE makes a file (UNCHECKED of an existing one would not).
+        return ['--test', 'create', '--dir', CREATES, '--prefix', `${t.column}-${runs++}-`, '--ops', String(warmup ? WARMUP_CREATES : o.creates)];
+    }
+  };
   // Warm-up, not counted: the JIT, the handle cache, and (READ) the page cache's copy of the file.
-  for (const t of targets) for (let i = 0; i < (op === 'getattr' ? 1 : WARMUP_READ_PASSES); i++) await nfsperf(procs, t, args(WARMUP_GETATTRS));
-  const runsPerRound = op === 'getattr' ? 1 : Math.max(1, Math.round(o.readMiB / o.fileMiB));
+  for (const t of targets) for (let i = 0; i < (op === 'read' ? WARMUP_READ_PASSES : 1); i++) await nfsperf(procs, t, args(t, true));
+  const runsPerRound = op === 'read' ? Math.max(1, Math.round(o.readMiB / o.fileMiB)) : 1;
   for (let round = 0; round < o.rounds; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     const parts: string[] = [];
@@ -182,7 +213,7 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
       let ops = 0;
       let secs = 0;
       for (let r = 0; r < runsPerRound; r++) {
-        const run = await nfsperf(procs, t, args(o.getattrOps));
+        const run = await nfsperf(procs, t, args(t, false));
         t.windows.push(run.window);
         ops += run.ops;
         secs += run.secs;
@@ -205,7 +236,8 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
     say(`budget ${op} ${what} ${value(first!).toFixed(1)}${rest.map((c) => ` ${c} ${value(c).toFixed(1)}`).join('')}`);
   };
   const profiled = pagelife.map((t) => t.column);
-  say(`# ${op}: ${profiled.map((c) => `${c} ${target(c).ops} calls`).join(', ')} counted by nfsperf; µs of the server's main thread per call by layer`);
+  const unit = op === 'readdirplus' ? 'listed entry' : 'call';
+  say(`# ${op}: ${profiled.map((c) => `${c} ${target(c).ops} ${unit === 'call' ? 'calls' : 'entries'}`).join(', ')} counted by nfsperf; µs of the server's main thread per ${unit} by layer`);
   for (const c of profiled) {
     const top = [...budgets.get(c)!.files].filter(([k]) => k !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 10);
     say(`# ${op} ${c}, the busiest files and leaves (µs per call): ${top.map(([k, us]) => `${k} ${perCall(c, us).toFixed(1)}`).join(', ')}`);
@@ -224,17 +256,19 @@ export async function run(args: string[]): Promise<void> {
   const base = await mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pagelife-bench-budget-'));
   try {
     const exportDir = path.join(base, 'export');
-    await mkdir(exportDir);
+    await mkdir(path.join(exportDir, LISTED), { recursive: true });
+    await mkdir(path.join(exportDir, CREATES));
     await writeFile(path.join(exportDir, FILE), o.fileMiB);
+    for (let i = 0; i < LISTED_ENTRIES; i++) await (await open(path.join(exportDir, LISTED, `entry-${String(i).padStart(5, '0')}`), 'w')).close();
     const profiles = o.profiles ?? path.join(base, 'profiles');
     say(`# budget: pagelife destructor mode, ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default settings'}, under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs); nfsperf depth 1; ${o.rounds} rounds alternating servers; ${o.fileMiB} MiB file; ${o.baseline ? `baseline ${o.baseline}; ` : ''}node ${process.version}; profiles in ${profiles}`);
     let ganesha: Target | null = null;
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else {
-      const g = await startGanesha(procs, base, exportDir);
+      const g = await startGanesha(procs, base, exportDir, o.only.includes('create'));
       if (g) ganesha = { column: 'ganesha', pid: g.child.pid!, nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir, windows: [], ops: 0, secs: 0, ticks: 0 };
     }
-    for (const op of ['getattr', 'read'] as const) if (o.only === null || o.only === op) await phase(procs, op, o, exportDir, profiles, ganesha);
+    for (const op of OPS) if (o.only.includes(op)) await phase(procs, op, o, exportDir, profiles, ganesha);
   } finally {
     await procs.stopAll();
     await rm(base, { recursive: true, force: true });

@@ -109,28 +109,9 @@ export class Dispatcher {
       return this.finish(encodeAcceptedHeader(d.xid, GARBAGE_ARGS).toChunks(), d.xid);
     }
     const call = d.call;
-    const outcome = <R extends RpcReplyOut | null>(status: string, procName: string, drc: CallOutcome['drc'], reply: R): R => {
-      if (bus?.wants('rpc-reply')) {
-        const o: CallOutcome = {
-          xid: call.xid,
-          prog: call.prog,
-          progName: this.programs.get(call.prog)?.name ?? String(call.prog),
-          vers: call.vers,
-          proc: call.proc,
-          procName,
-          status,
-          drc,
-          transport: t.transport,
-          remoteAddress: t.remoteAddress,
-          micros: Math.round((performance.now() - started) * 1000),
-        };
-        bus.emit({ type: 'rpc-reply', call: id, outcome: o, reply });
-      }
-      return reply;
-    };
 
     if (call.rpcvers !== RPC_VERSION) {
-      return outcome('RPC_MISMATCH', '?', 'none', this.finish(encodeRpcMismatch(call.xid).toChunks(), call.xid));
+      return this.outcome(id, call, t, started, 'RPC_MISMATCH', '?', 'none', this.finish(encodeRpcMismatch(call.xid).toChunks(), call.xid));
     }
     let ctx: CallContext;
     try {
@@ -152,12 +133,12 @@ export class Dispatcher {
     } catch (e) {
       if (!(e instanceof RpcAuthError)) throw e;
       t.log.info({ remote: t.remoteAddress, xid: call.xid, err: e.message }, 'rpc: credential refused');
-      return outcome(`AUTH_ERROR(${e.stat})`, '?', 'none', this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid));
+      return this.outcome(id, call, t, started, `AUTH_ERROR(${e.stat})`, '?', 'none', this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid));
     }
 
     const found = this.lookup(call);
     if (!('procedure' in found)) {
-      return outcome(ACCEPT_STAT_NAMES[found.stat], '?', 'none', this.finish(encodeAcceptedHeader(call.xid, found.stat, found.mismatch).toChunks(), call.xid));
+      return this.outcome(id, call, t, started, ACCEPT_STAT_NAMES[found.stat], '?', 'none', this.finish(encodeAcceptedHeader(call.xid, found.stat, found.mismatch).toChunks(), call.xid));
     }
     const proc = found.procedure;
     const drc = proc.nonIdempotent ? this.opts.drc : undefined;
@@ -166,11 +147,11 @@ export class Dispatcher {
       drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset) });
       const hit = drc.begin(drcKey);
       if (hit.kind === 'in-progress') {
-        outcome('DROPPED', proc.name, 'in-progress', null);
+        this.outcome(id, call, t, started, 'DROPPED', proc.name, 'in-progress', null);
         return { dropped: 'duplicate' };
       }
       if (hit.kind === 'hit') {
-        return outcome('SUCCESS', proc.name, 'hit', this.finish([hit.reply], call.xid));
+        return this.outcome(id, call, t, started, 'SUCCESS', proc.name, 'hit', this.finish([hit.reply], call.xid));
       }
     }
     const reply = await this.invoke(proc, call, ctx);
@@ -178,7 +159,32 @@ export class Dispatcher {
       if (reply.release) drc.abandon(drcKey);
       else drc.complete(drcKey, reply.chunks);
     }
-    return outcome(reply.status, proc.name, drc ? 'miss' : 'none', reply);
+    return this.outcome(id, call, t, started, reply.status, proc.name, drc ? 'miss' : 'none', reply);
+  }
+
+  /**
+   * Raises the `rpc-reply` of call number `id` when someone listens, and returns `reply`. A method,
+   * not a closure per call: the TypeScript loader (keepNames) names every closure as it is made.
+   */
+  private outcome<R extends RpcReplyOut | null>(id: number, call: RpcCallHeader, t: TransportInfo, started: number, status: string, procName: string, drc: CallOutcome['drc'], reply: R): R {
+    const bus = this.opts.bus;
+    if (bus?.wants('rpc-reply')) {
+      const o: CallOutcome = {
+        xid: call.xid,
+        prog: call.prog,
+        progName: this.programs.get(call.prog)?.name ?? String(call.prog),
+        vers: call.vers,
+        proc: call.proc,
+        procName,
+        status,
+        drc,
+        transport: t.transport,
+        remoteAddress: t.remoteAddress,
+        micros: Math.round((performance.now() - started) * 1000),
+      };
+      bus.emit({ type: 'rpc-reply', call: id, outcome: o, reply });
+    }
+    return reply;
   }
 
   private lookup(call: RpcCallHeader): { procedure: Procedure } | { stat: AcceptStat; mismatch?: { low: number; high: number } } {
@@ -196,11 +202,13 @@ export class Dispatcher {
   private async invoke(proc: Procedure, call: RpcCallHeader, ctx: CallContext): Promise<RpcReplyOut & { status: string }> {
     try {
       const result = await proc.handler(new XdrReader(call.record, call.argsOffset), ctx);
-      const body = isPinnedReply(result) ? result.body : result;
-      const head = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
-      const chunks = head.concat(body.toChunks());
-      const out = this.finish(chunks, call.xid);
-      return { ...out, status: 'SUCCESS', ...(isPinnedReply(result) ? { release: result.release } : {}) };
+      const pinned = isPinnedReply(result);
+      const body = pinned ? result.body : result;
+      const chunks = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
+      for (const c of body.toChunks()) chunks.push(c);
+      const out: RpcReplyOut & { status: string } = { ...this.finish(chunks, call.xid), status: 'SUCCESS' };
+      if (pinned) out.release = result.release;
+      return out;
     } catch (e) {
       if (e instanceof XdrError) {
         ctx.log.info({ xid: call.xid, proc: proc.name, err: e.message }, 'rpc: garbage arguments');

@@ -27,7 +27,11 @@ export interface DrcStats {
 export type DrcLookup = { kind: 'miss' } | { kind: 'in-progress' } | { kind: 'hit'; reply: Buffer };
 
 interface Entry {
+  key: string;
   reply: Buffer | null;
+  /** Neighbours in age order (least recently begun or hit first). */
+  older: Entry | null;
+  newer: Entry | null;
 }
 
 /**
@@ -43,6 +47,13 @@ interface Entry {
  */
 export class DuplicateRequestCache {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * Age order as a list through the entries, as nfsd's LRU list: evicting the oldest by iterating
+   * the Map walked over every deleted slot V8 keeps at its front until it rehashes, microseconds per
+   * call once the cache is full.
+   */
+  private oldest: Entry | null = null;
+  private newest: Entry | null = null;
   private bytes = 0;
   private readonly counters = { hits: 0, misses: 0, inProgressDrops: 0, evictions: 0 };
 
@@ -58,7 +69,9 @@ export class DuplicateRequestCache {
     const e = this.entries.get(key);
     if (!e) {
       this.counters.misses++;
-      this.entries.set(key, { reply: null });
+      const fresh: Entry = { key, reply: null, older: null, newer: null };
+      this.entries.set(key, fresh);
+      this.append(fresh);
       this.evict();
       return { kind: 'miss' };
     }
@@ -68,8 +81,8 @@ export class DuplicateRequestCache {
     }
     this.counters.hits++;
     // Refresh its place: a client that keeps retransmitting keeps its answer.
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    this.unlink(e);
+    this.append(e);
     return { kind: 'hit', reply: e.reply };
   }
 
@@ -86,20 +99,44 @@ export class DuplicateRequestCache {
   /** The call produced no reply to cache (dropped, or the connection failed before encoding). */
   abandon(key: string): void {
     const e = this.entries.get(key);
-    if (e && e.reply === null) this.entries.delete(key);
+    if (e && e.reply === null) {
+      this.entries.delete(key);
+      this.unlink(e);
+    }
   }
 
   stats(): DrcStats {
     return { ...this.counters, entries: this.entries.size, bytes: this.bytes };
   }
 
+  /** The oldest completed entries go until the limits hold; calls still executing stay. */
   private evict(): void {
-    for (const [k, e] of this.entries) {
+    for (let e = this.oldest; e; ) {
       if (this.entries.size <= this.limits.maxEntries && this.bytes <= this.limits.maxBytes) return;
-      if (e.reply === null) continue;
-      this.entries.delete(k);
-      this.bytes -= e.reply.length;
-      this.counters.evictions++;
+      const next = e.newer;
+      if (e.reply !== null) {
+        this.entries.delete(e.key);
+        this.unlink(e);
+        this.bytes -= e.reply.length;
+        this.counters.evictions++;
+      }
+      e = next;
     }
+  }
+
+  private append(e: Entry): void {
+    e.older = this.newest;
+    e.newer = null;
+    if (this.newest) this.newest.newer = e;
+    else this.oldest = e;
+    this.newest = e;
+  }
+
+  private unlink(e: Entry): void {
+    if (e.older) e.older.newer = e.newer;
+    else this.oldest = e.newer;
+    if (e.newer) e.newer.older = e.older;
+    else this.newest = e.older;
+    e.older = e.newer = null;
   }
 }

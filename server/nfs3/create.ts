@@ -3,9 +3,9 @@ import type { XdrReader } from '../../xdr/reader.ts';
 import { using, type Anchor } from '../vfs/anchor.ts';
 import { SyncDescriptor } from '../vfs/descriptor.ts';
 import type { VNode } from '../vfs/vfs.ts';
-import { CREATEMODE3_VALUES, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
+import { CREATEMODE3_VALUES, DONT_CHANGE, EXCLUSIVE, GUARDED, NFS3ERR_EXIST, NFS3_CREATEVERFSIZE, type createmode3 } from './constants.ts';
 import { NfsError, errnoOf, toNfsError } from './errors.ts';
-import { applySattr, beginDirChange, checkNewName, diropres, ownNew, truncateFile, wccOf, withPre, type DirChange } from './modify.ts';
+import { anchoredAttrs, applySattr, beginDirChange, bornOwned, checkNewName, diropres, ownerOfNew, ownNew, truncateFile, withPre, type DirChange } from './modify.ts';
 import { failureWcc, type NfsCall, type NfsProcedure } from './procedure.ts';
 import { diropres3, type CREATE3resok, type diropres3fail } from './results.ts';
 import { decodeDiropargs3, decodeSattr3, EMPTY_SATTR3, type diropargs3, type sattr3 } from './xdr.ts';
@@ -36,9 +36,9 @@ const O_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | consta
  * exists (any type). The descriptor is the new file itself: whatever later happens to the name, the
  * file is owned and stamped through it. Synchronous, as every step of making the file (descriptor.ts).
  */
-function createNew(at: string, rel: string): SyncDescriptor | undefined {
+function createNew(at: string, rel: string, mode = EXCLUSIVE_FILE_MODE): SyncDescriptor | undefined {
   try {
-    return SyncDescriptor.open(at, O_NEW, EXCLUSIVE_FILE_MODE);
+    return SyncDescriptor.open(at, O_NEW, mode);
   } catch (e) {
     if (errnoOf(e) === 'EEXIST') return undefined;
     throw toNfsError(e, { op: 'create', path: rel });
@@ -76,7 +76,11 @@ async function createExclusive(call: NfsCall, d: DirChange, dir: Anchor, name: s
 /** UNCHECKED opens an existing regular file (applying the attributes, e.g. size 0); GUARDED refuses it. */
 async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: string, mode: createmode3, attrs: sattr3): Promise<VNode> {
   const rel = relOf(d, name);
-  const h = createNew(dir.at(name), rel);
+  const fileMode = (attrs.mode ?? DEFAULT_FILE_MODE) & 0o7777;
+  // Born with its mode when no other owner is to be given (knfsd's vfs_create); else private until
+  // given away. Where the file system picks another group all the same (a `grpid` mount), the mode's
+  // group bits reach that group until the chown below: what knfsd, which never chowns, leaves for good.
+  const h = createNew(dir.at(name), rel, bornOwned(d) ? fileMode : EXCLUSIVE_FILE_MODE);
   if (!h) {
     const existing = await call.ctx.vfs.entry(d.dir, dir, name);
     if (mode === GUARDED || !existing.st.isFile()) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel });
@@ -89,11 +93,20 @@ async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: str
     return call.ctx.vfs.entry(d.dir, dir, name);
   }
   try {
-    await ownNew(d, h);
-    const fresh = call.ctx.vfs.node(d.dir.exp, rel, h.stat());
-    await applySattr(call, fresh, { ...attrs, mode: attrs.mode ?? DEFAULT_FILE_MODE, uid: undefined, gid: undefined, size: undefined }, 'create', true, h);
-    if (attrs.size !== undefined && attrs.size > 0n) await truncateFile(call, fresh, attrs.size, 'create');
-    return call.ctx.vfs.node(d.dir.exp, rel, h.stat());
+    let st = h.stat();
+    const owner = ownerOfNew(d);
+    if (owner && (Number(st.uid) !== owner.uid || Number(st.gid) !== owner.gid)) {
+      await h.chown(owner.uid, owner.gid);
+      st = h.stat();
+    }
+    const fresh = call.ctx.vfs.node(d.dir.exp, rel, st);
+    // Only what the new file does not have yet: the umask may have taken bits from its mode.
+    const s: sattr3 = { ...attrs, mode: (st.mode & 0o7777n) === BigInt(fileMode) ? undefined : fileMode, uid: undefined, gid: undefined, size: undefined };
+    const grow = attrs.size !== undefined && attrs.size > 0n;
+    if (s.mode === undefined && s.atime.how === DONT_CHANGE && s.mtime.how === DONT_CHANGE && !grow) return fresh;
+    await applySattr(call, fresh, s, 'create', true, h);
+    if (grow) await truncateFile(call, fresh, attrs.size!, 'create');
+    return { ...fresh, st: h.stat() };
   } finally {
     h.close();
   }
@@ -108,16 +121,19 @@ export const create: NfsProcedure<CREATE3args, CREATE3resok, diropres3fail> = {
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), how: decodeCreatehow3(r) }),
   async run(a, call) {
     const d = await beginDirChange(call, a.where.dir, 'create');
-    const obj = await withPre(d.pre, async () => {
+    const { obj, after } = await withPre(d.pre, async () => {
       checkNewName(a.where.name, 'create');
       const how = a.how;
-      return using(call.ctx.vfs.dirAnchor(d.dir, 'create'), (dir) =>
-        how.mode === EXCLUSIVE
-          ? createExclusive(call, d, dir, a.where.name, how.verf)
-          : createChecked(call, d, dir, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3),
-      );
+      return using(call.ctx.vfs.dirAnchor(d.dir, 'create'), async (dir) => {
+        const made =
+          how.mode === EXCLUSIVE
+            ? await createExclusive(call, d, dir, a.where.name, how.verf)
+            : await createChecked(call, d, dir, a.where.name, how.mode, how.obj_attributes ?? EMPTY_SATTR3);
+        // The directory's post-op attributes from the descriptor the entry was made through.
+        return { obj: made, after: anchoredAttrs(d.dir, dir) };
+      });
     });
-    return diropres(obj, await wccOf(call, d.dir, d.pre));
+    return diropres(obj, { before: d.pre, after });
   },
   resfail: async (a, err, call) => ({ dir_wcc: await failureWcc(call, a.where.dir, err) }),
 };

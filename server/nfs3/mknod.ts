@@ -93,7 +93,7 @@ export const mknod: NfsProcedure<MKNOD3args, MKNOD3resok, diropres3fail> = {
       async (dir, name, rel) => {
         const what = a.what;
         if (what.type === NF3FIFO) {
-          await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', dir.atForChild(name)], rel);
+          await mknodTool(['mkfifo', '-m', NODE_MODE.toString(8), '--', dir.at(name)], rel);
           return { attrs: what.pipe_attributes, isKind: (st) => st.isFIFO() };
         }
         if (what.type === NF3SOCK) {
@@ -104,7 +104,7 @@ export const mknod: NfsProcedure<MKNOD3args, MKNOD3resok, diropres3fail> = {
           // Device nodes give access to host hardware: only when the server is configured to allow them.
           if (!call.ctx.allowDevices) throw new NfsError(NFS3ERR_PERM, { op: 'mknod', path: rel, reason: 'device nodes not allowed' });
           const kind = what.type === NF3CHR ? 'c' : 'b';
-          await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', dir.atForChild(name), kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
+          await mknodTool(['mknod', '-m', NODE_MODE.toString(8), '--', dir.at(name), kind, String(what.spec.specdata1), String(what.spec.specdata2)], rel);
           return { attrs: what.dev_attributes, isKind: (st) => (what.type === NF3CHR ? st.isCharacterDevice() : st.isBlockDevice()) };
         }
         throw new NfsError(NFS3ERR_BADTYPE, { op: 'mknod', path: rel, type: what.type });

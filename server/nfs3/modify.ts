@@ -4,10 +4,11 @@
  * objects the caller's (squashed) identity.
  */
 import type { BigIntStats } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { chmod, chown, constants, type FileHandle, lstat, utimes } from 'node:fs/promises';
 import { ACCESS3_EXTEND, ACCESS3_MODIFY, mayDelete } from '../exports/access.ts';
 import type { Identity } from '../exports/types.ts';
-import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type wcc_attr, type wcc_data } from './attr.ts';
+import { fattr3FromStats, nfstime3ToNs, wccAttrFromStats, type post_op_attr, type wcc_attr, type wcc_data } from './attr.ts';
 import { identityOf, openObjectAnchor, openVerified, openVerifiedSync, using, type Anchor } from '../vfs/anchor.ts';
 import type { DescriptorOps } from '../vfs/descriptor.ts';
 import { cacheKeyOf } from '../vfs/source.ts';
@@ -32,8 +33,13 @@ import type { diropargs3, nfs_fh3, sattr3, set_time } from './xdr.ts';
 
 const S_ISGID = 0o2000n;
 
+/** The server's own ids, read once: a server process never changes them, and each read is a syscall. */
+const SERVER_UID = process.getuid?.();
+const SERVER_EUID = process.geteuid?.();
+const SERVER_EGID = process.getegid?.();
+
 /** True when the server can give files away (chown): it runs as root. */
-export const serverIsRoot = (): boolean => process.getuid?.() === 0;
+export const serverIsRoot = (): boolean => SERVER_UID === 0;
 
 /** A directory about to change, with its attributes before the change. */
 export interface DirChange {
@@ -85,6 +91,18 @@ export async function wccOf(call: NfsCall, n: VNode, pre: wcc_attr): Promise<wcc
   return { before: pre, after: now && fattr3FromStats(now.st, now.exp) };
 }
 
+/**
+ * Post-op attributes of a directory from its anchor (fstat of the descriptor the change went
+ * through): the directory itself wherever it now is, with no path walked again.
+ */
+export function anchoredAttrs(dir: VNode, a: Anchor): post_op_attr {
+  try {
+    return fattr3FromStats(fstatSync(a.fd, { bigint: true }), dir.exp);
+  } catch {
+    return undefined;
+  }
+}
+
 /** NFS3ERR_ACCES unless the caller may remove `child` from `dir` (write+search, sticky bit rules). */
 export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): void {
   const owned = { mode: Number(d.dir.st.mode), uid: Number(d.dir.st.uid), gid: Number(d.dir.st.gid), isDirectory: true };
@@ -98,9 +116,27 @@ export function requireMayDelete(d: DirChange, child: BigIntStats, op: string): 
  * swapped for another object between its creation and this chown.
  */
 export async function ownNew(d: DirChange, obj: string | DescriptorOps): Promise<void> {
-  if (!serverIsRoot()) return;
-  const gid = d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : d.id.gid;
-  await (typeof obj === 'string' ? chown(obj, d.id.uid, gid) : obj.chown(d.id.uid, gid));
+  const owner = ownerOfNew(d);
+  if (!owner) return;
+  await (typeof obj === 'string' ? chown(obj, owner.uid, owner.gid) : obj.chown(owner.uid, owner.gid));
+}
+
+/** The owner ownNew gives a new object in `d`, or undefined when the server cannot give files away. */
+export function ownerOfNew(d: DirChange): { uid: number; gid: number } | undefined {
+  if (!serverIsRoot()) return undefined;
+  return { uid: d.id.uid, gid: d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : d.id.gid };
+}
+
+/**
+ * Whether an object the server creates in `d` is born with the owner ownNew would give it: the
+ * kernel makes it the server's effective uid, and its effective gid unless the directory is setgid.
+ * Then nothing is given away after creation, as when knfsd creates with the caller's fsuid/fsgid.
+ */
+export function bornOwned(d: DirChange): boolean {
+  const owner = ownerOfNew(d);
+  if (!owner) return true;
+  const gid = d.dir.st.mode & S_ISGID ? Number(d.dir.st.gid) : SERVER_EGID;
+  return owner.uid === SERVER_EUID && owner.gid === gid;
 }
 
 const isOwner = (id: Identity, st: BigIntStats): boolean => id.uid === 0 || id.uid === Number(st.uid);

@@ -12,7 +12,7 @@
  * so a directory that a local user moved out of the export is not used.
  *
  * Node has no `openat`/`mkdirat`/`unlinkat`/`renameat`/`linkat`/`fchownat`, so the operations name
- * the anchor through `/proc/self/fd/N`, which Linux resolves as the open descriptor itself (a magic
+ * the anchor through `/proc/self/fd/N` (spelt with the pid, FD_DIR), which Linux resolves as the open descriptor itself (a magic
  * link: nothing of the original path is walked again):
  *   - in a directory: `/proc/self/fd/N/name`, with `name` one component (no `/`, checked by
  *     checkComponent). Only the final component is looked up, and the calls used on it do not follow
@@ -34,6 +34,13 @@ import type { Export } from './export.ts';
 
 /** Linux O_PATH (not in node's constants): a descriptor that names an object without opening it for I/O. */
 export const O_PATH = 0o10000000;
+
+/**
+ * The process's descriptors by pid rather than through the `self` symlink: one link fewer for the
+ * kernel to follow on every lookup through an anchor (~10 % of an lstat of `…/fd/N/name` here).
+ * Also the name a child process must use, whose /proc/self is its own.
+ */
+const FD_DIR = `/proc/${process.pid}/fd`;
 
 const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const OBJECT_FLAGS = O_PATH | constants.O_NOFOLLOW;
@@ -72,7 +79,7 @@ export class Anchor {
     readonly fd: number,
     private readonly share: { owners: number } = { owners: 1 },
   ) {
-    this.path = `/proc/self/fd/${fd}`;
+    this.path = `${FD_DIR}/${fd}`;
   }
 
   /** Another owner of the same descriptor, to close on its own. */
@@ -82,14 +89,9 @@ export class Anchor {
     return new Anchor(this.fd, this.share);
   }
 
-  /** One entry of an anchored directory (`name` must be a single component). */
+  /** One entry of an anchored directory (`name` must be a single component); a child process may use it too. */
   at(name: string): string {
     return `${this.path}/${name}`;
-  }
-
-  /** The same entry named for a child process (whose /proc/self is its own). */
-  atForChild(name: string): string {
-    return `/proc/${process.pid}/fd/${this.fd}/${name}`;
   }
 
   close(): void {

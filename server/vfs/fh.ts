@@ -40,7 +40,7 @@ export const FH_CACHE_ENTRIES = 65_536;
 export class FileHandleCodec {
   /** Handle bytes (latin1) → what it identifies, for handles this codec made or checked. */
   private readonly verified = new Map<string, FileId>();
-  /** What a handle identifies (as a key) → the handle. */
+  /** A handle's body (bytes 0..27, latin1) → its tag, for handles this codec made. */
   private readonly made = new Map<string, Buffer>();
 
   constructor(private readonly secret: Buffer) {
@@ -51,26 +51,27 @@ export class FileHandleCodec {
     return createHmac('sha256', this.secret).update(body).digest().subarray(0, TAG_SIZE);
   }
 
+  /**
+   * The handle of `id`, a new Buffer the caller owns. The body is written every time and keys the
+   * remembered tag: cheaper than a key made of the decimal forms of three 64-bit numbers (a
+   * READDIRPLUS page makes a handle per entry).
+   */
   encode(id: FileId): Buffer {
-    const key = `${id.exportId}:${id.dev}:${id.ino}:${id.gen}`;
-    let fh = this.made.get(key);
-    if (!fh) {
-      fh = this.compute(id);
-      if (this.made.size >= FH_CACHE_ENTRIES) this.made.clear();
-      this.made.set(key, fh);
-    }
-    // A copy: the caller owns what it gets (44 bytes).
-    return Buffer.from(fh);
-  }
-
-  private compute(id: FileId): Buffer {
-    const fh = Buffer.alloc(FH_SIZE);
+    const fh = Buffer.allocUnsafe(FH_SIZE);
     fh[0] = FH_VERSION;
+    fh[1] = 0;
     fh.writeUInt16BE(id.exportId, 2);
     fh.writeBigUInt64BE(id.dev & U64, 4);
     fh.writeBigUInt64BE(id.ino & U64, 12);
     fh.writeBigUInt64BE(id.gen & U64, 20);
-    this.tag(fh.subarray(0, BODY_SIZE)).copy(fh, BODY_SIZE);
+    const body = fh.toString('latin1', 0, BODY_SIZE);
+    let tag = this.made.get(body);
+    if (!tag) {
+      tag = this.tag(fh.subarray(0, BODY_SIZE));
+      if (this.made.size >= FH_CACHE_ENTRIES) this.made.clear();
+      this.made.set(body, tag);
+    }
+    fh.set(tag, BODY_SIZE);
     return fh;
   }
 

@@ -328,8 +328,22 @@ describe('CREATE', () => {
     expect(c.attrs).toMatchObject({ type: NF3REG, mode: 0o640, size: 0n });
     expect((await fx.getattr(c.fh!)).attrs?.fileid).toBe(c.attrs!.fileid);
     expect(c.wcc.before).toBeDefined();
-    expect(c.wcc.after?.mtime).not.toEqual(undefined);
+    // The directory's attributes once the entry is in it, as GETATTR sees them now.
+    expect(c.wcc.after).toEqual((await fx.getattr(root)).attrs);
     expect((await stat(fx.hostPath('new.txt'))).mode & 0o777).toBe(0o640);
+  });
+
+  it('UNCHECKED gives the exact mode, whatever the umask took from the mode a new file was born with', async () => {
+    const root = await fx.rootFh();
+    const umask = process.umask(0o077);
+    try {
+      const c = await create(fx, root, 'umasked', UNCHECKED, { mode: 0o666 });
+      expect(c.status).toBe(NFS3_OK);
+      expect(c.attrs?.mode).toBe(0o666);
+      expect((await stat(fx.hostPath('umasked'))).mode & 0o7777).toBe(0o666);
+    } finally {
+      process.umask(umask);
+    }
   });
 
   it('UNCHECKED on an existing file applies only the size (truncation); GUARDED refuses it', async () => {

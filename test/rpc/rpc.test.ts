@@ -229,4 +229,22 @@ describe('duplicate request cache', () => {
     expect(small.begin('k9').kind).toBe('hit');
     expect(small.begin('k0').kind).toBe('miss');
   });
+  it('evicts the least recently used completed entry: a hit refreshes it, a call still executing stays', () => {
+    const c = new DuplicateRequestCache({ maxEntries: 3, maxBytes: 1 << 20 });
+    c.begin('executing');
+    for (const k of ['b', 'c']) {
+      c.begin(k);
+      c.complete(k, Buffer.alloc(4));
+    }
+    expect(c.begin('b').kind).toBe('hit');
+    c.begin('d');
+    c.complete('d', Buffer.alloc(4));
+    expect(c.stats()).toMatchObject({ entries: 3, evictions: 1, bytes: 8 });
+    expect(c.begin('executing').kind).toBe('in-progress');
+    expect(c.begin('b').kind).toBe('hit');
+    expect(c.begin('d').kind).toBe('hit');
+    c.abandon('executing');
+    expect(c.stats().entries).toBe(2);
+    expect(c.begin('c').kind).toBe('miss');
+  });
 });
