@@ -1,6 +1,8 @@
 import { xdrPad } from './reader.ts';
 
 const ZERO_PAD = Buffer.alloc(4);
+const U32_MAX = 0xffff_ffff;
+const U32_MAX_N = 0xffff_ffffn;
 const RUN_SIZE = 256;
 /** Each new run doubles the last, up to this: a 30 KiB READDIRPLUS reply is ~8 chunks, not ~120. */
 const MAX_RUN_SIZE = 64 * 1024;
@@ -59,7 +61,14 @@ export class XdrWriter {
 
   uint64(v: bigint | number): this {
     const at = this.reserve(8);
-    this.run.writeBigUInt64BE(BigInt(v), at);
+    // Sizes, inode numbers and offsets mostly fit 32 bits: two word writes then make no BigInt
+    // (writeBigUInt64BE allocates two while splitting); anything else, and range errors, go there.
+    if (typeof v === 'bigint' ? v >= 0n && v <= U32_MAX_N : Number.isInteger(v) && v >= 0 && v <= U32_MAX) {
+      this.run.writeUInt32BE(0, at);
+      this.run.writeUInt32BE(Number(v), at + 4);
+    } else {
+      this.run.writeBigUInt64BE(BigInt(v), at);
+    }
     return this;
   }
 

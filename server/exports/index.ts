@@ -5,10 +5,12 @@ export { DEFAULT_EXPORT_OPTIONS, exportFromFlags, loadExportsFile, parseExports 
 export { ClientRuleSchema, ExportEntrySchema, ExportOptionsSchema, ExportsConfigSchema } from './schema.ts';
 export {
   CLIENT_NAME_CACHE_MAX_ENTRIES,
+  CLIENT_OPTIONS_CACHE_MAX_ENTRIES,
   CLIENT_NAME_LOOKUP_TIMEOUT_MS,
   CLIENT_NAME_NEGATIVE_TTL_MS,
   CLIENT_NAME_TTL_MS,
   ClientNameCache,
+  ClientOptionsCache,
   IPPORT_RESERVED,
   needClientNames,
   optionsFor,

@@ -54,6 +54,58 @@ export async function optionsForClient(rules: ClientRule[], remoteAddress: strin
   return optionsFor(rules, remoteAddress, await names.namesOf(remoteAddress));
 }
 
+/** How many caller addresses' options are kept per rule list; the oldest entry is dropped beyond this. */
+export const CLIENT_OPTIONS_CACHE_MAX_ENTRIES = 1024;
+
+interface RulesEntry {
+  needNames: boolean;
+  /** Caller address (as the transport reports it) → its options, null when refused. */
+  byAddress: Map<string, ExportOptions | null>;
+}
+
+/**
+ * optionsForClient for every call, with the answer of address-only rules kept per (rule list,
+ * caller address) and returned synchronously — as the kernel keeps mountd's answers in its
+ * auth.unix.ip and nfsd.export caches instead of asking for each call. The rule list is the key by
+ * identity: rules are never edited in place, so different rules (another export, a reload) are
+ * decided afresh. Rules with host names or wildcards are decided on each call through the name
+ * cache, whose TTLs let DNS changes through.
+ */
+export class ClientOptionsCache {
+  private readonly byRules = new WeakMap<readonly ClientRule[], RulesEntry>();
+  private readonly names: ClientNameCache;
+  private readonly maxEntries: number;
+
+  constructor(o: { names?: ClientNameCache; maxEntries?: number } = {}) {
+    this.names = o.names ?? new ClientNameCache();
+    this.maxEntries = o.maxEntries ?? CLIENT_OPTIONS_CACHE_MAX_ENTRIES;
+  }
+
+  /** The options for this caller under `rules`, or null when not exported to it. */
+  optionsFor(rules: ClientRule[], remoteAddress: string): ExportOptions | null | Promise<ExportOptions | null> {
+    let e = this.byRules.get(rules);
+    if (!e) {
+      e = { needNames: needClientNames(rules), byAddress: new Map() };
+      this.byRules.set(rules, e);
+    }
+    if (e.needNames) return optionsForClient(rules, remoteAddress, this.names);
+    const hit = e.byAddress.get(remoteAddress);
+    if (hit !== undefined) return hit;
+    const opts = optionsFor(rules, remoteAddress);
+    if (e.byAddress.size >= this.maxEntries) {
+      const oldest = e.byAddress.keys().next().value;
+      if (oldest !== undefined) e.byAddress.delete(oldest);
+    }
+    e.byAddress.set(remoteAddress, opts);
+    return opts;
+  }
+
+  /** Addresses kept for `rules`. */
+  sizeFor(rules: readonly ClientRule[]): number {
+    return this.byRules.get(rules)?.byAddress.size ?? 0;
+  }
+}
+
 /** Ports below this can only be bound by root (BSD `IPPORT_RESERVED`). */
 export const IPPORT_RESERVED = 1024;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Credential } from '../../rpc/program.ts';
-import { accessGranted, ClientNameCache, effectiveIdentity, optionsForClient } from '../exports/index.ts';
+import { accessGranted, ClientNameCache, ClientOptionsCache, effectiveIdentity } from '../exports/index.ts';
 import type { ClientRule, ExportOptions, Identity } from '../exports/types.ts';
 import type { PageCache } from '../pagecache/page-cache.ts';
 import type { Export } from '../vfs/export.ts';
@@ -46,7 +46,10 @@ export const DEFAULT_NFS_LIMITS: Readonly<NfsLimits> = {
  * rules without owning them.
  */
 export interface AccessPolicy {
-  /** The options for this client, or null when it may not use the export (async: host-name rules need DNS). */
+  /**
+   * The options for this client, or null when it may not use the export: synchronous when already
+   * known, a promise when host-name rules need DNS first.
+   */
   optionsFor(rules: ClientRule[], remoteAddress: string): ExportOptions | null | Promise<ExportOptions | null>;
   /** The credential after squashing. */
   effectiveIdentity(cred: Credential, opts: ExportOptions): Identity;
@@ -56,8 +59,9 @@ export interface AccessPolicy {
 
 /** The policy of server/exports: address, host-name and wildcard rules, squashing, mode bits. */
 export function exportsAccessPolicy(names: ClientNameCache = new ClientNameCache()): AccessPolicy {
+  const known = new ClientOptionsCache({ names });
   return {
-    optionsFor: (rules, remoteAddress) => optionsForClient(rules, remoteAddress, names),
+    optionsFor: (rules, remoteAddress) => known.optionsFor(rules, remoteAddress),
     effectiveIdentity,
     accessGranted,
   };

@@ -25,31 +25,50 @@ interface Grant {
 
 /** One call: the context, the RPC call, and what was decided about the caller per export. */
 export class NfsCall {
-  private readonly grants = new Map<number, Grant>();
+  /** The grant on the first export the call used (nearly every call uses one); others in `more`. */
+  private firstExp: number | undefined;
+  private first: Grant | undefined;
+  private more: Map<number, Grant> | undefined;
 
   constructor(
     readonly ctx: NfsContext,
     readonly rpc: CallContext,
   ) {}
 
-  /** Decides the caller's options and squashed identity on `exp`; NFS3ERR_ACCES/PERM if it may not use it. */
-  async admit(exp: Export): Promise<Grant> {
-    let g = this.grants.get(exp.id);
+  /**
+   * Decides the caller's options and squashed identity on `exp`; NFS3ERR_ACCES/PERM if it may not
+   * use it. Synchronous when the caller's options are known (see AccessPolicy.optionsFor).
+   */
+  admit(exp: Export): Grant | Promise<Grant> {
+    const g = this.granted(exp);
     if (g) return g;
-    const opts = await this.ctx.access.optionsFor(exp.clients, this.rpc.remoteAddress);
+    const opts = this.ctx.access.optionsFor(exp.clients, this.rpc.remoteAddress);
+    return opts instanceof Promise ? opts.then((o) => this.decide(exp, o)) : this.decide(exp, opts);
+  }
+
+  private decide(exp: Export, opts: ExportOptions | null): Grant {
     if (!opts) throw new NfsError(NFS3ERR_ACCES, { op: 'export', path: exp.path, client: this.rpc.remoteAddress });
     // As knfsd: a `secure` export answers calls from unprivileged ports with NFS3ERR_PERM.
     if (!portAllowed(opts, this.rpc.remotePort)) {
       throw new NfsError(NFS3ERR_PERM, { op: 'export', path: exp.path, client: this.rpc.remoteAddress, port: this.rpc.remotePort });
     }
-    g = { opts, identity: this.ctx.access.effectiveIdentity(this.rpc.cred, opts) };
-    this.grants.set(exp.id, g);
+    const g = { opts, identity: this.ctx.access.effectiveIdentity(this.rpc.cred, opts) };
+    if (this.firstExp === undefined) {
+      this.firstExp = exp.id;
+      this.first = g;
+    } else {
+      (this.more ??= new Map()).set(exp.id, g);
+    }
     return g;
+  }
+
+  private granted(exp: Export): Grant | undefined {
+    return this.firstExp === exp.id ? this.first : this.more?.get(exp.id);
   }
 
   /** The caller's grant on an export it was admitted to (by `node`). */
   grant(exp: Export): Grant {
-    const g = this.grants.get(exp.id);
+    const g = this.granted(exp);
     if (!g) throw new Error(`nfs: export ${exp.path} used before the caller was admitted`);
     return g;
   }
@@ -57,7 +76,8 @@ export class NfsCall {
   /** Handle → node, with the caller admitted to its export. */
   async node(fh: nfs_fh3): Promise<VNode> {
     const n = await this.ctx.vfs.resolve(fh);
-    await this.admit(n.exp);
+    const g = this.admit(n.exp);
+    if (g instanceof Promise) await g;
     return n;
   }
 
@@ -93,8 +113,7 @@ export class NfsCall {
   async attrsOf(fh: nfs_fh3, status: number): Promise<post_op_attr> {
     if (status === NFS3ERR_BADHANDLE || status === NFS3ERR_STALE) return undefined;
     try {
-      const n = await this.ctx.vfs.resolve(fh);
-      await this.admit(n.exp);
+      const n = await this.node(fh);
       return fattr3FromStats(n.st, n.exp);
     } catch {
       return undefined;

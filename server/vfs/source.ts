@@ -32,31 +32,49 @@ export interface ClosableFileSource extends FileSource {
  * opens the file in the serving thread and only the read may sleep.
  */
 export function fileSourceOf(n: VNode): ClosableFileSource {
-  let fd: number | undefined;
-  let running = 0;
-  let closing = false;
-  const shut = (): void => {
-    if (fd !== undefined) closeSync(fd);
-    fd = undefined;
-  };
-  const io = async (op: (fd: number) => Promise<number>): Promise<number> => {
-    running++;
+  return new CallFileSource(n);
+}
+
+/** One object per call, its methods on the prototype: a cached READ allocates no closures here. */
+class CallFileSource implements ClosableFileSource {
+  readonly key: string;
+  readonly version: string;
+  readonly size: number;
+  private fd: number | undefined;
+  private running = 0;
+  private closing = false;
+
+  constructor(private readonly n: VNode) {
+    this.key = cacheKeyOf(n.st);
+    this.version = cacheVersionOf(n.st);
+    this.size = Number(n.st.size);
+  }
+
+  read(buf: Buffer, position: number): Promise<number> {
+    return this.io((d) => new Promise((ok, fail) => read(d, buf, 0, buf.length, position, (e, bytes) => (e ? fail(e) : ok(bytes)))));
+  }
+
+  readv(bufs: Buffer[], position: number): Promise<number> {
+    return this.io((d) => new Promise((ok, fail) => readv(d, bufs, position, (e, bytes) => (e ? fail(e) : ok(bytes)))));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.running === 0) this.shut();
+  }
+
+  private shut(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private async io(op: (fd: number) => Promise<number>): Promise<number> {
+    this.running++;
     try {
-      fd ??= openVerifiedSync(n.abs, constants.O_RDONLY, identityOf(n.st), 'open', n.rel).fd;
-      return await op(fd);
+      this.fd ??= openVerifiedSync(this.n.abs, constants.O_RDONLY, identityOf(this.n.st), 'open', this.n.rel).fd;
+      return await op(this.fd);
     } finally {
-      if (--running === 0 && closing) shut();
+      if (--this.running === 0 && this.closing) this.shut();
     }
-  };
-  return {
-    key: cacheKeyOf(n.st),
-    version: cacheVersionOf(n.st),
-    size: Number(n.st.size),
-    read: (buf, position) => io((d) => new Promise((ok, fail) => read(d, buf, 0, buf.length, position, (e, bytes) => (e ? fail(e) : ok(bytes))))),
-    readv: (bufs, position) => io((d) => new Promise((ok, fail) => readv(d, bufs, position, (e, bytes) => (e ? fail(e) : ok(bytes))))),
-    async close() {
-      closing = true;
-      if (running === 0) shut();
-    },
-  };
+  }
 }
