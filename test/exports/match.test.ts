@@ -7,6 +7,7 @@ import {
   CLIENT_NAME_NEGATIVE_TTL_MS,
   CLIENT_NAME_TTL_MS,
   ClientNameCache,
+  ClientOptionsCache,
   DEFAULT_EXPORT_OPTIONS,
   exportFromFlags,
   needClientNames,
@@ -288,5 +289,54 @@ describe('ClientNameCache', () => {
     expect(await optionsForClient(r, '10.0.0.7', cache)).toMatchObject({ rw: true });
     expect(await optionsForClient(r, '10.0.0.8', cache)).toMatchObject({ rw: false });
     expect(calls.reverse).toBe(2);
+  });
+});
+
+describe('ClientOptionsCache', () => {
+  it('answers address rules synchronously, as optionsFor does, per caller address', () => {
+    const rules = rulesOf('192.168.1.7(rw) 10.0.0.0/8(ro)');
+    const cache = new ClientOptionsCache();
+    for (const addr of ['192.168.1.7', '10.1.2.3', '192.168.1.8', '::ffff:10.0.0.1', 'garbage', '192.168.1.7', '192.168.1.8', '10.1.2.3']) {
+      const got = cache.optionsFor(rules, addr);
+      expect(got).not.toBeInstanceOf(Promise);
+      expect(got).toBe(optionsFor(rules, addr));
+    }
+    expect(cache.optionsFor(rules, '192.168.1.7')).toMatchObject({ rw: true });
+    expect(cache.optionsFor(rules, '10.1.2.3')).toMatchObject({ rw: false });
+    expect(cache.optionsFor(rules, '192.168.1.8')).toBeNull();
+    expect(cache.sizeFor(rules)).toBe(5);
+  });
+
+  it('decides a changed rule list afresh for an address it already knows', () => {
+    const cache = new ClientOptionsCache();
+    const before = rulesOf('10.0.0.0/8(rw)');
+    expect(cache.optionsFor(before, '10.0.0.7')).toMatchObject({ rw: true });
+    expect(cache.optionsFor(rulesOf('10.0.0.0/8(ro)'), '10.0.0.7')).toMatchObject({ rw: false });
+    expect(cache.optionsFor(rulesOf('192.168.0.0/16(rw)'), '10.0.0.7')).toBeNull();
+    expect(cache.optionsFor(before, '10.0.0.7')).toMatchObject({ rw: true });
+  });
+
+  it('keeps at most maxEntries addresses per rule list, dropping the oldest', () => {
+    const rules = rulesOf('10.0.0.0/30(rw)');
+    const cache = new ClientOptionsCache({ maxEntries: 3 });
+    for (let i = 0; i < 10; i++) expect(cache.optionsFor(rules, `10.0.0.${i}`)).toBe(optionsFor(rules, `10.0.0.${i}`));
+    expect(cache.sizeFor(rules)).toBe(3);
+    expect(cache.optionsFor(rules, '10.0.0.1')).toMatchObject({ rw: true });
+    expect(cache.optionsFor(rules, '10.0.0.9')).toBeNull();
+    expect(cache.sizeFor(rules)).toBe(3);
+  });
+
+  it('decides name rules through the name cache on each call, so DNS changes reach them', async () => {
+    let now = 0;
+    const ptr: Record<string, string[]> = { '10.0.0.7': ['h.lab.example.org'] };
+    const { resolver, calls } = fakeDns(ptr, { 'h.lab.example.org': ['10.0.0.7'] });
+    const cache = new ClientOptionsCache({ names: new ClientNameCache({ resolver, now: () => now }) });
+    const rules = rulesOf('*.lab.example.org(rw) *(ro)');
+    expect(await cache.optionsFor(rules, '10.0.0.7')).toMatchObject({ rw: true });
+    expect(calls.reverse).toBe(1);
+    ptr['10.0.0.7'] = [];
+    now += CLIENT_NAME_TTL_MS + 1;
+    expect(await cache.optionsFor(rules, '10.0.0.7')).toMatchObject({ rw: false });
+    expect(cache.sizeFor(rules)).toBe(0);
   });
 });
