@@ -206,28 +206,31 @@ export class Dispatcher {
       const body = pinned ? result.body : result;
       const chunks = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
       for (const c of body.toChunks()) chunks.push(c);
-      const out: RpcReplyOut & { status: string } = { ...this.finish(chunks, call.xid), status: 'SUCCESS' };
+      const out = this.finish(chunks, call.xid, 'SUCCESS');
       if (pinned) out.release = result.release;
       return out;
     } catch (e) {
       if (e instanceof XdrError) {
         ctx.log.info({ xid: call.xid, proc: proc.name, err: e.message }, 'rpc: garbage arguments');
-        return { ...this.finish(encodeAcceptedHeader(call.xid, GARBAGE_ARGS).toChunks(), call.xid), status: 'GARBAGE_ARGS' };
+        return this.finish(encodeAcceptedHeader(call.xid, GARBAGE_ARGS).toChunks(), call.xid, 'GARBAGE_ARGS');
       }
       if (e instanceof RpcAcceptError) {
-        return { ...this.finish(encodeAcceptedHeader(call.xid, e.stat, e.mismatch).toChunks(), call.xid), status: ACCEPT_STAT_NAMES[e.stat] };
+        return this.finish(encodeAcceptedHeader(call.xid, e.stat, e.mismatch).toChunks(), call.xid, ACCEPT_STAT_NAMES[e.stat]);
       }
       if (e instanceof RpcAuthError) {
-        return { ...this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid), status: `AUTH_ERROR(${e.stat})` };
+        return this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid, `AUTH_ERROR(${e.stat})`);
       }
       ctx.log.error({ xid: call.xid, proc: proc.name, err: e }, 'rpc: procedure failed');
-      return { ...this.finish(encodeAcceptedHeader(call.xid, SYSTEM_ERR).toChunks(), call.xid), status: 'SYSTEM_ERR' };
+      return this.finish(encodeAcceptedHeader(call.xid, SYSTEM_ERR).toChunks(), call.xid, 'SYSTEM_ERR');
     }
   }
 
-  private finish(chunks: Buffer[], xid: number): RpcReplyOut {
+  private finish(chunks: Buffer[], xid: number): RpcReplyOut;
+  private finish(chunks: Buffer[], xid: number, status: string): RpcReplyOut & { status: string };
+  private finish(chunks: Buffer[], xid: number, status?: string): RpcReplyOut & { status?: string } {
     let length = 0;
     for (const c of chunks) length += c.length;
-    return { xid, chunks, length };
+    // One object whatever the outcome (a spread would copy it): the same shape for every reply.
+    return status === undefined ? { xid, chunks, length } : { xid, chunks, length, status };
   }
 }

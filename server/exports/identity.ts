@@ -18,10 +18,16 @@ const INVALID_ID = 0xffffffff;
 export function effectiveIdentity(cred: Credential, opts: ExportOptions): Identity {
   if (cred.flavor !== AUTH_SYS || opts.allSquash) return { uid: opts.anonuid, gid: opts.anongid, gids: [] };
   const { uid, gid, gids } = cred.sys;
-  const squashGid = (g: number) => (opts.rootSquash && g === 0 ? opts.anongid : g);
   return {
     uid: uid === INVALID_ID || (opts.rootSquash && uid === 0) ? opts.anonuid : uid,
-    gid: gid === INVALID_ID ? opts.anongid : squashGid(gid),
-    gids: gids.map(squashGid),
+    gid: gid === INVALID_ID || (opts.rootSquash && gid === 0) ? opts.anongid : gid,
+    gids: squashGids(gids, opts.rootSquash, opts.anongid),
   };
+}
+
+/** A fresh list (callers may keep it), made without a closure per call. */
+function squashGids(gids: readonly number[], rootSquash: boolean, anongid: number): number[] {
+  const out = new Array<number>(gids.length);
+  for (let i = 0; i < gids.length; i++) out[i] = rootSquash && gids[i] === 0 ? anongid : gids[i]!;
+  return out;
 }

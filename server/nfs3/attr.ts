@@ -54,10 +54,18 @@ export interface wcc_data {
 const NS_PER_S = 1_000_000_000n;
 const U32 = 0xffff_ffffn;
 
+/**
+ * The low 32 bits of a non-negative bigint as a number. Values that already fit (ids, counts, modes,
+ * times before 2106) take no BigInt operation: each such operation allocates, and fattr3 has ~20.
+ */
+function low32(v: bigint): number {
+  return v >= 0n && v <= U32 ? Number(v) : Number(v & U32);
+}
+
 export function nfstime3FromNs(ns: bigint): nfstime3 {
   // Times before 1970 do not fit nfstime3's unsigned seconds: clamp to the epoch.
   if (ns < 0n) return { seconds: 0, nseconds: 0 };
-  return { seconds: Number((ns / NS_PER_S) & U32), nseconds: Number(ns % NS_PER_S) };
+  return { seconds: low32(ns / NS_PER_S), nseconds: Number(ns % NS_PER_S) };
 }
 
 export function nfstime3ToNs(t: nfstime3): bigint {
@@ -76,6 +84,7 @@ export function ftype3Of(st: BigIntStats): ftype3 {
 
 /** Linux dev_t encoding (glibc gnu_dev_major/minor). */
 export function rdevOf(rdev: bigint): specdata3 {
+  if (rdev === 0n) return { specdata1: 0, specdata2: 0 };
   const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn & U32));
   const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn & U32));
   return { specdata1: major, specdata2: minor };
@@ -94,10 +103,10 @@ export function fileidOf(exp: Export, dev: bigint, ino: bigint): bigint {
 export function fattr3FromStats(st: BigIntStats, exp: Export): fattr3 {
   return {
     type: ftype3Of(st),
-    mode: Number(st.mode & 0o7777n),
-    nlink: Number(st.nlink & U32),
-    uid: Number(st.uid & U32),
-    gid: Number(st.gid & U32),
+    mode: low32(st.mode) & 0o7777,
+    nlink: low32(st.nlink),
+    uid: low32(st.uid),
+    gid: low32(st.gid),
     size: st.size,
     used: st.blocks * 512n,
     rdev: rdevOf(st.rdev),

@@ -73,12 +73,20 @@ export class NfsCall {
     return g;
   }
 
-  /** Handle → node, with the caller admitted to its export. */
-  async node(fh: nfs_fh3): Promise<VNode> {
-    const n = await this.ctx.vfs.resolve(fh);
+  /**
+   * Handle → node, with the caller admitted to its export. Synchronous (returns or throws) when
+   * both the handle's anchor and the caller's options are known, so a cached GETATTR or READ awaits
+   * nothing before its work; callers await the result either way.
+   */
+  node(fh: nfs_fh3): VNode | Promise<VNode> {
+    const n = this.ctx.vfs.resolveNow(fh);
+    if (n instanceof Promise) return n.then((v) => this.admitted(v));
+    return this.admitted(n);
+  }
+
+  private admitted(n: VNode): VNode | Promise<VNode> {
     const g = this.admit(n.exp);
-    if (g instanceof Promise) await g;
-    return n;
+    return g instanceof Promise ? g.then(() => n) : n;
   }
 
   /** The ACCESS3_* bits of `wanted` the caller holds on `n` (write bits never on a read-only export). */

@@ -53,7 +53,7 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
       if (e instanceof PageCacheFullError) throw new NfsError(NFS3ERR_JUKEBOX, { op: 'read', path: n.rel, reason: e.message });
       throw e;
     } finally {
-      await src.close();
+      src.close();
     }
     call.ctx.coherence.noteVersion(src.key, src.version);
     let released = false;

@@ -433,7 +433,7 @@ class Run {
     } catch (e) {
       if (!(e instanceof PageCacheFullError)) throw e;
     } finally {
-      await src.close();
+      src.close();
     }
     return read < pages ? `read ${read} of ${pages} pages (the cache is full of pinned pages)` : `read ${pages} pages`;
   }

@@ -15,7 +15,7 @@ export function cacheVersionOf(st: BigIntStats): string {
 }
 
 export interface ClosableFileSource extends FileSource {
-  close(): Promise<void>;
+  close(): void;
 }
 
 /**
@@ -58,7 +58,7 @@ class CallFileSource implements ClosableFileSource {
     return this.io((d) => new Promise((ok, fail) => readv(d, bufs, position, (e, bytes) => (e ? fail(e) : ok(bytes)))));
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closing = true;
     if (this.running === 0) this.shut();
   }

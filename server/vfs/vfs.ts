@@ -116,12 +116,23 @@ export class Vfs {
 
   /** Handle → node. EBADHANDLE if this server did not issue it, ESTALE if its object is gone. */
   async resolve(fh: Buffer): Promise<VNode> {
+    return this.resolveNow(fh);
+  }
+
+  /**
+   * `resolve` that answers synchronously when the handle's anchor is kept (the common case: no
+   * promise, no event-loop turn) and may throw synchronously; a promise otherwise.
+   */
+  resolveNow(fh: Buffer): VNode | Promise<VNode> {
     const id = this.fh.decode(fh);
     const exp = this.byId.get(id.exportId);
     // A genuine handle of an export no longer configured: the object is gone for this client.
     if (!exp) throw new VfsError('ESTALE', { op: 'resolve', exportId: id.exportId });
-    const kept = this.keptNode(exp, fh);
-    if (kept) return kept;
+    return this.keptNode(exp, fh) ?? this.find(exp, id, fh);
+  }
+
+  /** A handle without a kept anchor: by its remembered path, else by walking the export. */
+  private async find(exp: Export, id: FileId, fh: Buffer): Promise<VNode> {
     const key = keyOf(exp.id, id.dev, id.ino);
     let found = await this.tryHint(exp, id, key, fh);
     // The generation is part of what is missing: the inode number may already name a newer file.
