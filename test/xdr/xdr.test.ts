@@ -139,4 +139,11 @@ describe('XDR (RFC 4506)', () => {
     expect(() => new XdrReader(huge).array(0xffffffff, (r) => r.uint32())).toThrow(/remaining input/);
     expect(() => new XdrReader(new XdrWriter().uint64(2n ** 60n).toBuffer()).uint64Number()).toThrow(/2\^53/);
   });
+
+  it('encodes a uint64 given as a number as its bigint, and refuses what is not one', () => {
+    for (const v of [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER]) {
+      expect(new XdrWriter().uint64(v).toBuffer()).toEqual(new XdrWriter().uint64(BigInt(v)).toBuffer());
+    }
+    for (const v of [-1, 1.5, -1n, 2n ** 64n]) expect(() => new XdrWriter().uint64(v)).toThrow(RangeError);
+  });
 });
