@@ -6,7 +6,7 @@ import { ACCEPT_STAT_NAMES, GARBAGE_ARGS, PROC_UNAVAIL, PROG_MISMATCH, PROG_UNAV
 import { DuplicateRequestCache } from './drc.ts';
 import { RpcAcceptError, RpcAuthError } from './errors.ts';
 import { decodeCall, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, type RpcCallHeader } from './message.ts';
-import { isPinnedReply, type CallContext, type Procedure, type RpcProgram, type TransportKind } from './program.ts';
+import { isPinnedReply, type CallContext, type Procedure, type ProcedureResult, type RpcProgram, type TransportKind } from './program.ts';
 
 /** Where a call came from; the transport fills it in once per connection or datagram. */
 export interface TransportInfo {
@@ -154,7 +154,13 @@ export class Dispatcher {
         return this.outcome(id, call, t, started, 'SUCCESS', proc.name, 'hit', this.finish([hit.reply], call.xid));
       }
     }
-    const reply = await this.invoke(proc, call, ctx);
+    // The procedure is awaited here, not in a helper: one async frame and promise fewer per call.
+    let reply: RpcReplyOut & { status: string };
+    try {
+      reply = this.succeeded(call, await proc.handler(new XdrReader(call.record, call.argsOffset), ctx));
+    } catch (e) {
+      reply = this.failed(proc, call, ctx, e);
+    }
     if (drc && drcKey) {
       if (reply.release) drc.abandon(drcKey);
       else drc.complete(drcKey, reply.chunks);
@@ -199,30 +205,30 @@ export class Dispatcher {
     return procedure ? { procedure } : { stat: PROC_UNAVAIL };
   }
 
-  private async invoke(proc: Procedure, call: RpcCallHeader, ctx: CallContext): Promise<RpcReplyOut & { status: string }> {
-    try {
-      const result = await proc.handler(new XdrReader(call.record, call.argsOffset), ctx);
-      const pinned = isPinnedReply(result);
-      const body = pinned ? result.body : result;
-      const chunks = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
-      for (const c of body.toChunks()) chunks.push(c);
-      const out = this.finish(chunks, call.xid, 'SUCCESS');
-      if (pinned) out.release = result.release;
-      return out;
-    } catch (e) {
-      if (e instanceof XdrError) {
-        ctx.log.info({ xid: call.xid, proc: proc.name, err: e.message }, 'rpc: garbage arguments');
-        return this.finish(encodeAcceptedHeader(call.xid, GARBAGE_ARGS).toChunks(), call.xid, 'GARBAGE_ARGS');
-      }
-      if (e instanceof RpcAcceptError) {
-        return this.finish(encodeAcceptedHeader(call.xid, e.stat, e.mismatch).toChunks(), call.xid, ACCEPT_STAT_NAMES[e.stat]);
-      }
-      if (e instanceof RpcAuthError) {
-        return this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid, `AUTH_ERROR(${e.stat})`);
-      }
-      ctx.log.error({ xid: call.xid, proc: proc.name, err: e }, 'rpc: procedure failed');
-      return this.finish(encodeAcceptedHeader(call.xid, SYSTEM_ERR).toChunks(), call.xid, 'SYSTEM_ERR');
+  private succeeded(call: RpcCallHeader, result: ProcedureResult): RpcReplyOut & { status: string } {
+    const pinned = isPinnedReply(result);
+    const body = pinned ? result.body : result;
+    const chunks = encodeAcceptedHeader(call.xid, SUCCESS).toChunks();
+    for (const c of body.toChunks()) chunks.push(c);
+    const out = this.finish(chunks, call.xid, 'SUCCESS');
+    if (pinned) out.release = result.release;
+    return out;
+  }
+
+  /** The reply to a call whose procedure threw. */
+  private failed(proc: Procedure, call: RpcCallHeader, ctx: CallContext, e: unknown): RpcReplyOut & { status: string } {
+    if (e instanceof XdrError) {
+      ctx.log.info({ xid: call.xid, proc: proc.name, err: e.message }, 'rpc: garbage arguments');
+      return this.finish(encodeAcceptedHeader(call.xid, GARBAGE_ARGS).toChunks(), call.xid, 'GARBAGE_ARGS');
     }
+    if (e instanceof RpcAcceptError) {
+      return this.finish(encodeAcceptedHeader(call.xid, e.stat, e.mismatch).toChunks(), call.xid, ACCEPT_STAT_NAMES[e.stat]);
+    }
+    if (e instanceof RpcAuthError) {
+      return this.finish(encodeAuthError(call.xid, e.stat).toChunks(), call.xid, `AUTH_ERROR(${e.stat})`);
+    }
+    ctx.log.error({ xid: call.xid, proc: proc.name, err: e }, 'rpc: procedure failed');
+    return this.finish(encodeAcceptedHeader(call.xid, SYSTEM_ERR).toChunks(), call.xid, 'SYSTEM_ERR');
   }
 
   private finish(chunks: Buffer[], xid: number): RpcReplyOut;
