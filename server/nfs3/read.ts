@@ -37,9 +37,9 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
     }
     const { pageCache, limits } = call.ctx;
     const size = n.st.size;
-    const asked = BigInt(Math.min(a.count, payloadLimit(limits.maxRead, call.rpc.transport)));
-    const left = a.offset >= size ? 0n : size - a.offset;
-    const want = Number(left < asked ? left : asked);
+    const asked = Math.min(a.count, payloadLimit(limits.maxRead, call.rpc.transport));
+    // Number() of what is left is exact up to 2^53 and, beyond, still far above any `asked`.
+    const want = a.offset >= size ? 0 : Math.min(Number(size - a.offset), asked);
     const attrs = fattr3FromStats(n.st, n.exp);
     if (want === 0) return { file_attributes: attrs, count: 0, eof: a.offset >= size, data: [] };
     const offset = Number(a.offset);
@@ -75,7 +75,7 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
         const pageStart = p.index * PAGE_SIZE;
         slices.push(p.buf.subarray(Math.max(offset, pageStart) - pageStart, Math.min(end, pageStart + PAGE_SIZE) - pageStart));
       }
-      return new LentResok({ file_attributes: attrs, count: want, eof: BigInt(end) >= size, data: slices }, release);
+      return new LentResok({ file_attributes: attrs, count: want, eof: end >= size, data: slices }, release);
     } catch (e) {
       release();
       throw e;
