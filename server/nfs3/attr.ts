@@ -1,7 +1,7 @@
 /**
  * RFC 1813 §2.6 attribute structures, each declared once: its typed form, its encoder and decoder.
  */
-import type { BigIntStats } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import type { XdrReader } from '../../xdr/reader.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { FTYPE3_VALUES, NF3BLK, NF3CHR, NF3DIR, NF3FIFO, NF3LNK, NF3REG, NF3SOCK, type ftype3 } from './constants.ts';
@@ -51,6 +51,8 @@ export interface wcc_data {
   after: post_op_attr;
 }
 
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFBLK, S_IFCHR, S_IFSOCK } = constants;
+
 const NS_PER_S = 1_000_000_000n;
 const U32 = 0xffff_ffffn;
 
@@ -72,14 +74,27 @@ export function nfstime3ToNs(t: nfstime3): bigint {
   return BigInt(t.seconds) * NS_PER_S + BigInt(t.nseconds);
 }
 
+/**
+ * The object's type from its mode as a number: BigIntStats' isFile() and the like make three BigInts
+ * per question, and a call asks several.
+ */
 export function ftype3Of(st: BigIntStats): ftype3 {
-  if (st.isFile()) return NF3REG;
-  if (st.isDirectory()) return NF3DIR;
-  if (st.isSymbolicLink()) return NF3LNK;
-  if (st.isBlockDevice()) return NF3BLK;
-  if (st.isCharacterDevice()) return NF3CHR;
-  if (st.isSocket()) return NF3SOCK;
-  return NF3FIFO;
+  switch (Number(st.mode) & S_IFMT) {
+    case S_IFREG:
+      return NF3REG;
+    case S_IFDIR:
+      return NF3DIR;
+    case S_IFLNK:
+      return NF3LNK;
+    case S_IFBLK:
+      return NF3BLK;
+    case S_IFCHR:
+      return NF3CHR;
+    case S_IFSOCK:
+      return NF3SOCK;
+    default:
+      return NF3FIFO;
+  }
 }
 
 /** Linux dev_t encoding (glibc gnu_dev_major/minor). */

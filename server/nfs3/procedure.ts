@@ -9,10 +9,10 @@ import type { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { portAllowed } from '../exports/match.ts';
 import type { ExportOptions, Identity } from '../exports/types.ts';
-import { fattr3FromStats, type post_op_attr, type pre_op_attr, type wcc_data } from './attr.ts';
+import { fattr3FromStats, ftype3Of, type post_op_attr, type pre_op_attr, type wcc_data } from './attr.ts';
 import type { Export } from '../vfs/export.ts';
 import type { VNode } from '../vfs/vfs.ts';
-import { NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_STALE, NFS3_OK, NFSSTAT3_NAMES } from './constants.ts';
+import { NF3DIR, NFS3ERR_ACCES, NFS3ERR_BADHANDLE, NFS3ERR_PERM, NFS3ERR_ROFS, NFS3ERR_STALE, NFS3_OK, NFSSTAT3_NAMES } from './constants.ts';
 import type { NfsContext } from './context.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { encodeNfs3Res, type Nfs3Res, type Nfs3ResultCodec } from './results.ts';
@@ -94,7 +94,7 @@ export class NfsCall {
     const g = this.grant(n.exp);
     const st = n.st;
     return this.ctx.access.accessGranted(
-      { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), isDirectory: st.isDirectory() },
+      { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), isDirectory: ftype3Of(st) === NF3DIR },
       g.identity,
       wanted,
     );

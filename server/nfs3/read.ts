@@ -1,9 +1,9 @@
 import { ACCESS3_EXECUTE, ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
 import { PAGE_SIZE, PageCacheFullError, type PageFrame } from '../pagecache/page-cache.ts';
-import { fattr3FromStats } from './attr.ts';
+import { fattr3FromStats, ftype3Of } from './attr.ts';
 import { fileSourceOf } from '../vfs/source.ts';
-import { NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
+import { NF3DIR, NF3REG, NFS3ERR_ACCES, NFS3ERR_INVAL, NFS3ERR_ISDIR, NFS3ERR_JUKEBOX } from './constants.ts';
 import { payloadLimit } from './context.ts';
 import { NfsError } from './errors.ts';
 import { LentResok, type NfsProcedure } from './procedure.ts';
@@ -28,8 +28,9 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
   result: READ3res,
   async run(a, call) {
     const n = await call.node(a.file);
-    if (n.st.isDirectory()) throw new NfsError(NFS3ERR_ISDIR, { op: 'read', path: n.rel });
-    if (!n.st.isFile()) throw new NfsError(NFS3ERR_INVAL, { op: 'read', path: n.rel, reason: 'not a regular file' });
+    const type = ftype3Of(n.st);
+    if (type === NF3DIR) throw new NfsError(NFS3ERR_ISDIR, { op: 'read', path: n.rel });
+    if (type !== NF3REG) throw new NfsError(NFS3ERR_INVAL, { op: 'read', path: n.rel, reason: 'not a regular file' });
     // As knfsd: the owner may read what it opened before a chmod, and executing needs reading.
     const id = call.identity(n.exp);
     if ((call.allowed(n, ACCESS3_READ | ACCESS3_EXECUTE) & (ACCESS3_READ | ACCESS3_EXECUTE)) === 0 && id.uid !== Number(n.st.uid)) {

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fattr3FromStats, nfstime3FromNs, rdevOf } from '../../server/nfs3/attr.ts';
+import { fattr3FromStats, ftype3Of, nfstime3FromNs, rdevOf } from '../../server/nfs3/attr.ts';
+import { NF3CHR, NF3DIR, NF3FIFO, NF3LNK, NF3REG, NF3SOCK } from '../../server/nfs3/constants.ts';
 import type { Export } from '../../server/vfs/export.ts';
 
 const U32 = 0xffff_ffffn;
@@ -29,6 +32,24 @@ describe('attribute conversions', () => {
         expect(rdevOf(makedev(major, minor))).toEqual({ specdata1: Number(major), specdata2: Number(minor) });
       }),
     );
+  });
+
+  it('ftype3Of tells each kind of object a real stat describes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attr-'));
+    const server = net.createServer();
+    try {
+      writeFileSync(join(dir, 'f'), '');
+      mkdirSync(join(dir, 'd'));
+      symlinkSync('f', join(dir, 'l'));
+      execFileSync('mkfifo', [join(dir, 'p')]);
+      await new Promise<void>((ok) => server.listen(join(dir, 's'), ok));
+      const typeOf = (name: string) => ftype3Of(lstatSync(join(dir, name), { bigint: true }));
+      expect(['f', 'd', 'l', 'p', 's'].map(typeOf)).toEqual([NF3REG, NF3DIR, NF3LNK, NF3FIFO, NF3SOCK]);
+      expect(ftype3Of(statSync('/dev/null', { bigint: true }))).toBe(NF3CHR);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it('fattr3FromStats of a real file carries its stat', () => {
