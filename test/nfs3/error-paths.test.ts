@@ -1,6 +1,7 @@
 // RFC 1813 error statuses not covered by the per-procedure suites, table-driven.
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientNameCache, type NameResolver } from '../../server/exports/index.ts';
 import {
   NF3FIFO,
   NFS3ERR_ACCES,
@@ -10,6 +11,7 @@ import {
   NFS3ERR_JUKEBOX,
   NFS3ERR_NAMETOOLONG,
   NFS3ERR_NOTDIR,
+  NFS3ERR_PERM,
   NFS3ERR_ROFS,
   NFS3_OK,
   NFSPROC3,
@@ -138,5 +140,28 @@ describe('error statuses, procedure by procedure', () => {
     expect(Buffer.concat(held.chunks.filter((c) => c.length === PAGE_SIZE)).equals(before)).toBe(true);
     held.release!();
     expect((await fx.read(file, 0, 4)).data?.toString()).toBe('NEW!');
+  });
+});
+
+describe('admission by host name (options decided after a DNS lookup)', () => {
+  it('answers a named client, refuses another, and checks `secure` after the lookup', async () => {
+    const resolver: NameResolver = {
+      reverse: async (a) => (a === '10.0.0.7' ? ['h.lab.example.org'] : []),
+      lookup: async (n) => (n === 'h.lab.example.org' ? ['10.0.0.7'] : []),
+    };
+    const fx = await makeFixture({
+      exports: [{ clients: '*.lab.example.org', options: 'rw,no_root_squash,insecure' }, { clients: '*.lab.example.org', options: 'rw' }],
+      names: new ClientNameCache({ resolver }),
+    });
+    try {
+      const [open, secure] = [await fx.rootFh(), await fx.rootFh(fx.exports[1])];
+      expect((await fx.getattr(open, { remoteAddress: '10.0.0.7' })).status).toBe(NFS3_OK);
+      expect((await fx.getattr(open, { remoteAddress: '::ffff:10.0.0.7' })).status).toBe(NFS3_OK);
+      expect((await fx.getattr(open, { remoteAddress: '10.0.0.8' })).status).toBe(NFS3ERR_ACCES);
+      expect((await fx.getattr(secure, { remoteAddress: '10.0.0.7', remotePort: 40000 })).status).toBe(NFS3ERR_PERM);
+      expect((await fx.getattr(secure, { remoteAddress: '10.0.0.7', remotePort: 700 })).status).toBe(NFS3_OK);
+    } finally {
+      await fx.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { AUTH_SYS, isPinnedReply, type CallContext, type Credential, type ProcedureResult, type RpcProgram } from '../../rpc/program.ts';
 import { XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
-import { exportFromFlags } from '../../server/exports/index.ts';
+import { exportFromFlags, type ClientNameCache } from '../../server/exports/index.ts';
 import { createMountProgram } from '../../server/mount/program.ts';
 import { MountTable } from '../../server/mount/mount-table.ts';
 import { NFSPROC3, NFS3_OK } from '../../server/nfs3/constants.ts';
@@ -63,6 +63,8 @@ export interface FixtureOptions {
   base?: string;
   pinnedWrite?: 'cow' | 'wait';
   allowDevices?: boolean;
+  /** Callers' host names for name and wildcard rules (default: the system resolver). */
+  names?: ClientNameCache;
 }
 
 export class Fixture {
@@ -232,7 +234,7 @@ export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
     exports,
     stateDir,
     pageCache,
-    access: exportsAccessPolicy(),
+    access: exportsAccessPolicy(o.names),
     log: silentLog,
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.pinnedWrite ? { pinnedWrite: o.pinnedWrite } : {}),
