@@ -2,7 +2,7 @@
  * A normal client's service while hostile or slow clients load the server (issue 13).
  *
  * One pagelife process (real sockets, `--cache-pages` 16384 = a 64 MiB page cache) serves a 64 MiB
- * file. The normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process)
+ * file; it runs as `npm start` runs it, from the bundle `npm run build` makes (built first). The normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process)
  * reading the whole file; beside it, this process pings NULL over its own connection and polls
  * GET /api/state, and samples the server's RSS (/proc/PID/status VmRSS). First unloaded, then
  * under each load in turn, each load stopped (its connections closed) before the next; each load's
@@ -30,7 +30,7 @@
  *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
  *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -41,7 +41,7 @@ import { RpcClient, authSys, encodeCallHeader, recordMark } from '../rpc/index.t
 import { XdrWriter } from '../xdr/writer.ts';
 import { NFSPROC3 } from '../server/nfs3/constants.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
-import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { BUNDLE, startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
 import { positiveInt } from './lib/harness.ts';
 
@@ -60,10 +60,11 @@ interface Options {
   mmapThreshold: number | null;
   cpuProf: string | null;
   nodeArgs: string[];
+  sources: boolean;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [] };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [], sources: false };
   const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -71,6 +72,7 @@ function parseOptions(args: string[]): Options {
     else if (a === '--runs') o.runs = int(a, args[++i]);
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
     else if (a === '--reconnect') o.reconnect = true;
+    else if (a === '--sources') o.sources = true;
     else if (a === '--mmap-threshold') o.mmapThreshold = int(a, args[++i]);
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(args[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(args[++i] ?? '');
@@ -78,7 +80,7 @@ function parseOptions(args: string[]): Options {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --sources)`);
   }
   return o;
 }
@@ -272,13 +274,15 @@ export async function run(args: string[]): Promise<void> {
     for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
     await f.close();
     const env = o.mmapThreshold === null ? {} : { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold=${o.mmapThreshold}` };
-    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs: [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])] });
+    if (!o.sources) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
+    const nodeArgs = [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])];
+    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs, ...(o.sources ? {} : { entry: BUNDLE }) });
     const { nfs: nfsPort, mount } = server.ports;
     const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
     nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
     const fh = await nfs.lookup('big.bin');
     rpc = await RpcClient.connect({ host: '127.0.0.1', port: nfsPort, transport: 'tcp', timeoutMs: 60_000 });
-    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; node ${process.version}${o.mmapThreshold === null ? '' : `; server malloc mmap_threshold ${o.mmapThreshold}`}`);
+    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; server ${o.sources ? 'bin/pagelife.js (sources, tsx)' : 'build/pagelife.mjs (npm start)'}; node ${process.version}${o.mmapThreshold === null ? '' : `; server malloc mmap_threshold ${o.mmapThreshold}`}`);
     // Warm the page cache and the client path once, uncounted.
     await readThroughput(url, 1);
 
