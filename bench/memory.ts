@@ -19,7 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { Processes, say, sleep, startPagelife, positiveInt } from './lib/harness.ts';
+import { Processes, REPO, say, sleep, startEntry, startPagelife, positiveInt } from './lib/harness.ts';
 
 interface Options {
   sizeMiB: number;
@@ -102,7 +102,7 @@ export async function run(args: string[]): Promise<void> {
     const chunk = Buffer.alloc(4 << 20);
     for (let left = o.sizeMiB << 20; left > 0; left -= chunk.length) await fh.write(randomFillSync(chunk), 0, Math.min(left, chunk.length));
     await fh.close();
-    const p = await startPagelife(procs, 'pagelife', ['--export', exportDir, '--var-dir', path.join(base, 'var'), ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])]);
+    const p = await startPagelife(procs, 'pagelife', ['--export', exportDir, '--var-dir', path.join(base, 'var'), ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], REPO, startEntry());
     const pid = p.child.pid!;
     say(`# memory: pagelife ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default page cache'}, ${o.sizeMiB} MiB read with nfs-cat, ${o.connections} idle connections; node ${process.version}`);
     const idle = await settledRss(pid);

@@ -2,10 +2,12 @@
  * A normal client's service while hostile or slow clients load the server (issue 13).
  *
  * One pagelife process (real sockets, `--cache-pages` 16384 = a 64 MiB page cache) serves a 64 MiB
- * file. The normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process)
- * reading the whole file; beside it, this process pings NULL over its own connection and polls
- * GET /api/state, and samples the server's RSS (/proc/PID/status VmRSS). First unloaded, then
- * under each load in turn, each load stopped (its connections closed) before the next; each load's
+ * file; it runs as `npm start` runs it, from the bundle `npm run build` makes (built first). The
+ * normal client is libnfs's nfs-cat (../shared/bench/nfs-read-bench, a separate process) reading the
+ * whole file; beside it a thread of this process (lib/probe-worker.ts, apart from the loads' event
+ * loop) pings NULL over its own connection and polls GET /api/state, and this one samples the
+ * server's RSS (/proc/PID/status VmRSS). First unloaded, then under each load in turn, each load
+ * stopped (its connections closed) before the next; each load's
  * ratio is to an unloaded measurement taken just before it:
  *
  *   greedy     one connection pipelining 1 MiB READs and never reading its socket
@@ -30,20 +32,22 @@
  *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
  *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RpcClient, authSys, encodeCallHeader, recordMark } from '../rpc/index.ts';
+import { authSys, encodeCallHeader, recordMark } from '../rpc/index.ts';
 import { XdrWriter } from '../xdr/writer.ts';
 import { NFSPROC3 } from '../server/nfs3/constants.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
-import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { BUNDLE, startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
 import { positiveInt } from './lib/harness.ts';
+import type { ProbeConfig, ProbeResults } from './lib/probe-worker.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
@@ -60,10 +64,11 @@ interface Options {
   mmapThreshold: number | null;
   cpuProf: string | null;
   nodeArgs: string[];
+  sources: boolean;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [] };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [], sources: false };
   const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -71,6 +76,7 @@ function parseOptions(args: string[]): Options {
     else if (a === '--runs') o.runs = int(a, args[++i]);
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
     else if (a === '--reconnect') o.reconnect = true;
+    else if (a === '--sources') o.sources = true;
     else if (a === '--mmap-threshold') o.mmapThreshold = int(a, args[++i]);
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(args[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(args[++i] ?? '');
@@ -78,7 +84,7 @@ function parseOptions(args: string[]): Options {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --sources)`);
   }
   return o;
 }
@@ -97,53 +103,45 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
-/** What runs beside the normal client in every phase: NULL pings, /api/state polls, RSS samples. */
+/**
+ * What runs beside the normal client in every phase: NULL pings and /api/state polls on a thread of
+ * their own (lib/probe-worker.ts: the load generators share this thread's event loop), RSS samples
+ * here.
+ */
 class Probes {
-  nullMs: number[] = [];
-  stateMs: number[] = [];
-  /** What building and serializing each snapshot cost the server (its Server-Timing), the rest of stateMs being waiting. */
-  stateBuildMs: number[] = [];
   peakRss = 0;
-  /** Peaks of the server's own memoryUsage(), as /api/state reports it: where the RSS goes. */
-  peakHeap = 0;
-  peakArrayBuffers = 0;
   private stopped = false;
-  private readonly done: Promise<void>[] = [];
+  private readonly sampler: Promise<void>;
+  private readonly worker: Worker;
+  private readonly results: Promise<ProbeResults>;
 
   constructor(
     private readonly server: ServerProcess,
-    private readonly rpc: RpcClient,
+    nfsPort: number,
   ) {
-    this.done.push(this.loop(50, async () => {
-      const t = performance.now();
-      await this.rpc.call(NFS_PROG, 3, NFSPROC3.NULL, Buffer.alloc(0));
-      this.nullMs.push(performance.now() - t);
-    }));
-    this.done.push(this.loop(250, async () => {
-      const t = performance.now();
-      const r = await fetch(`http://127.0.0.1:${server.ports.http}/api/state`);
-      const body = await r.arrayBuffer();
-      this.stateMs.push(performance.now() - t);
-      this.stateBuildMs.push(Number(/build;dur=([\d.]+)/.exec(r.headers.get('server-timing') ?? '')?.[1] ?? NaN));
-      const mem = (JSON.parse(Buffer.from(body).toString()) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
-      this.peakHeap = Math.max(this.peakHeap, mem.heapTotal);
-      this.peakArrayBuffers = Math.max(this.peakArrayBuffers, mem.arrayBuffers);
-    }));
-    this.done.push(this.loop(100, async () => {
-      this.peakRss = Math.max(this.peakRss, await rssBytes(this.server.proc.pid!));
-    }));
+    const config: ProbeConfig = { nfsPort, httpPort: server.ports.http, nullCall: call(0, NFSPROC3.NULL, Buffer.alloc(0)) };
+    // The worker runs TypeScript through tsx, registered in its own thread.
+    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./lib/probe-worker.ts', import.meta.url).href)}); })`;
+    this.worker = new Worker(boot, { eval: true, workerData: config });
+    this.results = new Promise((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+    });
+    this.sampler = (async () => {
+      while (!this.stopped) {
+        this.peakRss = Math.max(this.peakRss, await rssBytes(this.server.proc.pid!));
+        await sleep(100);
+      }
+    })();
   }
 
-  private async loop(everyMs: number, f: () => Promise<void>): Promise<void> {
-    while (!this.stopped) {
-      await f();
-      await sleep(everyMs);
-    }
-  }
-
-  async stop(): Promise<void> {
+  async stop(): Promise<ProbeResults> {
     this.stopped = true;
-    await Promise.all(this.done);
+    this.worker.postMessage('stop');
+    const r = await this.results;
+    await this.sampler;
+    await this.worker.terminate();
+    return r;
   }
 }
 
@@ -264,7 +262,6 @@ export async function run(args: string[]): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'pagelife-overload-'));
   const say = (l: string) => process.stdout.write(`${l}\n`);
   let server: ServerProcess | null = null;
-  let rpc: RpcClient | null = null;
   let nfs: NfsTestClient | null = null;
   try {
     const f = await open(path.join(dir, 'big.bin'), 'w');
@@ -272,20 +269,21 @@ export async function run(args: string[]): Promise<void> {
     for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
     await f.close();
     const env = o.mmapThreshold === null ? {} : { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold=${o.mmapThreshold}` };
-    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs: [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])] });
+    if (!o.sources) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
+    const nodeArgs = [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])];
+    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs, ...(o.sources ? {} : { entry: BUNDLE }) });
     const { nfs: nfsPort, mount } = server.ports;
     const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
     nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
     const fh = await nfs.lookup('big.bin');
-    rpc = await RpcClient.connect({ host: '127.0.0.1', port: nfsPort, transport: 'tcp', timeoutMs: 60_000 });
-    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; node ${process.version}${o.mmapThreshold === null ? '' : `; server malloc mmap_threshold ${o.mmapThreshold}`}`);
+    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; server ${o.sources ? 'bin/pagelife.js (sources, tsx)' : 'build/pagelife.mjs (npm start)'}; node ${process.version}${o.mmapThreshold === null ? '' : `; server malloc mmap_threshold ${o.mmapThreshold}`}`);
     // Warm the page cache and the client path once, uncounted.
     await readThroughput(url, 1);
 
     const phase = async (name: string, unloaded: number | null, start?: () => Promise<LoadHandle>): Promise<number> => {
       await sleep(1000);
       const rssStart = await rssBytes(server!.proc.pid!);
-      const probes = new Probes(server!, rpc!);
+      const probes = new Probes(server!, nfsPort);
       const began = Date.now();
       const load = start ? await start() : null;
       // The normal client is measured once the load is in its steady state (a non-reader has filled
@@ -296,21 +294,21 @@ export async function run(args: string[]): Promise<void> {
       if (load && left > 0) await sleep(left);
       const achieved = load?.describe() ?? '-';
       await load?.stop();
-      await probes.stop();
+      const p = await probes.stop();
       // What stays once the load is gone: the connections closed, given a few seconds to be freed.
       await sleep(3000);
       const rssAfter = await rssBytes(server!.proc.pid!);
       const mem = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
       const ratio = unloaded === null ? 1 : mibs / unloaded;
-      const n = probes.nullMs;
-      const st = probes.stateMs;
+      const n = p.nullMs;
+      const st = p.stateMs;
       say(
         `overload ${name} read_mib_s ${mibs.toFixed(1)} ratio ${ratio.toFixed(2)} null_ms p50 ${quantile(n, 0.5).toFixed(1)} p99 ${quantile(n, 0.99).toFixed(1)} max ${Math.max(...n).toFixed(1)}` +
           ` state_ms p50 ${quantile(st, 0.5).toFixed(1)} max ${Math.max(...st).toFixed(1)}` +
-          ` build p50 ${quantile(probes.stateBuildMs, 0.5).toFixed(1)} max ${Math.max(...probes.stateBuildMs).toFixed(1)}` +
+          ` build p50 ${quantile(p.stateBuildMs, 0.5).toFixed(1)} max ${Math.max(...p.stateBuildMs).toFixed(1)}` +
           ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)}` +
-          ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} peak ${mib(probes.peakHeap).toFixed(0)}` +
-          ` array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} peak ${mib(probes.peakArrayBuffers).toFixed(0)} load ${achieved}`,
+          ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} peak ${mib(p.peakHeap).toFixed(0)}` +
+          ` array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} peak ${mib(p.peakArrayBuffers).toFixed(0)} load ${achieved}`,
       );
       if (unloaded !== null) {
         // The issue's bound: 300 MiB with a 64 MiB cache, and no more than a larger cache's excess above it.
@@ -335,7 +333,6 @@ export async function run(args: string[]): Promise<void> {
     const m = await fetch(`http://127.0.0.1:${server.ports.http}/metrics`).then((r) => r.text());
     for (const line of m.split('\n')) if (/^pagelife_(limit|rpc_connections_closed|rpc_stream|reply_pin_orphans|skb_frag_orphans|memory_reclaim)/.test(line)) say(`# ${line}`);
   } finally {
-    await rpc?.close();
     await nfs?.rpc.close();
     await server?.stop();
     await rm(dir, { recursive: true, force: true });

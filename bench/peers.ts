@@ -7,6 +7,8 @@
  *   peer <row> pagelife <v> ganesha <v> ratio <r>
  * where ratio > 1 means pagelife is better: pagelife/ganesha for rates, ganesha/pagelife for latencies.
  * The last two rows run pagelife with `--cache-pages 81920` (a 320 MiB page cache: the file fits).
+ * pagelife runs as `npm start` runs it: the bundle `npm run build` makes (a baseline checkout from
+ * before the bundle runs its sources).
  *
  * With --baseline DIR (another checkout of pagelife, e.g. `git worktree add DIR main`), that tree's
  * server runs every row too, alternated with the other two, and a line per row compares the trees:
@@ -27,7 +29,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomFillSync } from 'node:crypto';
 import { BenchUsageError } from './index.ts';
-import { median, Processes, REPO, say, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
+import { median, Processes, REPO, say, startEntry, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const BIG = 'big.bin';
@@ -147,10 +149,12 @@ export async function run(args: string[]): Promise<void> {
       trees.push(['baseline', 'baseline-big-cache', o.baseline]);
     }
     for (const [plainName, bigName, repo] of trees) {
-      const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo);
+      // As `npm start` runs it: the bundle.
+      const entry = startEntry(repo);
+      const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo, entry);
       servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
       if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
-        const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo);
+        const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo, entry);
         servers.set(bigName, { name: bigName, nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export' });
       }
     }

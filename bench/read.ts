@@ -27,7 +27,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { median, Processes, REPO, say, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
+import { median, Processes, REPO, say, sourcesEntry, startEntry, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
 
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
 const FILE_NAME = 'big.bin';
@@ -106,9 +106,9 @@ async function writeTestFile(file: string, sizeMiB: number): Promise<void> {
   }
 }
 
-async function startMode(procs: Processes, mode: Mode, exportDir: string, o: Options): Promise<Target> {
+async function startMode(procs: Processes, mode: Mode, exportDir: string, o: Options, entry: string): Promise<Target> {
   const node = mode === 'destructor' && o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [];
-  const p = await startPagelife(procs, mode, ['--export', exportDir, '--reply-mode', mode, '--cache-pages', String(o.cachePages)], node);
+  const p = await startPagelife(procs, mode, ['--export', exportDir, '--reply-mode', mode, '--cache-pages', String(o.cachePages)], node, REPO, entry);
   return { name: mode, child: p.child, http: p.httpPort, url: `nfs://127.0.0.1/export/${FILE_NAME}?version=3&nfsport=${p.nfsPort}&mountport=${p.mountPort}` };
 }
 
@@ -235,8 +235,11 @@ export async function run(args: string[]): Promise<void> {
     const want = (n: ServerName): boolean => o.only === null || o.only.includes(n);
     say(`# read bench: ${o.sizeMiB} MiB file, ${o.rounds} rounds alternating servers, nfs-read-bench --runs ${o.runs} per round (median per server of round medians)`);
     say(`# pagelife: --cache-pages ${o.cachePages} (${((o.cachePages * PAGE) / 2 ** 20).toFixed(0)} MiB page cache; the file fits), node ${process.version}, ${path.basename(NFS_READ_BENCH)} (libnfs nfs-cat)`);
+    // As `npm start` runs it (the bundle), but from the sources under a profiler, whose summary charges time by file.
+    const entry = o.cpuProf ? sourcesEntry() : startEntry();
+    say(`# pagelife entry: ${path.relative(REPO, entry)}`);
     const targets: Target[] = [];
-    for (const mode of MODES) if (want(mode)) targets.push(await startMode(procs, mode, exportDir, o));
+    for (const mode of MODES) if (want(mode)) targets.push(await startMode(procs, mode, exportDir, o, entry));
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else if (want('ganesha')) {
       const g = await startGanesha(procs, dir, exportDir);

@@ -60,6 +60,16 @@ export class Agenda<T> {
     return out;
   }
 
+  /** Removes every pending item (returned, in no particular order) and stops the timer. */
+  clear(): T[] {
+    const out = this.items();
+    this.heap.items.length = 0;
+    this.fifo = [];
+    this.fifoHead = 0;
+    this.timer.cancel();
+    return out;
+  }
+
   schedule(at: number, item: T): void {
     const now = this.clock.now();
     const entry = { at, order: this.order++, item };

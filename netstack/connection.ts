@@ -245,6 +245,18 @@ export class TcpPair {
   }
 
   /**
+   * tcp_done after a reset — the socket is gone and nobody will read what is queued: the write and
+   * retransmit queue (tcp_write_queue_purge), the device queue, the wire and the out-of-order queue
+   * are dropped. Their skbs are freed, not copied, so each destructor fires as soon as the last skb
+   * holding its frags goes; bytes already handed to the consumer as views go with its done().
+   */
+  reset(): void {
+    this.sender.purge();
+    this.path.purge();
+    this.receiver.purge();
+  }
+
+  /**
    * A UDP-style datagram: `header` copied into the linear part, `frags` by reference with
    * `destructor`; one skb through the device queue, freed (its frag references with it) when
    * it leaves the queue.

@@ -42,6 +42,12 @@ export class DeviceQueue {
     return this.agenda.items().map((e) => e.skb);
   }
 
+  /** Empties the queue (a reset): the entries are the caller's to free. */
+  clear(): DeviceQueueEntry[] {
+    this.busyUntil = 0;
+    return this.agenda.clear();
+  }
+
   enqueue(skb: SkBuff, datagram: boolean, holdMs: number): void {
     const now = this.clock.now();
     if (holdMs > 0) {

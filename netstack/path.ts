@@ -219,6 +219,19 @@ export class Path {
     return hold;
   }
 
+  /**
+   * The connection was reset: the skbs in the device queue and on the wire are freed now (their
+   * frag references with them, no copy), ACKs and datagrams on the way dropped, one-off faults
+   * forgotten. Nothing already sent arrives any more.
+   */
+  purge(): void {
+    for (const e of this.deviceQueue.clear()) freeSkb(e.skb);
+    for (const item of this.wire.clear()) if (item.kind === 'seg' && item.seg.skb) freeSkb(item.seg.skb);
+    this.dropNextCount = 0;
+    this.holds = [];
+    this.ends.released();
+  }
+
   /** A UDP-style datagram: one skb through the device queue, freed (destructors and all) at TX completion. */
   xmitDatagram(skb: SkBuff): void {
     this.deviceQueue.enqueue(skb, true, this.nextHold(skb));

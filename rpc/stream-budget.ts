@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 /** Why the server closed a stream connection (the peer closing is not counted). */
@@ -17,6 +18,12 @@ export interface StreamBudgetLimits {
   recordTimeoutMs: number;
   /** Stream connections open at once; a new one past it closes the one idle longest (knfsd's sv_maxconn). */
   maxConnections: number;
+  /**
+   * Time (ms) one turn of the event loop may spend reading stream connections and starting their
+   * calls; past it the connections still reading wait for the next turn, so that replies and other
+   * clients' calls get theirs (net_rx_action's netdev_budget_usecs). 0: no limit.
+   */
+  turnSliceMs: number;
 }
 
 export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
@@ -24,6 +31,7 @@ export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
   maxQueuedReplyBytesTotal: 128 * 1024 * 1024,
   recordTimeoutMs: 30_000,
   maxConnections: 1024,
+  turnSliceMs: 4,
 };
 
 /** What the budget needs of one connection (RpcTcpConnection). */
@@ -42,6 +50,8 @@ export interface BudgetedStream {
   readonly remote: string;
   /** Re-evaluates whether to read (the global reply budget freed up). */
   pump(): void;
+  /** Reads and executes on after waiting for the next turn (turnSliceMs). */
+  continueTurn(): void;
   close(reason: CloseReason): void;
 }
 
@@ -62,6 +72,10 @@ export interface StreamBudgetStats {
   closed: Record<CloseReason, number>;
   /** Input and committed reply bytes let go by connections that closed, since start. */
   releasedBytes: number;
+  /** Times a connection's reading or calls waited for the next turn (turnSliceMs). */
+  turnYields: number;
+  /** The longest a turn spent on stream input over about the last second, ms. */
+  longestTurnMs: number;
 }
 
 /**
@@ -82,11 +96,19 @@ export class StreamBudget {
   private released = 0;
   private readonly closed = Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>;
   private timer: NodeJS.Timeout | null = null;
+  /** When the current turn took its first stream input (performance.now()), and its latest; null between turns. */
+  private turnStart: number | null = null;
+  private turnLast = 0;
+  private readonly nextTurn = new Set<BudgetedStream>();
+  private turnYields = 0;
+  private longestTurn = { ms: 0, at: 0 };
 
   constructor(
     readonly limits: StreamBudgetLimits,
     private readonly log: Logger,
     readonly now: () => number = Date.now,
+    /** The fine clock turnSliceMs is measured on. */
+    private readonly turnClock: () => number = () => performance.now(),
   ) {}
 
   add(c: BudgetedStream): void {
@@ -172,6 +194,39 @@ export class StreamBudget {
     } else this.pausedConns.delete(c);
   }
 
+  /**
+   * Whether this turn of the event loop has spent its slice (turnSliceMs) on stream input; the
+   * first call of a turn starts the turn's clock, which a setImmediate (right after the poll phase
+   * that reads sockets) stops.
+   */
+  sliceSpent(): boolean {
+    const slice = this.limits.turnSliceMs;
+    if (slice === 0) return false;
+    const now = this.turnClock();
+    if (this.turnStart === null) {
+      this.turnStart = now;
+      setImmediate(this.endTurn);
+    }
+    this.turnLast = now;
+    return now - this.turnStart >= slice;
+  }
+
+  /** `c` stops here for this turn: its continueTurn() runs at the next. */
+  yieldTurn(c: BudgetedStream): void {
+    if (this.nextTurn.has(c)) return;
+    this.nextTurn.add(c);
+    this.turnYields++;
+  }
+
+  private readonly endTurn = (): void => {
+    const ms = this.turnLast - (this.turnStart ?? this.turnLast);
+    if (ms >= this.longestTurn.ms || this.turnLast - this.longestTurn.at > 1000) this.longestTurn = { ms, at: this.turnLast };
+    this.turnStart = null;
+    const waiting = [...this.nextTurn];
+    this.nextTurn.clear();
+    for (const c of waiting) if (this.conns.has(c)) c.continueTurn();
+  };
+
   /** Closes connections whose partial record has waited past the record time limit. */
   expireRecords(): void {
     const now = this.now();
@@ -213,6 +268,8 @@ export class StreamBudget {
       pauses: this.pauses,
       closed: { ...this.closed },
       releasedBytes: this.released,
+      turnYields: this.turnYields,
+      longestTurnMs: this.turnClock() - this.longestTurn.at > 1000 ? 0 : this.longestTurn.ms,
     };
   }
 

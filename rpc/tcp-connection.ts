@@ -110,15 +110,28 @@ export class RpcTcpConnection implements BudgetedStream {
     this.socket.destroy();
   }
 
-  /** Executes waiting records while within the limits, then reads on or pauses accordingly. */
+  /**
+   * Executes waiting records while within the limits and this turn's slice, then reads on or
+   * pauses accordingly (records left for the next turn wait without counting as backpressure).
+   */
   pump(): void {
+    let yielded = false;
     while (this.pending.length > 0 && !this.closed && !this.mustWait()) {
+      if (this.budget.sliceSpent()) {
+        this.budget.yieldTurn(this);
+        yielded = true;
+        break;
+      }
       const rec = this.pending.shift()!;
       this.pendingBytes -= rec.length;
       this.execute(rec);
     }
     if (this.closed) return;
     this.report();
+    if (yielded) {
+      this.socket.pause();
+      return;
+    }
     const wait = this.pending.length > 0 || this.mustWait();
     if (wait === this.readingPaused) return;
     this.readingPaused = wait;
@@ -153,7 +166,20 @@ export class RpcTcpConnection implements BudgetedStream {
     }
     // The budget may close this very connection (the largest holder).
     this.report();
-    if (!this.closed) this.pump();
+    if (this.closed) return;
+    this.pump();
+    // This turn's slice is spent: the socket waits for the next turn (pump may have paused it already).
+    if (!this.closed && !this.readingPaused && this.budget.sliceSpent()) {
+      this.budget.yieldTurn(this);
+      this.socket.pause();
+    }
+  }
+
+  /** The next turn after yieldTurn: executes what waits, and reads on unless backpressure says otherwise. */
+  continueTurn(): void {
+    if (this.closed) return;
+    this.pump();
+    if (!this.closed && !this.readingPaused && this.pending.length === 0) this.socket.resume();
   }
 
   private execute(rec: Buffer): void {

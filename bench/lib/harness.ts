@@ -2,8 +2,8 @@
  * What the benchmarks share: the child processes they start (stopped at the end, on failure too),
  * free ports, and nfs-ganesha, the reference peer.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
@@ -182,16 +182,30 @@ export interface Pagelife {
   httpPort: number;
 }
 
+/** The sources' entry point of a checkout (tsx): what tests run, and profiles attribute by file. */
+export const sourcesEntry = (repo = REPO): string => path.join(repo, 'bin/pagelife.js');
+
+/**
+ * What `npm start` runs in a checkout: its bundle, built now (`npm run build`); a checkout from
+ * before the bundle runs its sources.
+ */
+export function startEntry(repo = REPO): string {
+  const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  if (!pkg.scripts?.build) return sourcesEntry(repo);
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'inherit' });
+  return path.join(repo, 'build/pagelife.mjs');
+}
+
 /**
  * `pagelife serve ARGS` on free ports without a portmapper, once it prints its ready line; `repo`
- * names another checkout to run (a baseline for an A/B in one run).
+ * names another checkout to run (a baseline for an A/B in one run), `entry` its bundle or sources.
  */
-export async function startPagelife(procs: Processes, name: string, serveArgs: string[], nodeArgs: string[] = [], repo = REPO): Promise<Pagelife> {
+export async function startPagelife(procs: Processes, name: string, serveArgs: string[], nodeArgs: string[] = [], repo = REPO, entry = sourcesEntry(repo)): Promise<Pagelife> {
   const args = ['serve', '--nfs-port', '0', '--mount-port', '0', '--portmap', 'off', '--http-port', '0', '--log-level', 'warn', ...serveArgs];
   let out = '';
   let ready: (m: RegExpMatchArray) => void = () => undefined;
   const got = new Promise<RegExpMatchArray>((r) => (ready = r));
-  const child = procs.start(name, process.execPath, [...nodeArgs, path.join(repo, 'bin/pagelife.js'), ...args], (l) => {
+  const child = procs.start(name, process.execPath, [...nodeArgs, entry, ...args], (l) => {
     out += `${l}\n`;
     const m = READY.exec(out);
     if (m) ready(m);

@@ -110,6 +110,16 @@ export class TcpReceiver {
   }
 
   /**
+   * The connection was reset (tcp_done's skb_rbtree_purge of the out-of-order queue): segments
+   * waiting there are freed. Bytes already handed to the consumer stay until its done().
+   */
+  purge(): void {
+    this.delack.cancel();
+    for (const s of this.ofo.splice(0)) if (s.skb) freeSkb(s.skb);
+    this.released();
+  }
+
+  /**
    * A data segment left the sender's device (lost or not): its bytes are the first copy of any
    * range not seen before. Later copies are checked against them when they arrive.
    */

@@ -475,7 +475,7 @@ export async function replay(fixture: Fixture, opts: ReplayOptions): Promise<Rep
     if (!want) failures.push(`no expectations for mode ${opts.mode}`);
     const trace = opts.trace ? `${JSON.stringify(run.ids.trace(run.core.telemetry.chromeTrace()))}\n` : null;
     const virtualMs = run.clock.now();
-    // Closing sends each connection's FIN (on the wire, in the capture) and drains what is left.
+    // Closing resets each connection: what is still queued is freed and its pages go back to the cache.
     run.core.replies.close();
     run.core.telemetry.close();
     return {

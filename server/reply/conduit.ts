@@ -15,8 +15,8 @@ import type { ByteStream } from './socket-stream.ts';
 
 /** What a conduit uses of its netstack pair besides sending: faults, one-offs, orphaning, stats. */
 export type NetLink = Pick<TcpPair, 'setFaults' | 'dropNext' | 'holdNext' | 'orphanFrags' | 'stats' | 'drained'>;
-/** A TCP connection's pair: a byte stream with sendmsg/sendpage, and a FIN. */
-export type StreamLink = NetLink & Pick<TcpPair, 'sendmsg' | 'sendpage' | 'close' | 'sender'>;
+/** A TCP connection's pair: a byte stream with sendmsg/sendpage, and a reset for when its socket is gone. */
+export type StreamLink = NetLink & Pick<TcpPair, 'sendmsg' | 'sendpage' | 'reset' | 'sender'>;
 /** A UDP flow's pair: only its device queue and path carry skbs, one per datagram. */
 export type DatagramLink = NetLink & Pick<TcpPair, 'sendDatagram'>;
 
@@ -184,17 +184,16 @@ export class TcpConnection extends Conduit implements ReplySink {
   }
 
   /**
-   * The socket is gone: nothing will consume what the simulated peer delivers. The held
-   * fragments are orphaned (their pages go back to the cache now), faults are cleared so the
-   * model drains by itself, and a FIN ends the stream.
+   * The socket is gone: nobody will read what is still queued, so the pair is reset (TcpPair.reset,
+   * as Linux purges a reset socket's queues) rather than orphaned and drained: its skbs are freed
+   * without copying a byte, and each reply's pages go back to the cache as its last skb goes.
+   * Bytes the socket still holds as views go with its write callbacks.
    */
   close(): void {
     if (this.retired) return;
     this.retired = true;
     this.wrote(Infinity);
-    this.orphanHeld();
-    this.link.setFaults({ loss: 0, ackLoss: 0, delay: 0, jitter: 0, reorder: 0, duplicate: 0, deviceHold: 0, dropSegments: [], dropRanges: [] });
-    this.link.close();
+    this.link.reset();
   }
 }
 
@@ -242,7 +241,7 @@ export class UdpFlow extends Conduit {
 }
 
 /** A TCP whose peer is real (the wire's socket): it acknowledges, retransmits and closes by itself. */
-export type StackLink = Omit<StreamLink, 'close'>;
+export type StackLink = Omit<StreamLink, 'reset'>;
 
 /**
  * A TCP connection on the real wire: replies go through its own stack (netstack/wire), whose

@@ -4,7 +4,8 @@ import { Exposition } from './exposition.ts';
 
 /**
  * /metrics for the `limits` section: each limit beside its current use (per-connection limits
- * with the most any connection uses now), and what the server did at the limits.
+ * with the most any connection uses now; turnSliceMs with the longest turn of stream input over
+ * about the last second), and what the server did at the limits.
  */
 export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats, udp: { inflight: number; bufferedBytes: number; dropped: number; droppedBytesLimit: number }[]): string {
   const use: Record<keyof Config['limits'], number> = {
@@ -16,6 +17,7 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     recordTimeoutMs: s.oldestPartialMs,
     maxBufferedTotal: s.bufferedBytes,
     maxConnections: s.connections,
+    turnSliceMs: s.longestTurnMs,
     maxQueuedReplyBytesTotal: s.queuedReplyBytes,
     udpMaxInflight: Math.max(0, ...udp.map((u) => u.inflight)),
     udpMaxBufferedBytes: Math.max(0, ...udp.map((u) => u.bufferedBytes)),
@@ -28,6 +30,7 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     .gauge('pagelife_rpc_stream_paused_connections', 'Connections not being read now (backpressure: replies not taken, or calls at their limit).', [{ value: s.pausedConnections }])
     .gauge('pagelife_rpc_inflight_calls', 'Calls executing now over stream connections.', [{ value: s.inflight }])
     .counter('pagelife_rpc_stream_pauses_total', 'Times a connection stopped being read for backpressure.', [{ value: s.pauses }])
+    .counter('pagelife_rpc_stream_turn_yields_total', 'Times a connection stopped reading or starting calls until the next turn of the event loop (limits.turnSliceMs).', [{ value: s.turnYields }])
     .counter(
       'pagelife_rpc_connections_closed_total',
       'Stream connections closed by the server, by reason.',

@@ -433,6 +433,44 @@ describe('reference wire (live serving)', () => {
   });
 });
 
+describe('reset (the socket is gone)', () => {
+  it('frees every queued skb without copying: each destructor fires once its last skb goes, the consumer’s views last until done()', async () => {
+    const { h, consumeFromNowOn } = consumer({ wire: 'reference', faults: { delay: 10 } });
+    const d1 = timedDestructor(h.clock);
+    h.pair.sendpage(patternPage(3 * MSS, 20), 0, 3 * MSS, d1);
+    d1.unref();
+    h.clock.advance(25); // delivered (views held by the consumer) and ACKed: only the consumer holds d1
+    h.pair.holdNext(100); // the next segment stays in the device queue
+    h.pair.dropNext(); // the one after it is lost, so those behind it wait out of order
+    const d2 = timedDestructor(h.clock);
+    const d3 = timedDestructor(h.clock);
+    h.pair.sendpage(patternPage(4 * MSS, 21), 0, 4 * MSS, d2);
+    h.pair.sendpage(patternPage(20 * MSS, 22), 0, 20 * MSS, d3);
+    d2.unref();
+    d3.unref();
+    h.clock.advance(12);
+    expect(h.pair.path.deviceQueue.length).toBe(1);
+    expect(h.pair.receiver.heldSkbs().length).toBeGreaterThan(1); // the consumer's and the out-of-order queue's
+    expect(h.pair.stats().bytesQueued).toBeGreaterThan(20 * MSS); // unsent and unacknowledged
+    const copies = () => h.of('orphan').length + h.of('skb-copy').length + h.of('frag-ref').length;
+    const before = copies();
+
+    h.pair.reset();
+    expect([d2.fires, d3.fires]).toEqual([[h.clock.now()], [h.clock.now()]]);
+    expect(copies()).toBe(before); // no frag copied, orphaned or referenced again
+    expect(h.pair.stats()).toMatchObject({ orphanedFrags: 0, pinnedDestructors: 1, bytesQueued: 0, deviceQueue: 0 });
+    h.clock.runUntilIdle();
+    expect(d1.fires).toEqual([]); // its bytes are still with the consumer
+    expect(h.pair.drained).toBe(false);
+
+    consumeFromNowOn();
+    expect(d1.fires).toEqual([h.clock.now()]);
+    await h.pair.drain();
+    expect(registry().live.size).toBe(0);
+    expect([d1, d2, d3].map((d) => d.fires.length)).toEqual([1, 1, 1]);
+  });
+});
+
 describe('events', () => {
   it('with nobody listening, a lossy transfer builds no event object at all', async () => {
     const pair = new TcpPair({ faults: { delay: 5, loss: 0.1, duplicate: 0.1 }, seed: 9 });

@@ -54,8 +54,8 @@ afterEach(async () => {
   }
 });
 
-async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}) {
-  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, ...budgetLimits }, testLog);
+async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}, turnClock?: () => number) {
+  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, turnSliceMs: 4, ...budgetLimits }, testLog, Date.now, turnClock);
   const server = new RpcTcpServer({
     dispatcher,
     log: testLog,
@@ -120,6 +120,26 @@ describe('stream connections under overload', () => {
     expect(xids).toEqual(Array.from({ length: calls }, (_, i) => i + 1));
     expect(executed).toBe(calls);
     await waitFor(() => budget.stats().queuedReplyBytes === 0 && budget.stats().pausedConnections === 0, 'the queue to drain');
+  });
+
+  it('past a turn’s slice, stop reading and starting calls until the next turn, then answer every call in order', async () => {
+    // A clock that moves 1 ms each time it is read: every turn's slice (2 ms) is spent after two calls.
+    let t = 0;
+    const { budget, connect } = await start({ maxInflight: 64, maxQueuedReplyBytes: 1 << 20 }, { turnSliceMs: 2 }, () => t++);
+    const s = await connect();
+    const dec = new RecordDecoder(1 << 20);
+    const xids: number[] = [];
+    s.on('data', (c: Buffer) => {
+      for (const r of dec.push(c)) xids.push(r.readUInt32BE(0));
+    });
+    const calls = 300;
+    s.write(Buffer.concat(Array.from({ length: calls }, (_, i) => call(i + 1, 0))));
+    await waitFor(() => xids.length === calls, 'every reply');
+    expect(xids).toEqual(Array.from({ length: calls }, (_, i) => i + 1));
+    const st = budget.stats();
+    // At most a few calls per turn: the 300 took many turns, none counted as backpressure.
+    expect(st.turnYields).toBeGreaterThanOrEqual(calls / 4);
+    expect(st.pauses).toBe(0);
   });
 
   it('keep a client that reads answered while another does not read at all', async () => {

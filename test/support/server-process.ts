@@ -5,6 +5,8 @@ import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(REPO_ROOT, 'bin/pagelife.js');
+/** What `npm start` runs: the bundle `npm run build` writes. */
+export const BUNDLE = path.join(REPO_ROOT, 'build/pagelife.mjs');
 
 /** The ports a server announced in its ready line. */
 export interface ReadyPorts {
@@ -31,14 +33,14 @@ const READY = /^pagelife ready nfs=(\d+) mount=(\d+) portmap=(\d+|off) http=(\d+
  * Starts `pagelife serve ARGS` as a child process (the same entry point users run) and resolves once
  * it prints its ready line. Ports default to 0 (any free port) and portmap to off unless ARGS say otherwise.
  */
-export async function startServer(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; entry?: string } = {}): Promise<ServerProcess> {
   const defaults: string[] = [];
   const has = (flag: string) => args.includes(flag);
   if (!has('--nfs-port')) defaults.push('--nfs-port', '0');
   if (!has('--mount-port')) defaults.push('--mount-port', '0');
   if (!has('--portmap')) defaults.push('--portmap', 'off');
   if (!has('--http-port')) defaults.push('--http-port', '0');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'serve', ...defaults, ...args], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? BIN, 'serve', ...defaults, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,10 +1,14 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { tokenMatches, type ControlAuth } from '../control.ts';
+import { REPO_ROOT } from '../../paths.ts';
 import type { ZodTypeProvider } from '../zod.ts';
 
-const DASHBOARD_DIR = new URL('../dashboard/', import.meta.url);
+/** From the checkout's root, not this module's URL: the bundle `npm start` runs lives elsewhere (build/). */
+const DASHBOARD_DIR = pathToFileURL(path.join(REPO_ROOT, 'server', 'http', 'dashboard') + path.sep);
 
 const ASSETS = {
   'dashboard.js': 'text/javascript; charset=utf-8',
