@@ -32,24 +32,22 @@
  *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
  *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { authSys, encodeCallHeader, recordMark } from '../rpc/index.ts';
 import { XdrWriter } from '../xdr/writer.ts';
 import { NFSPROC3 } from '../server/nfs3/constants.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
-import { BUNDLE, startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
-import { positiveInt } from './lib/harness.ts';
+import { positiveInt, REPO, startEntry } from './lib/harness.ts';
 import type { ProbeConfig, ProbeResults } from './lib/probe-worker.ts';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
 const FILE_MIB = 64;
 const LOADS = ['greedy', 'slowloris', 'tiny', 'idle'] as const;
@@ -269,9 +267,8 @@ export async function run(args: string[]): Promise<void> {
     for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
     await f.close();
     const env = o.mmapThreshold === null ? {} : { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold=${o.mmapThreshold}` };
-    if (!o.sources) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
     const nodeArgs = [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])];
-    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs, ...(o.sources ? {} : { entry: BUNDLE }) });
+    server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs, ...(o.sources ? {} : { entry: startEntry() }) });
     const { nfs: nfsPort, mount } = server.ports;
     const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
     nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
