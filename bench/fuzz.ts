@@ -1,7 +1,7 @@
 /**
  * Memory under a long stream of random and mutated RPC records (issue 13, acceptance 2).
  *
- * One pagelife process (real sockets) gets `--records` records (1,000,000), split between TCP and
+ * One pagelife process (real sockets; the bundle `npm start` runs) gets `--records` records (1,000,000), split between TCP and
  * UDP: well-formed NFS calls (NULL, GETATTR, LOOKUP, ACCESS, READ, READDIR, FSINFO) mutated at random
  * (bytes flipped, length words set to extremes, truncated, extended, replaced by noise), and on
  * TCP now and then a bad record mark (the server closes that connection; the bench reconnects).
@@ -27,6 +27,7 @@ import { XdrWriter } from '../xdr/writer.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
 import { startServer } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
+import { startEntry } from './lib/harness.ts';
 
 const BATCH = 1000;
 const NULL_XID = 0x7fff_0000;
@@ -166,7 +167,8 @@ export async function run(args: string[]): Promise<void> {
   const say = (l: string) => process.stdout.write(`${l}\n`);
   const dir = await mkdtemp(path.join(tmpdir(), 'pagelife-fuzz-'));
   await writeFile(path.join(dir, 'big.bin'), randomFillSync(Buffer.alloc(1 << 20)));
-  const server = await startServer(['--export', dir, '--log-level', 'silent']);
+  // As `npm start` runs it: the bundle (tsx's loader would add its own memory to the figures).
+  const server = await startServer(['--export', dir, '--log-level', 'silent'], { entry: startEntry() });
   const pid = server.proc.pid!;
   const nfs = await NfsTestClient.connect({ nfsPort: server.ports.nfs, mountPort: server.ports.mount });
   const fh = await nfs.lookup('big.bin');

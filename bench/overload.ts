@@ -95,6 +95,15 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(m![1]) * 1024;
 }
 
+/** Resident bytes of glibc's main heap (the brk `[heap]` mapping): freed memory malloc keeps rather than returns. */
+async function brkHeapBytes(pid: number): Promise<number> {
+  const smaps = await readFile(`/proc/${pid}/smaps`, 'utf8');
+  const at = smaps.indexOf('[heap]');
+  if (at < 0) return 0;
+  const m = /\nRss:\s+(\d+) kB/.exec(smaps.slice(at));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
 function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -295,7 +304,9 @@ export async function run(args: string[]): Promise<void> {
       // What stays once the load is gone: the connections closed, given a few seconds to be freed.
       await sleep(3000);
       const rssAfter = await rssBytes(server!.proc.pid!);
-      const mem = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
+      const brkAfter = await brkHeapBytes(server!.proc.pid!);
+      const st0 = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage; memoryReclaim: { reclaims: number } } }).server;
+      const mem = st0.memory;
       const ratio = unloaded === null ? 1 : mibs / unloaded;
       const n = p.nullMs;
       const st = p.stateMs;
@@ -305,7 +316,7 @@ export async function run(args: string[]): Promise<void> {
           ` build p50 ${quantile(p.stateBuildMs, 0.5).toFixed(1)} max ${Math.max(...p.stateBuildMs).toFixed(1)}` +
           ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)}` +
           ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} peak ${mib(p.peakHeap).toFixed(0)}` +
-          ` array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} peak ${mib(p.peakArrayBuffers).toFixed(0)} load ${achieved}`,
+          ` array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} peak ${mib(p.peakArrayBuffers).toFixed(0)} malloc_heap_mib ${mib(brkAfter).toFixed(0)} reclaims ${st0.memoryReclaim.reclaims} load ${achieved}`,
       );
       if (unloaded !== null) {
         // The issue's bound: 300 MiB with a 64 MiB cache, and no more than a larger cache's excess above it.

@@ -89,6 +89,11 @@ export class Dispatcher {
     return [...this.programs.values()];
   }
 
+  /** Records handed to dispatch() so far, over every transport. */
+  get dispatched(): number {
+    return this.calls;
+  }
+
   /**
    * Handles one record. Resolves to the reply, or to a reason it gets none: `malformed` (no xid or
    * not a CALL: a stream transport should close the connection) or `duplicate` (the same call is

@@ -10,6 +10,14 @@ export interface StreamBudgetLimits {
   /** Bytes held in partial and not-yet-executed records across all connections; past it the largest holders are closed. */
   maxBufferedTotal: number;
   /**
+   * Input memory pressure (Linux's tcp_mem[1]): from this total on, a connection holding at least
+   * an equal share of it (this total / connections holding input) is not read until the total
+   * falls below it again, so the rest of its records waits in the kernel rather than in memory
+   * that the hard limit above would throw away with the connection. Below maxBufferedTotal by
+   * more than a read per connection, the hard limit is left for what pressure cannot hold.
+   */
+  bufferedPressureTotal: number;
+  /**
    * Reply bytes committed across all connections: built and not yet taken by the kernel, plus a
    * reply's reserve for each call executing. Past it the connections over their share stop being read.
    */
@@ -28,6 +36,7 @@ export interface StreamBudgetLimits {
 
 export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
   maxBufferedTotal: 64 * 1024 * 1024,
+  bufferedPressureTotal: 16 * 1024 * 1024,
   maxQueuedReplyBytesTotal: 128 * 1024 * 1024,
   recordTimeoutMs: 30_000,
   maxConnections: 1024,
@@ -48,7 +57,7 @@ export interface BudgetedStream {
   /** Since when the connection has been waiting for the rest of a record while being read; null if not. */
   readonly partialWaitSince: number | null;
   readonly remote: string;
-  /** Re-evaluates whether to read (the global reply budget freed up). */
+  /** Re-evaluates whether to read (the global reply or input budget freed up). */
   pump(): void;
   /** Reads and executes on after waiting for the next turn (turnSliceMs). */
   continueTurn(): void;
@@ -69,6 +78,10 @@ export interface StreamBudgetStats {
   /** Longest a connection has now gone without traffic, ms. */
   longestIdleMs: number;
   pauses: number;
+  /** Connections not being read now because input is under pressure (bufferedPressureTotal). */
+  inputWaitingConnections: number;
+  /** Times a connection stopped being read for input pressure. */
+  inputWaits: number;
   closed: Record<CloseReason, number>;
   /** Input and committed reply bytes let go by connections that closed, since start. */
   releasedBytes: number;
@@ -89,6 +102,10 @@ export class StreamBudget {
   private readonly conns = new Set<BudgetedStream>();
   private readonly pausedConns = new Set<BudgetedStream>();
   private buffered = 0;
+  /** Connections holding input (held > 0): the pressure share is divided among them. */
+  private holders = 0;
+  private readonly inputWaiters = new Set<BudgetedStream>();
+  private inputWaits = 0;
   private committed = 0;
   private committedConns = 0;
   private inflightCalls = 0;
@@ -133,8 +150,9 @@ export class StreamBudget {
   remove(c: BudgetedStream, held: number, committed: number): void {
     if (!this.conns.delete(c)) return;
     this.pausedConns.delete(c);
-    this.buffered -= held;
+    this.inputWaiters.delete(c);
     this.released += held + committed;
+    this.inputChanged(held, 0);
     this.replyCommitted(committed, 0);
     if (this.conns.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -146,18 +164,23 @@ export class StreamBudget {
     this.closed[reason]++;
   }
 
-  /** A connection's input memory changed by `delta`; past the global limit, the largest holders are closed. */
-  inputChanged(delta: number): void {
-    this.buffered += delta;
-    if (this.buffered <= this.limits.maxBufferedTotal) return;
+  /**
+   * A connection's input memory went from `before` to `after`; past the global limit, the largest
+   * holders are closed; below the pressure point, connections waiting on it are read again.
+   */
+  inputChanged(before: number, after: number): void {
+    this.buffered += after - before;
+    if (before === 0 && after > 0) this.holders++;
+    else if (before > 0 && after === 0) this.holders--;
     // One linear scan per victim: past the limit this runs on every chunk read, so no sorting.
     while (this.buffered > this.limits.maxBufferedTotal) {
       let victim: BudgetedStream | null = null;
       for (const c of this.conns) if (c.held > 0 && (!victim || c.held > victim.held || (c.held === victim.held && (c.partialWaitSince ?? Infinity) < (victim.partialWaitSince ?? Infinity)))) victim = c;
-      if (!victim) return;
+      if (!victim) break;
       this.log.warn({ remote: victim.remote, held: victim.held, total: this.buffered, limit: this.limits.maxBufferedTotal }, 'rpc: input budget exceeded, closing the connection holding the largest partial records');
       victim.close('input-budget');
     }
+    if (this.inputWaiters.size > 0 && this.buffered < this.limits.bufferedPressureTotal) for (const c of [...this.inputWaiters]) c.pump();
   }
 
   /** A connection's committed reply bytes went from `before` to `after`. */
@@ -177,6 +200,23 @@ export class StreamBudget {
    */
   overReplyShare(own: number): boolean {
     return this.committed >= this.limits.maxQueuedReplyBytesTotal && own > 0 && own >= this.limits.maxQueuedReplyBytesTotal / Math.max(1, this.committedConns);
+  }
+
+  /**
+   * Under input pressure, a connection holding at least an equal share of the pressure point waits
+   * (it is not read); one holding less (a client whose records complete as they come) reads on.
+   */
+  overInputShare(held: number): boolean {
+    const pressure = this.limits.bufferedPressureTotal;
+    return held > 0 && this.buffered >= pressure && held >= pressure / Math.max(1, this.holders);
+  }
+
+  /** `c` stopped (or resumed) being read for input pressure. */
+  inputWaiting(c: BudgetedStream, waiting: boolean): void {
+    if (waiting) {
+      this.inputWaits++;
+      this.inputWaiters.add(c);
+    } else this.inputWaiters.delete(c);
   }
 
   callStarted(): void {
@@ -216,6 +256,11 @@ export class StreamBudget {
     if (this.nextTurn.has(c)) return;
     this.nextTurn.add(c);
     this.turnYields++;
+  }
+
+  /** Whether `c` waits for the next turn (its socket stays paused until then). */
+  waitsForTurn(c: BudgetedStream): boolean {
+    return this.nextTurn.has(c);
   }
 
   private readonly endTurn = (): void => {
@@ -266,6 +311,8 @@ export class StreamBudget {
       oldestPartialMs: oldest,
       longestIdleMs: idle,
       pauses: this.pauses,
+      inputWaitingConnections: this.inputWaiters.size,
+      inputWaits: this.inputWaits,
       closed: { ...this.closed },
       releasedBytes: this.released,
       turnYields: this.turnYields,

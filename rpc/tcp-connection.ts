@@ -57,7 +57,12 @@ export class RpcTcpConnection implements BudgetedStream {
   private closed = false;
   inflight = 0;
   queuedReplyBytes = 0;
+  /** Not read for backpressure (replies not taken, calls at their limit): the record clock stops. */
   readingPaused = false;
+  /** Not read because input is under pressure and this connection holds its share of it. */
+  private inputWaiting = false;
+  /** The socket is paused, for either of the above or until the next turn. */
+  private socketStopped = false;
   /** When reading last resumed: a record's clock does not run while the server is not reading it. */
   private readingSince: number;
   /** Last time bytes came in or a reply went out. */
@@ -128,19 +133,34 @@ export class RpcTcpConnection implements BudgetedStream {
     }
     if (this.closed) return;
     this.report();
+    if (this.closed) return;
     if (yielded) {
-      this.socket.pause();
+      this.stopReading();
       return;
     }
     const wait = this.pending.length > 0 || this.mustWait();
-    if (wait === this.readingPaused) return;
-    this.readingPaused = wait;
-    this.budget.paused(this, wait);
-    if (wait) this.socket.pause();
-    else {
-      this.readingSince = this.budget.now();
+    if (wait !== this.readingPaused) {
+      this.readingPaused = wait;
+      this.budget.paused(this, wait);
+      if (!wait) this.readingSince = this.budget.now();
+    }
+    // Input pressure stops reading, not executing: what was read runs, and the record's clock runs on.
+    const starved = !wait && this.budget.overInputShare(this.held);
+    if (starved !== this.inputWaiting) {
+      this.inputWaiting = starved;
+      this.budget.inputWaiting(this, starved);
+    }
+    if (wait || starved) this.stopReading();
+    else if (this.socketStopped && !this.budget.waitsForTurn(this)) {
+      this.socketStopped = false;
       this.socket.resume();
     }
+  }
+
+  private stopReading(): void {
+    if (this.socketStopped) return;
+    this.socketStopped = true;
+    this.socket.pause();
   }
 
   private mustWait(): boolean {
@@ -169,9 +189,9 @@ export class RpcTcpConnection implements BudgetedStream {
     if (this.closed) return;
     this.pump();
     // This turn's slice is spent: the socket waits for the next turn (pump may have paused it already).
-    if (!this.closed && !this.readingPaused && this.budget.sliceSpent()) {
+    if (!this.closed && !this.socketStopped && this.budget.sliceSpent()) {
       this.budget.yieldTurn(this);
-      this.socket.pause();
+      this.stopReading();
     }
   }
 
@@ -179,7 +199,6 @@ export class RpcTcpConnection implements BudgetedStream {
   continueTurn(): void {
     if (this.closed) return;
     this.pump();
-    if (!this.closed && !this.readingPaused && this.pending.length === 0) this.socket.resume();
   }
 
   private execute(rec: Buffer): void {
@@ -216,9 +235,9 @@ export class RpcTcpConnection implements BudgetedStream {
 
   private report(): void {
     const held = this.held;
-    const delta = held - this.reported;
+    const before = this.reported;
     this.reported = held;
-    if (delta !== 0) this.budget.inputChanged(delta);
+    if (held !== before) this.budget.inputChanged(before, held);
   }
 
   /** Leaves the budget once: the input and queued replies it accounted for are no longer its to hold. */

@@ -94,6 +94,7 @@ export const ConfigSchema = z.strictObject({
       idleTimeoutMs: z.number().int().min(0).default(STREAM_DEFAULT_LIMITS.idleTimeoutMs),
       replyReserveBytes: positive.default(STREAM_DEFAULT_LIMITS.replyReserveBytes),
       maxBufferedTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxBufferedTotal),
+      bufferedPressureTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.bufferedPressureTotal),
       maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
       recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
       maxConnections: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxConnections),

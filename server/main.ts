@@ -141,7 +141,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   const { pageCache, replies, telemetry, drc, dispatcher, services, bus } = core;
   // One input and reply budget over every stream connection, NFS and MOUNT ports alike.
   const budget = new StreamBudget(config.limits, log);
-  const reclaimer = new MemoryReclaimer(config.memoryReclaim, log, () => budget.stats().releasedBytes);
+  const reclaimer = new MemoryReclaimer(config.memoryReclaim, log, () => budget.stats().releasedBytes, () => dispatcher.dispatched);
   // A failed start closes what it had opened, so the CLI can exit with one line.
   const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close(), budget.close(), reclaimer.close())];
   const unwind = async (e: unknown): Promise<never> => {

@@ -16,6 +16,7 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     idleTimeoutMs: s.longestIdleMs,
     recordTimeoutMs: s.oldestPartialMs,
     maxBufferedTotal: s.bufferedBytes,
+    bufferedPressureTotal: s.bufferedBytes,
     maxConnections: s.connections,
     turnSliceMs: s.longestTurnMs,
     maxQueuedReplyBytesTotal: s.queuedReplyBytes,
@@ -30,6 +31,8 @@ export function limitsExposition(limits: Config['limits'], s: StreamBudgetStats,
     .gauge('pagelife_rpc_stream_paused_connections', 'Connections not being read now (backpressure: replies not taken, or calls at their limit).', [{ value: s.pausedConnections }])
     .gauge('pagelife_rpc_inflight_calls', 'Calls executing now over stream connections.', [{ value: s.inflight }])
     .counter('pagelife_rpc_stream_pauses_total', 'Times a connection stopped being read for backpressure.', [{ value: s.pauses }])
+    .gauge('pagelife_rpc_stream_input_waiting_connections', 'Connections not being read now because buffered input is under pressure (limits.bufferedPressureTotal) and they hold their share of it.', [{ value: s.inputWaitingConnections }])
+    .counter('pagelife_rpc_stream_input_waits_total', 'Times a connection stopped being read for input pressure.', [{ value: s.inputWaits }])
     .counter('pagelife_rpc_stream_turn_yields_total', 'Times a connection stopped reading or starting calls until the next turn of the event loop (limits.turnSliceMs).', [{ value: s.turnYields }])
     .counter(
       'pagelife_rpc_connections_closed_total',

@@ -55,7 +55,7 @@ afterEach(async () => {
 });
 
 async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}, turnClock?: () => number) {
-  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, turnSliceMs: 4, ...budgetLimits }, testLog, Date.now, turnClock);
+  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, bufferedPressureTotal: 32 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, turnSliceMs: 4, ...budgetLimits }, testLog, Date.now, turnClock);
   const server = new RpcTcpServer({
     dispatcher,
     log: testLog,
@@ -199,6 +199,45 @@ describe('stream connections under overload', () => {
     expect(st.closed['input-budget']).toBe(1);
     expect(st.bufferedBytes).toBeLessThanOrEqual(1 << 20);
     expect(st.connections).toBe(3);
+  });
+
+  it('under input pressure, stop reading the holders of partial records instead of closing them, answer a client whose records complete, and read a waiting record once pressure ends', async () => {
+    const { budget, connect, port } = await start({}, { maxBufferedTotal: 4 << 20, bufferedPressureTotal: 1 << 20, recordTimeoutMs: 3000 });
+    const partial = (s: net.Socket, length: number, sent: number) => {
+      const mark = Buffer.alloc(4);
+      mark.writeUInt32BE((0x8000_0000 | length) >>> 0);
+      s.write(Buffer.concat([mark, Buffer.alloc(sent)]));
+    };
+    // 8 × 800 kB of records that never complete: 6.4 MB, past the 4 MiB hard limit had all been read.
+    const holders = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    for (const s of holders) partial(s, 900_000, 800_000);
+    await waitFor(() => budget.stats().inputWaitingConnections === 8, 'every holder to wait');
+    let st = budget.stats();
+    expect(st.closed['input-budget']).toBe(0);
+    expect(st.bufferedBytes).toBeLessThan(4 << 20);
+    const c = await RpcClient.connect({ host: '127.0.0.1', port, transport: 'tcp', timeoutMs: 5000 });
+    try {
+      await c.call(PROG, 1, 0, Buffer.alloc(0));
+    } finally {
+      c.close();
+    }
+    // A whole record arriving now waits too, its share taken; once the older holders' records run
+    // out of time (the clock runs while waiting for room), it is read and answered.
+    await settle(2000);
+    const late = await connect();
+    const replies: number[] = [];
+    const dec = new RecordDecoder(1 << 20);
+    late.on('data', (b: Buffer) => replies.push(...dec.push(b).map((r) => r.readUInt32BE(0))));
+    const body = callBody(42, 0, 800_000);
+    late.write(Buffer.concat([recordMark(body.length), body]));
+    await waitFor(() => budget.stats().inputWaitingConnections === 9 || replies.length > 0, 'the late record to wait');
+    expect(replies).toEqual([]);
+    await waitFor(() => replies.length === 1, 'the late record to be answered');
+    expect(replies).toEqual([42]);
+    st = budget.stats();
+    expect(st.closed).toMatchObject({ 'input-budget': 0, 'record-timeout': 8 });
+    expect(holders.every((s) => s.destroyed || s.readableEnded)).toBe(true);
+    expect(st.inputWaits).toBeGreaterThanOrEqual(8);
   });
 
   it('hold a partial record sent a byte at a time in memory proportional to it', async () => {

@@ -57,4 +57,24 @@ describe('MemoryReclaimer', () => {
       r.close();
     }
   });
+
+  it('waits while RPC calls come in, however idle the loop, and collects at the first check without any', async () => {
+    let released = 0;
+    let calls = 0;
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog, () => released, () => calls);
+    try {
+      released += 40 * MiB;
+      for (let i = 0; i < 3; i++) {
+        // A client pinging NULL: a call per check, the loop idle otherwise.
+        calls++;
+        await sleep(300);
+        expect(r.check()).toBe(false);
+      }
+      await sleep(300);
+      expect(r.check()).toBe(true);
+      expect(r.reclaims).toBe(1);
+    } finally {
+      r.close();
+    }
+  });
 });
