@@ -28,6 +28,8 @@
  *       --cache-pages N (16384), --only LIST (e.g. greedy,idle), --reconnect (slowloris reconnects),
  *       --mmap-threshold BYTES (the server's glibc malloc serves blocks this large and up with their
  *       own mappings, given back when freed: GLIBC_TUNABLES=glibc.malloc.mmap_threshold),
+ *       --trim-threshold BYTES (free memory at the top of its heap past this is given back:
+ *       glibc.malloc.trim_threshold; either tunable stops glibc adjusting both by itself),
  *       --cpu-prof DIR (the server under node --cpu-prof: its profile, written when it stops, shows
  *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
  *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
@@ -60,13 +62,14 @@ interface Options {
   only: Load[];
   reconnect: boolean;
   mmapThreshold: number | null;
+  trimThreshold: number | null;
   cpuProf: string | null;
   nodeArgs: string[];
   sources: boolean;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, cpuProf: null, nodeArgs: [], sources: false };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, trimThreshold: null, cpuProf: null, nodeArgs: [], sources: false };
   const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -76,13 +79,14 @@ function parseOptions(args: string[]): Options {
     else if (a === '--reconnect') o.reconnect = true;
     else if (a === '--sources') o.sources = true;
     else if (a === '--mmap-threshold') o.mmapThreshold = int(a, args[++i]);
+    else if (a === '--trim-threshold') o.trimThreshold = int(a, args[++i]);
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(args[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(args[++i] ?? '');
     else if (a === '--only') {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --sources)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --trim-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --sources)`);
   }
   return o;
 }
@@ -275,14 +279,15 @@ export async function run(args: string[]): Promise<void> {
     const block = Buffer.alloc(2 ** 20);
     for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
     await f.close();
-    const env = o.mmapThreshold === null ? {} : { GLIBC_TUNABLES: `glibc.malloc.mmap_threshold=${o.mmapThreshold}` };
+    const tunables = [...(o.mmapThreshold === null ? [] : [`glibc.malloc.mmap_threshold=${o.mmapThreshold}`]), ...(o.trimThreshold === null ? [] : [`glibc.malloc.trim_threshold=${o.trimThreshold}`])].join(':');
+    const env = tunables ? { GLIBC_TUNABLES: tunables } : {};
     const nodeArgs = [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])];
     server = await startServer(['--export', dir, '--cache-pages', String(o.cachePages), '--log-level', 'warn'], { env, nodeArgs, ...(o.sources ? {} : { entry: startEntry() }) });
     const { nfs: nfsPort, mount } = server.ports;
     const url = `nfs://127.0.0.1/export/big.bin?version=3&nfsport=${nfsPort}&mountport=${mount}`;
     nfs = await NfsTestClient.connect({ nfsPort, mountPort: mount });
     const fh = await nfs.lookup('big.bin');
-    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; server ${o.sources ? 'bin/pagelife.js (sources, tsx)' : 'build/pagelife.mjs (npm start)'}; node ${process.version}${o.mmapThreshold === null ? '' : `; server malloc mmap_threshold ${o.mmapThreshold}`}`);
+    say(`# overload bench: ${FILE_MIB} MiB file, --cache-pages ${o.cachePages}, nfs-cat --runs ${o.runs} per phase, each load >= ${o.seconds} s; server ${o.sources ? 'bin/pagelife.js (sources, tsx)' : 'build/pagelife.mjs (npm start)'}; node ${process.version}${tunables ? `; server GLIBC_TUNABLES=${tunables}` : ''}`);
     // Warm the page cache and the client path once, uncounted.
     await readThroughput(url, 1);
 
