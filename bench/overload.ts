@@ -18,8 +18,10 @@
  *
  * Output (machine-readable lines; everything else starts with '#'):
  *   overload <load> read_mib_s <v> ratio <v vs unloaded> null_ms p50|p99|max <v> state_ms p50|max <v> build p50|max <v>
- *            rss_mib start|peak|after <v> heap_mib <used/total> peak <total> array_buffers_mib <v> peak <v> load <what the load achieved>
- *   (rss `after`: 3 s after the load's connections closed; heap and array buffers at the same time;
+ *            rss_mib start|peak|after <v> heap_mib <used/total> peak <total> array_buffers_mib <v> peak <v>
+ *            malloc_heap_mib <v> reclaims <n> load <what the load achieved>
+ *   (rss `after`: 3 s after the load's connections closed; heap, array buffers, glibc's main heap
+ *   (the RSS of the `[heap]` mapping) and the server's prompted collections so far at the same time;
  *   state `build`: what building and serializing the snapshot cost the server, its Server-Timing)
  *   target <load> ratio>=0.80 <ok|MISS> null_p99<20ms <ok|MISS> state_max<100ms <ok|MISS> rss_peak<=<bound> <ok|MISS> rss_after<=start+50 <ok|MISS>
  *   (the issue's acceptance figures, each against this run's own measurement)

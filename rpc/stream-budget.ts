@@ -13,8 +13,9 @@ export interface StreamBudgetLimits {
    * Input memory pressure (Linux's tcp_mem[1]): from this total on, a connection holding at least
    * an equal share of it (this total / connections holding input) is not read until the total
    * falls below it again, so the rest of its records waits in the kernel rather than in memory
-   * that the hard limit above would throw away with the connection. Below maxBufferedTotal by
-   * more than a read per connection, the hard limit is left for what pressure cannot hold.
+   * that the hard limit above would throw away with the connection. Set below maxBufferedTotal by
+   * a socket read or two (64 KiB each) per connection that may hold input, pressure acts first and
+   * the hard limit only catches what it cannot hold; at or above it, only the hard limit acts.
    */
   bufferedPressureTotal: number;
   /**
