@@ -18,9 +18,11 @@
  *
  * Output (machine-readable lines; everything else starts with '#'):
  *   overload <load> read_mib_s <v> ratio <v vs unloaded> null_ms p50|p99|max <v> state_ms p50|max <v> build p50|max <v>
- *            rss_mib start|peak|after <v> heap_mib <used/total> peak <total> array_buffers_mib <v> peak <v>
- *            malloc_heap_mib <v> reclaims <n> load <what the load achieved>
- *   (rss `after`: 3 s after the load's connections closed; heap, array buffers, glibc's main heap
+ *            rss_mib start|peak|after <v> heap_mib <used/total> peak <total>
+ *            null_p99_ms reading|rest <p99/samples> state_max_ms reading|rest <max/samples>
+ *            array_buffers_mib <v> peak <v> malloc_heap_mib <v> reclaims <n> load <what the load achieved>
+ *   (`reading`: probes sent while the normal client was reading, `rest`: the others;
+ *   rss `after`: 3 s after the load's connections closed; heap, array buffers, glibc's main heap
  *   (the RSS of the `[heap]` mapping) and the server's prompted collections so far at the same time;
  *   state `build`: what building and serializing the snapshot cost the server, its Server-Timing)
  *   target <load> ratio>=0.80 <ok|MISS> null_p99<20ms <ok|MISS> state_max<100ms <ok|MISS> rss_peak<=<bound> <ok|MISS> rss_after<=start+50 <ok|MISS>
@@ -302,7 +304,9 @@ export async function run(args: string[]): Promise<void> {
       // The normal client is measured once the load is in its steady state (a non-reader has filled
       // its queue and been paused); the probes run from the start and see the transient too.
       if (load) await sleep(3000);
+      const readFrom = Date.now();
       const mibs = await readThroughput(url, o.runs);
+      const readTo = Date.now();
       const left = o.seconds * 1000 - (Date.now() - began);
       if (load && left > 0) await sleep(left);
       const achieved = load?.describe() ?? '-';
@@ -314,6 +318,12 @@ export async function run(args: string[]): Promise<void> {
       const brkAfter = await brkHeapBytes(server!.proc.pid!);
       const st0 = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage; memoryReclaim: { reclaims: number } } }).server;
       const mem = st0.memory;
+      // The probes sent while the normal client was reading, and the rest of the phase: which of
+      // the two the slow answers fall in (quantile q, and how many samples).
+      const split = (ms: number[], at: number[], reading: boolean, q = 0.99): string => {
+        const xs = ms.filter((_, i) => (at[i]! >= readFrom && at[i]! <= readTo) === reading);
+        return `${quantile(xs, q).toFixed(1)}/${xs.length}`;
+      };
       const ratio = unloaded === null ? 1 : mibs / unloaded;
       const n = p.nullMs;
       const st = p.stateMs;
@@ -323,6 +333,8 @@ export async function run(args: string[]): Promise<void> {
           ` build p50 ${quantile(p.stateBuildMs, 0.5).toFixed(1)} max ${Math.max(...p.stateBuildMs).toFixed(1)}` +
           ` rss_mib start ${mib(rssStart).toFixed(0)} peak ${mib(Math.max(probes.peakRss, rssStart)).toFixed(0)} after ${mib(rssAfter).toFixed(0)}` +
           ` heap_mib ${mib(mem.heapUsed).toFixed(0)}/${mib(mem.heapTotal).toFixed(0)} peak ${mib(p.peakHeap).toFixed(0)}` +
+          ` null_p99_ms reading ${split(p.nullMs, p.nullAt, true)} rest ${split(p.nullMs, p.nullAt, false)}` +
+          ` state_max_ms reading ${split(p.stateMs, p.stateAt, true, 1)} rest ${split(p.stateMs, p.stateAt, false, 1)}` +
           ` array_buffers_mib ${mib(mem.arrayBuffers).toFixed(0)} peak ${mib(p.peakArrayBuffers).toFixed(0)} malloc_heap_mib ${mib(brkAfter).toFixed(0)} reclaims ${st0.memoryReclaim.reclaims} load ${achieved}`,
       );
       if (unloaded !== null) {

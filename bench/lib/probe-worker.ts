@@ -16,7 +16,11 @@ export interface ProbeConfig {
 
 export interface ProbeResults {
   nullMs: number[];
+  /** When each NULL was sent (ms since the epoch, comparable with the main thread's Date.now()). */
+  nullAt: number[];
   stateMs: number[];
+  /** When each poll was sent, as nullAt. */
+  stateAt: number[];
   /** What building and serializing each snapshot cost the server (its Server-Timing), the rest of stateMs being waiting. */
   stateBuildMs: number[];
   /** Peaks of the server's own memoryUsage(), as /api/state reports it: where the RSS goes. */
@@ -74,7 +78,7 @@ class NullPinger {
 }
 
 async function run(cfg: ProbeConfig): Promise<void> {
-  const r: ProbeResults = { nullMs: [], stateMs: [], stateBuildMs: [], peakHeap: 0, peakArrayBuffers: 0 };
+  const r: ProbeResults = { nullMs: [], nullAt: [], stateMs: [], stateAt: [], stateBuildMs: [], peakHeap: 0, peakArrayBuffers: 0 };
   let stopped = false;
   parentPort!.once('message', () => (stopped = true));
   const pinger = await NullPinger.connect(cfg.nfsPort, Buffer.from(cfg.nullCall));
@@ -89,12 +93,14 @@ async function run(cfg: ProbeConfig): Promise<void> {
       const t = performance.now();
       await pinger.ping();
       r.nullMs.push(performance.now() - t);
+      r.nullAt.push(performance.timeOrigin + t);
     }),
     loop(250, async () => {
       const t = performance.now();
       const res = await fetch(`http://127.0.0.1:${cfg.httpPort}/api/state`);
       const body = await res.arrayBuffer();
       r.stateMs.push(performance.now() - t);
+      r.stateAt.push(performance.timeOrigin + t);
       r.stateBuildMs.push(Number(/build;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '')?.[1] ?? NaN));
       const mem = (JSON.parse(Buffer.from(body).toString()) as { server: { memory: NodeJS.MemoryUsage } }).server.memory;
       r.peakHeap = Math.max(r.peakHeap, mem.heapTotal);
