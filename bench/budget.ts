@@ -48,7 +48,8 @@ const WARMUP_GETATTRS = 5000;
 const WARMUP_READ_PASSES = 4;
 const WARMUP_LISTINGS = 5;
 const WARMUP_CREATES = 1000;
-const WARMUP_WRITE_MIB = 64;
+/** WRITEs are one call per MiB: a GiB of them before counting, or V8 is still compiling the path (perf: a helper thread busy compiling through the first ~800). */
+const WARMUP_WRITE_MIB = 1024;
 /** The directory READDIRPLUS lists, and how many entries it has (as bench:peers). */
 const LISTED = 'many';
 const LISTED_ENTRIES = 2000;
