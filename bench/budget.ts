@@ -1,16 +1,17 @@
 /**
- * The time budget of one GETATTR, one 1 MiB READ, one READDIRPLUS entry and one CREATE: where a
+ * The time budget of one GETATTR, one 1 MiB READ, one 1 MiB WRITE, one READDIRPLUS entry and one CREATE: where a
  * pagelife server's microseconds go, by layer, per call (per listed entry for READDIRPLUS). Each
  * phase runs a pagelife server of its own (destructor mode, default settings) under
  * `node --cpu-prof`, driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
  * `getattr` of one file, `seqread` in 1 MiB READs of a file the page cache holds (a warm-up runs
- * fill it, outside the measured windows), `readdirplus` listings of a 2,000-entry directory, and
- * `create` of new empty files. Only samples inside nfsperf's own timed loops count (window: the
+ * fill it, outside the measured windows), `write` of a file in 1 MiB UNSTABLE WRITEs then COMMIT
+ * (each run truncates it first), `readdirplus` listings of a 2,000-entry directory, and `create`
+ * of new empty files. Only samples inside nfsperf's own timed loops count (window: the
  * `secs` it reports, ending when its report arrives), and calls are the `ops` (READDIRPLUS: the
  * `entries`) it reports.
  *
  * Output (machine-readable lines; everything else starts with '#'):
- *   budget <getattr|read|readdirplus|create> <layer> <µs per call> [baseline <µs>]     layers: bench/lib/cpu-budget.ts
+ *   budget <getattr|read|write|readdirplus|create> <layer> <µs per call> [baseline <µs>]     layers: bench/lib/cpu-budget.ts
  *   budget <op> total_cpu_us <µs> [baseline <µs>]                   every layer but idle
  *   budget <op> process_cpu_us <µs> [baseline <µs>] [ganesha <µs>]  the server's CPU, all threads
  *                                                                   (/proc/PID/stat, over whole runs)
@@ -22,7 +23,8 @@
  * Args: --rounds N (5), --getattr-ops N (GETATTRs per server and round, 10000), --read-mib N (MiB
  *       read per server and round, 128), --file-mib N (the file read, 32), --baseline DIR, --skip-ganesha,
  *       --profiles DIR (keep the .cpuprofile files there; default: removed with the temp dir),
- *       --only PHASE,PHASE… (getattr, read, readdirplus, create; default getattr,read),
+ *       --only PHASE,PHASE… (getattr, read, write, readdirplus, create; default getattr,read),
+ *       --write-mib N (MiB written per server and round, in 1 MiB WRITEs, 128),
  *       --listings N (READDIRPLUS listings per server and round, 20), --creates N (CREATEs per server
  *       and round, 2000), --cache-pages N (both trees' page cache; default: each tree's own default).
  */
@@ -46,12 +48,14 @@ const WARMUP_GETATTRS = 5000;
 const WARMUP_READ_PASSES = 4;
 const WARMUP_LISTINGS = 5;
 const WARMUP_CREATES = 1000;
+/** WRITEs are one call per MiB: a GiB of them before counting, or V8 is still compiling the path (perf: a helper thread busy compiling through the first ~800). */
+const WARMUP_WRITE_MIB = 1024;
 /** The directory READDIRPLUS lists, and how many entries it has (as bench:peers). */
 const LISTED = 'many';
 const LISTED_ENTRIES = 2000;
 /** Where CREATE makes its files. */
 const CREATES = 'creates';
-const OPS = ['getattr', 'read', 'readdirplus', 'create'] as const;
+const OPS = ['getattr', 'read', 'write', 'readdirplus', 'create'] as const;
 /** Clock ticks per second of /proc/PID/stat's utime and stime. */
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
@@ -66,11 +70,12 @@ interface Options {
   only: Op[];
   listings: number;
   creates: number;
+  writeMiB: number;
   cachePages: number | null;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, cachePages: null };
+  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, writeMiB: 128, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('budget', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -84,13 +89,14 @@ function parseOptions(args: string[]): Options {
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
     else if (a === '--listings') o.listings = int(a, args[++i]);
     else if (a === '--creates') o.creates = int(a, args[++i]);
+    else if (a === '--write-mib') o.writeMiB = int(a, args[++i]);
     else if (a === '--only') {
       const ops = (args[++i] ?? '').split(',');
       const bad = ops.find((op) => !(OPS as readonly string[]).includes(op));
       if (bad !== undefined || ops.length === 0) throw new BenchUsageError(`bench budget: --only wants phases among ${OPS.join(', ')}, got ${bad}`);
       o.only = ops as Op[];
     }
-    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --listings N, --creates N, --baseline DIR, --skip-ganesha, --profiles DIR, --only PHASE,…, --cache-pages N)`);
+    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --listings N, --creates N, --write-mib N, --baseline DIR, --skip-ganesha, --profiles DIR, --only PHASE,…, --cache-pages N)`);
   }
   if (o.baseline && !existsSync(path.join(o.baseline, 'bin/pagelife.js'))) throw new BenchUsageError(`bench budget: --baseline ${o.baseline} is not a pagelife checkout`);
   return o;
@@ -196,6 +202,9 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
         return ['--test', 'getattr', '--file', FILE, '--ops', String(warmup ? WARMUP_GETATTRS : o.getattrOps)];
       case 'read':
         return ['--test', 'seqread', '--file', FILE, '--chunk', String(1 << 20)];
+      case 'write':
+        // One file per server, truncated by each run's CREATE: tmpfs holds one copy per server.
+        return ['--test', 'write', '--file', `written-by-${t.column}.bin`, '--size', String(warmup ? WARMUP_WRITE_MIB : o.writeMiB), '--depth', '1'];
       case 'readdirplus':
         return ['--test', 'readdirplus', '--dir', LISTED, '--reps', String(warmup ? WARMUP_LISTINGS : o.listings)];
       case 'create':
@@ -265,7 +274,7 @@ export async function run(args: string[]): Promise<void> {
     let ganesha: Target | null = null;
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else {
-      const g = await startGanesha(procs, base, exportDir, o.only.includes('create'));
+      const g = await startGanesha(procs, base, exportDir, o.only.includes('create') || o.only.includes('write'));
       if (g) ganesha = { column: 'ganesha', pid: g.child.pid!, nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir, windows: [], ops: 0, secs: 0, ticks: 0 };
     }
     for (const op of OPS) if (o.only.includes(op)) await phase(procs, op, o, exportDir, profiles, ganesha);

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { XdrReader } from '../xdr/reader.ts';
 import { XdrError } from '../xdr/error.ts';
+import { XdrBuf, type XdrInput } from '../xdr/xdr-buf.ts';
 import { checkVerifier, decodeCredential } from './auth.ts';
 import { ACCEPT_STAT_NAMES, GARBAGE_ARGS, PROC_UNAVAIL, PROG_MISMATCH, PROG_UNAVAIL, RPC_VERSION, SUCCESS, SYSTEM_ERR, type AcceptStat } from './constants.ts';
-import { DuplicateRequestCache } from './drc.ts';
+import { DuplicateRequestCache, RC_CSUMLEN } from './drc.ts';
 import { RpcAcceptError, RpcAuthError } from './errors.ts';
 import { decodeCall, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, type RpcCallHeader } from './message.ts';
 import { isPinnedReply, type CallContext, type Procedure, type ProcedureResult, type RpcProgram, type TransportKind } from './program.ts';
@@ -99,11 +100,12 @@ export class Dispatcher {
    * not a CALL: a stream transport should close the connection) or `duplicate` (the same call is
    * still executing; its reply will answer both).
    */
-  async dispatch(record: Buffer, t: TransportInfo): Promise<RpcReplyOut | Dropped> {
+  async dispatch(record: XdrInput, t: TransportInfo): Promise<RpcReplyOut | Dropped> {
     const started = performance.now();
     const bus = this.opts.bus;
     const id = ++this.calls;
-    if (bus?.wants('rpc-call')) bus.emit({ type: 'rpc-call', call: id, record, transport: t });
+    // A record in pieces is joined only for a subscriber.
+    if (bus?.wants('rpc-call')) bus.emit({ type: 'rpc-call', call: id, record: record instanceof XdrBuf ? record.flat() : record, transport: t });
     const d = decodeCall(record);
     if (d.kind === 'drop') {
       t.log.warn({ remote: t.remoteAddress, reason: d.reason }, 'rpc: record dropped');
@@ -149,7 +151,7 @@ export class Dispatcher {
     const drc = proc.nonIdempotent ? this.opts.drc : undefined;
     let drcKey: string | undefined;
     if (drc) {
-      drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset) });
+      drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset, call.argsOffset + RC_CSUMLEN), argsLength: record.length - call.argsOffset });
       const hit = drc.begin(drcKey);
       if (hit.kind === 'in-progress') {
         this.outcome(id, call, t, started, 'DROPPED', proc.name, 'in-progress', null);

@@ -59,9 +59,10 @@ export class DuplicateRequestCache {
 
   constructor(private readonly limits: DrcLimits = DRC_DEFAULT_LIMITS) {}
 
-  static key(c: { remoteAddress: string; xid: number; prog: number; vers: number; proc: number; cred: Buffer; args: Buffer }): string {
+  /** `args`: the arguments' first bytes (at least RC_CSUMLEN of them when there are that many); `argsLength`: all of them. */
+  static key(c: { remoteAddress: string; xid: number; prog: number; vers: number; proc: number; cred: Buffer; args: Buffer; argsLength: number }): string {
     const h = createHash('sha1').update(c.cred).update(c.args.subarray(0, RC_CSUMLEN)).digest('base64');
-    return `${c.remoteAddress}|${c.xid}|${c.prog}|${c.vers}|${c.proc}|${c.args.length}|${h}`;
+    return `${c.remoteAddress}|${c.xid}|${c.prog}|${c.vers}|${c.proc}|${c.argsLength}|${h}`;
   }
 
   /** Looks the call up; on a miss, records it as in progress (the caller must `complete` or `abandon`). */

@@ -3,7 +3,7 @@ export * from './errors.ts';
 export * from './program.ts';
 export { decodeCredential, checkVerifier, requireAuthSys, encodeAuthSys } from './auth.ts';
 export { decodeCall, decodeReply, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, encodeCallHeader, type RpcReply, type OpaqueAuth } from './message.ts';
-export { RecordDecoder, recordMark, LAST_FRAGMENT } from './record.ts';
+export { RecordDecoder, recordMark, LAST_FRAGMENT, type RpcRecord } from './record.ts';
 export { Dispatcher, type TransportInfo, type RpcReplyOut, type CallOutcome, type RpcEvent, type RpcBus } from './dispatch.ts';
 export { DuplicateRequestCache, DRC_DEFAULT_LIMITS, type DrcLimits, type DrcStats } from './drc.ts';
 export { SocketReplySink, type ReplySink } from './reply-sink.ts';

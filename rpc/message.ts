@@ -1,4 +1,5 @@
 import { XdrReader } from '../xdr/reader.ts';
+import type { XdrInput } from '../xdr/xdr-buf.ts';
 import { XdrWriter } from '../xdr/writer.ts';
 import { XdrError } from '../xdr/error.ts';
 import {
@@ -31,7 +32,7 @@ export interface RpcCallHeader {
   proc: number;
   cred: OpaqueAuth;
   verf: OpaqueAuth;
-  record: Buffer;
+  record: XdrInput;
   argsOffset: number;
 }
 
@@ -48,7 +49,7 @@ function opaqueAuth(r: XdrReader): OpaqueAuth {
 }
 
 /** Decodes the call header of one record. Never throws. */
-export function decodeCall(record: Buffer): CallDecodeResult {
+export function decodeCall(record: XdrInput): CallDecodeResult {
   if (record.length < 8) return { kind: 'drop', reason: `record of ${record.length} bytes is too short for a message header` };
   const r = new XdrReader(record);
   const xid = r.uint32();

@@ -1,3 +1,4 @@
+import { XdrBuf } from '../xdr/xdr-buf.ts';
 import { RecordError } from './errors.ts';
 
 /** RFC 5531 §11: the high bit of a record mark says "last fragment"; the low 31 bits are its length. */
@@ -12,6 +13,12 @@ export const MAX_FRAGMENT_LENGTH = 0x7fff_ffff;
 export const MIN_VIEW_BYTES = 4096;
 /** First capacity of the growing buffer; it doubles from there, never past what the record can hold. */
 const INITIAL_CAPACITY = 4096;
+
+/**
+ * A received record: one Buffer when it arrived whole in one chunk, else the pieces it arrived in
+ * (an XdrBuf), never joined — as knfsd leaves a request in the pages it was received into.
+ */
+export type RpcRecord = Buffer | XdrBuf;
 
 /** A record mark for one last fragment of `length` bytes. */
 export function recordMark(length: number): Buffer {
@@ -31,7 +38,8 @@ export function recordMark(length: number): Buffer {
  * arrives whole in one chunk is returned as a view without copying; of a partial record, large
  * pieces that fill most of their chunk are kept as views, and small ones are appended to a buffer
  * that doubles as it fills (capped at what the record can still hold), like a socket's receive queue
- * collapsing small skbs (tcp_collapse).
+ * collapsing small skbs (tcp_collapse). `push` joins a record's pieces into one Buffer;
+ * `pushScattered` hands them over as they are (a server's calls: see RpcRecord).
  */
 export class RecordDecoder {
   private header = Buffer.alloc(4);
@@ -64,9 +72,21 @@ export class RecordDecoder {
     return this.retainedParts + (this.tail?.length ?? 0) + (this.headerHave > 0 ? 4 : 0);
   }
 
-  /** Feeds a chunk; returns the records it completed. Throws RecordError on a framing violation. */
+  /** Feeds a chunk; returns the records it completed, each in one Buffer. Throws RecordError on a framing violation. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
+    this.feed(chunk, out, true);
+    return out;
+  }
+
+  /** As push, but a record that arrived in several pieces comes as those pieces (no copy). */
+  pushScattered(chunk: Buffer): RpcRecord[] {
+    const out: RpcRecord[] = [];
+    this.feed(chunk, out, false);
+    return out;
+  }
+
+  private feed(chunk: Buffer, out: RpcRecord[], join: boolean): void {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.fragLeft < 0) {
@@ -98,7 +118,7 @@ export class RecordDecoder {
       if (this.fragLeft === 0) {
         this.fragLeft = -1;
         if (this.lastFrag) {
-          if (this.recordLen > 0 || take === 0) out.push(this.takeRecord());
+          if (this.recordLen > 0 || take === 0) out.push(this.takeRecord(join));
           // A record completed in this chunk: whatever partial one follows started now.
           this.partialSince = null;
         }
@@ -106,7 +126,6 @@ export class RecordDecoder {
     }
     if (this.buffered === 0 && this.fragLeft < 0) this.partialSince = null;
     else this.partialSince ??= this.now();
-    return out;
   }
 
   private append(piece: Buffer): void {
@@ -140,9 +159,9 @@ export class RecordDecoder {
     this.tailLen = 0;
   }
 
-  private takeRecord(): Buffer {
+  private takeRecord(join: boolean): RpcRecord {
     this.closeTail();
-    const rec = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.recordLen);
+    const rec = this.parts.length === 1 ? this.parts[0]! : join || this.parts.length === 0 ? Buffer.concat(this.parts, this.recordLen) : new XdrBuf(this.parts);
     this.parts = [];
     this.retainedParts = 0;
     this.recordLen = 0;

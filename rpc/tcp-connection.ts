@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { Dispatcher, TransportInfo } from './dispatch.ts';
 import { RecordError } from './errors.ts';
-import { RecordDecoder } from './record.ts';
+import { RecordDecoder, type RpcRecord } from './record.ts';
 import type { ReplySink } from './reply-sink.ts';
 import type { BudgetedStream, CloseReason, StreamBudget } from './stream-budget.ts';
 
@@ -50,7 +50,7 @@ const MARK_BYTES = 4;
 export class RpcTcpConnection implements BudgetedStream {
   private readonly decoder: RecordDecoder;
   /** Records read and not yet executed (at most what one read brought past the limits). */
-  private readonly pending: Buffer[] = [];
+  private readonly pending: RpcRecord[] = [];
   private pendingBytes = 0;
   /** Input memory as last reported to the budget. */
   private reported = 0;
@@ -171,9 +171,9 @@ export class RpcTcpConnection implements BudgetedStream {
   private receive(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActive = this.budget.now();
-    let records: Buffer[];
+    let records: RpcRecord[];
     try {
-      records = this.decoder.push(chunk);
+      records = this.decoder.pushScattered(chunk);
     } catch (e) {
       if (!(e instanceof RecordError)) throw e;
       this.info.log.warn({ err: e.message, ...e.context }, 'rpc: bad record framing, closing connection');
@@ -201,7 +201,7 @@ export class RpcTcpConnection implements BudgetedStream {
     this.pump();
   }
 
-  private execute(rec: Buffer): void {
+  private execute(rec: RpcRecord): void {
     this.commit(() => this.inflight++);
     this.budget.callStarted();
     void this.dispatcher.dispatch(rec, this.info).then((reply) => {

@@ -383,12 +383,21 @@ export class PageCache {
   }
 
   /**
-   * Writes `data` at `position` into the cached pages of the file (those present), so readers see it.
+   * Writes `data` (one buffer, or the pieces of a WRITE's payload in order) at `position` into the
+   * cached pages of the file (those present), so readers see it; pages not cached are not filled.
    * Pages pinned by the network are copied first (copy-on-write); the caller writes the file itself.
    */
-  writeThrough(src: Pick<FileSource, 'key'>, position: number, data: Buffer, copyOnWrite: boolean): void {
+  writeThrough(src: Pick<FileSource, 'key'>, position: number, data: Buffer | readonly Buffer[], copyOnWrite: boolean): void {
     const entry = this.files.get(src.key);
     if (!entry) return;
+    if (Buffer.isBuffer(data)) return this.writePages(entry, position, data, copyOnWrite);
+    for (const piece of data) {
+      this.writePages(entry, position, piece, copyOnWrite);
+      position += piece.length;
+    }
+  }
+
+  private writePages(entry: FileEntry, position: number, data: Buffer, copyOnWrite: boolean): void {
     const end = position + data.length;
     // Division, not >>: offsets past 2 GiB do not fit the 32-bit shift.
     for (let index = Math.floor(position / PAGE_SIZE); index <= Math.floor((end - 1) / PAGE_SIZE) && data.length > 0; index++) {

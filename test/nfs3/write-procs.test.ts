@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DATA_SYNC,
@@ -41,6 +45,7 @@ import { nfstime3FromNs } from '../../server/nfs3/attr.ts';
 import { NFS3_RESULTS } from '../../server/nfs3/results.ts';
 import type { XdrWriter } from '../../xdr/writer.ts';
 import { makeFixture, rootCred, userCred, type Fixture } from './harness.ts';
+import { afterBytes, firstBytes } from '../../server/nfs3/write.ts';
 
 const isRoot = process.getuid?.() === 0;
 let fx: Fixture;
@@ -75,8 +80,8 @@ async function setattr(f: Fixture, fh: Buffer, s: Partial<sattr3>, guard?: { sec
   return { status, wcc };
 }
 
-async function write(f: Fixture, fh: Buffer, offset: number | bigint, data: Buffer, stable = UNSTABLE, cred = rootCred, count = data.length) {
-  const { status, res } = await f.result('WRITE', (w) => w.opaque(fh).uint64(offset).uint32(count).uint32(stable).opaque(data), { cred });
+async function write(f: Fixture, fh: Buffer, offset: number | bigint, data: Buffer, stable = UNSTABLE, cred = rootCred, count = data.length, cuts?: number[]) {
+  const { status, res } = await f.result('WRITE', (w) => w.opaque(fh).uint64(offset).uint32(count).uint32(stable).opaque(data), { cred, ...(cuts ? { cuts } : {}) });
   if (res.status !== NFS3_OK) return { status, wcc: res.resfail.file_wcc };
   const ok = res.resok;
   return { status, wcc: ok.file_wcc, count: ok.count, committed: ok.committed, verf: Buffer.from(ok.verf) };
@@ -285,11 +290,79 @@ describe('WRITE and COMMIT', () => {
     expect((await fx.read(fh, 0, n * PAGE_SIZE)).data).toEqual(Buffer.concat(blocks));
   });
 
+  it('a WRITE whose call arrived in pieces (fields straddling them, the payload across many) writes exactly the bytes sent: file, cached pages, a pinned page', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 * PAGE_SIZE + 7 }), fc.nat({ max: 2 * PAGE_SIZE + 3 }), fc.array(fc.nat({ max: 4 * PAGE_SIZE }), { maxLength: 24 }), async (length, offset, cuts) => {
+        const name = `pieces-${run++}`;
+        const before = Buffer.alloc(6 * PAGE_SIZE, 0x2e);
+        await writeFile(fx.hostPath(name), before);
+        const fh = await fx.walk(name);
+        await fx.read(fh, 0, before.length);
+        // A READ reply still in flight pins page 1: the write copies it first (copy-on-write).
+        const inflight = await fx.read(fh, PAGE_SIZE, PAGE_SIZE, { keep: true });
+        const pinned = Buffer.from(inflight.chunks.find((c) => c.length === PAGE_SIZE)!);
+        const data = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) data[i] = (i * 31 + run) & 0xff;
+        // Cuts in the first bytes too: the handle, offset, count and length words straddle pieces.
+        const w = await write(fx, fh, offset, data, UNSTABLE, rootCred, length, [...cuts, ...cuts.map((c) => c % 64)]);
+        expect(w).toMatchObject({ status: NFS3_OK, count: length });
+        const expected = Buffer.from(before);
+        data.copy(expected, offset);
+        expect((await readFile(fx.hostPath(name))).equals(expected)).toBe(true);
+        expect((await fx.read(fh, 0, before.length)).data!.equals(expected)).toBe(true);
+        expect(inflight.chunks.find((c) => c.length === PAGE_SIZE)!.equals(pinned)).toBe(true);
+        inflight.release!();
+      }),
+      { numRuns: 40 },
+    );
+    expect(fx.pageCache.pinned).toBe(0);
+  });
+
+  it('firstBytes and afterBytes cut a WRITE payload in pieces at any byte, as views', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 8 }), fc.nat(), (arrays, k) => {
+        const pieces = arrays.map((a) => Buffer.from(a));
+        const all = Buffer.concat(pieces);
+        const n = k % (all.length + 1);
+        expect(Buffer.concat(firstBytes(pieces, n))).toEqual(all.subarray(0, n));
+        const rest = afterBytes(pieces, n);
+        expect(Buffer.concat(rest)).toEqual(all.subarray(n));
+        if (rest.length > 0) expect(rest[0]!.length).toBeGreaterThan(0);
+        for (const r of [...rest, ...firstBytes(pieces, n)]) expect(pieces.some((p) => p.buffer === r.buffer)).toBe(true);
+      }),
+    );
+  });
+
+  it('a write the kernel takes only part of (file size limit) goes on from where it stopped, and its EFBIG fails the call', () => {
+    const file = fx.hostPath('fsize-limited');
+    const script = [
+      `import { pwritevAll } from ${JSON.stringify(path.resolve('server/nfs3/write.ts'))};`,
+      `import { openSync } from 'node:fs';`,
+      `const pieces = [Buffer.alloc(60000, 1), Buffer.alloc(30000, 2), Buffer.alloc(30000, 3)];`,
+      `try { await pwritevAll(openSync(${JSON.stringify(file)}, 'w'), pieces, 0); console.log('done'); }`,
+      `catch (e) { console.log(e.code); }`,
+    ].join('\n');
+    // RLIMIT_FSIZE 100,000: the first pwritev writes 100,000 of 120,000 bytes, the next one gets EFBIG.
+    const r = spawnSync('prlimit', ['--fsize=100000', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('EFBIG');
+    const got = readFileSync(file);
+    expect(got.equals(Buffer.concat([Buffer.alloc(60000, 1), Buffer.alloc(30000, 2), Buffer.alloc(10000, 3)]))).toBe(true);
+  });
+
   it('writes at most maxWrite and at most the data sent', async () => {
     await writeFile(fx.hostPath('big'), '');
     const fh = await fx.walk('big');
     expect((await write(fx, fh, 0, Buffer.alloc(100_000, 1))).count).toBe(65536);
-    expect((await write(fx, fh, 0, Buffer.alloc(10, 1), UNSTABLE, rootCred, 50)).count).toBe(10);
+    expect((await stat(fx.hostPath('big'))).size).toBe(65536);
+    expect((await write(fx, fh, 0, Buffer.alloc(10, 2), UNSTABLE, rootCred, 50)).count).toBe(10);
+    // count below the data sent: only count bytes are written, even when the data spans pieces.
+    expect((await write(fx, fh, 70_000, Buffer.alloc(9000, 3), UNSTABLE, rootCred, 5000, [3, 100, 4000, 4100])).count).toBe(5000);
+    const content = await readFile(fx.hostPath('big'));
+    expect(content.length).toBe(75_000);
+    expect(content.subarray(0, 10).every((b) => b === 2)).toBe(true);
+    expect(content.subarray(70_000).every((b) => b === 3)).toBe(true);
   });
 
   it('errors: ISDIR, INVAL on a symlink, FBIG, ACCES, owner override, ROFS, STALE', async () => {

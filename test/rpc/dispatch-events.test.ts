@@ -2,6 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../../netstack/events.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
+import { XdrBuf } from '../../xdr/xdr-buf.ts';
 import { AUTH_NONE_CRED, Dispatcher, DuplicateRequestCache, encodeCallHeader, type RpcEvent, type TransportInfo } from '../../rpc/index.ts';
 import { testLog } from '../support/logger.ts';
 
@@ -35,6 +36,23 @@ describe('dispatcher events', () => {
       [String(PROG + 1), '?', 'PROG_UNAVAIL', 'none'],
     ]);
     expect(Buffer.concat(replies[1]!.reply!.chunks).equals(Buffer.concat(replies[0]!.reply!.chunks))).toBe(true);
+  });
+
+  it('a record in pieces: the event carries its bytes joined, and it is the same call to the cache', async () => {
+    const bus = new EventBus<RpcEvent>();
+    const drc = new DuplicateRequestCache({ maxEntries: 10, maxBytes: 1 << 16 });
+    const d = new Dispatcher({ log: testLog, drc, bus });
+    d.register({ prog: PROG, name: 'demo', versions: new Map([[1, [{ name: 'NULL', handler: () => new XdrWriter() }, { name: 'SET', nonIdempotent: true, handler: (a) => new XdrWriter().uint32(a.uint32()) }]]]) });
+    const seen: RpcEvent[] = [];
+    bus.on('*', (e) => seen.push(e));
+    const set = record(11, PROG, 1, 42);
+    const pieces = new XdrBuf([set.subarray(0, 2), set.subarray(2, set.length - 3), set.subarray(set.length - 3)]);
+    const first = await d.dispatch(pieces, transport);
+    await d.dispatch(set, transport);
+    const calls = seen.filter((e) => e.type === 'rpc-call');
+    expect(calls[0]!.record.equals(set)).toBe(true);
+    expect(seen.filter((e) => e.type === 'rpc-reply').map((e) => e.outcome.drc)).toEqual(['miss', 'hit']);
+    expect('chunks' in first && Buffer.concat(first.chunks).readUInt32BE(24)).toBe(42);
   });
 
   it('builds no event when nobody listens', async () => {

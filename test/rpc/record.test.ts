@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LAST_FRAGMENT, RecordDecoder } from '../../rpc/record.ts';
 import { RecordError } from '../../rpc/errors.ts';
+import { XdrBuf } from '../../xdr/xdr-buf.ts';
 
 /** One record as fragments of the given sizes, the last one flagged; its body bytes count up. */
 function encode(fragSizes: number[], seed = 0): { wire: Buffer; body: Buffer } {
@@ -84,6 +85,41 @@ describe('RecordDecoder', () => {
     const [rec] = d.push(chunks.at(-1)!);
     expect(rec!.equals(body)).toBe(true);
     expect(d.retained).toBe(0);
+  });
+
+  it('pushScattered hands each record over in the pieces it arrived in: the same bytes as push, no copy of large pieces', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.integer({ min: 0, max: 70_000 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 8 }),
+        (records, splits) => {
+          const encoded = records.map((r, i) => encode(r, i));
+          const chunks = chunked(Buffer.concat(encoded.map((e) => e.wire)), (i) => splits[i % splits.length]!);
+          const d = new RecordDecoder(1 << 20);
+          const got = chunks.flatMap((c) => d.pushScattered(c));
+          expect(got.map((r) => (r instanceof XdrBuf ? r.flat() : r).toString('hex'))).toEqual(encoded.map((e) => e.body.toString('hex')));
+          expect(got.map((r) => r.length)).toEqual(encoded.map((e) => e.body.length));
+          expect(d.buffered).toBe(0);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('pushScattered gives a 1 MiB record read in 64 KiB chunks as views of the chunks', () => {
+    const { wire, body } = encode([1 << 20]);
+    const chunks = chunked(wire, () => 65536);
+    const d = new RecordDecoder(2 << 20);
+    const recs = chunks.flatMap((c) => d.pushScattered(c));
+    expect(recs).toHaveLength(1);
+    const rec = recs[0]!;
+    expect(rec).toBeInstanceOf(XdrBuf);
+    // 16 chunks of 64 KiB hold the mark and all but the last 4 bytes; those 4 are collapsed (copied).
+    const parts = (rec as XdrBuf).parts;
+    expect(chunks).toHaveLength(17);
+    expect(parts).toHaveLength(17);
+    parts.slice(0, 16).forEach((p, i) => expect(p.buffer).toBe(chunks[i]!.buffer));
+    expect((rec as XdrBuf).flat().equals(body)).toBe(true);
   });
 
   it('returns a record that arrived whole in one chunk as a view of it', () => {

@@ -258,6 +258,55 @@ describe('duplicate request cache over TCP', () => {
     }
   });
 
+  it('a 1 MiB WRITE sent in pieces of every size writes the bytes sent; its retransmission in two fragments is answered from the cache', async () => {
+    await fs.writeFile(host('pieces'), '');
+    const fh = await s.client.lookup('pieces');
+    const payload = Buffer.alloc(1 << 20);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + (i >> 12)) & 0xff;
+    const args = bytes(nfsArgs.write(fh, 0, payload, UNSTABLE));
+    const xid = s.client.rpc.allocXid();
+    const head = Buffer.concat(encodeCallHeader(new XdrWriter(), { xid, prog: 100003, vers: 3, proc: NFSPROC3.WRITE, cred: s.client.cred }).toChunks());
+    const record = Buffer.concat([recordMark(head.length + args.length), head, args]);
+    const before = s.server.drc.stats();
+    const a = await rawConnection(s.server.ports.nfs);
+    const b = await rawConnection(s.server.ports.nfs);
+    try {
+      a.socket.setNoDelay(true);
+      // The record mark, call header and WRITE arguments a few bytes at a time (each its own
+      // segment, read on its own when the server keeps up), then the payload in pieces of 1 byte to 96 KiB.
+      let at = 0;
+      for (let n = 1; at < 400; n = (n % 7) + 1) {
+        a.socket.write(record.subarray(at, (at += n)));
+        await new Promise((r) => setImmediate(r));
+      }
+      for (let i = 0; at < record.length; i++) {
+        const n = [1, 4093, 98_304, 17, 65_536, 3][i % 6]!;
+        a.socket.write(record.subarray(at, (at = Math.min(record.length, at + n))));
+        if (i % 6 === 5) await new Promise((r) => setImmediate(r));
+      }
+      await waitFor(() => a.replies.length === 1, 'the WRITE reply');
+      expect(a.replies[0]!.readUInt32BE(24)).toBe(NFS3_OK);
+      expect((await fs.readFile(host('pieces'))).equals(payload)).toBe(true);
+      // A re-execution would overwrite this.
+      await s.client.write(fh, 0, Buffer.from('later'));
+      // The retransmission in two fragments, the first ending inside the file handle: the hashed
+      // argument bytes straddle two pieces of the record, and the cache key must not change.
+      const cut = head.length + 20;
+      const body = record.subarray(4);
+      const first = Buffer.alloc(4);
+      first.writeUInt32BE(cut);
+      b.socket.write(Buffer.concat([first, body.subarray(0, cut), recordMark(body.length - cut), body.subarray(cut)]));
+      await waitFor(() => b.replies.length === 1, 'the retransmission\'s reply');
+      expect(b.replies[0]!.equals(a.replies[0]!)).toBe(true);
+      const after = s.server.drc.stats();
+      expect(after.hits).toBe(before.hits + 1);
+      expect((await fs.readFile(host('pieces'))).subarray(0, 5).toString()).toBe('later');
+    } finally {
+      a.socket.destroy();
+      b.socket.destroy();
+    }
+  });
+
   describe('a different call reusing an xid is executed, not answered from the cache', () => {
     it('other arguments', async () => {
       const c = s.client;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { XdrError, XdrReader, XdrWriter } from '../../xdr/index.ts';
+import { XdrBuf, XdrError, XdrReader, XdrWriter } from '../../xdr/index.ts';
 
 type Item =
   | { t: 'u32'; v: number }
@@ -62,6 +62,36 @@ function decode(r: XdrReader, it: Item): unknown {
     case 'array': return r.array(1 << 20, (x) => x.uint32());
     case 'optional': return r.optional((x) => x.uint32());
   }
+}
+
+/** `buf` cut at the given points (any order, repeats allowed), each piece in its own memory as a socket read gives it. */
+function cutAt(buf: Buffer, points: number[]): XdrBuf {
+  const at = [...new Set(points.map((p) => p % (buf.length + 1)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const to of [...at, buf.length]) {
+    const piece = Buffer.allocUnsafeSlow(to - from);
+    buf.copy(piece, 0, from, to);
+    pieces.push(piece);
+    from = to;
+  }
+  return new XdrBuf(pieces);
+}
+
+/** Every item in turn, or the error the first bad one raised; opaques also through opaqueSegments. */
+function decodeAll(r: XdrReader, items: Item[], segments: boolean): { values: unknown[]; offsets: number[]; error?: string } {
+  const values: unknown[] = [];
+  const offsets: number[] = [];
+  try {
+    for (const it of items) {
+      values.push(segments && it.t === 'opaque' ? new Uint8Array(Buffer.concat(r.opaqueSegments(1 << 20))) : decode(r, it));
+      offsets.push(r.offset);
+    }
+  } catch (e) {
+    if (!(e instanceof XdrError)) throw e;
+    return { values, offsets, error: `${e.message} at ${e.offset}` };
+  }
+  return { values, offsets };
 }
 
 /** `bytes` cut where `parts` are, so one opaque compares equal to the fragments it was written from. */
@@ -127,6 +157,60 @@ describe('XDR (RFC 4506)', () => {
         }
       }),
     );
+  });
+
+  it('reads an XdrBuf cut anywhere (items straddling pieces, empty pieces) exactly as one buffer: values, offsets, errors', () => {
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 12 }), fc.nat(), fc.nat({ max: 255 }), fc.boolean(), (items, cuts, pos, byte, segments) => {
+        const w = new XdrWriter();
+        for (const it of items) encode(w, it);
+        const buf = Buffer.from(w.toBuffer());
+        const good = decodeAll(new XdrReader(buf), items, segments);
+        expect(good.error).toBeUndefined();
+        expect(decodeAll(new XdrReader(cutAt(buf, cuts)), items, segments)).toEqual(good);
+        // Truncated or with one byte changed: the same values up to the same error at the same offset.
+        const bad = Buffer.from(buf);
+        if (bad.length) bad[pos % bad.length] = byte;
+        for (const input of [buf.subarray(0, pos % (buf.length + 1)), bad]) {
+          expect(decodeAll(new XdrReader(cutAt(input, cuts)), items, segments)).toEqual(decodeAll(new XdrReader(input), items, segments));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('opaqueSegments hands an opaque over as views of the pieces it lies in, never copied', () => {
+    const payload = Buffer.alloc(10_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+    const buf = new XdrWriter().uint32(7).opaque(payload).uint32(9).toBuffer();
+    const pieces = cutAt(buf, [5, 6, 3000, 3000, 9001]);
+    const r = new XdrReader(pieces, 4);
+    const got = r.opaqueSegments(1 << 20);
+    expect(r.uint32()).toBe(9);
+    expect(Buffer.concat(got).equals(payload)).toBe(true);
+    // Pieces [6, 3000), [3000, 9001), [9001, …) hold the payload [8, 10008); its length word was gathered.
+    expect(got.map((g) => g.length)).toEqual([2992, 6001, 1007]);
+    for (const g of got) expect(pieces.parts.some((p) => p.buffer === g.buffer)).toBe(true);
+    // A view: a change to the received bytes is what the file would get.
+    got[0]![0] = 0xee;
+    expect(pieces.parts.find((p) => p.buffer === got[0]!.buffer)!.includes(0xee)).toBe(true);
+  });
+
+  it('an XdrBuf gives its bytes as one buffer: a view within a piece, a copy across pieces', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.array(fc.nat(), { maxLength: 8 }), fc.nat(), fc.nat(), (bytes, cuts, a, b) => {
+        const buf = Buffer.from(bytes);
+        const x = cutAt(buf, cuts);
+        const [from, to] = [a % (buf.length + 1), b % (buf.length + 1)].sort((p, q) => p - q) as [number, number];
+        expect(x.subarray(from, to)).toEqual(buf.subarray(from, to));
+        expect(x.subarray(from)).toEqual(buf.subarray(from));
+        expect(x.flat()).toEqual(buf);
+        expect(x.length).toBe(buf.length);
+      }),
+    );
+    const x = new XdrBuf([Buffer.from('abcd'), Buffer.from('efgh')]);
+    expect(x.subarray(1, 3).buffer).toBe(x.parts[0]!.buffer);
+    expect(x.subarray(3, 5).toString()).toBe('de');
   });
 
   it('enforces maxima, booleans, padding and 2^53 before allocating', () => {
