@@ -233,8 +233,10 @@ export class PageCache {
       for (let index = first; index <= last; index++) {
         const cached = entry.frames.get(index);
         if (cached) {
-          if (run.length > 0) fills.push(this.fillRun(src, run));
-          run = [];
+          if (run.length > 0) {
+            fills.push(this.fillRun(src, run));
+            run = [];
+          }
           this.counters.hits++;
           this.pin(cached);
           out.push(cached);
