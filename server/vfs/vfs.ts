@@ -80,6 +80,13 @@ export class Vfs {
   private readonly missing = new Map<string, number>();
   /** Anchors (and directories' listings) kept between calls. */
   private readonly kept: AnchorCache;
+  /**
+   * Kept anchors found in place (whereNow) during this turn of the event loop: a directory resolved
+   * for a call and anchored for its change a moment later is checked once, as knfsd's fh_verify
+   * checks a handle once per call. The set empties at the end of the turn.
+   */
+  private readonly checkedThisTurn = new Set<Anchor>();
+  private readonly forgetChecked = (): void => this.checkedThisTurn.clear();
   private readonly sweeper: NodeJS.Timeout;
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
@@ -160,6 +167,8 @@ export class Vfs {
       this.kept.drop(key);
       return undefined;
     }
+    if (this.checkedThisTurn.size === 0) setImmediate(this.forgetChecked);
+    this.checkedThisTurn.add(a);
     this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
     return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
   }
@@ -250,7 +259,7 @@ export class Vfs {
     const key = dir.fh.toString('latin1');
     const kept = this.kept.peek(key);
     if (kept) {
-      if (this.whereNow(dir.exp, kept)) return kept.hold();
+      if (this.checkedThisTurn.has(kept) || this.whereNow(dir.exp, kept)) return kept.hold();
       this.kept.drop(key);
     }
     const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
