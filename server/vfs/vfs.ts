@@ -36,6 +36,12 @@ export interface VNode {
   abs: string;
   st: BigIntStats;
   fh: Buffer;
+  /**
+   * The kept anchor the node was found through, checked (in place, inside the export) when the
+   * node was made. A node lives for one call: a later step of that call, anchoring the directory
+   * for its change, need not check it again, as knfsd's fh_verify checks a handle once per call.
+   */
+  checked?: Anchor;
 }
 
 /**
@@ -80,13 +86,6 @@ export class Vfs {
   private readonly missing = new Map<string, number>();
   /** Anchors (and directories' listings) kept between calls. */
   private readonly kept: AnchorCache;
-  /**
-   * Kept anchors found in place (whereNow) during this turn of the event loop: a directory resolved
-   * for a call and anchored for its change a moment later is checked once, as knfsd's fh_verify
-   * checks a handle once per call. The set empties at the end of the turn.
-   */
-  private readonly checkedThisTurn = new Set<Anchor>();
-  private readonly forgetChecked = (): void => this.checkedThisTurn.clear();
   private readonly sweeper: NodeJS.Timeout;
   /** Walks done so far (metrics, tests). */
   walkCount = 0;
@@ -167,10 +166,8 @@ export class Vfs {
       this.kept.drop(key);
       return undefined;
     }
-    if (this.checkedThisTurn.size === 0) setImmediate(this.forgetChecked);
-    this.checkedThisTurn.add(a);
     this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
-    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
+    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh), checked: a };
   }
 
   /** A kept anchor's attributes and export-relative path now, unless removed, unnamed or outside `exp`. */
@@ -259,7 +256,7 @@ export class Vfs {
     const key = dir.fh.toString('latin1');
     const kept = this.kept.peek(key);
     if (kept) {
-      if (this.checkedThisTurn.has(kept) || this.whereNow(dir.exp, kept)) return kept.hold();
+      if (kept === dir.checked || this.whereNow(dir.exp, kept)) return kept.hold();
       this.kept.drop(key);
     }
     const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);
