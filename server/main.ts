@@ -108,6 +108,7 @@ export async function createCore(config: Config, clock: Clock, exportDir: string
     connections: (max) => replies.connections(max),
     faults: () => replies.getFaults(),
     replyMode: () => replies.mode,
+    replyCounters: () => replies.counters,
     now: () => clock.now(),
     // Named once the exports exist (below); pages of files nobody looked up stay dev:ino.
     fileName: (file) => services?.nfs.vfs.nameOf(file),

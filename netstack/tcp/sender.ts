@@ -371,7 +371,9 @@ export class TcpSender implements DestructorOwner {
     if (bus !== null) {
       const type = reason !== null ? 'segment-retransmit' : 'segment-transmit';
       if (bus.wants(type)) {
-        const destructors = [...new Set(skb.shinfo.frags.map((f) => f.destructor?.id).filter((d): d is number => d !== undefined))];
+        const destructors: number[] = [];
+        // Distinct, in frag order: a reply's skbs mostly carry its one destructor.
+        for (const f of skb.shinfo.frags) if (f.destructor !== null && !destructors.includes(f.destructor.id)) destructors.push(f.destructor.id);
         const base = { conn: this.owner.conn, t: skb.when, seq: skb.seq, end: skb.endSeq, skb: out.id, destructors };
         bus.emit(reason !== null ? { type: 'segment-retransmit', ...base, reason } : { type: 'segment-transmit', ...base });
       }

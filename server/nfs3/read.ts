@@ -71,12 +71,7 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
       // (getPages made sure), and a frame is zero past the bytes it was filled or written with — which
       // is what a hole reads as. (`valid` of a page that held EOF stays short when a later write
       // extends the file beyond that page.)
-      const slices: Buffer[] = [];
-      for (const p of pages) {
-        const pageStart = p.index * PAGE_SIZE;
-        slices.push(p.buf.subarray(Math.max(offset, pageStart) - pageStart, Math.min(end, pageStart + PAGE_SIZE) - pageStart));
-      }
-      return new LentResok({ file_attributes: attrs, count: want, eof: end >= size, data: slices }, release);
+      return new LentResok({ file_attributes: attrs, count: want, eof: end >= size, data: pageRuns(pages, offset, end) }, release);
     } catch (e) {
       release();
       throw e;
@@ -84,3 +79,29 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
   },
   resfail: async (a, err, call) => ({ file_attributes: await call.attrsOf(a.file, err.status) }),
 };
+
+/**
+ * The bytes [offset, end) of the file as views of its frames: one view per run of frames that lie
+ * next to each other in the cache's pool (a frame per page, each page's at the next pfn), as
+ * Linux's bio_vec merging joins physically adjacent pages, so a sequential read of frames filled
+ * in order is a few views rather than one per page. The reply path still splits them into page
+ * fragments (lent-reply.ts), each frame's own.
+ */
+function pageRuns(pages: readonly PageFrame[], offset: number, end: number): Buffer[] {
+  const runs: Buffer[] = [];
+  let first = pages[0]!;
+  let from = offset - first.index * PAGE_SIZE;
+  for (let k = 1; k <= pages.length; k++) {
+    const p = pages[k];
+    const prev = pages[k - 1]!;
+    if (p !== undefined && p.pfn === prev.pfn + 1 && p.buf.buffer === prev.buf.buffer) continue;
+    const to = Math.min(end - prev.index * PAGE_SIZE, PAGE_SIZE);
+    const span = (prev.pfn - first.pfn) * PAGE_SIZE + to - from;
+    runs.push(Buffer.from(first.buf.buffer, first.buf.byteOffset + from, span));
+    if (p !== undefined) {
+      first = p;
+      from = 0;
+    }
+  }
+  return runs;
+}

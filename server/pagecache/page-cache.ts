@@ -172,11 +172,18 @@ export class PageCache {
    * pool's. The reply path uses it to turn a reply's by-reference chunks into page fragments.
    */
   frameOf(chunk: Buffer): { frame: PageFrame; offset: number } | null {
-    if (chunk.buffer !== this.pool.buffer) return null;
+    const at = this.poolOffset(chunk);
+    return at < 0 ? null : { frame: this.frames[Math.floor(at / PAGE_SIZE)]!, offset: at % PAGE_SIZE };
+  }
+
+  /**
+   * Where a Buffer starts in the pool (its frame is `frames[at / PAGE_SIZE]`), or −1 when the
+   * memory is not the pool's: frameOf without an object per call, for the reply path's per-page loop.
+   */
+  poolOffset(chunk: Buffer): number {
+    if (chunk.buffer !== this.pool.buffer) return -1;
     const rel = chunk.byteOffset - this.pool.byteOffset;
-    if (rel < 0 || rel >= this.pool.length) return null;
-    const frame = this.frames[Math.floor(rel / PAGE_SIZE)]!;
-    return { frame, offset: rel % PAGE_SIZE };
+    return rel < 0 || rel >= this.pool.length ? -1 : rel;
   }
 
   /** Frames with at least one pin (keyed or copy-on-write originals). */
@@ -226,8 +233,10 @@ export class PageCache {
       for (let index = first; index <= last; index++) {
         const cached = entry.frames.get(index);
         if (cached) {
-          if (run.length > 0) fills.push(this.fillRun(src, run));
-          run = [];
+          if (run.length > 0) {
+            fills.push(this.fillRun(src, run));
+            run = [];
+          }
           this.counters.hits++;
           this.pin(cached);
           out.push(cached);
@@ -367,7 +376,7 @@ export class PageCache {
     if (--frame.pins > 0) return;
     this.pinnedFrames--;
     if (this.events.wants('page-unpin')) this.events.emit({ type: 'page-unpin', frame });
-    const waiters = this.waiting.get(frame);
+    const waiters = this.waiting.size === 0 ? undefined : this.waiting.get(frame);
     if (waiters) {
       this.waiting.delete(frame);
       for (const w of waiters) w();

@@ -6,6 +6,7 @@
  */
 import type { PageFragment, TcpPair } from '../../netstack/connection.ts';
 import type { FragDestructor } from '../../netstack/destructor.ts';
+import type { Page } from '../../netstack/page.ts';
 import type { RpcReplyOut } from '../../rpc/dispatch.ts';
 import { recordMark } from '../../rpc/record.ts';
 import type { ReplySink } from '../../rpc/reply-sink.ts';
@@ -89,9 +90,8 @@ export abstract class Conduit implements PinHolder {
     }
     link.sendmsg(header, true);
     reply.chunks.forEach((chunk, i) => {
-      const frags = r.fragsOf(chunk);
-      if (!frags) link.sendmsg(chunk, i < last);
-      else frags.forEach((f, k) => link.sendpage(f.page, f.offset, f.size, r.destructor, i < last || k < frags.length - 1));
+      const more = i < last;
+      if (!r.eachFrag(chunk, (page, offset, size, lastFrag) => link.sendpage(page, offset, size, r.destructor, more || !lastFrag))) link.sendmsg(chunk, more);
     });
     r.lent();
     this.ctx.onLent();
@@ -221,12 +221,13 @@ export class UdpFlow extends Conduit {
     }
     const pages = this.ctx.pages;
     let head = 0;
-    while (head < reply.chunks.length && !pages.lookup(reply.chunks[head]!)) head++;
+    while (head < reply.chunks.length && pages.cache.poolOffset(reply.chunks[head]!) < 0) head++;
     const frags: (PageFragment & { destructor: FragDestructor | null })[] = [];
+    const lend = (page: Page, offset: number, size: number): void => {
+      frags.push({ page, offset, size, destructor: r.destructor });
+    };
     for (const chunk of reply.chunks.slice(head)) {
-      const pf = r.fragsOf(chunk);
-      if (pf) for (const f of pf) frags.push({ ...f, destructor: r.destructor });
-      else frags.push({ page: pages.privatePage(chunk), offset: 0, size: chunk.length, destructor: null });
+      if (!r.eachFrag(chunk, lend)) frags.push({ page: pages.privatePage(chunk), offset: 0, size: chunk.length, destructor: null });
     }
     this.link.sendDatagram(Buffer.concat(reply.chunks.slice(0, head)), frags, r.destructor);
     r.lent();

@@ -28,8 +28,8 @@
  * copied into the stream and released at once.
  */
 import type { Clock } from '../../netstack/clock.ts';
-import type { PageFragment } from '../../netstack/connection.ts';
 import { FragDestructor } from '../../netstack/destructor.ts';
+import type { Page } from '../../netstack/page.ts';
 import type { ReplyMode } from './mode.ts';
 import { PAGE_SIZE, type PageFrame } from '../pagecache/page-cache.ts';
 import type { PageMap } from './page-map.ts';
@@ -48,7 +48,8 @@ export class LentReply {
   readonly destructor: FragDestructor;
   /** Frames lent, in first-use order (a reply's chunks may share a frame). */
   readonly frames: PageFrame[] = [];
-  private readonly frameSet = new Set<PageFrame>();
+  /** This reply's stamp in the page map, which tells whether a frame is listed already. */
+  private readonly stamp: number;
   readonly pinnedAt: number;
   /** Page-cache bytes lent. */
   bytes = 0;
@@ -63,6 +64,7 @@ export class LentReply {
     private readonly table: Map<number, LentReply>,
   ) {
     this.destructor = new FragDestructor(() => this.fired());
+    this.stamp = ctx.pages.stamp();
     this.pinnedAt = ctx.clock.now();
     table.set(this.destructor.id, this);
   }
@@ -72,24 +74,26 @@ export class LentReply {
     return this.released;
   }
 
-  /** Step 2: the page fragments of a chunk (split at page boundaries), or null if it is not cache memory. */
-  fragsOf(chunk: Buffer): PageFragment[] | null {
+  /**
+   * Step 2: calls `frag` for each page fragment of a chunk (split at page boundaries; `last` on the
+   * chunk's last one) and records the frames; false, calling nothing, if the chunk is not cache
+   * memory. A chunk may span adjacent frames (read.ts hands runs of them as one view).
+   */
+  eachFrag(chunk: Buffer, frag: (page: Page, offset: number, size: number, last: boolean) => void): boolean {
     const pages = this.ctx.pages;
-    let p = pages.lookup(chunk);
-    if (!p) return null;
-    const out: PageFragment[] = [];
-    for (let at = 0; at < chunk.length; ) {
-      const size = Math.min(chunk.length - at, PAGE_SIZE - p.offset);
-      out.push({ page: p.page, offset: p.offset, size });
-      if (!this.frameSet.has(p.frame)) {
-        this.frameSet.add(p.frame);
-        this.frames.push(p.frame);
-      }
+    const start = pages.cache.poolOffset(chunk);
+    if (start < 0) return false;
+    const end = start + chunk.length;
+    for (let at = start; at < end; ) {
+      const pfn = Math.floor(at / PAGE_SIZE);
+      const offset = at - pfn * PAGE_SIZE;
+      const size = Math.min(end - at, PAGE_SIZE - offset);
+      if (pages.firstListing(pfn, this.stamp)) this.frames.push(pages.cache.frames[pfn]!);
       this.bytes += size;
       at += size;
-      if (at < chunk.length) p = pages.lookup(chunk.subarray(at))!;
+      frag(pages.pageOf(pfn), offset, size, at === end);
     }
-    return out;
+    return true;
   }
 
   /** Step 3: every fragment is queued. */

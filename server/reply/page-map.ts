@@ -1,5 +1,5 @@
 import { Page } from '../../netstack/page.ts';
-import type { PageCache, PageFrame } from '../pagecache/page-cache.ts';
+import type { PageCache } from '../pagecache/page-cache.ts';
 
 /**
  * One netstack Page per page-cache frame, made on first use. The page cache holds each Page's one
@@ -8,19 +8,37 @@ import type { PageCache, PageFrame } from '../pagecache/page-cache.ts';
  */
 export class PageMap {
   private readonly pages: (Page | undefined)[] = [];
+  /**
+   * Per frame, the stamp of the last lent reply that listed it: a reply asks "listed already?" in
+   * O(1) without a Set per reply. Stamps count up in a double, so one never comes round again.
+   */
+  private readonly listedBy: Float64Array;
+  private lastStamp = 0;
 
-  constructor(private readonly cache: PageCache) {}
+  constructor(readonly cache: PageCache) {
+    this.listedBy = new Float64Array(cache.size);
+  }
 
-  /** The frame and Page a reply chunk points into, or null for memory that is not the cache's. */
-  lookup(chunk: Buffer): { frame: PageFrame; page: Page; offset: number } | null {
-    const f = this.cache.frameOf(chunk);
-    if (!f) return null;
-    let page = this.pages[f.frame.pfn];
+  /** The Page of frame `pfn`. */
+  pageOf(pfn: number): Page {
+    let page = this.pages[pfn];
     if (!page) {
-      page = new Page(f.frame.buf, 1);
-      this.pages[f.frame.pfn] = page;
+      page = new Page(this.cache.frames[pfn]!.buf, 1);
+      this.pages[pfn] = page;
     }
-    return { frame: f.frame, page, offset: f.offset };
+    return page;
+  }
+
+  /** A stamp for one lent reply (see `firstListing`). */
+  stamp(): number {
+    return ++this.lastStamp;
+  }
+
+  /** True the first time the reply stamped `stamp` lists frame `pfn`. */
+  firstListing(pfn: number, stamp: number): boolean {
+    if (this.listedBy[pfn] === stamp) return false;
+    this.listedBy[pfn] = stamp;
+    return true;
   }
 
   /** A private page around memory that is not the cache's (a datagram's trailing XDR pad). */

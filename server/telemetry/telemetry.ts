@@ -9,7 +9,7 @@ import type { CallOutcome } from '../../rpc/dispatch.ts';
 import type { LifetimeRecording } from '../config.ts';
 import type { ServerBus, ServerEvent, ServerEventType } from '../events.ts';
 import type { PageCache, PageCacheStats, PageFrame } from '../pagecache/page-cache.ts';
-import type { ConnectionSnapshot, FaultSettings, ReplyEvent } from '../reply/types.ts';
+import type { ConnectionSnapshot, FaultSettings, ReplyEvent, ReplyPathCounters } from '../reply/types.ts';
 import { chromeTrace, type ChromeTrace } from './chrome-trace.ts';
 import { Exposition, type Sample } from './exposition.ts';
 import { PendingFills } from './fills.ts';
@@ -25,6 +25,8 @@ export interface TelemetryOptions {
   connections: (max: number) => ConnectionSnapshot[];
   faults: () => FaultSettings;
   replyMode: () => string;
+  /** The reply path's own counts, for what no event reports (copies at the socket edge). */
+  replyCounters?: () => Readonly<ReplyPathCounters>;
   /** ms, the same clock the event sources stamp their events with. */
   now: () => number;
   limits?: Partial<TelemetryLimits>;
@@ -377,6 +379,11 @@ export class Telemetry {
     counter('pagelife_reply_pins_total', 'READ replies whose pages were pinned for the network.', c.replyPins);
     counter('pagelife_reply_releases_total', 'Pinned READ replies whose pages were released.', c.replyReleases);
     counter('pagelife_reply_pin_orphans_total', 'Pinned replies orphaned by the pin budget (data copied, pages released early).', c.pinOrphans);
+    counter(
+      'pagelife_reply_socket_copies_total',
+      'Deliveries copied at the socket edge because the socket already queued net.socketOrphanBytes (their pages let go at once).',
+      this.opts.replyCounters?.().socketCopies ?? 0,
+    );
     counter('pagelife_page_pins_total', 'Page frames going from unpinned to pinned.', c.pagePins);
     counter('pagelife_page_fills_total', 'Page frames filled from files.', c.pageFills);
     counter('pagelife_page_evictions_total', 'Page frames evicted for reuse.', c.pageEvictions);

@@ -36,6 +36,12 @@ export interface VNode {
   abs: string;
   st: BigIntStats;
   fh: Buffer;
+  /**
+   * The kept anchor the node was found through, checked (in place, inside the export) when the
+   * node was made. A node lives for one call: a later step of that call, anchoring the directory
+   * for its change, need not check it again, as knfsd's fh_verify checks a handle once per call.
+   */
+  checked?: Anchor;
 }
 
 /**
@@ -161,7 +167,7 @@ export class Vfs {
       return undefined;
     }
     this.paths.set(keyOf(exp.id, found.st.dev, found.st.ino), found.rel);
-    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh) };
+    return { exp, rel: found.rel, abs: hostPathOf(exp, found.rel), st: found.st, fh: Buffer.from(fh), checked: a };
   }
 
   /** A kept anchor's attributes and export-relative path now, unless removed, unnamed or outside `exp`. */
@@ -250,7 +256,7 @@ export class Vfs {
     const key = dir.fh.toString('latin1');
     const kept = this.kept.peek(key);
     if (kept) {
-      if (this.whereNow(dir.exp, kept)) return kept.hold();
+      if (kept === dir.checked || this.whereNow(dir.exp, kept)) return kept.hold();
       this.kept.drop(key);
     }
     const a = openDirAnchor(dir.exp, dir.abs, identityOf(dir.st), op, dir.rel);

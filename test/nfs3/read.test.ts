@@ -126,13 +126,31 @@ describe('READ zero-copy and pinning', () => {
     expect(cache.pinned).toBe(4);
     const pool = cache.frames[0]!.buf.buffer;
     const dataChunks = r.chunks.filter((c) => c.buffer === pool);
-    expect(dataChunks.length).toBe(4);
-    expect(dataChunks.reduce((n, c) => n + c.length, 0)).toBe(3 * PAGE_SIZE);
-    // Data chunks are views of the frames, not copies.
-    for (const c of dataChunks) expect(cache.frames.some((f) => f.buf.byteOffset <= c.byteOffset && c.byteOffset < f.buf.byteOffset + PAGE_SIZE)).toBe(true);
+    expect(Buffer.concat(dataChunks).equals(big.subarray(1000, 1000 + 3 * PAGE_SIZE))).toBe(true);
+    // Data chunks are views of the pinned frames, not copies: one per run of frames adjacent in the pool.
+    const frames = cache.frames.filter((f) => f.pins > 0).sort((x, y) => x.index - y.index);
+    expect(frames.map((f) => f.index)).toEqual([0, 1, 2, 3]);
+    const runs = 1 + frames.slice(1).filter((f, k) => f.pfn !== frames[k]!.pfn + 1).length;
+    expect(dataChunks.length).toBe(runs);
+    for (const c of dataChunks) expect(frames.some((f) => f.buf.byteOffset <= c.byteOffset && c.byteOffset < f.buf.byteOffset + PAGE_SIZE)).toBe(true);
     r.release!();
     expect(cache.pinned).toBe(0);
     expect(cache.frames.every((f) => f.pins === 0)).toBe(true);
+  });
+
+  it('hands frames that are not adjacent in the pool as views of their own', async () => {
+    const data = randomBytes(8 * PAGE_SIZE);
+    await writeFile(fx.hostPath('scattered'), data);
+    const fh = await fx.walk('scattered');
+    const cache = fx.pageCache;
+    // Pages read last to first (none at offset 0, so no read-ahead) take ascending frames.
+    for (let k = 4; k >= 1; k--) await fx.read(fh, k * PAGE_SIZE, PAGE_SIZE);
+    const r = await fx.read(fh, PAGE_SIZE + 10, 4 * PAGE_SIZE - 20, { keep: true });
+    const dataChunks = r.chunks.filter((c) => c.buffer === cache.frames[0]!.buf.buffer);
+    expect(dataChunks.map((c) => c.length)).toEqual([PAGE_SIZE - 10, PAGE_SIZE, PAGE_SIZE, PAGE_SIZE - 10]);
+    expect(Buffer.concat(dataChunks).equals(data.subarray(PAGE_SIZE + 10, 5 * PAGE_SIZE - 10))).toBe(true);
+    r.release!();
+    expect(cache.pinned).toBe(0);
   });
 
   it('release is idempotent-safe: a second call does not unpin again', async () => {
