@@ -9,7 +9,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { AUTH_SYS, isPinnedReply, type CallContext, type Credential, type ProcedureResult, type RpcProgram } from '../../rpc/program.ts';
 import { XdrReader } from '../../xdr/reader.ts';
-import { XdrBuf } from '../../xdr/xdr-buf.ts';
+import { cutInPieces } from '../support/pieces.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { exportFromFlags, type ClientNameCache } from '../../server/exports/index.ts';
 import { createMountProgram } from '../../server/mount/program.ts';
@@ -38,20 +38,6 @@ export interface CallOptions {
   vers?: number;
   /** Cut the arguments at these offsets, each piece in memory of its own: a record as read from a socket in pieces (an XdrBuf). */
   cuts?: number[];
-}
-
-/** `buf` cut at `cuts` (offsets, any order), each piece copied into memory of its own. */
-export function cutInPieces(buf: Buffer, cuts: number[]): XdrBuf {
-  const at = [...new Set(cuts.filter((c) => c >= 0 && c <= buf.length))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const to of [...at, buf.length]) {
-    const piece = Buffer.allocUnsafeSlow(to - from);
-    buf.copy(piece, 0, from, to);
-    pieces.push(piece);
-    from = to;
-  }
-  return new XdrBuf(pieces);
 }
 
 export interface RawReply {

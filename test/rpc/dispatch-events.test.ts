@@ -13,14 +13,20 @@ function record(xid: number, prog: number, proc: number, arg: number): Buffer {
   return encodeCallHeader(new XdrWriter(), { xid, prog, vers: 1, proc, cred: AUTH_NONE_CRED }).uint32(arg).toBuffer();
 }
 
+/** A dispatcher with a duplicate request cache and program PROG (NULL, and SET which echoes its argument), and every event it raises. */
+function demoDispatcher(): { d: Dispatcher; seen: RpcEvent[] } {
+  const bus = new EventBus<RpcEvent>();
+  const drc = new DuplicateRequestCache({ maxEntries: 10, maxBytes: 1 << 16 });
+  const d = new Dispatcher({ log: testLog, drc, bus });
+  d.register({ prog: PROG, name: 'demo', versions: new Map([[1, [{ name: 'NULL', handler: () => new XdrWriter() }, { name: 'SET', nonIdempotent: true, handler: (a) => new XdrWriter().uint32(a.uint32()) }]]]) });
+  const seen: RpcEvent[] = [];
+  bus.on('*', (e) => seen.push(e));
+  return { d, seen };
+}
+
 describe('dispatcher events', () => {
   it('pairs every call with its reply, names the program, and tells a DRC hit', async () => {
-    const bus = new EventBus<RpcEvent>();
-    const drc = new DuplicateRequestCache({ maxEntries: 10, maxBytes: 1 << 16 });
-    const d = new Dispatcher({ log: testLog, drc, bus });
-    d.register({ prog: PROG, name: 'demo', versions: new Map([[1, [{ name: 'NULL', handler: () => new XdrWriter() }, { name: 'SET', nonIdempotent: true, handler: (a) => new XdrWriter().uint32(a.uint32()) }]]]) });
-    const seen: RpcEvent[] = [];
-    bus.on('*', (e) => seen.push(e));
+    const { d, seen } = demoDispatcher();
     const set = record(7, PROG, 1, 42);
     await d.dispatch(set, transport);
     await d.dispatch(set, transport);
@@ -39,12 +45,7 @@ describe('dispatcher events', () => {
   });
 
   it('a record in pieces: the event carries its bytes joined, and it is the same call to the cache', async () => {
-    const bus = new EventBus<RpcEvent>();
-    const drc = new DuplicateRequestCache({ maxEntries: 10, maxBytes: 1 << 16 });
-    const d = new Dispatcher({ log: testLog, drc, bus });
-    d.register({ prog: PROG, name: 'demo', versions: new Map([[1, [{ name: 'NULL', handler: () => new XdrWriter() }, { name: 'SET', nonIdempotent: true, handler: (a) => new XdrWriter().uint32(a.uint32()) }]]]) });
-    const seen: RpcEvent[] = [];
-    bus.on('*', (e) => seen.push(e));
+    const { d, seen } = demoDispatcher();
     const set = record(11, PROG, 1, 42);
     const pieces = new XdrBuf([set.subarray(0, 2), set.subarray(2, set.length - 3), set.subarray(set.length - 3)]);
     const first = await d.dispatch(pieces, transport);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { XdrBuf, XdrError, XdrReader, XdrWriter } from '../../xdr/index.ts';
+import { cutInPieces } from '../support/pieces.ts';
 
 type Item =
   | { t: 'u32'; v: number }
@@ -64,18 +65,9 @@ function decode(r: XdrReader, it: Item): unknown {
   }
 }
 
-/** `buf` cut at the given points (any order, repeats allowed), each piece in its own memory as a socket read gives it. */
+/** `buf` cut at the given points, taken modulo its length + 1 (property tests draw them at random). */
 function cutAt(buf: Buffer, points: number[]): XdrBuf {
-  const at = [...new Set(points.map((p) => p % (buf.length + 1)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const to of [...at, buf.length]) {
-    const piece = Buffer.allocUnsafeSlow(to - from);
-    buf.copy(piece, 0, from, to);
-    pieces.push(piece);
-    from = to;
-  }
-  return new XdrBuf(pieces);
+  return cutInPieces(buf, points.map((p) => p % (buf.length + 1)));
 }
 
 /** Every item in turn, or the error the first bad one raised; opaques also through opaqueSegments. */
