@@ -228,6 +228,8 @@ export class PageCache {
     const entry = this.entryFor(src);
     const out: PageFrame[] = [];
     const fills: Promise<void>[] = [];
+    // One clock reading for the call: every page of it is pinned at the same moment.
+    const now = this.opts.now();
     let run: PageFrame[] = [];
     try {
       for (let index = first; index <= last; index++) {
@@ -238,14 +240,14 @@ export class PageCache {
             run = [];
           }
           this.counters.hits++;
-          this.pin(cached);
+          this.pin(cached, now);
           out.push(cached);
           if (cached.filling) fills.push(cached.filling);
           continue;
         }
         this.counters.misses++;
         const frame = this.claim(entry, src.key, index);
-        this.pin(frame);
+        this.pin(frame, now);
         out.push(frame);
         run.push(frame);
       }
@@ -361,12 +363,12 @@ export class PageCache {
     return n;
   }
 
-  pin(frame: PageFrame): void {
+  pin(frame: PageFrame, now = this.opts.now()): void {
     if (frame.pins++ === 0) {
       this.lru.delete(frame.pfn);
       this.pinnedFrames++;
       this.pinTransitions++;
-      frame.pinnedAt = this.opts.now();
+      frame.pinnedAt = now;
       if (this.events.wants('page-pin')) this.events.emit({ type: 'page-pin', frame });
     }
   }
