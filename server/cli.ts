@@ -39,6 +39,7 @@ function serveHelp(): string {
     ['--reorder P', 'probability a segment is reordered', d.faults.reorder],
     ['--duplicate P', 'probability a segment is duplicated', d.faults.duplicate],
     ['--device-hold MS', 'time each skb waits in the device queue', d.faults.deviceHold],
+    ['--busy-poll US', 'µs the event loop keeps polling after a reply instead of sleeping (0: off)', d.net.busyPollUs],
     ['--seed N', 'seed of the fault generator', d.faults.seed],
     ['--log-level LEVEL', 'pino level: fatal error warn info debug trace silent', d.logLevel],
     ['--record FILE', 'write the session as a replay fixture when the server stops', 'off'],
@@ -78,6 +79,7 @@ const SERVE_OPTIONS = {
   reorder: { type: 'string' },
   duplicate: { type: 'string' },
   'device-hold': { type: 'string' },
+  'busy-poll': { type: 'string' },
   seed: { type: 'string' },
   record: { type: 'string' },
   wire: { type: 'string' },
@@ -132,6 +134,7 @@ export async function serveConfig(argv: string[]): Promise<Config | 'help'> {
     deviceHold: f['device-hold'],
     seed: f.seed,
   });
+  merged.net = section(base.net, { busyPollUs: f['busy-poll'] });
   const wire = { ...((base.wire as Record<string, unknown> | undefined) ?? {}) };
   if (f.wire !== undefined) wire.port = /^udp:\d+$/.test(f.wire) ? Number(f.wire.slice(4)) : `--wire ${f.wire} (want udp:PORT)`;
   if (f['wire-addr'] !== undefined) wire.addr = f['wire-addr'];

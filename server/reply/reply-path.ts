@@ -21,6 +21,7 @@ import type { PageCache } from '../pagecache/page-cache.ts';
 import { overBudget, type PinBudget } from './budget.ts';
 import { StackConnection, TcpConnection, UdpFlow, type Conduit, type ConduitContext, type StackLink } from './conduit.ts';
 import type { ReplyMode } from './mode.ts';
+import { BusyPoll } from './busy-poll.ts';
 import { PageMap } from './page-map.ts';
 import { socketStream, type ByteStream } from './socket-stream.ts';
 import type { ConnectionSnapshot, FaultSettings, ReplyEvent, ReplyPathCounters } from './types.ts';
@@ -39,6 +40,8 @@ export interface ReplyNetOptions {
   socketFlushBytes: number;
   /** UDP destinations with a device of their own; the least recently used goes beyond it. */
   maxUdpFlows: number;
+  /** µs the event loop keeps polling after a reply left for a real socket (busy-poll.ts); 0: off. */
+  busyPollUs: number;
 }
 
 export interface ReplyPathOptions {
@@ -67,6 +70,8 @@ export class ReplyPath {
   readonly counters: ReplyPathCounters = { repliesByReference: 0, repliesCopied: 0, destructorsFired: 0, budgetOrphanedFrags: 0, budgetOrphanRuns: 0, socketCopies: 0 };
   private readonly ctx: ConduitContext;
   private readonly conduits = new Map<number, Conduit>();
+  /** Replies to real sockets keep the event loop polling briefly (replays' in-process streams do not). */
+  private readonly busyPoll: BusyPoll;
   /** The netstack pair behind each conduit, for replays that script faults on one. */
   private readonly pairs = new Map<number, TcpPair>();
   private readonly flows = new Map<string, UdpFlow>();
@@ -79,6 +84,7 @@ export class ReplyPath {
     this.clock = opts.clock;
     this.mode = opts.mode;
     this.faults = { ...opts.faults };
+    this.busyPoll = new BusyPoll(opts.net.busyPollUs);
     this.ctx = {
       clock: opts.clock,
       mode: opts.mode,
@@ -103,7 +109,8 @@ export class ReplyPath {
   }
 
   /** The ReplySink of a new TCP connection (RpcTcpServer's sinkFor). */
-  sinkFor = (socket: Socket, info: TransportInfo): TcpConnection => this.attach(socketStream(socket, this.opts.net.socketFlushBytes), `${info.remoteAddress}:${info.remotePort}`);
+  sinkFor = (socket: Socket, info: TransportInfo): TcpConnection =>
+    this.attach(socketStream(socket, this.opts.net.socketFlushBytes, this.busyPoll), `${info.remoteAddress}:${info.remotePort}`);
 
   /** A connection whose delivered bytes go to `out` (a socket, or an in-process client in replays). */
   attach(out: ByteStream, remote: string): TcpConnection {
@@ -129,7 +136,11 @@ export class ReplyPath {
   allocateId = (): number => this.nextId++;
 
   /** UDP replies: one skb each through the destination's device queue (RpcUdpServer's sink). */
-  sendDatagram: DatagramSink = (reply, to, socket) => this.sendDatagramTo(reply, `${to.address}:${to.port}`, (b) => socket.send(b, to.port, to.address));
+  sendDatagram: DatagramSink = (reply, to, socket) =>
+    this.sendDatagramTo(reply, `${to.address}:${to.port}`, (b) => {
+      socket.send(b, to.port, to.address);
+      this.busyPoll.kick();
+    });
 
   /** A UDP reply to the flow `key`; `send` puts a datagram that left the device on the wire. */
   sendDatagramTo(reply: RpcReplyOut, key: string, send: (datagram: Buffer) => void): void {

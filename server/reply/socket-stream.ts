@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { BusyPoll } from './busy-poll.ts';
 
 /** Where a connection's in-order bytes go: the real socket, or an in-process client. */
 export interface ByteStream {
@@ -18,8 +19,9 @@ export interface ByteStream {
  * the window (`forced_push`): with several READs executed in one turn, the client starts on the
  * first reply while the rest go through the model, instead of all of them waiting for the last.
  * Each `done` is called from that write's callback (after the kernel took the bytes, or on error).
+ * Every write kicks `poll`, so the loop watches for the client's next call before it sleeps.
  */
-export function socketStream(s: Socket, flushBytes: number): ByteStream {
+export function socketStream(s: Socket, flushBytes: number, poll: Pick<BusyPoll, 'kick'>): ByteStream {
   let out: Buffer[] = [];
   let dones: (() => void)[] = [];
   let pendingBytes = 0;
@@ -50,6 +52,7 @@ export function socketStream(s: Socket, flushBytes: number): ByteStream {
     // The callback runs once, on success or error (a destroyed socket): done either way.
     s.write(chunks[last]!, allDone);
     s.uncork();
+    poll.kick();
   };
   const endOfTurn = (): void => {
     queued = false;

@@ -5,6 +5,11 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { socketStream } from '../../server/reply/socket-stream.ts';
 
+/** Counts the stream's kicks of its busy poll: one per write to the socket. */
+function poll(): { kick(): void; kicks: number } {
+  return { kicks: 0, kick() { this.kicks++; } };
+}
+
 let server: Server | null = null;
 const sockets: Socket[] = [];
 
@@ -38,7 +43,8 @@ function bytes(n: number, fill: number): Buffer {
 describe('socketStream', () => {
   it('gathers one turn of deliveries into one write at the end of the turn while under flushBytes', async () => {
     const { out, received } = await pair();
-    const stream = socketStream(out, 1 << 20);
+    const p = poll();
+    const stream = socketStream(out, 1 << 20, p);
     let done = 0;
     stream.writev([bytes(1000, 1)], () => done++);
     stream.writev([bytes(1000, 2)], () => done++);
@@ -47,12 +53,14 @@ describe('socketStream', () => {
     expect(stream.writableLength).toBe(2000);
     await new Promise((ok) => setTimeout(ok, 50));
     expect(done).toBe(2);
+    expect(p.kicks).toBe(1);
     expect(Buffer.concat(received)).toEqual(Buffer.concat([bytes(1000, 1), bytes(1000, 2)]));
   });
 
   it('writes at once, in order, when a turn delivers flushBytes or more', async () => {
     const { out, received } = await pair();
-    const stream = socketStream(out, 4096);
+    const p = poll();
+    const stream = socketStream(out, 4096, p);
     const order: string[] = [];
     stream.writev([bytes(3000, 1)], () => order.push('a'));
     expect(out.bytesWritten).toBe(0);
@@ -63,12 +71,14 @@ describe('socketStream', () => {
     expect(out.bytesWritten).toBe(6000);
     await new Promise((ok) => setTimeout(ok, 50));
     expect(order).toEqual(['a', 'b', 'c']);
+    // One write at the flush, one at the end of the turn.
+    expect(p.kicks).toBe(2);
     expect(Buffer.concat(received)).toEqual(Buffer.concat([bytes(3000, 1), bytes(3000, 2), bytes(100, 3)]));
   });
 
   it('sends adjacent views of one buffer as one view, and the bytes arrive unchanged', async () => {
     const { out, received } = await pair();
-    const stream = socketStream(out, 1 << 20);
+    const stream = socketStream(out, 1 << 20, poll());
     const page = Buffer.alloc(8192);
     for (let i = 0; i < page.length; i++) page[i] = i & 0xff;
     stream.writev([page.subarray(0, 4096)], () => undefined);

@@ -98,6 +98,9 @@ describe('pagelife serve: numbers and help', () => {
     expect(c.pageCache.pages).toBe(2000);
     await expect(serveConfig(['--loss', '5%'])).rejects.toThrow(/faults\.loss: Invalid input: expected number, received string/);
     await expect(serveConfig(['--cache-pages', '1.5'])).rejects.toThrow(/pageCache\.pages/);
+    const polled = await serveConfig(['--busy-poll', '0']);
+    expect(polled !== 'help' && polled.net.busyPollUs).toBe(0);
+    await expect(serveConfig(['--busy-poll', '1e6'])).rejects.toThrow(/net\.busyPollUs/);
   });
 
   it('--help describes every option with its default', async () => {
