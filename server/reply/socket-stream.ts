@@ -19,7 +19,7 @@ export interface ByteStream {
  * the window (`forced_push`): with several READs executed in one turn, the client starts on the
  * first reply while the rest go through the model, instead of all of them waiting for the last.
  * Each `done` is called from that write's callback (after the kernel took the bytes, or on error).
- * Every write kicks `poll`, so the loop watches for the client's next call before it sleeps.
+ * A write the kernel takes whole kicks `poll`, so the loop watches for the client's next call before it sleeps.
  */
 export function socketStream(s: Socket, flushBytes: number, poll: Pick<BusyPoll, 'kick'>): ByteStream {
   let out: Buffer[] = [];
@@ -52,7 +52,9 @@ export function socketStream(s: Socket, flushBytes: number, poll: Pick<BusyPoll,
     // The callback runs once, on success or error (a destroyed socket): done either way.
     s.write(chunks[last]!, allDone);
     s.uncork();
-    poll.kick();
+    // Bytes the kernel did not take mean the client is behind: what comes next is a drain, not a
+    // call, and polling for it would take the CPU the client needs to catch up.
+    if (s.writableLength === 0) poll.kick();
   };
   const endOfTurn = (): void => {
     queued = false;
