@@ -76,6 +76,17 @@ describe('socketStream', () => {
     expect(Buffer.concat(received)).toEqual(Buffer.concat([bytes(3000, 1), bytes(3000, 2), bytes(100, 3)]));
   });
 
+  it('does not kick its busy poll when the kernel could not take the whole write', async () => {
+    const { out } = await pair();
+    for (const peer of sockets) if (peer !== out) peer.pause();
+    const p = poll();
+    const stream = socketStream(out, 1 << 20, p);
+    // Far more than loopback's socket buffers hold while the peer reads nothing.
+    stream.writev([bytes(64 << 20, 7)], () => undefined);
+    expect(out.writableLength).toBeGreaterThan(0);
+    expect(p.kicks).toBe(0);
+  });
+
   it('sends adjacent views of one buffer as one view, and the bytes arrive unchanged', async () => {
     const { out, received } = await pair();
     const stream = socketStream(out, 1 << 20, poll());
