@@ -22,6 +22,7 @@ import {
   type RpcProgram,
 } from '../../rpc/index.ts';
 import { testLog } from '../support/logger.ts';
+import { RC_CSUMLEN } from '../../rpc/drc.ts';
 
 const PROG = 0x20000099;
 let executions = 0;
@@ -217,6 +218,22 @@ describe('duplicate request cache', () => {
     expect(executions - before).toBe(2);
     const stats = drc.stats();
     expect(stats.hits).toBeGreaterThanOrEqual(2);
+  });
+  it('keys on the credential and the first RC_CSUMLEN argument bytes themselves, and the length of the rest', () => {
+    const call = { remoteAddress: '10.0.0.1', xid: 7, prog: 100003, vers: 3, proc: 7, argsLength: 300 };
+    const key = (cred: Buffer, args: Buffer, argsLength = call.argsLength) => DuplicateRequestCache.key({ ...call, cred, args, argsLength });
+    const args = Buffer.alloc(RC_CSUMLEN + 44, 1);
+    const base = key(Buffer.from('ab'), args);
+    // A byte moved from the credential to the arguments is another call.
+    expect(key(Buffer.from('a'), Buffer.concat([Buffer.from('b'), args]))).not.toBe(base);
+    // Bytes past RC_CSUMLEN are covered by the length only, as in knfsd.
+    const later = Buffer.from(args);
+    later[RC_CSUMLEN + 1] = 2;
+    expect(key(Buffer.from('ab'), later)).toBe(base);
+    const early = Buffer.from(args);
+    early[RC_CSUMLEN - 1] = 2;
+    expect(key(Buffer.from('ab'), early)).not.toBe(base);
+    expect(key(Buffer.from('ab'), args, 301)).not.toBe(base);
   });
   it('evicts beyond its entry limit', () => {
     const small = new DuplicateRequestCache({ maxEntries: 3, maxBytes: 1 << 20 });
