@@ -329,7 +329,8 @@ export class StreamBudget {
   /** Closes connections whose partial record has waited past the record time limit. */
   expireRecords(): void {
     const now = this.now();
-    for (const c of [...this.conns]) {
+    // A Set may lose the entry just visited while iterating it: no copy of every connection per tick.
+    for (const c of this.conns) {
       const since = c.partialWaitSince;
       if (since === null || now - since <= this.limits.recordTimeoutMs) continue;
       this.log.warn({ remote: c.remote, held: c.held, waitedMs: now - since, limit: this.limits.recordTimeoutMs }, 'rpc: record not completed in time, closing connection');
