@@ -36,11 +36,12 @@
  *       glibc.malloc.trim_threshold; either tunable stops glibc adjusting both by itself),
  *       --cpu-prof DIR (the server under node --cpu-prof: its profile, written when it stops, shows
  *       what held the event loop; see the README's overload paragraph), --node-arg ARG (one more
- *       node option for the server, e.g. --max-semi-space-size=4; repeatable).
+ *       node option for the server, e.g. --max-semi-space-size=4; repeatable), --server-log FILE (everything
+ *       the server wrote, its warnings and e.g. --trace-gc's lines, written to FILE when it stops).
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -70,10 +71,11 @@ interface Options {
   cpuProf: string | null;
   nodeArgs: string[];
   sources: boolean;
+  serverLog: string | null;
 }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, trimThreshold: null, cpuProf: null, nodeArgs: [], sources: false };
+  const o: Options = { seconds: 60, runs: 5, cachePages: 16384, only: [...LOADS], reconnect: false, mmapThreshold: null, trimThreshold: null, cpuProf: null, nodeArgs: [], sources: false, serverLog: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('overload', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -86,11 +88,12 @@ function parseOptions(args: string[]): Options {
     else if (a === '--trim-threshold') o.trimThreshold = int(a, args[++i]);
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(args[++i] ?? '');
     else if (a === '--node-arg') o.nodeArgs.push(args[++i] ?? '');
+    else if (a === '--server-log') o.serverLog = path.resolve(args[++i] ?? '');
     else if (a === '--only') {
       const names = (args[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(LOADS as readonly string[]).includes(n)) throw new BenchUsageError(`bench overload: --only: unknown load ${n}`);
       o.only = names as Load[];
-    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --trim-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --sources)`);
+    } else throw new BenchUsageError(`bench overload: unknown argument ${a} (--seconds N, --runs N, --cache-pages N, --only LIST, --reconnect, --mmap-threshold BYTES, --trim-threshold BYTES, --cpu-prof DIR, --node-arg ARG, --server-log FILE, --sources)`);
   }
   return o;
 }
@@ -362,6 +365,7 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await nfs?.rpc.close();
     await server?.stop();
+    if (server && o.serverLog !== null) await writeFile(o.serverLog, server.output());
     await rm(dir, { recursive: true, force: true });
   }
 }

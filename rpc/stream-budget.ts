@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 /** Why the server closed a stream connection (the peer closing is not counted). */
-export const CLOSE_REASONS = ['framing', 'malformed', 'input-budget', 'record-timeout', 'idle', 'connection-limit'] as const;
+export const CLOSE_REASONS = ['framing', 'malformed', 'input-budget', 'input-pressure', 'record-timeout', 'idle', 'connection-limit'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 /** Limits over all stream connections of a server (named config values; server/config.ts sets them). */
@@ -25,6 +25,14 @@ export interface StreamBudgetLimits {
   maxQueuedReplyBytesTotal: number;
   /** A record must complete within this long of its first byte (time spent not reading it, under backpressure, excluded). */
   recordTimeoutMs: number;
+  /**
+   * Under input pressure, a record waiting for room that is younger than this (ms since its first
+   * byte) makes room: the connections holding a partial record older than this are closed, oldest
+   * first, until the total falls below the pressure point, rather than the newcomer waiting for
+   * their record time limit (a slowloris flood would otherwise stall every later client for up to
+   * recordTimeoutMs). While no younger record waits, the holders are left alone.
+   */
+  inputPressureAgeMs: number;
   /** Stream connections open at once; a new one past it closes the one idle longest (knfsd's sv_maxconn). */
   maxConnections: number;
   /**
@@ -40,6 +48,7 @@ export const STREAM_BUDGET_DEFAULT_LIMITS: StreamBudgetLimits = {
   bufferedPressureTotal: 16 * 1024 * 1024,
   maxQueuedReplyBytesTotal: 128 * 1024 * 1024,
   recordTimeoutMs: 30_000,
+  inputPressureAgeMs: 5_000,
   maxConnections: 1024,
   turnSliceMs: 4,
 };
@@ -76,6 +85,8 @@ export interface StreamBudgetStats {
   maxConnInflight: number;
   /** Oldest partial record now waiting, ms. */
   oldestPartialMs: number;
+  /** Oldest partial record of the connections waiting for input room now, ms (0 if none waits). */
+  oldestInputWaitMs: number;
   /** Longest a connection has now gone without traffic, ms. */
   longestIdleMs: number;
   pauses: number;
@@ -107,6 +118,8 @@ export class StreamBudget {
   private holders = 0;
   private readonly inputWaiters = new Set<BudgetedStream>();
   private inputWaits = 0;
+  /** A makeRoom pass is queued. */
+  private roomQueued = false;
   private committed = 0;
   private committedConns = 0;
   private inflightCalls = 0;
@@ -142,7 +155,10 @@ export class StreamBudget {
     this.conns.add(c);
     if (!this.timer) {
       // Record deadlines are checked on a coarse tick: a late record is closed within a quarter of its limit.
-      this.timer = setInterval(() => this.expireRecords(), Math.max(10, Math.min(1000, this.limits.recordTimeoutMs / 4)));
+      this.timer = setInterval(() => {
+        this.expireRecords();
+        this.makeRoom();
+      }, Math.max(10, Math.min(1000, this.limits.recordTimeoutMs / 4, this.limits.inputPressureAgeMs / 4)));
       this.timer.unref();
     }
   }
@@ -217,7 +233,44 @@ export class StreamBudget {
     if (waiting) {
       this.inputWaits++;
       this.inputWaiters.add(c);
+      // After the connection's own pump has stopped its socket: closing others pumps the waiters.
+      if (!this.roomQueued) {
+        this.roomQueued = true;
+        queueMicrotask(() => {
+          this.roomQueued = false;
+          this.makeRoom();
+        });
+      }
     } else this.inputWaiters.delete(c);
+  }
+
+  /**
+   * While a record younger than inputPressureAgeMs waits for input room, closes the connections
+   * holding a partial record older than that, oldest first, until the total falls below the
+   * pressure point (which reads the waiters again). Runs when a connection starts waiting and on
+   * the record tick (a holder ages past the limit while the newcomer waits).
+   */
+  private makeRoom(): void {
+    const now = this.now();
+    const limit = this.limits.inputPressureAgeMs;
+    let younger = false;
+    for (const c of this.inputWaiters) {
+      const since = c.partialWaitSince;
+      if (since !== null && now - since < limit) younger = true;
+    }
+    if (!younger) return;
+    const older: { c: BudgetedStream; since: number }[] = [];
+    for (const c of this.conns) {
+      const since = c.partialWaitSince;
+      if (since !== null && now - since >= limit && c.held > 0) older.push({ c, since });
+    }
+    older.sort((a, b) => a.since - b.since);
+    for (const { c, since } of older) {
+      if (this.buffered < this.limits.bufferedPressureTotal) break;
+      if (!this.conns.has(c)) continue;
+      this.log.warn({ remote: c.remote, held: c.held, ageMs: now - since, limit }, 'rpc: input pressure, closing a connection whose partial record is older than the limit to make room for a younger one');
+      c.close('input-pressure');
+    }
   }
 
   callStarted(): void {
@@ -276,7 +329,8 @@ export class StreamBudget {
   /** Closes connections whose partial record has waited past the record time limit. */
   expireRecords(): void {
     const now = this.now();
-    for (const c of [...this.conns]) {
+    // A Set may lose the entry just visited while iterating it: no copy of every connection per tick.
+    for (const c of this.conns) {
       const since = c.partialWaitSince;
       if (since === null || now - since <= this.limits.recordTimeoutMs) continue;
       this.log.warn({ remote: c.remote, held: c.held, waitedMs: now - since, limit: this.limits.recordTimeoutMs }, 'rpc: record not completed in time, closing connection');
@@ -291,6 +345,7 @@ export class StreamBudget {
     let maxQueued = 0;
     let maxInflight = 0;
     let oldest = 0;
+    let oldestWait = 0;
     let idle = 0;
     for (const c of this.conns) {
       idle = Math.max(idle, now - c.lastActive);
@@ -300,6 +355,7 @@ export class StreamBudget {
       maxInflight = Math.max(maxInflight, c.inflight);
       if (c.partialWaitSince !== null) oldest = Math.max(oldest, now - c.partialWaitSince);
     }
+    for (const c of this.inputWaiters) if (c.partialWaitSince !== null) oldestWait = Math.max(oldestWait, now - c.partialWaitSince);
     return {
       connections: this.conns.size,
       pausedConnections: this.pausedConns.size,
@@ -310,6 +366,7 @@ export class StreamBudget {
       inflight: this.inflightCalls,
       maxConnInflight: maxInflight,
       oldestPartialMs: oldest,
+      oldestInputWaitMs: oldestWait,
       longestIdleMs: idle,
       pauses: this.pauses,
       inputWaitingConnections: this.inputWaiters.size,

@@ -100,6 +100,7 @@ export const ConfigSchema = z.strictObject({
       bufferedPressureTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.bufferedPressureTotal),
       maxQueuedReplyBytesTotal: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxQueuedReplyBytesTotal),
       recordTimeoutMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.recordTimeoutMs),
+      inputPressureAgeMs: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.inputPressureAgeMs),
       maxConnections: positive.default(STREAM_BUDGET_DEFAULT_LIMITS.maxConnections),
       turnSliceMs: z.number().min(0).max(1000).default(STREAM_BUDGET_DEFAULT_LIMITS.turnSliceMs),
       udpMaxInflight: positive.default(UDP_DEFAULT_MAX_INFLIGHT),

@@ -7,7 +7,7 @@
  * hold at that moment, so the checksum is valid for whatever they carry.
  */
 import type { Clock } from '../clock.ts';
-import { senderStats, type ConnectionStats } from '../connection.ts';
+import { connectionStats, type ConnectionStats } from '../connection.ts';
 import type { FragDestructor } from '../destructor.ts';
 import type { NetstackBus } from '../events.ts';
 import type { Page } from '../page.ts';
@@ -314,8 +314,7 @@ export class WireTcpSock {
   }
 
   stats(): ConnectionStats {
-    return {
-      ...senderStats(this.sender),
+    return connectionStats(this.sender, {
       staleRetransmits: 0,
       orphanedFrags: 0,
       delivered: this.receiver.delivered,
@@ -323,6 +322,6 @@ export class WireTcpSock {
       drops: this.path.drops + this.inboundDrops,
       ackDrops: this.inboundAckDrops,
       deviceQueue: this.path.deviceQueue.length,
-    };
+    });
   }
 }

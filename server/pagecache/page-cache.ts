@@ -209,8 +209,10 @@ export class PageCache {
     let dirty = 0;
     let cow = 0;
     let pinned = 0;
-    for (const f of this.frames) {
-      const s = this.stateOf(f);
+    // Indexed: called a few times a second, this loop runs unoptimized, where for-of allocates a
+    // result object per frame.
+    for (let i = 0; i < this.frames.length; i++) {
+      const s = this.stateOf(this.frames[i]!);
       if (s === 'clean') clean++;
       else if (s === 'dirty') dirty++;
       else if (s === 'cow') cow++;

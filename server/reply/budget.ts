@@ -30,7 +30,10 @@ export interface PinState {
  * with why; the caller orphans each before asking for the next, so the share is read afresh.
  */
 export function* overBudget<H extends PinHolder>(holders: Iterable<H>, budget: PinBudget, state: PinState): Generator<{ holder: H; reason: OrphanReason }> {
-  const byAge = [...holders].filter((h) => h.lentReplies > 0).sort((a, b) => a.oldestPin() - b.oldestPin());
+  // Runs every checkIntervalMs over every connection: only the holders are copied out.
+  const byAge: H[] = [];
+  for (const h of holders) if (h.lentReplies > 0) byAge.push(h);
+  byAge.sort((a, b) => a.oldestPin() - b.oldestPin());
   for (const holder of byAge) {
     const tooOld = state.now - holder.oldestPin() > budget.maxPinAgeMs;
     if (!tooOld && state.pinned() <= state.limit) return;

@@ -272,7 +272,8 @@ export class ReplyPath {
    * budget tick rather than awaited with drain(), which on a virtual clock would run the clock.
    */
   private sweepRetired(): void {
-    for (const c of [...this.conduits.values()]) {
+    // Deleting the entry just visited is safe while iterating a Map: no copy of the table per tick.
+    for (const c of this.conduits.values()) {
       if (!c.retired || !c.link.drained) continue;
       this.closedStale += c.link.stats().staleRetransmits;
       this.conduits.delete(c.id);

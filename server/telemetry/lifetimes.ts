@@ -133,6 +133,8 @@ export class LifetimeLog {
   /** JSON text of lifetimes already serialized, dropped when they change (touch) or leave the log. */
   private readonly texts = new Map<number, string>();
   private touchedOmitted = 0;
+  /** Bumped by every change of a lifetime, or of which are held: what was built from all() holds while it does not move. */
+  version = 0;
   private evictedCount = 0;
 
   constructor(private readonly limits: TelemetryLimits) {
@@ -415,6 +417,7 @@ export class LifetimeLog {
   }
 
   private touch(destructor: number): void {
+    this.version++;
     this.texts.delete(destructor);
     if (this.touched.has(destructor)) return;
     if (this.touched.size >= this.limits.maxLifetimesPerDelta) this.touchedOmitted++;

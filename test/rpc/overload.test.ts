@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import pino, { type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrWriter } from '../../xdr/writer.ts';
 import { Dispatcher, RecordDecoder, RpcClient, RpcTcpServer, RpcUdpServer, encodeCallHeader, recordMark, type RpcProgram } from '../../rpc/index.ts';
@@ -54,8 +55,8 @@ afterEach(async () => {
   }
 });
 
-async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}, turnClock?: () => number) {
-  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, bufferedPressureTotal: 32 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, maxConnections: 100, turnSliceMs: 4, ...budgetLimits }, testLog, Date.now, turnClock);
+async function start(limits: Partial<StreamLimits>, budgetLimits: Partial<StreamBudgetLimits> = {}, turnClock?: () => number, log: Logger = testLog) {
+  const budget = new StreamBudget({ maxBufferedTotal: 64 << 20, bufferedPressureTotal: 32 << 20, maxQueuedReplyBytesTotal: 128 << 20, recordTimeoutMs: 30_000, inputPressureAgeMs: 5_000, maxConnections: 100, turnSliceMs: 4, ...budgetLimits }, log, Date.now, turnClock);
   const server = new RpcTcpServer({
     dispatcher,
     log: testLog,
@@ -201,17 +202,35 @@ describe('stream connections under overload', () => {
     expect(st.connections).toBe(3);
   });
 
-  it('under input pressure, stop reading the holders of partial records instead of closing them, answer a client whose records complete, and read a waiting record once pressure ends', async () => {
-    const { budget, connect, port } = await start({}, { maxBufferedTotal: 4 << 20, bufferedPressureTotal: 1 << 20, recordTimeoutMs: 3000 });
+  it('under input pressure, stop reading the holders of partial records instead of closing them, answer a client whose records complete, and make room for a younger record by closing the oldest waiting holders', async () => {
+    // What happened, in order: the server's closes for input pressure (its log), and the late record's answer.
+    const events: string[] = [];
+    const closes: { remote: string; held: number; ageMs: number }[] = [];
+    const log = pino({ level: 'warn' }, {
+      write: (line: string) => {
+        const l = JSON.parse(line) as { msg: string; remote: string; held: number; ageMs: number };
+        if (!/input pressure/.test(l.msg)) return;
+        closes.push(l);
+        events.push(`closed ${l.remote}`);
+      },
+    });
+    const { budget, connect, port } = await start({}, { maxBufferedTotal: 4 << 20, bufferedPressureTotal: 1 << 20, recordTimeoutMs: 60_000, inputPressureAgeMs: 2000 }, undefined, log);
     const partial = (s: net.Socket, length: number, sent: number) => {
       const mark = Buffer.alloc(4);
       mark.writeUInt32BE((0x8000_0000 | length) >>> 0);
       s.write(Buffer.concat([mark, Buffer.alloc(sent)]));
     };
-    // 8 × 800 kB of records that never complete: 6.4 MB, past the 4 MiB hard limit had all been read.
+    // 8 × 800 kB of records that never complete: 6.4 MB, past the 4 MiB hard limit had all been
+    // read. Started one after another, so their records' ages are in this order.
     const holders = await Promise.all(Array.from({ length: 8 }, () => connect()));
-    for (const s of holders) partial(s, 900_000, 800_000);
-    await waitFor(() => budget.stats().inputWaitingConnections === 8, 'every holder to wait');
+    const order = holders.map((h) => `closed 127.0.0.1:${h.localPort}`);
+    for (const [i, s] of holders.entries()) {
+      partial(s, 900_000, 800_000);
+      await waitFor(() => budget.stats().bufferedBytes > 0, `holder ${i}'s record to start`);
+      await settle(50);
+    }
+    // Each holder past the pressure point is read to its share and waits (the first may have been read whole).
+    await waitFor(() => budget.stats().inputWaitingConnections >= 7, 'the holders to wait');
     let st = budget.stats();
     expect(st.closed['input-budget']).toBe(0);
     expect(st.bufferedBytes).toBeLessThan(4 << 20);
@@ -221,23 +240,32 @@ describe('stream connections under overload', () => {
     } finally {
       c.close();
     }
-    // A whole record arriving now waits too, its share taken; once the older holders' records run
-    // out of time (the clock runs while waiting for room), it is read and answered.
-    await settle(2000);
+    // Past the age limit with no younger record waiting, the holders keep waiting: none is closed.
+    await waitFor(() => budget.stats().oldestInputWaitMs > 2500, 'the holders to pass the age limit');
+    st = budget.stats();
+    expect(st.connections).toBe(8);
+    expect(st.closed['input-pressure']).toBe(0);
+    // A whole record arriving now waits for room, and the oldest holders are closed to make it,
+    // long before their record time limit (60 s).
     const late = await connect();
-    const replies: number[] = [];
     const dec = new RecordDecoder(1 << 20);
-    late.on('data', (b: Buffer) => replies.push(...dec.push(b).map((r) => r.readUInt32BE(0))));
+    late.on('data', (b: Buffer) => events.push(...dec.push(b).map((r) => `late answered ${r.readUInt32BE(0)}`)));
     const body = callBody(42, 0, 800_000);
     late.write(Buffer.concat([recordMark(body.length), body]));
-    await waitFor(() => budget.stats().inputWaitingConnections === 9 || replies.length > 0, 'the late record to wait');
-    expect(replies).toEqual([]);
-    await waitFor(() => replies.length === 1, 'the late record to be answered');
-    expect(replies).toEqual([42]);
+    await waitFor(() => events.some((e) => e.startsWith('late answered')), 'the late record to be answered');
+    const closedBefore = events.slice(0, events.indexOf('late answered 42'));
+    // Oldest first: the holders closed before the answer are the first ones started, in order, each
+    // logged with what it held and its record's age.
+    expect(closedBefore.length).toBeGreaterThan(0);
+    expect(closedBefore).toEqual(order.slice(0, closedBefore.length));
+    for (const c of closes) {
+      expect(c.held).toBeGreaterThan(0);
+      expect(c.ageMs).toBeGreaterThanOrEqual(2000);
+    }
     st = budget.stats();
-    expect(st.closed).toMatchObject({ 'input-budget': 0, 'record-timeout': 8 });
-    expect(holders.every((s) => s.destroyed || s.readableEnded)).toBe(true);
-    expect(st.inputWaits).toBeGreaterThanOrEqual(8);
+    expect(st.closed).toMatchObject({ 'input-budget': 0, 'record-timeout': 0, 'input-pressure': closes.length });
+    expect(late.destroyed).toBe(false);
+    expect(st.inputWaits).toBeGreaterThanOrEqual(9);
   });
 
   it('hold a partial record sent a byte at a time in memory proportional to it', async () => {

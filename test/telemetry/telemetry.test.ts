@@ -125,7 +125,7 @@ describe('page lifetimes', () => {
     const done = await w.read({ file: f, offset: 0, count: 2 * PAGE_SIZE });
     const open = await w.read({ file: f, offset: 2 * PAGE_SIZE, count: PAGE_SIZE, leavePinned: true });
     const server = { ports: { nfs: 2049 } };
-    const text = () => JSON.parse(w.telemetry.snapshotText(server)) as TelemetrySnapshot & { server: unknown };
+    const text = () => JSON.parse(w.telemetry.snapshotBody(server).toString()) as TelemetrySnapshot & { server: unknown };
     expect(text()).toEqual({ ...w.telemetry.snapshot(), server });
     // Both lifetimes' texts are kept now; a netstack event on the open one must show in the next text.
     w.net.emit({ type: 'segment-drop', conn: 1, t: w.t, seq: open.seq, end: open.end, reason: 'loss' });
@@ -133,6 +133,10 @@ describe('page lifetimes', () => {
     expect(after.lifetimes.find((l) => l.destructor === open.destructor)!.marks.some((m) => m.kind === 'drop')).toBe(true);
     expect(after).toEqual({ ...w.telemetry.snapshot(), server });
     expect(after.lifetimes.map((l) => l.destructor)).toEqual([done.destructor, open.destructor]);
+    // A lifetime that begins after the array's bytes were kept shows in the next text too.
+    const late = await w.read({ file: f, offset: 3 * PAGE_SIZE, count: PAGE_SIZE });
+    expect(text().lifetimes.map((l) => l.destructor)).toEqual([done.destructor, late.destructor, open.destructor]);
+    expect(text()).toEqual({ ...w.telemetry.snapshot(), server });
   });
 
   it('adopts what the netstack reported before the pin was announced', async () => {
@@ -363,7 +367,7 @@ describe('bounds', () => {
       w.net.emit({ type: 'frag-ref', conn, t: w.t, skb: 3e6 + i, page: 0, destructor: 1e7 + i });
       w.net.emit({ type: 'segment-transmit', conn, t: w.t, seq: 0, end: 1, skb: 3e6 + i, destructors: [1e7 + i] });
       if (i % 100 === 0) w.telemetry.delta();
-      if (i % 500 === 0) w.telemetry.snapshotText({});
+      if (i % 500 === 0) w.telemetry.snapshotBody({});
     }
     const sizes = w.telemetry.sizes();
     expect(sizes.texts).toBeLessThanOrEqual(sizes.open! + sizes.recent!);

@@ -21,14 +21,14 @@ export const statePlugin: FastifyPluginAsync<StatePluginOptions> = async (app, o
   const maxAgeMs = opts.maxAgeMs ?? 0;
   // The snapshot is hundreds of kB and costs the event loop milliseconds to build: however many
   // clients poll, it is built at most once per maxAgeMs and the same bytes answer them all.
-  let cached: { body: string; at: number } | null = null;
+  let cached: { body: Buffer; at: number } | null = null;
   r.get('/api/state', async (_req, reply) => {
     const t = performance.now();
     let timing: string;
     if (cached && t - cached.at < maxAgeMs) {
       timing = `build;dur=0, age;dur=${(t - cached.at).toFixed(1)}`;
     } else {
-      cached = { body: opts.telemetry.snapshotText(opts.state?.() ?? {}), at: t };
+      cached = { body: opts.telemetry.snapshotBody(opts.state?.() ?? {}), at: t };
       // What building and serializing cost the event loop, told apart from time a busy loop kept the request waiting.
       timing = `build;dur=${(performance.now() - t).toFixed(1)}`;
     }
