@@ -42,8 +42,8 @@ interface Entry {
  * reused for a different call is a miss rather than a wrong answer — never a collision. A SHA-1 of
  * them cost 2–30 µs a call (OpenSSL's per-hash setup); the bytes as a string cost ~0.1 µs, and the
  * keys of `maxEntries` entries stay under ~3 MiB (a 400-byte AUTH_SYS body at most). Bounded in
- * entries and bytes; the oldest completed entries go first. Replies are stored as one private copy, so a cached reply never references page-cache
- * memory.
+ * entries and bytes; the oldest completed entries go first. Replies are stored as one private copy,
+ * so a cached reply never references page-cache memory.
  */
 export class DuplicateRequestCache {
   private readonly entries = new Map<string, Entry>();
