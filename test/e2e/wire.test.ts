@@ -72,8 +72,12 @@ async function checkWrites(r: GuestRun): Promise<number> {
   return lines.length;
 }
 
-/** Reassemble segments that arrive out of order (loss and reordering make them), as a receiver would. */
-const TSHARK_ARGS = ['-o', 'tcp.reassemble_out_of_order:TRUE'];
+/**
+ * Reassemble segments that arrive out of order (loss and reordering make them), as a receiver
+ * would. Nothing on this wire speaks TLS: tshark's TLS heuristic otherwise takes a retransmitted
+ * segment of random file data that starts like a TLS record for one, and calls it malformed.
+ */
+const TSHARK_ARGS = ['-o', 'tcp.reassemble_out_of_order:TRUE', '--disable-protocol', 'tls'];
 
 async function tsharkCount(file: string, filter: string): Promise<number> {
   const { stdout } = await run('tshark', ['-r', file, ...TSHARK_ARGS, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], { maxBuffer: 256 << 20 });
