@@ -5,6 +5,7 @@ import { FaultConfigSchema } from './reply/faults.ts';
 import { REPLY_MODES } from './reply/mode.ts';
 import { DRC_DEFAULT_LIMITS } from '../rpc/drc.ts';
 import { ANCHOR_CACHE_DEFAULT_LIMITS } from './vfs/anchor-cache.ts';
+import { ENTRY_CACHE_DEFAULT_LIMITS } from './vfs/entry-cache.ts';
 import { STREAM_BUDGET_DEFAULT_LIMITS } from '../rpc/stream-budget.ts';
 import { PMAP_PORT } from '../rpc/portmap.ts';
 import { LOCK_DEFAULT_LIMITS } from './nlm/lock-manager.ts';
@@ -119,6 +120,15 @@ export const ConfigSchema = z.strictObject({
       maxEntries: positive.default(ANCHOR_CACHE_DEFAULT_LIMITS.maxEntries),
       idleMs: positive.max(600_000).default(ANCHOR_CACHE_DEFAULT_LIMITS.idleMs),
       maxListedNames: positive.default(ANCHOR_CACHE_DEFAULT_LIMITS.maxListedNames),
+    })
+    .prefault({}),
+  /** Directory entries' attributes kept between listings (server/vfs/entry-cache.ts). */
+  entryCache: z
+    .strictObject({
+      /** Entries kept over all directories (0: none; every listing stats every entry). */
+      maxEntries: z.number().int().min(0).default(ENTRY_CACHE_DEFAULT_LIMITS.maxEntries),
+      /** A kept entry older than this is stat'ed again, whatever inotify said. */
+      maxAgeMs: positive.max(3_600_000).default(ENTRY_CACHE_DEFAULT_LIMITS.maxAgeMs),
     })
     .prefault({}),
   pageCache: z

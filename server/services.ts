@@ -58,6 +58,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
     pinnedWrite: config.pageCache.pinnedWrite,
     allowDevices: config.allowDevices,
     anchorCache: config.anchorCache,
+    entryCache: config.entryCache,
   });
   for (const e of entries) {
     o.log.info({ path: e.path, dir: e.dir, clients: e.rules.map((r) => r.spec) }, 'exporting');
@@ -98,6 +99,7 @@ export async function createServices(o: { config: Config; exportDir: string; pag
       lockCtx.grants.close();
       nsm.close();
       nfs.vfs.close();
+      nfs.entries.close();
     },
   };
 }

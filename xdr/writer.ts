@@ -91,6 +91,14 @@ export class XdrWriter {
     return this;
   }
 
+  /** Bytes that are already XDR (a whole number of items, so a multiple of four long), copied. */
+  encoded(data: Uint8Array): this {
+    if (data.length % 4 !== 0) throw new RangeError(`xdr: encoded bytes must be a multiple of 4 long, not ${data.length}`);
+    const at = this.reserve(data.length);
+    this.run.set(data, at);
+    return this;
+  }
+
   /** Variable-length opaque, copied (small items). */
   opaque(data: Uint8Array): this {
     return this.uint32(data.length).fixedOpaque(data);

@@ -6,10 +6,12 @@ import type { ClientRule, ExportOptions, Identity } from '../exports/types.ts';
 import type { PageCache } from '../pagecache/page-cache.ts';
 import type { Export } from '../vfs/export.ts';
 import { ANCHOR_CACHE_DEFAULT_LIMITS, type AnchorCacheLimits } from '../vfs/anchor-cache.ts';
+import { ENTRY_CACHE_DEFAULT_LIMITS, EntryCache, type EntryCacheLimits } from '../vfs/entry-cache.ts';
 import { FileHandleCodec, loadFhSecret } from '../vfs/fh.ts';
 import { Vfs } from '../vfs/vfs.ts';
 import { CacheCoherence } from './coherence.ts';
 import { NFS3_WRITEVERFSIZE } from './constants.ts';
+import type { DirPageEntry } from './dirlist.ts';
 
 /** FSINFO rtmax/wtmax: 1 MiB, as Linux nfsd offers (small values cripple client throughput). */
 export const DEFAULT_MAX_READ = 1 << 20;
@@ -72,6 +74,8 @@ export interface NfsContext {
   exports: readonly Export[];
   fh: FileHandleCodec;
   vfs: Vfs;
+  /** Directory entries as listings report them, kept between listings (made stale by every change through the server). */
+  entries: EntryCache<DirPageEntry>;
   pageCache: PageCache;
   limits: NfsLimits;
   /** writeverf3: new on every server start (and on a write-back error), so clients resend unstable data. */
@@ -97,6 +101,8 @@ export interface NfsContextOptions {
   allowDevices?: boolean;
   /** Descriptors and listings kept between calls. */
   anchorCache?: Partial<AnchorCacheLimits>;
+  /** Directory entries kept between listings. */
+  entryCache?: Partial<EntryCacheLimits>;
 }
 
 export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext> {
@@ -105,6 +111,7 @@ export async function createNfsContext(o: NfsContextOptions): Promise<NfsContext
     exports: o.exports,
     fh,
     vfs: new Vfs(o.exports, fh, o.log, { ...ANCHOR_CACHE_DEFAULT_LIMITS, ...o.anchorCache }),
+    entries: new EntryCache({ ...ENTRY_CACHE_DEFAULT_LIMITS, ...o.entryCache }),
     pageCache: o.pageCache,
     limits: { ...DEFAULT_NFS_LIMITS, ...o.limits },
     writeVerifier: randomBytes(NFS3_WRITEVERFSIZE),

@@ -17,9 +17,12 @@ import { createHash } from 'node:crypto';
 import { fstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { using, type Anchor } from '../vfs/anchor.ts';
+import { keepable, type DirEntries, type EntryCache } from '../vfs/entry-cache.ts';
 import type { Vfs, VNode } from '../vfs/vfs.ts';
+import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
 import { NFS3ERR_NOTDIR, NFS3ERR_TOOSMALL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
+import { entryplus3Xdr } from './results.ts';
 
 export const COOKIE_DOT = 1n;
 export const COOKIE_DOTDOT = 2n;
@@ -45,11 +48,34 @@ export function cookieOf(name: string): bigint {
   return c;
 }
 
+/**
+ * One entry of a page ('.' is the directory, '..' its parent): what READDIR reports of it, and the
+ * whole entryplus3 READDIRPLUS reports, in its XDR form. Encoded once: a kept entry (see
+ * readAnchoredPage) is copied into each reply as it is, and shared between calls, so never changed.
+ */
 export interface DirPageEntry {
-  name: string;
-  cookie: bigint;
-  /** The entry as a node ('.' is the directory, '..' its parent). */
-  node: VNode;
+  readonly name: string;
+  readonly cookie: bigint;
+  readonly fileid: bigint;
+  readonly xdr: Buffer;
+}
+
+/** What a listing reads through: the file system, and the entries kept between listings (the NfsContext). */
+export interface Listing {
+  vfs: Vfs;
+  entries: EntryCache<DirPageEntry>;
+}
+
+/** fileid + name + cookie: what READDIRPLUS's `dircount` counts. */
+export function dirInfoSize(name: string): number {
+  return 8 + xdrStringSize(name) + 8;
+}
+
+/** The listing's form of node `n` under `name`. */
+function entryOf(n: VNode, name: string, cookie: bigint): DirPageEntry {
+  const fileid = fileidOf(n.exp, n.st.dev, n.st.ino);
+  const size = dirInfoSize(name) + 4 + FATTR3_SIZE + 4 + 4 + n.fh.length;
+  return { name, cookie, fileid, xdr: entryplus3Xdr({ fileid, name, cookie, name_attributes: fattr3FromStats(n.st, n.exp), name_handle: n.fh }, size) };
 }
 
 /** Padded size of an XDR string of `name`. */
@@ -66,17 +92,17 @@ export function xdrStringSize(name: string): number {
 export async function readDirPage(
   dir: VNode,
   cookie: bigint,
-  vfs: Vfs,
+  ctx: Listing,
   take: (e: DirPageEntry) => boolean,
 ): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
   if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'readdir', path: dir.rel });
   let a: Anchor;
   try {
-    a = vfs.dirAnchor(dir, 'readdir');
+    a = ctx.vfs.dirAnchor(dir, 'readdir');
   } catch (e) {
     throw toNfsError(e, { op: 'readdir', path: dir.rel });
   }
-  return using(a, (anchor) => readAnchoredPage(dir, anchor, cookie, vfs, take));
+  return using(a, (anchor) => readAnchoredPage(dir, anchor, cookie, ctx, take));
 }
 
 /** The directory's names in cookie order: kept from an earlier page if it has not changed since. */
@@ -117,19 +143,22 @@ function firstAfter(cookies: bigint[], cookie: bigint): number {
 /**
  * readDirPage through the directory's anchor: the listing and every lstat are of that directory.
  * Each entry is stat'ed synchronously (Vfs.entrySync): a promise per entry cost more than its lstat.
+ * Entries kept since an earlier listing (server/vfs/entry-cache.ts) are not stat'ed again.
  */
 async function readAnchoredPage(
   dir: VNode,
   a: Anchor,
   cookie: bigint,
-  vfs: Vfs,
+  ctx: Listing,
   take: (e: DirPageEntry) => boolean,
 ): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
-  const { names, cookies } = await sortedNames(dir, a, vfs);
+  const { names, cookies } = await sortedNames(dir, a, ctx.vfs);
+  // Taken before any entry below is stat'ed: what is kept was read at this time or later.
+  const now = performance.now();
+  const kept = ctx.entries.dir(dir.fh.toString('latin1'), a, now);
   const entries: DirPageEntry[] = [];
-  const offer = (name: string, c: bigint, node: VNode | undefined): boolean => {
-    if (!node) return true; // removed since readdir: not listed
-    const e = { name, cookie: c, node };
+  const offer = (e: DirPageEntry | undefined): boolean => {
+    if (!e) return true; // removed since readdir: not listed
     if (!take(e)) return false;
     entries.push(e);
     return true;
@@ -140,19 +169,25 @@ async function readAnchoredPage(
     if (entries.length === 0) throw new NfsError(NFS3ERR_TOOSMALL, { op: 'readdir', path: dir.rel });
     return { entries, eof: false };
   };
-  if (cookie < COOKIE_DOT && !offer('.', COOKIE_DOT, dir)) return full(COOKIE_DOT);
-  if (cookie < COOKIE_DOTDOT && !offer('..', COOKIE_DOTDOT, vfs.parentAtSync(dir, a))) return full(COOKIE_DOTDOT);
+  if (cookie < COOKIE_DOT && !offer(entryOf(dir, '.', COOKIE_DOT))) return full(COOKIE_DOT);
+  if (cookie < COOKIE_DOTDOT && !offer(entryOf(ctx.vfs.parentAtSync(dir, a), '..', COOKIE_DOTDOT))) return full(COOKIE_DOTDOT);
   for (let i = firstAfter(cookies, cookie); i < names.length; i++) {
     const name = names[i]!;
-    if (!offer(name, cookies[i]!, entryOf(dir, a, name, vfs))) return full(cookies[i]!);
+    const c = cookies[i]!;
+    if (!offer(kept?.get(name, now) ?? statEntry(dir, a, name, c, ctx.vfs, kept, now))) return full(c);
   }
   return { entries, eof: true };
 }
 
-function entryOf(dir: VNode, a: Anchor, name: string, vfs: Vfs): VNode | undefined {
+/** Entry `name` from its lstat now (undefined if it is gone), kept for later listings when it may be. */
+function statEntry(dir: VNode, a: Anchor, name: string, cookie: bigint, vfs: Vfs, kept: DirEntries<DirPageEntry> | undefined, now: number): DirPageEntry | undefined {
+  let n: VNode;
   try {
-    return vfs.entrySync(dir, a, name);
+    n = vfs.entrySync(dir, a, name);
   } catch {
     return undefined;
   }
+  const e = entryOf(n, name, cookie);
+  if (kept && keepable(n.st)) kept.set(name, e, now);
+  return e;
 }

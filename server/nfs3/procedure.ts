@@ -181,6 +181,9 @@ export function toRpcProcedure<A, Ok, Fail>(p: NfsProcedure<A, Ok, Fail>, ctx: N
         const err = toNfsError(e, { op: p.name });
         rpc.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined, toPre: undefined }, 'nfs: failed');
         return encodeResult(p, { status: err.status, resfail: await p.resfail(args, err, call) });
+      } finally {
+        // Something may have changed through the server (a failure can be partial): listings stat again.
+        if (p.nonIdempotent) ctx.entries.invalidate();
       }
       if (!(out instanceof LentResok)) return encodeResult(p, { status: NFS3_OK, resok: out });
       try {

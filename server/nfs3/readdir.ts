@@ -1,6 +1,6 @@
 import { ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
+import { FATTR3_SIZE, fattr3FromStats } from './attr.ts';
 import { NFS3_COOKIEVERFSIZE } from './constants.ts';
 import { readDirPage, xdrStringSize } from './dirlist.ts';
 import type { NfsProcedure } from './procedure.ts';
@@ -33,7 +33,7 @@ export const readdir: NfsProcedure<READDIR3args, READDIR3resok, READDIR3resfail>
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdir');
     // `count` bounds the whole READDIR3resok as encoded (RFC 1813: "including all XDR overhead").
     let room = Math.min(a.count, payloadLimit(call.ctx.limits.maxReaddir, call.rpc.transport)) - READDIR3RESOK_FIXED;
-    const page = await readDirPage(dir, a.cookie, call.ctx.vfs, (e) => {
+    const page = await readDirPage(dir, a.cookie, call.ctx, (e) => {
       const size = entry3Size(e.name);
       if (size > room) return false;
       room -= size;
@@ -43,7 +43,7 @@ export const readdir: NfsProcedure<READDIR3args, READDIR3resok, READDIR3resfail>
       dir_attributes: fattr3FromStats(dir.st, dir.exp),
       cookieverf: a.cookieverf,
       reply: {
-        entries: page.entries.map((e) => ({ fileid: fileidOf(e.node.exp, e.node.st.dev, e.node.st.ino), name: e.name, cookie: e.cookie })),
+        entries: page.entries.map((e) => ({ fileid: e.fileid, name: e.name, cookie: e.cookie })),
         eof: page.eof,
       },
     };

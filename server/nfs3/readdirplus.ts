@@ -1,12 +1,11 @@
 import { ACCESS3_READ } from '../exports/access.ts';
 import type { XdrReader } from '../../xdr/reader.ts';
-import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
-import { FH_SIZE } from '../vfs/fh.ts';
+import { fattr3FromStats } from './attr.ts';
 import { NFS3_COOKIEVERFSIZE } from './constants.ts';
-import { readDirPage, xdrStringSize } from './dirlist.ts';
+import { dirInfoSize, readDirPage } from './dirlist.ts';
 import type { NfsProcedure } from './procedure.ts';
 import { READDIR3RESOK_FIXED } from './readdir.ts';
-import { READDIRPLUS3res, type READDIRPLUS3resfail, type READDIRPLUS3resok } from './results.ts';
+import { READDIRPLUS3resServer, type entryplus3, type READDIRPLUS3resfail, type READDIRPLUS3resok } from './results.ts';
 import { decodeNfsFh3, type nfs_fh3 } from './xdr.ts';
 import { payloadLimit } from './context.ts';
 
@@ -19,20 +18,10 @@ export interface READDIRPLUS3args {
   maxcount: number;
 }
 
-/** fileid + name + cookie: what `dircount` counts. */
-function dirInfoSize(name: string): number {
-  return 8 + xdrStringSize(name) + 8;
-}
-
-/** One entryplus3 with its "value follows" word, attributes and handle. */
-export function entryplus3Size(name: string): number {
-  return 4 + dirInfoSize(name) + 4 + FATTR3_SIZE + 4 + 4 + FH_SIZE;
-}
-
 /** Pages the same way as READDIR (same cookies), adding each entry's attributes and handle. */
-export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok, READDIRPLUS3resfail> = {
+export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok<entryplus3 | Buffer>, READDIRPLUS3resfail> = {
   name: 'READDIRPLUS',
-  result: READDIRPLUS3res,
+  result: READDIRPLUS3resServer,
   decode: (r: XdrReader) => ({
     dir: decodeNfsFh3(r),
     cookie: r.uint64(),
@@ -45,8 +34,8 @@ export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok, READ
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdirplus');
     let room = Math.min(a.maxcount, payloadLimit(call.ctx.limits.maxReaddir, call.rpc.transport)) - READDIR3RESOK_FIXED;
     let dirRoom = a.dircount;
-    const page = await readDirPage(dir, a.cookie, call.ctx.vfs, (e) => {
-      const size = entryplus3Size(e.name);
+    const page = await readDirPage(dir, a.cookie, call.ctx, (e) => {
+      const size = 4 + e.xdr.length;
       const info = dirInfoSize(e.name);
       if (size > room || info > dirRoom) return false;
       room -= size;
@@ -56,16 +45,7 @@ export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok, READ
     return {
       dir_attributes: fattr3FromStats(dir.st, dir.exp),
       cookieverf: a.cookieverf,
-      reply: {
-        entries: page.entries.map(({ node: n, name, cookie }) => ({
-          fileid: fileidOf(n.exp, n.st.dev, n.st.ino),
-          name,
-          cookie,
-          name_attributes: fattr3FromStats(n.st, n.exp),
-          name_handle: n.fh,
-        })),
-        eof: page.eof,
-      },
+      reply: { entries: page.entries.map((e) => e.xdr), eof: page.eof },
     };
   },
   resfail: async (a, err, call) => ({ dir_attributes: await call.attrsOf(a.dir, err.status) }),

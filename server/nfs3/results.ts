@@ -8,7 +8,7 @@
  * readers of results (replay, test clients) need every one of them, not the handlers' file-system code.
  */
 import type { XdrReader } from '../../xdr/reader.ts';
-import type { XdrWriter } from '../../xdr/writer.ts';
+import { XdrWriter } from '../../xdr/writer.ts';
 import {
   decodeFattr3,
   decodeNfstime3,
@@ -477,13 +477,28 @@ export function decodeEntryplus3(r: XdrReader): entryplus3 {
   return { fileid, name, cookie, name_attributes, name_handle: decodePostOpFh3(r) };
 }
 
-export interface dirlistplus3 {
-  entries: entryplus3[];
+/** entryplus3's XDR form: `encodeEntryplus3` of it, alone in one Buffer. */
+export function entryplus3Xdr(e: entryplus3, size: number): Buffer {
+  const w = new XdrWriter(size);
+  encodeEntryplus3(w, e);
+  return w.toBuffer();
+}
+
+/**
+ * Entries are decoded as entryplus3; the server may give them in their XDR form (entryplus3Xdr), as a
+ * listing keeps them between calls (server/nfs3/dirlist.ts).
+ */
+export interface dirlistplus3<E = entryplus3> {
+  entries: readonly E[];
   eof: boolean;
 }
 
-export function encodeDirlistplus3(w: XdrWriter, l: dirlistplus3): void {
-  for (const e of l.entries) encodeEntryplus3(w.bool(true), e);
+export function encodeDirlistplus3(w: XdrWriter, l: dirlistplus3<entryplus3 | Buffer>): void {
+  for (const e of l.entries) {
+    w.bool(true);
+    if (Buffer.isBuffer(e)) w.encoded(e);
+    else encodeEntryplus3(w, e);
+  }
   w.bool(false).bool(l.eof);
 }
 
@@ -493,13 +508,13 @@ export function decodeDirlistplus3(r: XdrReader): dirlistplus3 {
   return { entries, eof: r.bool() };
 }
 
-export interface READDIRPLUS3resok {
+export interface READDIRPLUS3resok<E = entryplus3> {
   dir_attributes: post_op_attr;
   cookieverf: Buffer;
-  reply: dirlistplus3;
+  reply: dirlistplus3<E>;
 }
 
-export function encodeREADDIRPLUS3resok(w: XdrWriter, v: READDIRPLUS3resok): void {
+export function encodeREADDIRPLUS3resok(w: XdrWriter, v: READDIRPLUS3resok<entryplus3 | Buffer>): void {
   encodePostOpAttr(w, v.dir_attributes);
   w.fixedOpaque(v.cookieverf);
   encodeDirlistplus3(w, v.reply);
@@ -514,7 +529,9 @@ export function decodeREADDIRPLUS3resok(r: XdrReader): READDIRPLUS3resok {
 /** READDIRPLUS3resfail has READDIR3resfail's one field. */
 export type READDIRPLUS3resfail = READDIR3resfail;
 
-export const READDIRPLUS3res = result(codec(encodeREADDIRPLUS3resok, decodeREADDIRPLUS3resok), READDIR3_FAIL);
+export const READDIRPLUS3res = result(codec<READDIRPLUS3resok>(encodeREADDIRPLUS3resok, decodeREADDIRPLUS3resok), READDIR3_FAIL);
+/** READDIRPLUS3res as the server gives it: entries may be in their XDR form. */
+export const READDIRPLUS3resServer = result(codec<READDIRPLUS3resok<entryplus3 | Buffer>>(encodeREADDIRPLUS3resok, decodeREADDIRPLUS3resok), READDIR3_FAIL);
 
 // §3.3.18 FSSTAT
 

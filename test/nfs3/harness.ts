@@ -15,6 +15,7 @@ import { exportFromFlags, type ClientNameCache } from '../../server/exports/inde
 import { createMountProgram } from '../../server/mount/program.ts';
 import { MountTable } from '../../server/mount/mount-table.ts';
 import { NFSPROC3, NFS3_OK } from '../../server/nfs3/constants.ts';
+import type { EntryCacheLimits } from '../../server/vfs/entry-cache.ts';
 import { createNfsContext, exportsAccessPolicy, type NfsContext, type NfsLimits } from '../../server/nfs3/context.ts';
 import { createNfsProgram } from '../../server/nfs3/program.ts';
 import { NFS3_RESULTS, decodeNfs3Res, diropres3, type Nfs3ResOf, type Nfs3ResultCodec, type Nfs3ResultProc } from '../../server/nfs3/results.ts';
@@ -68,6 +69,7 @@ export interface FixtureOptions {
   allowDevices?: boolean;
   /** Callers' host names for name and wildcard rules (default: the system resolver). */
   names?: ClientNameCache;
+  entryCache?: Partial<EntryCacheLimits>;
 }
 
 export class Fixture {
@@ -216,6 +218,7 @@ export class Fixture {
 
   async close(): Promise<void> {
     this.ctx.vfs.close();
+    this.ctx.entries.close();
     await rm(this.base, { recursive: true, force: true });
   }
 }
@@ -243,6 +246,7 @@ export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.pinnedWrite ? { pinnedWrite: o.pinnedWrite } : {}),
     ...(o.allowDevices ? { allowDevices: true } : {}),
+    ...(o.entryCache ? { entryCache: o.entryCache } : {}),
   });
   return new Fixture(base, stateDir, exports, ctx, pageCache);
 }

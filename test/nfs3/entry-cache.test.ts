@@ -1,0 +1,101 @@
+/**
+ * READDIRPLUS with entries kept between listings (server/vfs/entry-cache.ts): a listing never
+ * reports attributes older than a change made through the server, nor one the kernel reported by
+ * inotify; hard-linked files and directories are stat'ed every time.
+ */
+import { appendFileSync, chmodSync, linkSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NFS3_OK, NFSPROC3 } from '../../server/nfs3/constants.ts';
+import { makeFixture, type Fixture } from './harness.ts';
+
+let fx: Fixture;
+let dir: Buffer;
+
+beforeAll(async () => {
+  fx = await makeFixture();
+  await mkdir(fx.hostPath('d'));
+  await Promise.all(['a', 'b', 'c', 'local', 'linked', 'mode'].map((n) => writeFile(fx.hostPath('d', n), 'x')));
+  await mkdir(fx.hostPath('d', 'sub'));
+  linkSync(fx.hostPath('d', 'linked'), fx.hostPath('other-name'));
+  dir = await fx.walk('d');
+});
+
+afterAll(() => fx?.close());
+
+/** One READDIRPLUS of the whole directory: name → attributes. */
+async function listing() {
+  const r = await fx.readdirplus(dir, 0n, 65536, 65536);
+  expect(r.status).toBe(NFS3_OK);
+  expect(r.eof).toBe(true);
+  return new Map(r.entries.map((e) => [e.name, e.attrs!]));
+}
+
+/** Lists until `ok` holds of the listing (an inotify event is read on a later event-loop turn); fails after 5 s. */
+async function listingUntil(ok: (l: Awaited<ReturnType<typeof listing>>) => boolean) {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const l = await listing();
+    if (ok(l) || Date.now() > until) return l;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('READDIRPLUS with kept entries', () => {
+  it('keeps the entries it may, and reports the same attributes as GETATTR', async () => {
+    const first = await listing();
+    // a, b, c, local and mode; not linked (two names) nor sub (a directory), nor . and ..
+    expect(fx.ctx.entries.entries).toBe(5);
+    const again = await listing();
+    // The directory's own atime moves with each readdir; the files' attributes do not.
+    for (const n of ['a', 'b', 'c', 'local', 'mode', 'linked', 'sub']) expect(again.get(n), n).toEqual(first.get(n));
+    const a = await fx.lookup(dir, 'a');
+    expect((await fx.getattr(a.fh!)).attrs).toEqual(again.get('a'));
+  });
+
+  it('reports a WRITE made through the server in the next listing', async () => {
+    await listing();
+    const a = (await fx.lookup(dir, 'a')).fh!;
+    // inotify reports the server's own write too, but a turn later: the change itself makes the kept entries stale.
+    const epoch = fx.ctx.entries.epoch;
+    await fx.getattr(a);
+    expect(fx.ctx.entries.epoch).toBe(epoch);
+    const { status } = await fx.call(NFSPROC3.WRITE, (w) => w.opaque(a).uint64(0).uint32(5).uint32(2).opaque(Buffer.from('12345')));
+    expect(status).toBe(NFS3_OK);
+    expect(fx.ctx.entries.epoch).toBeGreaterThan(epoch);
+    expect((await listing()).get('a')!.size).toBe(5n);
+  });
+
+  it('reports a file changed behind the server once inotify has told', async () => {
+    await listing();
+    appendFileSync(fx.hostPath('d', 'local'), 'more bytes');
+    chmodSync(fx.hostPath('d', 'mode'), 0o600);
+    const l = await listingUntil((m) => m.get('local')!.size === 11n && m.get('mode')!.mode === 0o600);
+    expect(l.get('local')!.size).toBe(11n);
+    expect(l.get('mode')!.mode).toBe(0o600);
+  });
+
+  it('stats a hard-linked file every time: a write through its other name is in the very next listing', async () => {
+    await listing();
+    writeFileSync(fx.hostPath('other-name'), 'through the other name');
+    expect((await listing()).get('linked')!.size).toBe(22n);
+  });
+
+  it('stats a directory every time: an entry made inside it shows in its link count and times at once', async () => {
+    const before = (await listing()).get('sub')!;
+    await mkdir(fx.hostPath('d', 'sub', 'inner'));
+    const after = (await listing()).get('sub')!;
+    expect(after.nlink).toBe(before.nlink + 1);
+  });
+
+  it('keeps nothing when disabled', async () => {
+    const off = await makeFixture({ entryCache: { maxEntries: 0 } });
+    try {
+      await writeFile(off.hostPath('f'), 'x');
+      await off.readdirplus(await off.rootFh(), 0n, 65536, 65536);
+      expect(off.ctx.entries.entries).toBe(0);
+    } finally {
+      await off.close();
+    }
+  });
+});

@@ -1,0 +1,98 @@
+import { constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Anchor, O_PATH } from '../../server/vfs/anchor.ts';
+import { EntryCache } from '../../server/vfs/entry-cache.ts';
+
+const base = mkdtempSync(path.join(os.tmpdir(), 'pagelife-entries-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/** A new directory with `names` in it, and an anchor on it. */
+function dirWith(name: string, names: string[]): { anchor: Anchor; at: (n: string) => string } {
+  const d = path.join(base, name);
+  mkdirSync(d);
+  for (const n of names) writeFileSync(path.join(d, n), 'x');
+  return { anchor: new Anchor(openSync(d, O_PATH | constants.O_DIRECTORY)), at: (n) => path.join(d, n) };
+}
+
+/** Waits until `ok()` holds (an inotify event arrives on a later event-loop turn); false after 5 s. */
+async function eventually(ok: () => boolean): Promise<boolean> {
+  for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 5))) if (ok()) return true;
+  return ok();
+}
+
+describe('EntryCache', () => {
+  it('answers a kept value until the epoch moves or it is older than maxAgeMs', () => {
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100 });
+    const { anchor } = dirWith('age', ['f']);
+    const d = c.dir('age', anchor, 1000)!;
+    d.set('f', 'v', 1000);
+    expect(d.get('f', 1100)).toBe('v');
+    expect(d.get('f', 1101)).toBeUndefined();
+    c.invalidate();
+    expect(d.get('f', 1000)).toBeUndefined();
+    d.set('f', 'w', 1000);
+    expect(d.get('f', 1000)).toBe('w');
+    c.close();
+    anchor.close();
+  });
+
+  it('forgets an entry the kernel reports changed, and only that one', async () => {
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 60_000 });
+    const { anchor, at } = dirWith('watched', ['f', 'g']);
+    const d = c.dir('watched', anchor, 0)!;
+    d.set('f', 'v', 0);
+    d.set('g', 'v', 0);
+    writeFileSync(at('f'), 'changed');
+    expect(await eventually(() => d.get('f', 0) === undefined)).toBe(true);
+    expect(d.get('g', 0)).toBe('v');
+    expect(c.entries).toBe(1);
+    c.close();
+    anchor.close();
+  });
+
+  it('keeps at most maxEntries, dropping the least recently used directory and its watch', async () => {
+    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000 });
+    const one = dirWith('one', ['a', 'b']);
+    const two = dirWith('two', ['a', 'b']);
+    const d1 = c.dir('one', one.anchor, 0)!;
+    d1.set('a', '1a', 0);
+    d1.set('b', '1b', 0);
+    const d2 = c.dir('two', two.anchor, 0)!;
+    d2.set('a', '2a', 0);
+    d2.set('b', '2b', 0);
+    expect(c.entries).toBe(2);
+    expect(d1.dropped).toBe(true);
+    d1.set('a', 'again', 0);
+    expect(c.entries).toBe(2);
+    // A dropped directory is no longer watched: a change in it reaches nothing (nor throws).
+    writeFileSync(one.at('a'), 'changed');
+    expect(c.dir('one', one.anchor, 0)!.get('a', 0)).toBeUndefined();
+    c.close();
+    one.anchor.close();
+    two.anchor.close();
+  });
+
+  it('sweeps directories unused for maxAgeMs', () => {
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100 });
+    const old = dirWith('old', ['a']);
+    const recent = dirWith('recent', ['a']);
+    c.dir('old', old.anchor, 0)!.set('a', 'v', 0);
+    c.dir('recent', recent.anchor, 150)!.set('a', 'v', 150);
+    c.sweep(200);
+    expect(c.entries).toBe(1);
+    expect(c.dir('recent', recent.anchor, 200)!.get('a', 200)).toBe('v');
+    c.close();
+    old.anchor.close();
+    recent.anchor.close();
+  });
+
+  it('keeps nothing with maxEntries 0', () => {
+    const c = new EntryCache<string>({ maxEntries: 0, maxAgeMs: 100 });
+    const { anchor } = dirWith('off', ['a']);
+    expect(c.dir('off', anchor, 0)).toBeUndefined();
+    c.close();
+    anchor.close();
+  });
+});
