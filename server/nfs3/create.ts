@@ -117,6 +117,7 @@ const relOf = (d: DirChange, name: string): string => (d.dir.rel === '' ? name :
 export const create: NfsProcedure<CREATE3args, CREATE3resok, diropres3fail> = {
   name: 'CREATE',
   nonIdempotent: true,
+  changes: (a) => [a.where.dir],
   result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), how: decodeCreatehow3(r) }),
   async run(a, call) {

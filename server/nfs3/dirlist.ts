@@ -188,6 +188,6 @@ function statEntry(dir: VNode, a: Anchor, name: string, cookie: bigint, vfs: Vfs
     return undefined;
   }
   const e = entryOf(n, name, cookie);
-  if (kept && keepable(n.st)) kept.set(name, e, now);
+  if (kept && keepable(n.st)) kept.set(name, n.fh.toString('latin1'), e, now);
   return e;
 }

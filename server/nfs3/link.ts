@@ -18,6 +18,7 @@ export interface LINK3args {
 export const link: NfsProcedure<LINK3args, LINK3resok, LINK3resfail> = {
   name: 'LINK',
   nonIdempotent: true,
+  changes: (a) => [a.file, a.link.dir],
   result: LINK3res,
   decode: (r: XdrReader) => ({ file: decodeNfsFh3(r), link: decodeDiropargs3(r) }),
   async run(a, call) {

@@ -18,6 +18,7 @@ const NEW_DIR_MODE = 0o700;
 export const mkdir: NfsProcedure<MKDIR3args, MKDIR3resok, diropres3fail> = {
   name: 'MKDIR',
   nonIdempotent: true,
+  changes: (a) => [a.where.dir],
   result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), attributes: decodeSattr3(r) }),
   run: (a, call) =>

@@ -83,6 +83,7 @@ async function makeSocket(dir: Anchor, name: string, rel: string): Promise<void>
 export const mknod: NfsProcedure<MKNOD3args, MKNOD3resok, diropres3fail> = {
   name: 'MKNOD',
   nonIdempotent: true,
+  changes: (a) => [a.where.dir],
   result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), what: decodeMknoddata3(r) }),
   run: (a, call) =>

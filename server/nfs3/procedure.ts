@@ -144,6 +144,8 @@ export interface NfsProcedure<A, Ok, Fail> {
   name: string;
   /** Changes state: replies go through the duplicate request cache. */
   nonIdempotent?: boolean;
+  /** The objects and directories a call changes (each procedure that changes any): their kept listing entries are dropped. */
+  changes?(args: A): readonly nfs_fh3[];
   decode(r: XdrReader): A;
   /** How the result is encoded (results.ts). */
   result: Nfs3ResultCodec<Ok, Fail>;
@@ -182,8 +184,8 @@ export function toRpcProcedure<A, Ok, Fail>(p: NfsProcedure<A, Ok, Fail>, ctx: N
         rpc.log.debug({ proc: p.name, xid: rpc.xid, status: NFSSTAT3_NAMES[err.status], ...err.context, pre: undefined, toPre: undefined }, 'nfs: failed');
         return encodeResult(p, { status: err.status, resfail: await p.resfail(args, err, call) });
       } finally {
-        // Something may have changed through the server (a failure can be partial): listings stat again.
-        if (p.nonIdempotent) ctx.entries.invalidate();
+        // Whatever it changed (a failure can be partial) is stat'ed again by the next listing.
+        if (p.changes) for (const fh of p.changes(args)) ctx.entries.changed(fh.toString('latin1'));
       }
       if (!(out instanceof LentResok)) return encodeResult(p, { status: NFS3_OK, resok: out });
       try {

@@ -53,6 +53,7 @@ export async function removeEntry(a: REMOVE3args, call: NfsCall, op: 'remove' | 
 export const remove: NfsProcedure<REMOVE3args, REMOVE3resok, REMOVE3resfail> = {
   name: 'REMOVE',
   nonIdempotent: true,
+  changes: (a) => [a.object.dir],
   result: REMOVE3res,
   decode: (r: XdrReader) => ({ object: decodeDiropargs3(r) }),
   run: (a, call) => removeEntry(a, call, 'remove'),

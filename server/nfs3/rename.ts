@@ -19,6 +19,7 @@ export interface RENAME3args {
 export const rename: NfsProcedure<RENAME3args, RENAME3resok, RENAME3resfail> = {
   name: 'RENAME',
   nonIdempotent: true,
+  changes: (a) => [a.from.dir, a.to.dir],
   result: RENAME3res,
   decode: (r: XdrReader) => ({ from: decodeDiropargs3(r), to: decodeDiropargs3(r) }),
   async run(a, call) {

@@ -8,6 +8,7 @@ import { decodeDiropargs3 } from './xdr.ts';
 export const rmdir: NfsProcedure<RMDIR3args, RMDIR3resok, RMDIR3resfail> = {
   name: 'RMDIR',
   nonIdempotent: true,
+  changes: (a) => [a.object.dir],
   result: REMOVE3res,
   decode: (r: XdrReader) => ({ object: decodeDiropargs3(r) }),
   run: (a, call) => removeEntry(a, call, 'rmdir'),

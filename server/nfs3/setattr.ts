@@ -18,6 +18,7 @@ export interface SETATTR3args {
 export const setattr: NfsProcedure<SETATTR3args, SETATTR3resok, SETATTR3resfail> = {
   name: 'SETATTR',
   nonIdempotent: true,
+  changes: (a) => [a.object],
   result: SETATTR3res,
   decode: (r: XdrReader) => ({ object: decodeNfsFh3(r), new_attributes: decodeSattr3(r), guard: r.optional(decodeNfstime3) }),
   async run(a, call) {

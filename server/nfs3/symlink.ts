@@ -18,6 +18,7 @@ export interface SYMLINK3args {
 export const symlink: NfsProcedure<SYMLINK3args, SYMLINK3resok, diropres3fail> = {
   name: 'SYMLINK',
   nonIdempotent: true,
+  changes: (a) => [a.where.dir],
   result: diropres3,
   decode: (r: XdrReader) => ({ where: decodeDiropargs3(r), symlink_attributes: decodeSattr3(r), symlink_data: decodeFilename3(r) }),
   run: (a, call) =>

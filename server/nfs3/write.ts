@@ -87,6 +87,7 @@ export function resetWriteVerifier(call: NfsCall, cause: unknown): void {
 export const write: NfsProcedure<WRITE3args, WRITE3resok, WRITE3resfail> = {
   name: 'WRITE',
   nonIdempotent: true,
+  changes: (a) => [a.file],
   result: WRITE3res,
   decode: (r: XdrReader) => ({
     file: decodeNfsFh3(r),

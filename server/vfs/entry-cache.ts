@@ -4,19 +4,20 @@
  *
  * An entry's attributes change without its directory changing (a write, a chmod), so the directory's
  * own stamps (anchor-cache.ts) cannot tell whether a kept entry is still right. Three things can:
- *   - changes made through this server: every procedure that changes anything calls `invalidate()`
- *     when it settles, which makes every kept entry stale at once (an epoch, as knfsd's change
- *     attribute moves on every change);
+ *   - changes made through this server: each procedure that changes anything names, by handle, the
+ *     objects and directories it changes, and `changed()` drops their kept entries when it settles
+ *     (as knfsd's change attribute moves with every change it makes);
  *   - changes made by anything else on the host: each directory with kept entries is watched with
  *     inotify (fs.watch; IN_ATTRIB, IN_MODIFY, IN_CREATE, IN_DELETE, IN_MOVED_*), and an event on an
  *     entry drops it. The kernel queues the event before the changing syscall returns; the server
  *     reads it on its next event-loop turn, so a listing answered in that turn can still report the
  *     attributes from just before;
- *   - what inotify does not report to the directory: a hard-linked file changed through another of
- *     its names, and a subdirectory's own stamps (entries made inside it are reported to its own
- *     watchers only). Such entries are never kept (`keepable`), and every kept entry ages out after
- *     `maxAgeMs`, which also bounds what a lost event (inotify queue overflow) or a write through a
- *     shared mapping could leave stale.
+ *   - what inotify does not report to the directory: a change made through another name of a
+ *     hard-linked file, and a subdirectory's own stamps (entries made inside it are reported to its
+ *     own watchers only). Hard-linked files and directories are never kept (`keepable`). A link
+ *     made later from another directory (its count is reported to the file's own watchers only), a
+ *     lost event (inotify queue overflow) or a write through a shared mapping can leave a kept entry
+ *     stale until it ages out, `maxAgeMs` after it was made.
  * The Linux client itself keeps attributes for 3–60 s (acregmin/acregmax); nfs-ganesha's attribute
  * cache keeps them for 60 s by default with no watch at all.
  */
@@ -43,7 +44,8 @@ export function keepable(st: BigIntStats): boolean {
 
 interface Kept<V> {
   value: V;
-  epoch: number;
+  /** The entry's object (its handle, latin1): a change to it through the server drops the entry. */
+  object: string;
   /** performance.now() when it was made. */
   at: number;
 }
@@ -61,37 +63,39 @@ export class DirEntries<V> {
     readonly watcher: FSWatcher,
   ) {}
 
-  /** The value kept for `name`, if nothing has changed since it was made (`now`: performance.now()). */
+  /** The value kept for `name`, if it is younger than maxAgeMs at `now` (performance.now()). */
   get(name: string, now: number): V | undefined {
     const k = this.entries.get(name);
-    return k && k.epoch === this.cache.epoch && now - k.at <= this.cache.limits.maxAgeMs ? k.value : undefined;
+    return k && now - k.at <= this.cache.limits.maxAgeMs ? k.value : undefined;
   }
 
-  /** Keeps `value` for `name`, made from attributes read at `now` or later. */
-  set(name: string, value: V, now: number): void {
+  /** Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or later. */
+  set(name: string, object: string, value: V, now: number): void {
     if (this.dropped) return;
-    const added = !this.entries.has(name);
-    this.entries.set(name, { value, epoch: this.cache.epoch, at: now });
-    if (added) this.cache.grew(1);
+    this.forget(name);
+    this.entries.set(name, { value, object, at: now });
+    this.cache.placed(object, this, name, 1);
   }
 
-  /** Forgets `name` (an inotify event on it) or, without a name, every entry. */
+  /** Forgets `name` (an inotify event on it, a change through the server) or, without a name, every entry. */
   forget(name: string | null): void {
     if (name === null) {
-      this.cache.grew(-this.entries.size);
+      for (const [n, k] of this.entries) this.cache.placed(k.object, this, n, -1);
       this.entries.clear();
-    } else if (this.entries.delete(name)) {
-      this.cache.grew(-1);
+      return;
     }
+    const k = this.entries.get(name);
+    if (!k) return;
+    this.entries.delete(name);
+    this.cache.placed(k.object, this, name, -1);
   }
 }
 
 export class EntryCache<V> {
   /** Directory key (its handle, latin1) → its entries, least recently used first. */
   private readonly dirs = new Map<string, DirEntries<V>>();
-  private size = 0;
-  /** Moves on with every change made through the server: entries of an older epoch are stale. */
-  epoch = 0;
+  /** Object key → where its one kept entry is (a kept entry's object has one name: `keepable`). */
+  private readonly objects = new Map<string, { dir: DirEntries<V>; name: string }>();
   /** Directories that could not be watched (inotify limits): listed without kept entries. */
   unwatchable = 0;
 
@@ -103,12 +107,16 @@ export class EntryCache<V> {
 
   /** Entries kept now. */
   get entries(): number {
-    return this.size;
+    return this.objects.size;
   }
 
-  /** Every kept entry is stale: something was changed through the server. */
-  invalidate(): void {
-    this.epoch++;
+  /**
+   * The object or directory `key` (a handle, latin1) was changed through the server: its own kept
+   * entry, and a directory's kept entries, are dropped.
+   */
+  changed(key: string): void {
+    this.objects.get(key)?.dir.forget(this.objects.get(key)!.name);
+    this.dirs.get(key)?.forget(null);
   }
 
   /**
@@ -144,11 +152,20 @@ export class EntryCache<V> {
     return d;
   }
 
-  /** Accounts for entries added (or removed, negative) and drops the least recently used directories above the limit. */
-  grew(n: number): void {
-    this.size += n;
+  /**
+   * Accounts for object `object`'s entry `name` of `dir` kept (+1) or forgotten (-1), and drops the
+   * least recently used directories above the limit.
+   */
+  placed(object: string, dir: DirEntries<V>, name: string, n: 1 | -1): void {
+    if (n === -1) {
+      const at = this.objects.get(object);
+      if (at?.dir === dir && at.name === name) this.objects.delete(object);
+      return;
+    }
+    this.objects.get(object)?.dir.forget(this.objects.get(object)!.name);
+    this.objects.set(object, { dir, name });
     for (const k of this.dirs.keys()) {
-      if (this.size <= this.limits.maxEntries) break;
+      if (this.objects.size <= this.limits.maxEntries) break;
       this.drop(k);
     }
   }
@@ -160,8 +177,7 @@ export class EntryCache<V> {
     this.dirs.delete(key);
     d.dropped = true;
     d.watcher.close();
-    this.size -= d.entries.size;
-    d.entries.clear();
+    d.forget(null);
   }
 
   /** Drops directories unused for `maxAgeMs` (their entries are stale anyway) and their watches. */
