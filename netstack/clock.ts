@@ -1,7 +1,7 @@
 /**
  * Every netstack timer goes through a Clock: real (Node timers) or virtual (advanced by hand,
- * deterministic). `defer` runs a callback soon, after the current work, batching all deferred
- * callbacks of one turn into a single setImmediate on the real clock.
+ * deterministic). `defer` runs a callback soon, after the current work, batching the deferred
+ * callbacks of one run of work into one microtask on the real clock.
  */
 import { DueHeap } from './heap.ts';
 
@@ -108,10 +108,25 @@ interface RealTimer extends TimerHandle {
   timeout: NodeJS.Timeout;
 }
 
-/** Node timers; `defer` batches a turn's callbacks into one setImmediate. */
+/**
+ * Deferred batches that run as microtasks in a row at most, before one goes to setImmediate: the
+ * model's work due now may chain (a segment's arrival sends an ACK, which frees skbs…), and a chain
+ * of microtasks never lets the event loop read its sockets.
+ */
+export const DEFER_MICROTASKS_MAX = 64;
+
+/**
+ * Node timers. `defer` batches callbacks into one microtask, run as soon as the current work is
+ * done: a reply crosses the model (device queue, wire, receiver) in the turn that made it, as
+ * Linux runs a softirq raised by a transmit when bottom halves are enabled again rather than at the
+ * next scheduling round. A setImmediate per batch cost every call one more turn of the event loop
+ * (an epoll_wait and the loop's phases) between executing it and writing its reply.
+ */
 export class RealClock implements Clock {
   private readonly origin = performance.now();
   private deferred: (() => void)[] = [];
+  /** Batches run as microtasks since the last one that went to setImmediate. */
+  private microtasks = 0;
   private readonly flush = (): void => {
     const batch = this.deferred;
     this.deferred = [];
@@ -147,7 +162,14 @@ export class RealClock implements Clock {
   }
 
   defer(fn: () => void): void {
-    if (this.deferred.length === 0) setImmediate(this.flush);
+    if (this.deferred.length === 0) {
+      if (++this.microtasks < DEFER_MICROTASKS_MAX) {
+        queueMicrotask(this.flush);
+      } else {
+        this.microtasks = 0;
+        setImmediate(this.flush);
+      }
+    }
     this.deferred.push(fn);
   }
 }

@@ -4,6 +4,7 @@ import {
   ClockError,
   EventBus,
   RealClock,
+  DEFER_MICROTASKS_MAX,
   RenoCongestion,
   Rng,
   RtoEstimator,
@@ -92,13 +93,31 @@ describe('clocks', () => {
     expect(ran).toEqual(['now1@0', 'now2@0', 'early@10', 'late@20']);
   });
 
-  it('RealClock defers in FIFO order within one setImmediate', async () => {
+  it('RealClock runs deferred callbacks in FIFO order as soon as the current work is done, before the event loop turns', async () => {
     const c = new RealClock();
-    const got: number[] = [];
-    c.defer(() => got.push(1));
-    c.defer(() => got.push(2));
+    const got: string[] = [];
+    setImmediate(() => got.push('next turn'));
+    c.defer(() => got.push('1'));
+    c.defer(() => got.push('2'));
+    got.push('sync');
     await new Promise((r) => setImmediate(r));
-    expect(got).toEqual([1, 2]);
+    expect(got).toEqual(['sync', '1', '2', 'next turn']);
+  });
+
+  it('RealClock lets the event loop turn within DEFER_MICROTASKS_MAX batches of a chain that defers again', async () => {
+    const c = new RealClock();
+    let batches = 0;
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const again = (): void => {
+      if (turned) return;
+      batches++;
+      c.defer(again);
+    };
+    c.defer(again);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(turned).toBe(true);
+    expect(batches).toBeLessThanOrEqual(DEFER_MICROTASKS_MAX);
   });
 
   it('Rng is deterministic per seed', () => {
