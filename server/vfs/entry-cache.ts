@@ -71,7 +71,8 @@ export class DirEntries<V> {
 
   /** Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or later. */
   set(name: string, object: string, value: V, now: number): void {
-    if (this.dropped) return;
+    // A directory larger than the whole cache keeps what fits, rather than evicting itself.
+    if (this.dropped || (this.entries.size >= this.cache.limits.maxEntries && !this.entries.has(name))) return;
     this.forget(name);
     this.entries.set(name, { value, object, at: now });
     this.cache.placed(object, this, name, 1);

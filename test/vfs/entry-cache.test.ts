@@ -94,6 +94,19 @@ describe('EntryCache', () => {
     two.anchor.close();
   });
 
+  it('keeps what fits of a directory larger than maxEntries, without evicting it', () => {
+    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000 });
+    const big = dirWith('big', ['a', 'b', 'c', 'd', 'e']);
+    const d = c.dir('big', big.anchor, 0)!;
+    for (const n of ['a', 'b', 'c', 'd', 'e']) d.set(n, `obj-${n}`, n, 0);
+    expect(d.dropped).toBe(false);
+    expect(['a', 'b', 'c', 'd', 'e'].map((n) => d.get(n, 0))).toEqual(['a', 'b', 'c', undefined, undefined]);
+    d.set('a', 'obj-a', 'a2', 0);
+    expect(d.get('a', 0)).toBe('a2');
+    c.close();
+    big.anchor.close();
+  });
+
   it('sweeps directories unused for maxAgeMs', () => {
     const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100 });
     const old = dirWith('old', ['a']);
