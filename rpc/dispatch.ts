@@ -4,7 +4,7 @@ import { XdrError } from '../xdr/error.ts';
 import { XdrBuf, type XdrInput } from '../xdr/xdr-buf.ts';
 import { checkVerifier, decodeCredential } from './auth.ts';
 import { ACCEPT_STAT_NAMES, GARBAGE_ARGS, PROC_UNAVAIL, PROG_MISMATCH, PROG_UNAVAIL, RPC_VERSION, SUCCESS, SYSTEM_ERR, type AcceptStat } from './constants.ts';
-import { DuplicateRequestCache, RC_CSUMLEN } from './drc.ts';
+import { RC_CSUMLEN, type DrcSlot, type DuplicateRequestCache } from './drc.ts';
 import { RpcAcceptError, RpcAuthError } from './errors.ts';
 import { decodeCall, encodeAcceptedHeader, encodeAuthError, encodeRpcMismatch, type RpcCallHeader } from './message.ts';
 import { isPinnedReply, type CallContext, type Procedure, type ProcedureResult, type RpcProgram, type TransportKind } from './program.ts';
@@ -149,10 +149,9 @@ export class Dispatcher {
     }
     const proc = found.procedure;
     const drc = proc.nonIdempotent ? this.opts.drc : undefined;
-    let drcKey: string | undefined;
+    let drcSlot: DrcSlot | undefined;
     if (drc) {
-      drcKey = DuplicateRequestCache.key({ ...call, remoteAddress: t.remoteAddress, cred: call.cred.body, args: record.subarray(call.argsOffset, call.argsOffset + RC_CSUMLEN), argsLength: record.length - call.argsOffset });
-      const hit = drc.begin(drcKey);
+      const hit = drc.begin({ remoteAddress: t.remoteAddress, xid: call.xid, prog: call.prog, vers: call.vers, proc: call.proc, cred: call.cred.body, args: record.subarray(call.argsOffset, call.argsOffset + RC_CSUMLEN), argsLength: record.length - call.argsOffset });
       if (hit.kind === 'in-progress') {
         this.outcome(id, call, t, started, 'DROPPED', proc.name, 'in-progress', null);
         return { dropped: 'duplicate' };
@@ -160,6 +159,7 @@ export class Dispatcher {
       if (hit.kind === 'hit') {
         return this.outcome(id, call, t, started, 'SUCCESS', proc.name, 'hit', this.finish([hit.reply], call.xid));
       }
+      drcSlot = hit.slot;
     }
     // The procedure is awaited here, not in a helper: one async frame and promise fewer per call.
     let reply: RpcReplyOut & { status: string };
@@ -168,9 +168,9 @@ export class Dispatcher {
     } catch (e) {
       reply = this.failed(proc, call, ctx, e);
     }
-    if (drc && drcKey) {
-      if (reply.release) drc.abandon(drcKey);
-      else drc.complete(drcKey, reply.chunks);
+    if (drc && drcSlot) {
+      if (reply.release) drc.abandon(drcSlot);
+      else drc.complete(drcSlot, reply.chunks);
     }
     return this.outcome(id, call, t, started, reply.status, proc.name, drc ? 'miss' : 'none', reply);
   }

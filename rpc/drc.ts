@@ -21,35 +21,78 @@ export interface DrcStats {
   bytes: number;
 }
 
-/** What a lookup finds: nothing (execute it), the same call still executing (drop it), or the reply. */
-export type DrcLookup = { kind: 'miss' } | { kind: 'in-progress' } | { kind: 'hit'; reply: Buffer };
+/** What identifies a call: `args` are the arguments' first bytes (at least RC_CSUMLEN of them when there are that many), `argsLength` all of them. */
+export interface DrcCall {
+  remoteAddress: string;
+  xid: number;
+  prog: number;
+  vers: number;
+  proc: number;
+  cred: Buffer;
+  args: Buffer;
+  argsLength: number;
+}
+
+/** A call begun and not yet completed or abandoned: what `complete` and `abandon` take. */
+export type DrcSlot = { readonly __drcSlot: true };
+
+/** What a lookup finds: nothing (execute it, then complete or abandon the slot), the same call still executing (drop it), or the reply. */
+export type DrcLookup = { kind: 'miss'; slot: DrcSlot } | { kind: 'in-progress' } | { kind: 'hit'; reply: Buffer };
 
 interface Entry {
-  key: string;
+  remoteAddress: string;
+  xid: number;
+  prog: number;
+  vers: number;
+  proc: number;
+  argsLength: number;
+  /** The credential, then the arguments' first RC_CSUMLEN bytes: one private copy. */
+  ident: Buffer;
+  credLength: number;
   reply: Buffer | null;
   /** Neighbours in age order (least recently begun or hit first). */
   older: Entry | null;
   newer: Entry | null;
+  /** The next entry with the same xid: the chain of its bucket. */
+  sameXid: Entry | null;
+}
+
+function matches(e: Entry, c: DrcCall, argsBytes: number): boolean {
+  return (
+    e.xid === c.xid &&
+    e.proc === c.proc &&
+    e.argsLength === c.argsLength &&
+    e.prog === c.prog &&
+    e.vers === c.vers &&
+    e.remoteAddress === c.remoteAddress &&
+    e.credLength === c.cred.length &&
+    e.ident.length === e.credLength + argsBytes &&
+    e.ident.compare(c.cred, 0, e.credLength, 0, e.credLength) === 0 &&
+    e.ident.compare(c.args, 0, argsBytes, e.credLength) === 0
+  );
 }
 
 /**
  * Duplicate request cache for non-idempotent procedures (the idea of Juszczak's 1989 paper, as
  * nfsd's nfscache.c applies it).
  *
- * Key: client address (not port: Linux reconnects after a timeout, and a test client may get a new
- * port), xid, program, version, procedure, the argument length, and the credential and the first
- * RC_CSUMLEN argument bytes themselves (where nfsd_cache_csum keeps a checksum of them), so an xid
- * reused for a different call is a miss rather than a wrong answer — never a collision. A SHA-1 of
- * them cost 2–30 µs a call (OpenSSL's per-hash setup); the bytes as a string cost ~0.1 µs, and the
- * keys of `maxEntries` entries stay under ~3 MiB (a 400-byte AUTH_SYS body at most). Bounded in
- * entries and bytes; the oldest completed entries go first. Replies are stored as one private copy,
- * so a cached reply never references page-cache memory.
+ * A call is the same call when its client address (not port: Linux reconnects after a timeout, and
+ * a test client may get a new port), xid, program, version, procedure and argument length are equal
+ * and so are its credential and first RC_CSUMLEN argument bytes themselves (where nfsd_cache_csum
+ * keeps a checksum of them), so an xid reused for a different call is a miss rather than a wrong
+ * answer — never a collision. As nfsd_cache_lookup, entries are found by xid (a Map from xid to a
+ * chain of entries, one in all but a reused xid's case) and compared field by field: a SHA-1 of the
+ * bytes cost 2–30 µs a call, a string key made of them ~4 µs to build and more to hash, where the
+ * comparison is a memcmp of ~300 bytes. Bounded in entries and bytes; the oldest completed entries
+ * go first. Replies are stored as one private copy, so a cached reply never references page-cache
+ * memory.
  */
 export class DuplicateRequestCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly byXid = new Map<number, Entry>();
+  private size = 0;
   /**
    * Age order as a list through the entries, as nfsd's LRU list: evicting the oldest by iterating
-   * the Map walked over every deleted slot V8 keeps at its front until it rehashes, microseconds per
+   * a Map walked over every deleted slot V8 keeps at its front until it rehashes, microseconds per
    * call once the cache is full.
    */
   private oldest: Entry | null = null;
@@ -59,23 +102,36 @@ export class DuplicateRequestCache {
 
   constructor(private readonly limits: DrcLimits = DRC_DEFAULT_LIMITS) {}
 
-  /** `args`: the arguments' first bytes (at least RC_CSUMLEN of them when there are that many); `argsLength`: all of them. */
-  static key(c: { remoteAddress: string; xid: number; prog: number; vers: number; proc: number; cred: Buffer; args: Buffer; argsLength: number }): string {
-    // The credential's length is in the key: its bytes and the arguments' cannot shift into each other.
-    const args = c.args.length > RC_CSUMLEN ? c.args.subarray(0, RC_CSUMLEN) : c.args;
-    return `${c.remoteAddress}|${c.xid}|${c.prog}|${c.vers}|${c.proc}|${c.argsLength}|${c.cred.length}|${c.cred.toString('latin1')}${args.toString('latin1')}`;
-  }
-
-  /** Looks the call up; on a miss, records it as in progress (the caller must `complete` or `abandon`). */
-  begin(key: string): DrcLookup {
-    const e = this.entries.get(key);
+  /** Looks the call up; on a miss, records it as in progress (the caller must `complete` or `abandon` the slot). */
+  begin(c: DrcCall): DrcLookup {
+    const argsBytes = Math.min(c.args.length, RC_CSUMLEN);
+    const head = this.byXid.get(c.xid);
+    let e = head ?? null;
+    while (e && !matches(e, c, argsBytes)) e = e.sameXid;
     if (!e) {
       this.counters.misses++;
-      const fresh: Entry = { key, reply: null, older: null, newer: null };
-      this.entries.set(key, fresh);
+      const ident = Buffer.allocUnsafe(c.cred.length + argsBytes);
+      c.cred.copy(ident, 0);
+      c.args.copy(ident, c.cred.length, 0, argsBytes);
+      const fresh: Entry = {
+        remoteAddress: c.remoteAddress,
+        xid: c.xid,
+        prog: c.prog,
+        vers: c.vers,
+        proc: c.proc,
+        argsLength: c.argsLength,
+        ident,
+        credLength: c.cred.length,
+        reply: null,
+        older: null,
+        newer: null,
+        sameXid: head ?? null,
+      };
+      this.byXid.set(c.xid, fresh);
+      this.size++;
       this.append(fresh);
       this.evict();
-      return { kind: 'miss' };
+      return { kind: 'miss', slot: fresh as unknown as DrcSlot };
     }
     if (e.reply === null) {
       this.counters.inProgressDrops++;
@@ -89,9 +145,8 @@ export class DuplicateRequestCache {
   }
 
   /** Stores the reply (as chunks or whole) as one private copy. */
-  complete(key: string, reply: Buffer | readonly Buffer[]): void {
-    const e = this.entries.get(key);
-    if (!e) return;
+  complete(slot: DrcSlot, reply: Buffer | readonly Buffer[]): void {
+    const e = slot as unknown as Entry;
     if (e.reply) this.bytes -= e.reply.length;
     e.reply = Buffer.concat(Buffer.isBuffer(reply) ? [reply] : reply);
     this.bytes += e.reply.length;
@@ -99,31 +154,44 @@ export class DuplicateRequestCache {
   }
 
   /** The call produced no reply to cache (dropped, or the connection failed before encoding). */
-  abandon(key: string): void {
-    const e = this.entries.get(key);
-    if (e && e.reply === null) {
-      this.entries.delete(key);
-      this.unlink(e);
-    }
+  abandon(slot: DrcSlot): void {
+    const e = slot as unknown as Entry;
+    if (e.reply === null) this.remove(e);
   }
 
   stats(): DrcStats {
-    return { ...this.counters, entries: this.entries.size, bytes: this.bytes };
+    return { ...this.counters, entries: this.size, bytes: this.bytes };
   }
 
   /** The oldest completed entries go until the limits hold; calls still executing stay. */
   private evict(): void {
     for (let e = this.oldest; e; ) {
-      if (this.entries.size <= this.limits.maxEntries && this.bytes <= this.limits.maxBytes) return;
+      if (this.size <= this.limits.maxEntries && this.bytes <= this.limits.maxBytes) return;
       const next = e.newer;
       if (e.reply !== null) {
-        this.entries.delete(e.key);
-        this.unlink(e);
         this.bytes -= e.reply.length;
+        this.remove(e);
         this.counters.evictions++;
       }
       e = next;
     }
+  }
+
+  /** Out of its xid's chain and the age list. */
+  private remove(e: Entry): void {
+    const head = this.byXid.get(e.xid);
+    if (head === e) {
+      if (e.sameXid) this.byXid.set(e.xid, e.sameXid);
+      else this.byXid.delete(e.xid);
+    } else {
+      let p: Entry | null = head ?? null;
+      while (p && p.sameXid !== e) p = p.sameXid;
+      if (!p) return;
+      p.sameXid = e.sameXid;
+    }
+    e.sameXid = null;
+    this.size--;
+    this.unlink(e);
   }
 
   private append(e: Entry): void {

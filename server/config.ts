@@ -17,7 +17,7 @@ import { parseMac } from '../netstack/wire/ethernet.ts';
 import { WIRE_DEFAULT_LIMITS } from '../netstack/wire/stack.ts';
 import { REPO_ROOT } from './paths.ts';
 import { defaultCachePages } from './pagecache/sizing.ts';
-import { MEMORY_RECLAIM_DEFAULTS } from './memory-reclaim.ts';
+import { HEAP_GROWING_PERCENT_DEFAULT, MEMORY_RECLAIM_DEFAULTS } from './memory-reclaim.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
 export const NFS_PORT = 2049;
@@ -264,12 +264,13 @@ export const ConfigSchema = z.strictObject({
       gsoSegs: positive.max(44).default(WIRE_DEFAULT_LIMITS.gsoSegs),
     })
     .prefault({}),
-  /** Full garbage collections once load has passed (server/memory-reclaim.ts); `checkMs` 0: never. */
+  /** Full garbage collections once load has passed, and V8's heap growth (server/memory-reclaim.ts); `checkMs` 0: never. */
   memoryReclaim: z
     .strictObject({
       checkMs: z.number().int().min(0).default(MEMORY_RECLAIM_DEFAULTS.checkMs),
       quietUtilization: z.number().gt(0).max(1).default(MEMORY_RECLAIM_DEFAULTS.quietUtilization),
       growthBytes: positive.default(MEMORY_RECLAIM_DEFAULTS.growthBytes),
+      heapGrowingPercent: z.number().int().min(0).max(1000).default(HEAP_GROWING_PERCENT_DEFAULT),
     })
     .prefault({}),
   pinBudget: z

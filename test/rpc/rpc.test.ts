@@ -22,7 +22,7 @@ import {
   type RpcProgram,
 } from '../../rpc/index.ts';
 import { testLog } from '../support/logger.ts';
-import { RC_CSUMLEN } from '../../rpc/drc.ts';
+import { RC_CSUMLEN, type DrcCall, type DrcSlot } from '../../rpc/drc.ts';
 
 const PROG = 0x20000099;
 let executions = 0;
@@ -220,48 +220,76 @@ describe('duplicate request cache', () => {
     expect(stats.hits).toBeGreaterThanOrEqual(2);
   });
   it('keys on the credential and the first RC_CSUMLEN argument bytes themselves, and the length of the rest', () => {
-    const call = { remoteAddress: '10.0.0.1', xid: 7, prog: 100003, vers: 3, proc: 7, argsLength: 300 };
-    const key = (cred: Buffer, args: Buffer, argsLength = call.argsLength) => DuplicateRequestCache.key({ ...call, cred, args, argsLength });
-    const args = Buffer.alloc(RC_CSUMLEN + 44, 1);
-    const base = key(Buffer.from('ab'), args);
+    const c = new DuplicateRequestCache({ maxEntries: 100, maxBytes: 1 << 20 });
+    const base: DrcCall = { remoteAddress: '10.0.0.1', xid: 7, prog: 100003, vers: 3, proc: 7, cred: Buffer.from('ab'), args: Buffer.alloc(RC_CSUMLEN + 44, 1), argsLength: 300 };
+    const first = c.begin(base);
+    if (first.kind !== 'miss') throw new Error(`expected a miss, got ${first.kind}`);
+    c.complete(first.slot, Buffer.from('reply'));
+    const found = (call: DrcCall): string => {
+      const r = c.begin(call);
+      if (r.kind === 'miss') c.abandon(r.slot);
+      return r.kind;
+    };
+    expect(found({ ...base, args: Buffer.from(base.args) })).toBe('hit');
     // A byte moved from the credential to the arguments is another call.
-    expect(key(Buffer.from('a'), Buffer.concat([Buffer.from('b'), args]))).not.toBe(base);
+    expect(found({ ...base, cred: Buffer.from('a'), args: Buffer.concat([Buffer.from('b'), base.args]) })).toBe('miss');
     // Bytes past RC_CSUMLEN are covered by the length only, as in knfsd.
-    const later = Buffer.from(args);
+    const later = Buffer.from(base.args);
     later[RC_CSUMLEN + 1] = 2;
-    expect(key(Buffer.from('ab'), later)).toBe(base);
-    const early = Buffer.from(args);
+    expect(found({ ...base, args: later })).toBe('hit');
+    const early = Buffer.from(base.args);
     early[RC_CSUMLEN - 1] = 2;
-    expect(key(Buffer.from('ab'), early)).not.toBe(base);
-    expect(key(Buffer.from('ab'), args, 301)).not.toBe(base);
+    expect(found({ ...base, args: early })).toBe('miss');
+    expect(found({ ...base, argsLength: 301 })).toBe('miss');
+    for (const other of [{ remoteAddress: '10.0.0.2' }, { xid: 8 }, { prog: 100005 }, { vers: 2 }, { proc: 8 }, { cred: Buffer.from('ac') }]) {
+      expect(found({ ...base, ...other })).toBe('miss');
+    }
+    // The misses above were abandoned: only the first call is left.
+    expect(c.stats()).toMatchObject({ entries: 1, hits: 2 });
   });
+  /** A call told apart from the others by its arguments only: every name shares one xid (one chain). */
+  const named = (name: string): DrcCall => ({ remoteAddress: '10.0.0.1', xid: 1, prog: 100003, vers: 3, proc: 7, cred: Buffer.from('cred'), args: Buffer.from(name), argsLength: name.length });
+  const begun = (c: DuplicateRequestCache, name: string): DrcSlot => {
+    const r = c.begin(named(name));
+    if (r.kind !== 'miss') throw new Error(`${name}: expected a miss, got ${r.kind}`);
+    return r.slot;
+  };
   it('evicts beyond its entry limit', () => {
     const small = new DuplicateRequestCache({ maxEntries: 3, maxBytes: 1 << 20 });
-    for (let i = 0; i < 10; i++) {
-      const k = `k${i}`;
-      small.begin(k);
-      small.complete(k, Buffer.alloc(10));
-    }
+    for (let i = 0; i < 10; i++) small.complete(begun(small, `k${i}`), Buffer.alloc(10));
     expect(small.stats()).toMatchObject({ entries: 3, evictions: 7, bytes: 30 });
-    expect(small.begin('k9').kind).toBe('hit');
-    expect(small.begin('k0').kind).toBe('miss');
+    expect(small.begin(named('k9')).kind).toBe('hit');
+    expect(small.begin(named('k0')).kind).toBe('miss');
   });
   it('evicts the least recently used completed entry: a hit refreshes it, a call still executing stays', () => {
     const c = new DuplicateRequestCache({ maxEntries: 3, maxBytes: 1 << 20 });
-    c.begin('executing');
-    for (const k of ['b', 'c']) {
-      c.begin(k);
-      c.complete(k, Buffer.alloc(4));
-    }
-    expect(c.begin('b').kind).toBe('hit');
-    c.begin('d');
-    c.complete('d', Buffer.alloc(4));
+    const executing = begun(c, 'executing');
+    for (const k of ['b', 'c']) c.complete(begun(c, k), Buffer.alloc(4));
+    expect(c.begin(named('b')).kind).toBe('hit');
+    c.complete(begun(c, 'd'), Buffer.alloc(4));
     expect(c.stats()).toMatchObject({ entries: 3, evictions: 1, bytes: 8 });
-    expect(c.begin('executing').kind).toBe('in-progress');
-    expect(c.begin('b').kind).toBe('hit');
-    expect(c.begin('d').kind).toBe('hit');
-    c.abandon('executing');
+    expect(c.begin(named('executing')).kind).toBe('in-progress');
+    expect(c.begin(named('b')).kind).toBe('hit');
+    expect(c.begin(named('d')).kind).toBe('hit');
+    c.abandon(executing);
     expect(c.stats().entries).toBe(2);
-    expect(c.begin('c').kind).toBe('miss');
+    expect(c.begin(named('c')).kind).toBe('miss');
+    expect(c.begin(named('executing')).kind).toBe('miss');
+  });
+  it('finds each of the calls that share an xid, and drops any of them from the chain', () => {
+    const c = new DuplicateRequestCache({ maxEntries: 100, maxBytes: 1 << 20 });
+    const slots = ['x', 'y', 'z'].map((k) => begun(c, k));
+    c.complete(slots[0]!, Buffer.from('X'));
+    c.complete(slots[2]!, Buffer.from('Z'));
+    // The middle of the chain goes: the ends are still found.
+    c.abandon(slots[1]!);
+    const hit = (k: string): string => {
+      const r = c.begin(named(k));
+      return r.kind === 'hit' ? r.reply.toString() : r.kind;
+    };
+    expect(hit('x')).toBe('X');
+    expect(hit('z')).toBe('Z');
+    expect(hit('y')).toBe('miss');
+    expect(c.stats().entries).toBe(3);
   });
 });

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { MemoryReclaimer, reclaimExposition } from '../../server/memory-reclaim.ts';
 import { testLog } from '../support/logger.ts';
@@ -76,5 +79,29 @@ describe('MemoryReclaimer', () => {
     } finally {
       r.close();
     }
+  });
+});
+
+describe('configureHeapGrowth', () => {
+  const REPO = path.resolve(import.meta.dirname, '../..');
+  /** V8's old-generation limit factors after full collections, in a fresh process that set `percent`. */
+  async function factors(percent: number): Promise<string[]> {
+    const script = `
+      const { configureHeapGrowth } = await import('./server/memory-reclaim.ts');
+      configureHeapGrowth(${percent});
+      globalThis.kept = Array.from({ length: 200000 }, (_, i) => ({ i }));
+      gc();
+      await new Promise((r) => setTimeout(r, 200));
+      gc();`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--expose-gc', '--trace-gc-verbose', '--input-type=module', '-e', script], { cwd: REPO, timeout: 30_000 });
+    return [...stdout.matchAll(/\[HeapController\] Limit: .*\(([\d.]+)\)/g)].map((m) => m[1]!);
+  }
+
+  it('fixes the factor V8 grows the old generation by after every full collection', async () => {
+    const [doubled, half] = await Promise.all([factors(100), factors(50)]);
+    expect(doubled.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(doubled)).toEqual(new Set(['2.0']));
+    expect(half.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(half)).toEqual(new Set(['1.5']));
   });
 });
