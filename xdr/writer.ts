@@ -91,6 +91,20 @@ export class XdrWriter {
     return this;
   }
 
+  /**
+   * Makes the next `n` bytes go into one run: an encoder that knows its size (a listing of kept
+   * entries) allocates once instead of once per doubling.
+   */
+  room(n: number): this {
+    if (this.runPos + n > this.run.length) {
+      this.flushRun();
+      this.run = Buffer.allocUnsafe(n);
+      this.runStart = 0;
+      this.runPos = 0;
+    }
+    return this;
+  }
+
   /** Bytes that are already XDR (a whole number of items, so a multiple of four long), copied. */
   encoded(data: Uint8Array): this {
     if (data.length % 4 !== 0) throw new RangeError(`xdr: encoded bytes must be a multiple of 4 long, not ${data.length}`);

@@ -494,6 +494,9 @@ export interface dirlistplus3<E = entryplus3> {
 }
 
 export function encodeDirlistplus3(w: XdrWriter, l: dirlistplus3<entryplus3 | Buffer>): void {
+  let encoded = 0;
+  for (const e of l.entries) if (Buffer.isBuffer(e)) encoded += 4 + e.length;
+  if (encoded > 0) w.room(encoded + 8);
   for (const e of l.entries) {
     w.bool(true);
     if (Buffer.isBuffer(e)) w.encoded(e);

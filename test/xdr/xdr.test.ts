@@ -131,6 +131,20 @@ describe('XDR (RFC 4506)', () => {
     expect(r.uint32()).toBe(9);
   });
 
+  it('copies encoded bytes as they are, and puts the bytes announced by room() in one run', () => {
+    const item = new XdrWriter().uint32(1).string('entry').toBuffer();
+    const w = new XdrWriter().uint32(7);
+    w.room(100 * item.length);
+    for (let i = 0; i < 100; i++) w.encoded(item);
+    const chunks = w.toChunks();
+    // The header's run, then one run for all 100 items (without room(), a run per doubling).
+    expect(chunks.map((c) => c.length)).toEqual([4, 100 * item.length]);
+    const r = new XdrReader(Buffer.concat(chunks));
+    expect(r.uint32()).toBe(7);
+    for (let i = 0; i < 100; i++) expect([r.uint32(), r.string(10)]).toEqual([1, 'entry']);
+    expect(() => new XdrWriter().encoded(Buffer.alloc(3))).toThrow(RangeError);
+  });
+
   it('throws only XdrError on any truncation or mutation of a valid encoding', () => {
     fc.assert(
       fc.property(fc.array(item, { minLength: 1, maxLength: 10 }), fc.nat(), fc.nat({ max: 255 }), (items, pos, byte) => {
