@@ -40,7 +40,7 @@ export {
 } from './skb-ops.ts';
 export { SkbRegistry, setSkbRegistry, skbRegistry } from './debug.ts';
 export { EventBus, type EventSink, type NetstackEvent, type NetstackEventType, type NetstackBus } from './events.ts';
-export { VirtualClock, RealClock, DEFER_MICROTASKS_MAX, Timer, ClockError, type Clock, type TimerHandle } from './clock.ts';
+export { VirtualClock, RealClock, Timer, ClockError, type Clock, type TimerHandle } from './clock.ts';
 export { Agenda } from './agenda.ts';
 export { Rng } from './rng.ts';
 export { DeviceQueue, type DeviceQueueEntry } from './device-queue.ts';

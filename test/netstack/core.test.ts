@@ -4,7 +4,6 @@ import {
   ClockError,
   EventBus,
   RealClock,
-  DEFER_MICROTASKS_MAX,
   RenoCongestion,
   Rng,
   RtoEstimator,
@@ -104,20 +103,16 @@ describe('clocks', () => {
     expect(got).toEqual(['sync', '1', '2', 'next turn']);
   });
 
-  it('RealClock lets the event loop turn within DEFER_MICROTASKS_MAX batches of a chain that defers again', async () => {
+  it('RealClock runs what a deferred batch defers after setImmediate callbacks already queued, so a chain lets the loop turn', async () => {
     const c = new RealClock();
-    let batches = 0;
-    let turned = false;
-    setImmediate(() => (turned = true));
-    const again = (): void => {
-      if (turned) return;
-      batches++;
-      c.defer(again);
-    };
-    c.defer(again);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(turned).toBe(true);
-    expect(batches).toBeLessThanOrEqual(DEFER_MICROTASKS_MAX);
+    const got: string[] = [];
+    c.defer(() => {
+      got.push('first hop');
+      setImmediate(() => got.push('queued before the second hop'));
+      c.defer(() => got.push('second hop'));
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(got).toEqual(['first hop', 'queued before the second hop', 'second hop']);
   });
 
   it('Rng is deterministic per seed', () => {
