@@ -22,6 +22,7 @@ import { configureHeapGrowth, MemoryReclaimer, reclaimExposition } from './memor
 import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { limitsExposition } from './telemetry/limits-metrics.ts';
+import { entryCacheExposition } from './telemetry/entry-cache-metrics.ts';
 import { NFS_PROGRAM } from './nfs3/constants.ts';
 import { locksSnapshot } from './nlm/snapshot.ts';
 import { wireRoutes } from './wire/http.ts';
@@ -185,7 +186,11 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
       memoryReclaim: { reclaims: reclaimer.reclaims, lastPauseMs: reclaimer.lastPauseMs },
       ...(wire ? { wire: wire.snapshot() } : {}),
     }),
-    metrics: () => limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]) + reclaimExposition(reclaimer) + (wire ? wireMetrics(wire.snapshot()) : ''),
+    metrics: () =>
+      limitsExposition(config.limits, budget.stats(), [nfs.udp, mount.udp]) +
+      entryCacheExposition(config.entryCache, services.nfs.entries.stats()) +
+      reclaimExposition(reclaimer) +
+      (wire ? wireMetrics(wire.snapshot()) : ''),
     locks: () => locksSnapshot(services.nlm, services.nsm),
     faults: {
       get: () => replies.getFaults(),

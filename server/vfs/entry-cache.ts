@@ -32,6 +32,12 @@ export interface EntryCacheLimits {
   maxAgeMs: number;
 }
 
+export interface EntryCacheStats {
+  entries: number;
+  directories: number;
+  unwatchable: number;
+}
+
 export const ENTRY_CACHE_DEFAULT_LIMITS: Readonly<EntryCacheLimits> = { maxEntries: 32_768, maxAgeMs: 60_000 };
 
 /**
@@ -109,6 +115,11 @@ export class EntryCache<V> {
   /** Entries kept now. */
   get entries(): number {
     return this.objects.size;
+  }
+
+  /** For /metrics: entries and watched directories now, directories that could not be watched so far. */
+  stats(): EntryCacheStats {
+    return { entries: this.objects.size, directories: this.dirs.size, unwatchable: this.unwatchable };
   }
 
   /**

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUARDED, NFS3_OK, NFSPROC3 } from '../../server/nfs3/constants.ts';
 import { EMPTY_SATTR3, encodeDiropargs3, encodeSattr3 } from '../../server/nfs3/xdr.ts';
+import { entryCacheExposition } from '../../server/telemetry/entry-cache-metrics.ts';
 import { makeFixture, type Fixture } from './harness.ts';
 
 let fx: Fixture;
@@ -93,6 +94,17 @@ describe('READDIRPLUS with kept entries', () => {
     await mkdir(fx.hostPath('d', 'sub', 'inner'));
     const after = (await listing()).get('sub')!;
     expect(after.nlink).toBe(before.nlink + 1);
+  });
+
+  it('counts what it keeps and watches for /metrics', async () => {
+    await listing();
+    const s = fx.ctx.entries.stats();
+    expect(s).toEqual({ entries: fx.ctx.entries.entries, directories: 1, unwatchable: 0 });
+    const text = entryCacheExposition({ maxEntries: 32_768, maxAgeMs: 60_000 }, s);
+    expect(text).toContain(`pagelife_entry_cache_entries ${s.entries}\n`);
+    expect(text).toContain('pagelife_entry_cache_max_entries 32768\n');
+    expect(text).toContain('pagelife_entry_cache_directories 1\n');
+    expect(text).toContain('pagelife_entry_cache_unwatchable_total 0\n');
   });
 
   it('keeps nothing when disabled', async () => {

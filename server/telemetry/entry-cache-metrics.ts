@@ -1,0 +1,16 @@
+import type { Config } from '../config.ts';
+import { Exposition } from './exposition.ts';
+
+/**
+ * /metrics for the listing entries kept between READDIR(PLUS) calls (`entryCache`): the limit
+ * beside its use, the directories watched, and those inotify refused (their listings stat every
+ * entry: fs.inotify.max_user_watches may be too low).
+ */
+export function entryCacheExposition(limits: Config['entryCache'], s: { entries: number; directories: number; unwatchable: number }): string {
+  return new Exposition()
+    .gauge('pagelife_entry_cache_entries', 'Directory entries kept between listings (config entryCache.maxEntries bounds them).', [{ value: s.entries }])
+    .gauge('pagelife_entry_cache_max_entries', 'Configured entryCache.maxEntries.', [{ value: limits.maxEntries }])
+    .gauge('pagelife_entry_cache_directories', 'Directories with kept entries, each watched with inotify.', [{ value: s.directories }])
+    .counter('pagelife_entry_cache_unwatchable_total', 'Directories whose entries could not be kept because inotify refused a watch.', [{ value: s.unwatchable }])
+    .text();
+}
