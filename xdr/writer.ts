@@ -29,16 +29,19 @@ export class XdrWriter {
   }
 
   private reserve(n: number): number {
-    if (this.runPos + n > this.run.length) {
-      this.flushRun();
-      this.run = Buffer.allocUnsafe(Math.max(Math.min(this.run.length * 2, MAX_RUN_SIZE), n));
-      this.runStart = 0;
-      this.runPos = 0;
-    }
+    if (this.runPos + n > this.run.length) this.newRun(Math.max(Math.min(this.run.length * 2, MAX_RUN_SIZE), n));
     const at = this.runPos;
     this.runPos += n;
     this.total += n;
     return at;
+  }
+
+  /** Ends the current run and starts one of `size` bytes. */
+  private newRun(size: number): void {
+    this.flushRun();
+    this.run = Buffer.allocUnsafe(size);
+    this.runStart = 0;
+    this.runPos = 0;
   }
 
   private flushRun(): void {
@@ -96,12 +99,7 @@ export class XdrWriter {
    * entries) allocates once instead of once per doubling.
    */
   room(n: number): this {
-    if (this.runPos + n > this.run.length) {
-      this.flushRun();
-      this.run = Buffer.allocUnsafe(n);
-      this.runStart = 0;
-      this.runPos = 0;
-    }
+    if (this.runPos + n > this.run.length) this.newRun(n);
     return this;
   }
 
