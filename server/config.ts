@@ -129,6 +129,8 @@ export const ConfigSchema = z.strictObject({
       maxEntries: z.number().int().min(0).default(ENTRY_CACHE_DEFAULT_LIMITS.maxEntries),
       /** A kept entry older than this is stat'ed again, whatever inotify said. */
       maxAgeMs: positive.max(3_600_000).default(ENTRY_CACHE_DEFAULT_LIMITS.maxAgeMs),
+      /** Bytes of READDIRPLUS pages made of kept entries, copied whole into the next listing's replies (0: none). */
+      maxRunBytes: z.number().int().min(0).default(ENTRY_CACHE_DEFAULT_LIMITS.maxRunBytes),
     })
     .prefault({}),
   pageCache: z

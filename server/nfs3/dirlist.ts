@@ -50,8 +50,9 @@ export function cookieOf(name: string): bigint {
 
 /**
  * One entry of a page ('.' is the directory, '..' its parent): what READDIR reports of it, and the
- * whole entryplus3 READDIRPLUS reports, in its XDR form. Encoded once: a kept entry (see
- * readAnchoredPage) is copied into each reply as it is, and shared between calls, so never changed.
+ * whole entryplus3 READDIRPLUS reports, in its XDR form as an element of the list (entryplus3Xdr).
+ * Encoded once: a kept entry (see readAnchoredPage) is copied into each reply as it is, and shared
+ * between calls, so never changed.
  */
 export interface DirPageEntry {
   readonly name: string;
@@ -60,10 +61,28 @@ export interface DirPageEntry {
   readonly xdr: Buffer;
 }
 
+/**
+ * The entries of a READDIRPLUS page after '..', as one buffer, kept while its directory and every
+ * one of them stay unchanged: the next listing with the same cookie and room copies it whole.
+ */
+export interface DirPageRun {
+  readonly xdr: Buffer;
+  readonly eof: boolean;
+  /** The names it was made from: kept no longer than they are (another object once the directory changed). */
+  readonly names: unknown;
+}
+
 /** What a listing reads through: the file system, and the entries kept between listings (the NfsContext). */
 export interface Listing {
   vfs: Vfs;
-  entries: EntryCache<DirPageEntry>;
+  entries: EntryCache<DirPageEntry, DirPageRun>;
+}
+
+/** A page: its entries, then (READDIRPLUS) a run of entries kept from an earlier listing. */
+export interface DirPage {
+  entries: DirPageEntry[];
+  run?: Buffer;
+  eof: boolean;
 }
 
 /** fileid + name + cookie: what READDIRPLUS's `dircount` counts. */
@@ -74,7 +93,7 @@ export function dirInfoSize(name: string): number {
 /** The listing's form of node `n` under `name`. */
 function entryOf(n: VNode, name: string, cookie: bigint): DirPageEntry {
   const fileid = fileidOf(n.exp, n.st.dev, n.st.ino);
-  const size = dirInfoSize(name) + 4 + FATTR3_SIZE + 4 + 4 + n.fh.length;
+  const size = 4 + dirInfoSize(name) + 4 + FATTR3_SIZE + 4 + 4 + n.fh.length;
   return { name, cookie, fileid, xdr: entryplus3Xdr({ fileid, name, cookie, name_attributes: fattr3FromStats(n.st, n.exp), name_handle: n.fh }, size) };
 }
 
@@ -88,13 +107,12 @@ export function xdrStringSize(name: string): number {
  * candidate with the entry and answers whether it fits in the reply (and accounts for it when so).
  * Never splits entries whose cookies collide across two pages. NFS3ERR_TOOSMALL when not even one
  * entry fits and some remain.
+ *
+ * With `room` (READDIRPLUS: what is left of the reply, as `take` counts it), the entries after '..'
+ * may come as a run kept from an earlier listing that started at the same place with the same room,
+ * and such a run is kept when every entry of it is.
  */
-export async function readDirPage(
-  dir: VNode,
-  cookie: bigint,
-  ctx: Listing,
-  take: (e: DirPageEntry) => boolean,
-): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
+export async function readDirPage(dir: VNode, cookie: bigint, ctx: Listing, take: (e: DirPageEntry) => boolean, room?: () => string): Promise<DirPage> {
   if (!dir.st.isDirectory()) throw new NfsError(NFS3ERR_NOTDIR, { op: 'readdir', path: dir.rel });
   let a: Anchor;
   try {
@@ -102,7 +120,7 @@ export async function readDirPage(
   } catch (e) {
     throw toNfsError(e, { op: 'readdir', path: dir.rel });
   }
-  return using(a, (anchor) => readAnchoredPage(dir, anchor, cookie, ctx, take));
+  return using(a, (anchor) => readAnchoredPage(dir, anchor, cookie, ctx, take, room));
 }
 
 /** The directory's names in cookie order: kept from an earlier page if it has not changed since. */
@@ -151,8 +169,10 @@ async function readAnchoredPage(
   cookie: bigint,
   ctx: Listing,
   take: (e: DirPageEntry) => boolean,
-): Promise<{ entries: DirPageEntry[]; eof: boolean }> {
-  const { names, cookies } = await sortedNames(dir, a, ctx.vfs);
+  room: (() => string) | undefined,
+): Promise<DirPage> {
+  const sorted = await sortedNames(dir, a, ctx.vfs);
+  const { names, cookies } = sorted;
   // Taken before any entry below is stat'ed: what is kept was read at this time or later.
   const now = performance.now();
   const kept = ctx.entries.dir(dir.fh.toString('latin1'), a, now);
@@ -163,24 +183,52 @@ async function readAnchoredPage(
     entries.push(e);
     return true;
   };
-  const full = (c: bigint): { entries: DirPageEntry[]; eof: boolean } => {
-    // Entries sharing a cookie must travel together: the next page starts after that cookie.
-    while (entries.length > 0 && entries[entries.length - 1]!.cookie === c) entries.pop();
-    if (entries.length === 0) throw new NfsError(NFS3ERR_TOOSMALL, { op: 'readdir', path: dir.rel });
-    return { entries, eof: false };
-  };
-  if (cookie < COOKIE_DOT && !offer(entryOf(dir, '.', COOKIE_DOT))) return full(COOKIE_DOT);
-  if (cookie < COOKIE_DOTDOT && !offer(entryOf(ctx.vfs.parentAtSync(dir, a), '..', COOKIE_DOTDOT))) return full(COOKIE_DOTDOT);
-  for (let i = firstAfter(cookies, cookie); i < names.length; i++) {
-    const name = names[i]!;
-    const c = cookies[i]!;
-    if (!offer(kept?.get(name, now) ?? statEntry(dir, a, name, c, ctx.vfs, kept, now))) return full(c);
+  if (cookie < COOKIE_DOT && !offer(entryOf(dir, '.', COOKIE_DOT))) return full(dir, entries, COOKIE_DOT);
+  if (cookie < COOKIE_DOTDOT && !offer(entryOf(ctx.vfs.parentAtSync(dir, a), '..', COOKIE_DOTDOT))) return full(dir, entries, COOKIE_DOTDOT);
+  const from = firstAfter(cookies, cookie);
+  const runKey = room && kept ? `${from}/${room()}` : undefined;
+  if (runKey !== undefined) {
+    const run = kept!.run(runKey, now);
+    if (run?.names === sorted) return { entries, run: run.xdr, eof: run.eof };
   }
-  return { entries, eof: true };
+  const head = entries.length;
+  // The oldest kept entry of this page after '..', or NaN once one of them is not kept.
+  let oldest = now;
+  const page = ((): DirPage => {
+    for (let i = from; i < names.length; i++) {
+      const name = names[i]!;
+      const c = cookies[i]!;
+      const found = kept?.find(name, now);
+      let e: DirPageEntry | undefined;
+      if (found) {
+        e = found.value;
+        oldest = Math.min(oldest, found.at);
+      } else {
+        e = statEntry(dir, a, name, c, ctx.vfs, kept, now);
+        if (e && !kept?.find(name, now)) oldest = NaN;
+      }
+      if (!offer(e)) return full(dir, entries, c);
+    }
+    return { entries, eof: true };
+  })();
+  if (runKey !== undefined && !Number.isNaN(oldest) && page.entries.length > head) {
+    const run = page.entries.slice(head);
+    const xdr = Buffer.concat(run.map((e) => e.xdr));
+    kept!.keepRun(runKey, { xdr, eof: page.eof, names: sorted }, xdr.length, oldest);
+  }
+  return page;
+}
+
+/** The page when `take` refused the entry with cookie `c`. */
+function full(dir: VNode, entries: DirPageEntry[], c: bigint): DirPage {
+  // Entries sharing a cookie must travel together: the next page starts after that cookie.
+  while (entries.length > 0 && entries[entries.length - 1]!.cookie === c) entries.pop();
+  if (entries.length === 0) throw new NfsError(NFS3ERR_TOOSMALL, { op: 'readdir', path: dir.rel });
+  return { entries, eof: false };
 }
 
 /** Entry `name` from its lstat now (undefined if it is gone), kept for later listings when it may be. */
-function statEntry(dir: VNode, a: Anchor, name: string, cookie: bigint, vfs: Vfs, kept: DirEntries<DirPageEntry> | undefined, now: number): DirPageEntry | undefined {
+function statEntry(dir: VNode, a: Anchor, name: string, cookie: bigint, vfs: Vfs, kept: DirEntries<DirPageEntry, DirPageRun> | undefined, now: number): DirPageEntry | undefined {
   let n: VNode;
   try {
     n = vfs.entrySync(dir, a, name);

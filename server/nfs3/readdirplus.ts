@@ -34,18 +34,25 @@ export const readdirplus: NfsProcedure<READDIRPLUS3args, READDIRPLUS3resok<entry
     if (dir.st.isDirectory()) call.require(dir, ACCESS3_READ, 'readdirplus');
     let room = Math.min(a.maxcount, payloadLimit(call.ctx.limits.maxReaddir, call.rpc.transport)) - READDIR3RESOK_FIXED;
     let dirRoom = a.dircount;
-    const page = await readDirPage(dir, a.cookie, call.ctx, (e) => {
-      const size = 4 + e.xdr.length;
-      const info = dirInfoSize(e.name);
-      if (size > room || info > dirRoom) return false;
-      room -= size;
-      dirRoom -= info;
-      return true;
-    });
+    const page = await readDirPage(
+      dir,
+      a.cookie,
+      call.ctx,
+      (e) => {
+        const info = dirInfoSize(e.name);
+        if (e.xdr.length > room || info > dirRoom) return false;
+        room -= e.xdr.length;
+        dirRoom -= info;
+        return true;
+      },
+      () => `${room}/${dirRoom}`,
+    );
+    const entries = page.entries.map((e) => e.xdr);
+    if (page.run) entries.push(page.run);
     return {
       dir_attributes: fattr3FromStats(dir.st, dir.exp),
       cookieverf: a.cookieverf,
-      reply: { entries: page.entries.map((e) => e.xdr), eof: page.eof },
+      reply: { entries, eof: page.eof },
     };
   },
   resfail: async (a, err, call) => ({ dir_attributes: await call.attrsOf(a.dir, err.status) }),

@@ -478,15 +478,17 @@ export function decodeEntryplus3(r: XdrReader): entryplus3 {
 }
 
 /** entryplus3's XDR form: `encodeEntryplus3` of it, alone in one Buffer. */
+/** `e` as an element of a dirlistplus3's list: its "value follows" TRUE, then the entryplus3. */
 export function entryplus3Xdr(e: entryplus3, size: number): Buffer {
   const w = new XdrWriter(size);
+  w.bool(true);
   encodeEntryplus3(w, e);
   return w.toBuffer();
 }
 
 /**
- * Entries are decoded as entryplus3; the server may give them in their XDR form (entryplus3Xdr), as a
- * listing keeps them between calls (server/nfs3/dirlist.ts).
+ * Entries are decoded as entryplus3; the server may give some in their XDR form, as a listing keeps
+ * them between calls (server/nfs3/dirlist.ts): a buffer is one or more list elements (entryplus3Xdr).
  */
 export interface dirlistplus3<E = entryplus3> {
   entries: readonly E[];
@@ -495,12 +497,15 @@ export interface dirlistplus3<E = entryplus3> {
 
 export function encodeDirlistplus3(w: XdrWriter, l: dirlistplus3<entryplus3 | Buffer>): void {
   let encoded = 0;
-  for (const e of l.entries) if (Buffer.isBuffer(e)) encoded += 4 + e.length;
+  for (const e of l.entries) if (Buffer.isBuffer(e)) encoded += e.length;
   if (encoded > 0) w.room(encoded + 8);
   for (const e of l.entries) {
-    w.bool(true);
-    if (Buffer.isBuffer(e)) w.encoded(e);
-    else encodeEntryplus3(w, e);
+    if (Buffer.isBuffer(e)) {
+      w.encoded(e);
+    } else {
+      w.bool(true);
+      encodeEntryplus3(w, e);
+    }
   }
   w.bool(false).bool(l.eof);
 }

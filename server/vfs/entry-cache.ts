@@ -30,15 +30,18 @@ export interface EntryCacheLimits {
   maxEntries: number;
   /** A kept entry older than this is made again. */
   maxAgeMs: number;
+  /** Bytes of runs (pages made of kept entries) kept over all directories (0: none kept). */
+  maxRunBytes: number;
 }
 
 export interface EntryCacheStats {
   entries: number;
   directories: number;
   unwatchable: number;
+  runBytes: number;
 }
 
-export const ENTRY_CACHE_DEFAULT_LIMITS: Readonly<EntryCacheLimits> = { maxEntries: 32_768, maxAgeMs: 60_000 };
+export const ENTRY_CACHE_DEFAULT_LIMITS: Readonly<EntryCacheLimits> = { maxEntries: 32_768, maxAgeMs: 60_000, maxRunBytes: 8 << 20 };
 
 /**
  * Whether an entry with these attributes may be kept: not a directory, and one name only. inotify
@@ -56,36 +59,89 @@ interface Kept<V> {
   at: number;
 }
 
-/** One watched directory's kept entries. */
-export class DirEntries<V> {
+/** A run of consecutive kept entries, as the caller made it of them (a READDIRPLUS page). */
+interface KeptRun<R> {
+  value: R;
+  bytes: number;
+  /** When its oldest entry was made. */
+  at: number;
+}
+
+/**
+ * One watched directory's kept entries, and runs made of them. A run holds no reference to its
+ * entries: any change to any entry (or a name added) drops every run of the directory.
+ */
+export class DirEntries<V, R = never> {
   readonly entries = new Map<string, Kept<V>>();
+  private readonly runs = new Map<string, KeptRun<R>>();
   /** performance.now() of its last use. */
   used = 0;
   /** No longer in the cache (evicted, or its watch failed): nothing more is kept here. */
   dropped = false;
 
   constructor(
-    private readonly cache: EntryCache<V>,
+    private readonly cache: EntryCache<V, R>,
     readonly watcher: FSWatcher,
   ) {}
 
   /** The value kept for `name`, if it is younger than maxAgeMs at `now` (performance.now()). */
   get(name: string, now: number): V | undefined {
-    const k = this.entries.get(name);
-    return k && now - k.at <= this.cache.limits.maxAgeMs ? k.value : undefined;
+    return this.find(name, now)?.value;
   }
 
-  /** Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or later. */
-  set(name: string, object: string, value: V, now: number): void {
+  /** As get, with when the value was made. */
+  find(name: string, now: number): { value: V; at: number } | undefined {
+    const k = this.entries.get(name);
+    return k && now - k.at <= this.cache.limits.maxAgeMs ? k : undefined;
+  }
+
+  /**
+   * Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or
+   * later; false when it cannot be kept.
+   */
+  set(name: string, object: string, value: V, now: number): boolean {
     // A directory larger than the whole cache keeps what fits, rather than evicting itself.
-    if (this.dropped || (this.entries.size >= this.cache.limits.maxEntries && !this.entries.has(name))) return;
-    this.forget(name);
+    const had = this.entries.has(name);
+    if (this.dropped || (this.entries.size >= this.cache.limits.maxEntries && !had)) return false;
+    // A name kept for the first time is in no run yet: the runs stand.
+    if (had) this.forget(name);
     this.entries.set(name, { value, object, at: now });
     this.cache.placed(object, this, name, 1);
+    return true;
+  }
+
+  /** The run kept under `key`, if its oldest entry is younger than maxAgeMs at `now`. */
+  run(key: string, now: number): R | undefined {
+    const r = this.runs.get(key);
+    return r && now - r.at <= this.cache.limits.maxAgeMs ? r.value : undefined;
+  }
+
+  /**
+   * Keeps `value`, `bytes` long, made only of entries kept here now, the oldest made at `at`. The
+   * caller makes sure of that: a run kept beside an entry that is not would outlive its changes.
+   */
+  keepRun(key: string, value: R, bytes: number, at: number): void {
+    if (this.dropped || !this.cache.roomForRun(this, bytes)) return;
+    this.dropRun(key);
+    this.runs.set(key, { value, bytes, at });
+  }
+
+  /** Forgets every run. */
+  dropRuns(): void {
+    for (const k of [...this.runs.keys()]) this.dropRun(k);
+  }
+
+  private dropRun(key: string): void {
+    const r = this.runs.get(key);
+    if (!r) return;
+    this.runs.delete(key);
+    this.cache.ranRun(-r.bytes);
   }
 
   /** Forgets `name` (an inotify event on it, a change through the server) or, without a name, every entry. */
   forget(name: string | null): void {
+    // Whatever changed may be in, or belong in, any run.
+    if (this.runs.size > 0) this.dropRuns();
     if (name === null) {
       for (const [n, k] of this.entries) this.cache.placed(k.object, this, n, -1);
       this.entries.clear();
@@ -98,13 +154,15 @@ export class DirEntries<V> {
   }
 }
 
-export class EntryCache<V> {
+export class EntryCache<V, R = never> {
   /** Directory key (its handle, latin1) → its entries, least recently used first. */
-  private readonly dirs = new Map<string, DirEntries<V>>();
+  private readonly dirs = new Map<string, DirEntries<V, R>>();
   /** Object key → where its one kept entry is (a kept entry's object has one name: `keepable`). */
-  private readonly objects = new Map<string, { dir: DirEntries<V>; name: string }>();
+  private readonly objects = new Map<string, { dir: DirEntries<V, R>; name: string }>();
   /** Directories that could not be watched (inotify limits): listed without kept entries. */
   unwatchable = 0;
+  /** Bytes of runs kept over all directories. */
+  private runBytes = 0;
 
   private readonly sweeper: NodeJS.Timeout | undefined;
 
@@ -119,7 +177,7 @@ export class EntryCache<V> {
 
   /** For /metrics: entries and watched directories now, directories that could not be watched so far. */
   stats(): EntryCacheStats {
-    return { entries: this.objects.size, directories: this.dirs.size, unwatchable: this.unwatchable };
+    return { entries: this.objects.size, directories: this.dirs.size, unwatchable: this.unwatchable, runBytes: this.runBytes };
   }
 
   /**
@@ -135,7 +193,7 @@ export class EntryCache<V> {
    * The kept entries of the directory `key`, watched through its anchor `a` from its first use;
    * undefined when nothing may be kept (disabled, or the directory cannot be watched).
    */
-  dir(key: string, a: Anchor, now: number): DirEntries<V> | undefined {
+  dir(key: string, a: Anchor, now: number): DirEntries<V, R> | undefined {
     if (this.limits.maxEntries === 0) return undefined;
     let d = this.dirs.get(key);
     if (d) {
@@ -149,7 +207,7 @@ export class EntryCache<V> {
     return d;
   }
 
-  private watched(key: string, a: Anchor): DirEntries<V> | undefined {
+  private watched(key: string, a: Anchor): DirEntries<V, R> | undefined {
     let w: FSWatcher;
     try {
       // The anchor's /proc name: inotify watches the open directory itself, whatever its path is now.
@@ -158,7 +216,7 @@ export class EntryCache<V> {
       this.unwatchable++;
       return undefined;
     }
-    const d = new DirEntries<V>(this, w);
+    const d = new DirEntries<V, R>(this, w);
     w.on('change', (_event, name) => d.forget(typeof name === 'string' ? name : null));
     w.on('error', () => this.drop(key));
     return d;
@@ -168,7 +226,7 @@ export class EntryCache<V> {
    * Accounts for object `object`'s entry `name` of `dir` kept (+1) or forgotten (-1), and drops the
    * least recently used directories above the limit.
    */
-  placed(object: string, dir: DirEntries<V>, name: string, n: 1 | -1): void {
+  placed(object: string, dir: DirEntries<V, R>, name: string, n: 1 | -1): void {
     if (n === -1) {
       const at = this.objects.get(object);
       if (at?.dir === dir && at.name === name) this.objects.delete(object);
@@ -180,6 +238,26 @@ export class EntryCache<V> {
       if (this.objects.size <= this.limits.maxEntries) break;
       this.drop(k);
     }
+  }
+
+  /**
+   * Makes room for a run of `bytes` in `dir` by dropping the runs of the least recently used
+   * directories; false when the run could never fit (it is then not kept). Accounts for it when true.
+   */
+  roomForRun(dir: DirEntries<V, R>, bytes: number): boolean {
+    if (bytes > this.limits.maxRunBytes) return false;
+    for (const d of this.dirs.values()) {
+      if (this.runBytes + bytes <= this.limits.maxRunBytes) break;
+      if (d !== dir) d.dropRuns();
+    }
+    if (this.runBytes + bytes > this.limits.maxRunBytes) dir.dropRuns();
+    this.runBytes += bytes;
+    return true;
+  }
+
+  /** Accounts for a run dropped (negative `bytes`). */
+  ranRun(bytes: number): void {
+    this.runBytes += bytes;
   }
 
   /** Forgets directory `key` and stops watching it. */

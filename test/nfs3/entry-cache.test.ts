@@ -99,12 +99,14 @@ describe('READDIRPLUS with kept entries', () => {
   it('counts what it keeps and watches for /metrics', async () => {
     await listing();
     const s = fx.ctx.entries.stats();
-    expect(s).toEqual({ entries: fx.ctx.entries.entries, directories: 1, unwatchable: 0 });
-    const text = entryCacheExposition({ maxEntries: 32_768, maxAgeMs: 60_000 }, s);
+    // d holds a directory and a hard-linked file: its page cannot be kept whole.
+    expect(s).toEqual({ entries: fx.ctx.entries.entries, directories: 1, unwatchable: 0, runBytes: 0 });
+    const text = entryCacheExposition({ maxEntries: 32_768, maxAgeMs: 60_000, maxRunBytes: 1 << 20 }, s);
     expect(text).toContain(`pagelife_entry_cache_entries ${s.entries}\n`);
     expect(text).toContain('pagelife_entry_cache_max_entries 32768\n');
     expect(text).toContain('pagelife_entry_cache_directories 1\n');
     expect(text).toContain('pagelife_entry_cache_unwatchable_total 0\n');
+    expect(text).toContain('pagelife_entry_cache_run_bytes 0\n');
   });
 
   it('keeps nothing when disabled', async () => {
@@ -113,6 +115,83 @@ describe('READDIRPLUS with kept entries', () => {
       await writeFile(off.hostPath('f'), 'x');
       await off.readdirplus(await off.rootFh(), 0n, 65536, 65536);
       expect(off.ctx.entries.entries).toBe(0);
+    } finally {
+      await off.close();
+    }
+  });
+});
+
+describe('READDIRPLUS pages kept whole', () => {
+  let plain: Buffer;
+  const names = Array.from({ length: 40 }, (_, i) => `file-${String(i).padStart(2, '0')}`);
+
+  beforeAll(async () => {
+    await mkdir(fx.hostPath('plain'));
+    await Promise.all(names.map((n) => writeFile(fx.hostPath('plain', n), 'x')));
+    plain = await fx.walk('plain');
+  });
+
+  /** The whole directory in pages of at most `maxcount` bytes: [page sizes, name → attributes]. */
+  async function pages(maxcount = 1024) {
+    const sizes: number[] = [];
+    const all = new Map<string, Awaited<ReturnType<typeof fx.readdirplus>>['entries'][number]>();
+    for (let cookie = 0n, eof = false; !eof; ) {
+      const r = await fx.readdirplus(plain, cookie, 65536, maxcount);
+      expect(r.status).toBe(NFS3_OK);
+      sizes.push(r.entries.length);
+      for (const e of r.entries) all.set(e.name, e);
+      cookie = r.entries[r.entries.length - 1]!.cookie;
+      eof = r.eof;
+    }
+    return { sizes, all };
+  }
+
+  const runBytes = () => fx.ctx.entries.stats().runBytes;
+
+  it('lists the same pages from kept runs as from the entries they were made of', async () => {
+    const first = await pages();
+    expect(first.sizes.length).toBeGreaterThan(2);
+    expect([...first.all.keys()].filter((n) => n !== '.' && n !== '..').sort()).toEqual(names);
+    const kept = runBytes();
+    expect(kept).toBeGreaterThan(0);
+    const again = await pages();
+    expect(again.sizes).toEqual(first.sizes);
+    for (const n of names) expect(again.all.get(n), n).toEqual(first.all.get(n));
+    expect(runBytes()).toBe(kept);
+    // Another room makes other pages, kept beside the first ones.
+    const wider = await pages(2048);
+    expect(wider.sizes.length).toBeLessThan(first.sizes.length);
+    expect(runBytes()).toBeGreaterThan(kept);
+  });
+
+  it('drops the runs of a directory when one of its files is changed through the server', async () => {
+    await pages();
+    const fh = (await fx.lookup(plain, 'file-07')).fh!;
+    const { status } = await fx.call(NFSPROC3.WRITE, (w) => w.opaque(fh).uint64(0).uint32(3).uint32(2).opaque(Buffer.from('abc')));
+    expect(status).toBe(NFS3_OK);
+    expect(runBytes()).toBe(0);
+    expect((await pages()).all.get('file-07')!.attrs!.size).toBe(3n);
+  });
+
+  it('lists a name added behind the server once inotify has told, and a name added through it at once', async () => {
+    await pages();
+    await writeFile(fx.hostPath('plain', 'zz-host'), 'x');
+    const until = Date.now() + 5000;
+    while (!(await pages()).all.has('zz-host') && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect((await pages()).all.has('zz-host')).toBe(true);
+    await pages();
+    const { status } = await fx.call(NFSPROC3.CREATE, (w) => (encodeDiropargs3(w, { dir: plain, name: 'zz-nfs' }), w.uint32(GUARDED), encodeSattr3(w, EMPTY_SATTR3)));
+    expect(status).toBe(NFS3_OK);
+    expect((await pages()).all.has('zz-nfs')).toBe(true);
+  });
+
+  it('keeps no run when maxRunBytes is 0', async () => {
+    const off = await makeFixture({ entryCache: { maxRunBytes: 0 } });
+    try {
+      await Promise.all(names.map((n) => writeFile(off.hostPath(n), 'x')));
+      for (let i = 0; i < 2; i++) expect((await off.readdirplus(await off.rootFh(), 0n, 65536, 65536)).eof).toBe(true);
+      expect(off.ctx.entries.entries).toBe(names.length);
+      expect(off.ctx.entries.stats().runBytes).toBe(0);
     } finally {
       await off.close();
     }

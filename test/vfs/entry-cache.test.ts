@@ -24,7 +24,7 @@ async function eventually(ok: () => boolean): Promise<boolean> {
 
 describe('EntryCache', () => {
   it('answers a kept value until it is older than maxAgeMs', () => {
-    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100 });
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100, maxRunBytes: 0 });
     const { anchor } = dirWith('age', ['f']);
     const d = c.dir('age', anchor, 1000)!;
     d.set('f', 'obj-f', 'v', 1000);
@@ -35,7 +35,7 @@ describe('EntryCache', () => {
   });
 
   it('drops the entry of an object changed through the server, or every entry of a changed directory', () => {
-    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 60_000 });
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 60_000, maxRunBytes: 0 });
     const one = dirWith('changed-one', ['f', 'g']);
     const two = dirWith('changed-two', ['h']);
     const d1 = c.dir('dir-one', one.anchor, 0)!;
@@ -59,7 +59,7 @@ describe('EntryCache', () => {
   });
 
   it('forgets an entry the kernel reports changed, and only that one', async () => {
-    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 60_000 });
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 60_000, maxRunBytes: 0 });
     const { anchor, at } = dirWith('watched', ['f', 'g']);
     const d = c.dir('watched', anchor, 0)!;
     d.set('f', 'obj-f', 'v', 0);
@@ -73,7 +73,7 @@ describe('EntryCache', () => {
   });
 
   it('keeps at most maxEntries, dropping the least recently used directory and its watch', async () => {
-    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000 });
+    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000, maxRunBytes: 0 });
     const one = dirWith('one', ['a', 'b']);
     const two = dirWith('two', ['a', 'b']);
     const d1 = c.dir('one', one.anchor, 0)!;
@@ -95,7 +95,7 @@ describe('EntryCache', () => {
   });
 
   it('keeps what fits of a directory larger than maxEntries, without evicting it', () => {
-    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000 });
+    const c = new EntryCache<string>({ maxEntries: 3, maxAgeMs: 60_000, maxRunBytes: 0 });
     const big = dirWith('big', ['a', 'b', 'c', 'd', 'e']);
     const d = c.dir('big', big.anchor, 0)!;
     for (const n of ['a', 'b', 'c', 'd', 'e']) d.set(n, `obj-${n}`, n, 0);
@@ -108,7 +108,7 @@ describe('EntryCache', () => {
   });
 
   it('sweeps directories unused for maxAgeMs', () => {
-    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100 });
+    const c = new EntryCache<string>({ maxEntries: 10, maxAgeMs: 100, maxRunBytes: 0 });
     const old = dirWith('old', ['a']);
     const recent = dirWith('recent', ['a']);
     c.dir('old', old.anchor, 0)!.set('a', 'obj-old', 'v', 0);
@@ -121,8 +121,55 @@ describe('EntryCache', () => {
     recent.anchor.close();
   });
 
+  it('answers a run until its oldest entry is older than maxAgeMs, and drops it with any change in its directory', async () => {
+    const c = new EntryCache<string, string>({ maxEntries: 10, maxAgeMs: 100, maxRunBytes: 1000 });
+    const { anchor, at } = dirWith('runs', ['f', 'g', 'h']);
+    const d = c.dir('runs', anchor, 0)!;
+    d.set('f', 'obj-f', 'v', 0);
+    d.set('g', 'obj-g', 'v', 50);
+    d.keepRun('k', 'f+g', 10, 0);
+    // Keeping another name does not touch it; keeping again a name it may hold drops it.
+    d.set('h', 'obj-h', 'v', 50);
+    expect([d.run('k', 100), d.run('k', 101)]).toEqual(['f+g', undefined]);
+    d.keepRun('k', 'f+g', 10, 0);
+    d.set('f', 'obj-f', 'v2', 60);
+    expect([d.run('k', 60), c.stats().runBytes]).toEqual([undefined, 0]);
+    // A change the kernel reports, even to a name never kept (one that may now belong in the run).
+    d.keepRun('k', 'g+h', 10, 50);
+    writeFileSync(at('new'), 'x');
+    expect(await eventually(() => d.run('k', 60) === undefined)).toBe(true);
+    d.keepRun('k', 'g+h', 10, 50);
+    c.changed('obj-h');
+    expect([d.run('k', 60), c.stats().runBytes]).toEqual([undefined, 0]);
+    c.close();
+    anchor.close();
+  });
+
+  it('keeps at most maxRunBytes of runs, dropping those of the least recently used directories first', () => {
+    const c = new EntryCache<string, string>({ maxEntries: 10, maxAgeMs: 60_000, maxRunBytes: 100 });
+    const one = dirWith('runs-one', ['a']);
+    const two = dirWith('runs-two', ['a']);
+    const d1 = c.dir('one', one.anchor, 0)!;
+    d1.keepRun('x', 'one-x', 40, 0);
+    d1.keepRun('y', 'one-y', 40, 0);
+    const d2 = c.dir('two', two.anchor, 0)!;
+    d2.keepRun('x', 'two-x', 40, 0);
+    expect([d1.run('x', 0), d1.run('y', 0), d2.run('x', 0), c.stats().runBytes]).toEqual([undefined, undefined, 'two-x', 40]);
+    d2.keepRun('y', 'two-y', 60, 0);
+    expect([d2.run('x', 0), d2.run('y', 0), c.stats().runBytes]).toEqual(['two-x', 'two-y', 100]);
+    // Beyond what the other directories free, it drops its own; larger than the limit, it is not kept.
+    d2.keepRun('z', 'two-z', 30, 0);
+    expect([d2.run('x', 0), d2.run('z', 0), c.stats().runBytes]).toEqual([undefined, 'two-z', 30]);
+    d2.keepRun('big', 'two-big', 101, 0);
+    expect([d2.run('big', 0), d2.run('z', 0), c.stats().runBytes]).toEqual([undefined, 'two-z', 30]);
+    c.close();
+    expect(c.stats().runBytes).toBe(0);
+    one.anchor.close();
+    two.anchor.close();
+  });
+
   it('keeps nothing with maxEntries 0', () => {
-    const c = new EntryCache<string>({ maxEntries: 0, maxAgeMs: 100 });
+    const c = new EntryCache<string>({ maxEntries: 0, maxAgeMs: 100, maxRunBytes: 0 });
     const { anchor } = dirWith('off', ['a']);
     expect(c.dir('off', anchor, 0)).toBeUndefined();
     c.close();
