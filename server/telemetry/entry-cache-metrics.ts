@@ -1,5 +1,4 @@
 import type { Config } from '../config.ts';
-import type { EntryCacheStats } from '../vfs/entry-cache.ts';
 import { Exposition } from './exposition.ts';
 
 /**
@@ -7,7 +6,7 @@ import { Exposition } from './exposition.ts';
  * beside its use, the directories watched, and those inotify refused (their listings stat every
  * entry: fs.inotify.max_user_watches may be too low).
  */
-export function entryCacheExposition(limits: Config['entryCache'], s: EntryCacheStats): string {
+export function entryCacheExposition(limits: Config['entryCache'], s: { entries: number; directories: number; unwatchable: number; runBytes: number }): string {
   return new Exposition()
     .gauge('pagelife_entry_cache_entries', 'Directory entries kept between listings (config entryCache.maxEntries bounds them).', [{ value: s.entries }])
     .gauge('pagelife_entry_cache_max_entries', 'Configured entryCache.maxEntries.', [{ value: limits.maxEntries }])
