@@ -19,7 +19,7 @@ import { readdir } from 'node:fs/promises';
 import { using, type Anchor } from '../vfs/anchor.ts';
 import { keepable, type DirEntries, type EntryCache } from '../vfs/entry-cache.ts';
 import type { Vfs, VNode } from '../vfs/vfs.ts';
-import { FATTR3_SIZE, fattr3FromStats, fileidOf } from './attr.ts';
+import { fattr3FromStats, fileidOf } from './attr.ts';
 import { NFS3ERR_NOTDIR, NFS3ERR_TOOSMALL } from './constants.ts';
 import { NfsError, toNfsError } from './errors.ts';
 import { entryplus3Xdr } from './results.ts';
@@ -93,8 +93,7 @@ export function dirInfoSize(name: string): number {
 /** The listing's form of node `n` under `name`. */
 function entryOf(n: VNode, name: string, cookie: bigint): DirPageEntry {
   const fileid = fileidOf(n.exp, n.st.dev, n.st.ino);
-  const size = 4 + dirInfoSize(name) + 4 + FATTR3_SIZE + 4 + 4 + n.fh.length;
-  return { name, cookie, fileid, xdr: entryplus3Xdr({ fileid, name, cookie, name_attributes: fattr3FromStats(n.st, n.exp), name_handle: n.fh }, size) };
+  return { name, cookie, fileid, xdr: entryplus3Xdr({ fileid, name, cookie, name_attributes: fattr3FromStats(n.st, n.exp), name_handle: n.fh }) };
 }
 
 /** Padded size of an XDR string of `name`. */

@@ -18,6 +18,7 @@ import {
   encodeNfstime3,
   encodePostOpAttr,
   encodeWccData,
+  FATTR3_SIZE,
   type fattr3,
   type nfstime3,
   type post_op_attr,
@@ -479,8 +480,12 @@ export function decodeEntryplus3(r: XdrReader): entryplus3 {
 
 /** entryplus3's XDR form: `encodeEntryplus3` of it, alone in one Buffer. */
 /** `e` as an element of a dirlistplus3's list: its "value follows" TRUE, then the entryplus3. */
-export function entryplus3Xdr(e: entryplus3, size: number): Buffer {
-  const w = new XdrWriter(size);
+export function entryplus3Xdr(e: entryplus3): Buffer {
+  const pad4 = (n: number): number => (n + 3) & ~3;
+  const attrs = 4 + (e.name_attributes ? FATTR3_SIZE : 0);
+  const handle = 4 + (e.name_handle ? 4 + pad4(e.name_handle.length) : 0);
+  // Sized exactly, so that the element is encoded into one buffer.
+  const w = new XdrWriter(4 + 8 + 4 + pad4(Buffer.byteLength(e.name)) + 8 + attrs + handle);
   w.bool(true);
   encodeEntryplus3(w, e);
   return w.toBuffer();

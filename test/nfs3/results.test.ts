@@ -9,7 +9,9 @@ import {
   decodeNfs3Res,
   encodeNfs3Res,
   encodeREAD3resok,
+  entryplus3Xdr,
   NFS3_RESULTS,
+  READDIRPLUS3resServer,
   type diropres3fail,
   type diropres3ok,
   type Nfs3Res,
@@ -188,6 +190,23 @@ describe('NFSv3 results (RFC 1813 §3.3)', () => {
     const buf = Buffer.concat(chunks);
     expect(buf.length).toBe(4 + 4 + 4 + 4 + 16);
     expect(buf.subarray(-1)).toEqual(Buffer.alloc(1));
+  });
+
+  it('READDIRPLUS as the server gives it: entries in their XDR form, one by one or as a kept run, decode as entries', () => {
+    const entry = fc.record({ fileid: u64, name, cookie: u64, name_attributes: postOp, name_handle: opt(fh) });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 4 }), fc.array(entry, { maxLength: 4 }), fc.array(entry, { maxLength: 4 }), fc.boolean(), (plain, elements, run, eof) => {
+        const xdrs = elements.map((e) => entryplus3Xdr(e));
+        const kept = run.length > 0 ? [Buffer.concat(run.map((e) => entryplus3Xdr(e)))] : [];
+        const res = { status: NFS3_OK, resok: { dir_attributes: undefined, cookieverf: Buffer.alloc(8), reply: { entries: [...plain, ...xdrs, ...kept], eof } } } as const;
+        const buf = encode(READDIRPLUS3resServer as Nfs3ResultCodec<unknown, unknown>, res);
+        const r = new XdrReader(buf);
+        const back = decodeNfs3Res(r, NFS3_RESULTS.READDIRPLUS);
+        expect(r.remaining).toBe(0);
+        expect(back).toEqual({ ...res, resok: { ...res.resok, reply: { entries: [...plain, ...elements, ...run], eof } } });
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('refuses a status that is not an nfsstat3', () => {
