@@ -32,6 +32,30 @@ describe('PageIndex', () => {
     );
   });
 
+  it('keeps what a node held when a higher slot lengthens it, and forgets a node once its last page goes', () => {
+    const index = new PageIndex();
+    for (const node of [0, 5]) {
+      const base = node * INDEX_NODE_SLOTS;
+      index.set(base + 2, 10 + node);
+      index.set(base + 9, 20 + node); // past the shortest node
+      index.set(base + 63, 30 + node); // the last slot
+      expect([index.get(base + 2), index.get(base + 9), index.get(base + 63), index.get(base + 3)]).toEqual([10 + node, 20 + node, 30 + node, -1]);
+    }
+    expect(index.size).toBe(6);
+    expect(index.get(2 * INDEX_NODE_SLOTS)).toBe(-1);
+    for (const node of [0, 5]) {
+      const base = node * INDEX_NODE_SLOTS;
+      expect(index.deleteIf(base + 63, 30 + node)).toBe(true);
+      expect(index.deleteIf(base + 2, 10 + node)).toBe(true);
+      expect(index.get(base + 9)).toBe(20 + node);
+      expect(index.deleteIf(base + 9, 20 + node)).toBe(true);
+    }
+    expect(index.size).toBe(0);
+    expect(index.pfns()).toEqual([]);
+    index.set(5 * INDEX_NODE_SLOTS + 1, 7);
+    expect(index.pfns()).toEqual([7]);
+  });
+
   it('a delete guarded by another pfn leaves the slot (the frame there replaced the one being dropped)', () => {
     const index = new PageIndex();
     index.set(70, 3);
