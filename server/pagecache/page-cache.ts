@@ -23,6 +23,7 @@
  */
 import type { EventSink } from '../../netstack/events.ts';
 import { PAGE_SIZE } from '../../netstack/page.ts';
+import { PageIndex } from './page-index.ts';
 
 /** One page: a cache frame is what sendpage lends the netstack as a page, so one size for both. */
 export { PAGE_SIZE };
@@ -92,7 +93,8 @@ interface Readahead {
 
 interface FileEntry {
   version: string;
-  frames: Map<number, PageFrame>;
+  /** Which frame holds each cached page of the file. */
+  pages: PageIndex;
   ra: Readahead;
 }
 
@@ -235,8 +237,9 @@ export class PageCache {
     let run: PageFrame[] = [];
     try {
       for (let index = first; index <= last; index++) {
-        const cached = entry.frames.get(index);
-        if (cached) {
+        const pfn = entry.pages.get(index);
+        if (pfn >= 0) {
+          const cached = this.frames[pfn]!;
           if (run.length > 0) {
             fills.push(this.fillRun(src, run));
             run = [];
@@ -274,7 +277,7 @@ export class PageCache {
     frame.file = key;
     frame.index = index;
     frame.valid = 0;
-    entry.frames.set(index, frame);
+    entry.pages.set(index, frame.pfn);
     return frame;
   }
 
@@ -304,7 +307,7 @@ export class PageCache {
     };
     try {
       for (let index = Math.max(last + 1, ra.aheadTo + 1); index <= to; index++) {
-        if (entry.frames.has(index)) {
+        if (entry.pages.has(index)) {
           // Cached already: ahead as much as a page read ahead, so the next request does not look again.
           ra.aheadTo = index;
           start();
@@ -414,7 +417,8 @@ export class PageCache {
     const end = position + data.length;
     // Division, not >>: offsets past 2 GiB do not fit the 32-bit shift.
     for (let index = Math.floor(position / PAGE_SIZE); index <= Math.floor((end - 1) / PAGE_SIZE) && data.length > 0; index++) {
-      let frame = entry.frames.get(index);
+      const pfn = entry.pages.get(index);
+      let frame = pfn < 0 ? undefined : this.frames[pfn]!;
       if (!frame || frame.filling) {
         // A page being filled may read the old or new bytes: drop it rather than guess.
         if (frame) this.detach(frame);
@@ -441,8 +445,8 @@ export class PageCache {
       const entry = this.files.get(key);
       let busy: PageFrame | undefined;
       for (let i = first; entry && i <= last && !busy; i++) {
-        const f = entry.frames.get(i);
-        if (f && f.pins > 0) busy = f;
+        const pfn = entry.pages.get(i);
+        if (pfn >= 0 && this.frames[pfn]!.pins > 0) busy = this.frames[pfn];
       }
       if (!busy) return;
       const frame = busy;
@@ -464,14 +468,14 @@ export class PageCache {
   markClean(key: string): void {
     const entry = this.files.get(key);
     if (!entry) return;
-    for (const f of entry.frames.values()) f.dirty = false;
+    for (const pfn of entry.pages.pfns()) this.frames[pfn]!.dirty = false;
   }
 
   /** Drops a file's pages (removed, truncated, or changed behind the server's back). */
   invalidate(key: string): void {
     const entry = this.files.get(key);
     if (!entry) return;
-    for (const f of [...entry.frames.values()]) this.detach(f);
+    for (const pfn of entry.pages.pfns()) this.detach(this.frames[pfn]!);
     this.files.delete(key);
   }
 
@@ -487,7 +491,7 @@ export class PageCache {
       entry = undefined;
     }
     if (!entry) {
-      entry = { version: src.version, frames: new Map(), ra: { next: -1, window: 0, aheadTo: -1 } };
+      entry = { version: src.version, pages: new PageIndex(), ra: { next: -1, window: 0, aheadTo: -1 } };
       this.files.set(src.key, entry);
     }
     return entry;
@@ -500,7 +504,7 @@ export class PageCache {
     fresh.index = old.index;
     fresh.valid = old.valid;
     fresh.dirty = old.dirty;
-    entry.frames.set(old.index, fresh);
+    entry.pages.set(old.index, fresh.pfn);
     this.lru.add(fresh.pfn);
     old.cow = true;
     old.file = null;
@@ -513,7 +517,7 @@ export class PageCache {
   private detach(frame: PageFrame): void {
     if (frame.file !== null) {
       const entry = this.files.get(frame.file);
-      if (entry?.frames.get(frame.index) === frame) entry.frames.delete(frame.index);
+      entry?.pages.deleteIf(frame.index, frame.pfn);
     }
     if (frame.pins > 0 || frame.filling) {
       frame.cow = true;
@@ -545,7 +549,7 @@ export class PageCache {
       this.lru.delete(oldest);
       const was = { file: victim.file!, index: victim.index };
       const entry = this.files.get(was.file);
-      if (entry?.frames.get(was.index) === victim) entry.frames.delete(was.index);
+      entry?.pages.deleteIf(was.index, victim.pfn);
       victim.file = null;
       victim.dirty = false;
       victim.valid = 0;
