@@ -204,7 +204,8 @@ async function readAnchoredPage(
         oldest = Math.min(oldest, found.at);
       } else {
         e = statEntry(dir, a, name, c, ctx.vfs, kept, now);
-        if (e && !kept?.find(name, now)) oldest = NaN;
+        // Not kept, or not listed (gone since readdir, or its lstat failed): no run without it.
+        if (!e || !kept?.find(name, now)) oldest = NaN;
       }
       if (!offer(e)) return full(dir, entries, c);
     }

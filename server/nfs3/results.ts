@@ -478,7 +478,6 @@ export function decodeEntryplus3(r: XdrReader): entryplus3 {
   return { fileid, name, cookie, name_attributes, name_handle: decodePostOpFh3(r) };
 }
 
-/** entryplus3's XDR form: `encodeEntryplus3` of it, alone in one Buffer. */
 /** `e` as an element of a dirlistplus3's list: its "value follows" TRUE, then the entryplus3. */
 export function entryplus3Xdr(e: entryplus3): Buffer {
   const pad4 = (n: number): number => (n + 3) & ~3;
