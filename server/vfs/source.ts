@@ -40,7 +40,7 @@ export function fileSourceOf(n: VNode): ClosableFileSource {
  * File systems whose reads are copies from memory and never wait for a device (linux/magic.h):
  * tmpfs and ramfs.
  */
-const MEMORY_FS_TYPES = new Set([0x01021994, 0x858458f6]);
+export const MEMORY_FS_TYPES: ReadonlySet<number> = new Set([0x01021994, 0x858458f6]);
 /**
  * Reads up to this size from a memory file system run inline, in the event loop, rather than in the
  * threadpool: as io_uring issues a read inline first and hands it to a worker (io-wq) only when it

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileSourceOf, INLINE_READ_MAX_BYTES } from '../../server/vfs/source.ts';
+import { fileSourceOf, INLINE_READ_MAX_BYTES, MEMORY_FS_TYPES } from '../../server/vfs/source.ts';
 import type { VNode } from '../../server/vfs/vfs.ts';
 
 let dir: string;
@@ -16,10 +16,10 @@ function nodeOf(abs: string): VNode {
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
-const TMPFS_MAGIC = 0x01021994;
-/** A directory on tmpfs, when the machine has one. */
-const memoryBase = existsSync('/dev/shm') && Number(statfsSync('/dev/shm').type) === TMPFS_MAGIC ? '/dev/shm' : undefined;
-/** A directory on a file system that is not tmpfs (the checkout's own), when it is one. */
+const inMemory = (p: string): boolean => MEMORY_FS_TYPES.has(Number(statfsSync(p).type));
+/** A directory on a memory file system (tmpfs), when the machine has one. */
+const memoryBase = existsSync('/dev/shm') && inMemory('/dev/shm') ? '/dev/shm' : undefined;
+/** A directory on a file system that is not in memory (the checkout's own), when it is one. */
 const diskBase = path.resolve('test-results');
 
 /** Whether `p` settles within the current microtask checkpoint: without an event-loop turn, no threadpool read can. */
@@ -108,7 +108,7 @@ describe('fileSourceOf', () => {
 
   it('a small read of a file on a disk file system goes to the threadpool', async (t) => {
     await mkdir(diskBase, { recursive: true });
-    if (Number(statfsSync(diskBase).type) === TMPFS_MAGIC) t.skip();
+    if (inMemory(diskBase)) t.skip();
     const disk = await mkdtemp(path.join(diskBase, 'pagelife-source-'));
     try {
       await writeFile(path.join(disk, 'f'), data);
