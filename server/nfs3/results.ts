@@ -7,7 +7,7 @@
  * All results share one module, where each procedure's arguments live beside its handler: the
  * readers of results (replay, test clients) need every one of them, not the handlers' file-system code.
  */
-import type { XdrReader } from '../../xdr/reader.ts';
+import { xdrPad, type XdrReader } from '../../xdr/reader.ts';
 import { XdrWriter } from '../../xdr/writer.ts';
 import {
   decodeFattr3,
@@ -480,11 +480,11 @@ export function decodeEntryplus3(r: XdrReader): entryplus3 {
 
 /** `e` as an element of a dirlistplus3's list: its "value follows" TRUE, then the entryplus3. */
 export function entryplus3Xdr(e: entryplus3): Buffer {
-  const pad4 = (n: number): number => (n + 3) & ~3;
+  const opaque = (n: number): number => 4 + n + xdrPad(n);
   const attrs = 4 + (e.name_attributes ? FATTR3_SIZE : 0);
-  const handle = 4 + (e.name_handle ? 4 + pad4(e.name_handle.length) : 0);
+  const handle = 4 + (e.name_handle ? opaque(e.name_handle.length) : 0);
   // Sized exactly, so that the element is encoded into one buffer.
-  const w = new XdrWriter(4 + 8 + 4 + pad4(Buffer.byteLength(e.name)) + 8 + attrs + handle);
+  const w = new XdrWriter(4 + 8 + opaque(Buffer.byteLength(e.name)) + 8 + attrs + handle);
   w.bool(true);
   encodeEntryplus3(w, e);
   return w.toBuffer();

@@ -95,19 +95,15 @@ export class DirEntries<V, R = never> {
     return k && now - k.at <= this.cache.limits.maxAgeMs ? k : undefined;
   }
 
-  /**
-   * Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or
-   * later; false when it cannot be kept.
-   */
-  set(name: string, object: string, value: V, now: number): boolean {
+  /** Keeps `value` for `name`, an entry of object `object`, made from attributes read at `now` or later. */
+  set(name: string, object: string, value: V, now: number): void {
     // A directory larger than the whole cache keeps what fits, rather than evicting itself.
     const had = this.entries.has(name);
-    if (this.dropped || (this.entries.size >= this.cache.limits.maxEntries && !had)) return false;
+    if (this.dropped || (this.entries.size >= this.cache.limits.maxEntries && !had)) return;
     // A name kept for the first time is in no run yet: the runs stand.
     if (had) this.forget(name);
     this.entries.set(name, { value, object, at: now });
     this.cache.placed(object, this, name, 1);
-    return true;
   }
 
   /** The run kept under `key`, if its oldest entry is younger than maxAgeMs at `now`. */
@@ -128,7 +124,8 @@ export class DirEntries<V, R = never> {
 
   /** Forgets every run. */
   dropRuns(): void {
-    for (const k of [...this.runs.keys()]) this.dropRun(k);
+    for (const r of this.runs.values()) this.cache.ranRun(-r.bytes);
+    this.runs.clear();
   }
 
   private dropRun(key: string): void {
