@@ -185,7 +185,10 @@ export function toRpcProcedure<A, Ok, Fail>(p: NfsProcedure<A, Ok, Fail>, ctx: N
         return encodeResult(p, { status: err.status, resfail: await p.resfail(args, err, call) });
       } finally {
         // Whatever it changed (a failure can be partial) is stat'ed again by the next listing.
-        if (p.changes) for (const fh of p.changes(args)) ctx.entries.changed(fh.toString('latin1'));
+        if (p.changes) {
+          ctx.vfs.changed();
+          for (const fh of p.changes(args)) ctx.entries.changed(fh.toString('latin1'));
+        }
       }
       if (!(out instanceof LentResok)) return encodeResult(p, { status: NFS3_OK, resok: out });
       try {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, mkdtemp, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmodSync, renameSync } from 'node:fs';
+import { chmod, link, mkdir, mkdtemp, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,6 +161,35 @@ describe('no way out of the export', () => {
     // Move the directory out of the export and leave a symlink to it in its place.
     await rename(fx.hostPath('swap'), path.join(outside, 'swap'));
     await symlink(path.join(outside, 'swap'), fx.hostPath('swap'));
+    expect((await fx.getattr(fh)).status).toBe(NFS3ERR_STALE);
+    expect((await fx.read(fh, 0, 10)).status).toBe(NFS3ERR_STALE);
+  });
+});
+
+describe('calls dispatched together share one check of a kept handle', () => {
+  it('a change made between calls of one batch shows in the next batch, not in the same one', async () => {
+    await writeFile(fx.hostPath('batch.txt'), 'b');
+    await chmod(fx.hostPath('batch.txt'), 0o644);
+    const fh = await fx.walk('batch.txt');
+    expect((await fx.getattr(fh)).attrs?.mode).toBe(0o644);
+    // Both handlers resolve synchronously, as the calls of one socket read are dispatched.
+    const first = fx.getattr(fh);
+    chmodSync(fx.hostPath('batch.txt'), 0o600);
+    const second = fx.getattr(fh);
+    expect((await first).attrs?.mode).toBe(0o644);
+    expect((await second).attrs?.mode).toBe(0o644);
+    expect((await fx.getattr(fh)).attrs?.mode).toBe(0o600);
+  });
+
+  it('an object moved out of the export during a batch is STALE from the next batch on', async () => {
+    await writeFile(fx.hostPath('leaving.txt'), 'l');
+    const fh = await fx.walk('leaving.txt');
+    expect((await fx.getattr(fh)).status).toBe(NFS3_OK);
+    const first = fx.getattr(fh);
+    renameSync(fx.hostPath('leaving.txt'), path.join(outside, 'left.txt'));
+    const second = fx.getattr(fh);
+    expect((await first).status).toBe(NFS3_OK);
+    expect((await second).status).toBe(NFS3_OK);
     expect((await fx.getattr(fh)).status).toBe(NFS3ERR_STALE);
     expect((await fx.read(fh, 0, 10)).status).toBe(NFS3ERR_STALE);
   });
