@@ -57,6 +57,8 @@ export class AnchorCache {
   /** Handle bytes (latin1) → entry, least recently used first. */
   private readonly entries = new Map<string, Entry>();
   private names = 0;
+  /** The key last kept or moved to the end of `entries`: while it is there, it is the last. */
+  private newest: string | undefined;
 
   constructor(readonly limits: Readonly<AnchorCacheLimits> = ANCHOR_CACHE_DEFAULT_LIMITS) {}
 
@@ -68,8 +70,12 @@ export class AnchorCache {
   peek(key: string): Anchor | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    // Calls in a row on one handle (a client reading a file) leave the order as it is.
+    if (key !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      this.newest = key;
+    }
     e.used = performance.now();
     return e.anchor;
   }
@@ -78,6 +84,7 @@ export class AnchorCache {
   keep(key: string, a: Anchor): void {
     this.drop(key);
     this.entries.set(key, { anchor: a.hold(), used: performance.now() });
+    this.newest = key;
     for (const k of this.entries.keys()) {
       if (this.entries.size <= this.limits.maxEntries) break;
       this.drop(k);

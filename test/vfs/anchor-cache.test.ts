@@ -53,6 +53,30 @@ describe('AnchorCache', () => {
     c.clear();
   });
 
+  it('evicts the least recently used, however the uses ran in a row', () => {
+    const c = new AnchorCache({ ...ANCHOR_CACHE_DEFAULT_LIMITS, maxEntries: 2 });
+    const keep = (key: string): void => {
+      const a = new Anchor(openSync(os.tmpdir(), O_PATH));
+      c.keep(key, a);
+      a.close();
+    };
+    keep('a');
+    keep('b');
+    c.peek('b');
+    c.peek('a');
+    c.peek('a');
+    keep('c'); // evicts 'b': 'a' was used after it
+    expect(c.peek('b')).toBeUndefined();
+    expect(c.peek('a')).toBeDefined();
+    c.drop('a');
+    keep('a');
+    c.peek('c');
+    keep('d'); // evicts 'a': 'c' was used after it was kept again
+    expect(c.peek('a')).toBeUndefined();
+    expect(c.peek('c')).toBeDefined();
+    c.clear();
+  });
+
   it('closes descriptors left unused longer than the idle time', () => {
     const c = new AnchorCache();
     const a = new Anchor(openSync(os.tmpdir(), O_PATH));
