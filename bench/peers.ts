@@ -5,7 +5,8 @@
  *
  * Output (machine-readable lines; everything else starts with '#'):
  *   peer <row> pagelife <v> ganesha <v> ratio <r>
- * where ratio > 1 means pagelife is better: pagelife/ganesha for rates, ganesha/pagelife for latencies.
+ * where ratio > 1 means pagelife is better: pagelife/ganesha for rates, ganesha/pagelife for latencies,
+ * and `first <row> …` lines of the same form: each server's first warm-up pass of the row.
  * The last two rows run pagelife with `--cache-pages 81920` (a 320 MiB page cache: the file fits).
  * pagelife runs as `npm start` runs it: the bundle `npm run build` makes (a baseline checkout from
  * before the bundle runs its sources).
@@ -14,14 +15,19 @@
  * server runs every row too, alternated with the other two, and a line per row compares the trees:
  *   ab <row> new <v> baseline <v> ratio <r>
  *
- * Before the measured rounds every server runs every row `--warmup` times, unmeasured (printed as
- * `# warmup` lines): a server that has been serving for a moment is what a client meets, and
- * pagelife's first pass otherwise measures V8 compiling its hot paths and its page cache filling
- * (ganesha reads tmpfs through the host's page cache, which is always warm).
+ * Before the measured rounds every server runs every row, unmeasured, at least `--warmup` times and
+ * for at least `--warmup-s` seconds (a `# warmup` line per row and server): the rounds measure
+ * servers in their steady state, as JMH's warm-up iterations do for any JIT runtime. A young pagelife
+ * is V8 still compiling the row's path: a fresh server's CREATE climbs from ~2,000 to ~7,500 ops/s
+ * over its first ~8,000 calls, a READDIRPLUS listing of 2,000 entries from ~200,000 to ~1,000,000
+ * entries/s over its first ~150 listings, while the page cache fills too (ganesha is compiled, and
+ * reads tmpfs through the host's page cache, always warm). What each server did the first time it
+ * met a row stays printed: `first <row> pagelife <v> ganesha <v> ratio <r>`.
  *
- * Args: --rounds N (3), --warmup N (1; 0 for none), --size MiB (file read and written, 256), --ops N (GETATTR and 4 KiB READs,
- *       10000), --creates N (2000), --only ROW,ROW… (substring match), --baseline DIR,
- *       --cache-pages N (the default-settings servers' page cache; default: each tree's own default).
+ * Args: --rounds N (3), --warmup N (1; 0 for none), --warmup-s S (5; 0 for passes only), --size MiB
+ *       (file read and written, 256), --ops N (GETATTR and 4 KiB READs, 10000), --creates N (2000),
+ *       --only ROW,ROW… (substring match), --baseline DIR, --cache-pages N (the default-settings
+ *       servers' page cache; default: each tree's own default).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
@@ -40,8 +46,10 @@ const BIG_CACHE_PAGES = 81920;
 
 interface Options {
   rounds: number;
-  /** Unmeasured passes of every row on every server before the rounds. */
+  /** Unmeasured passes of every row on every server before the rounds (at least). */
   warmup: number;
+  /** Seconds each server spends on each row before the rounds (at least). */
+  warmupSeconds: number;
   sizeMiB: number;
   ops: number;
   creates: number;
@@ -56,6 +64,8 @@ interface Server {
   mountPort: number;
   /** The export path a client mounts (ganesha exports the host path over NFSv3). */
   exportPath: string;
+  /** pagelife's HTTP port (its /metrics), none for ganesha. */
+  httpPort?: number;
 }
 
 interface Row {
@@ -84,7 +94,7 @@ const ROWS: Row[] = [
 ];
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 3, warmup: 1, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
+  const o: Options = { rounds: 3, warmup: 1, warmupSeconds: 5, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -92,6 +102,9 @@ function parseOptions(args: string[]): Options {
     else if (a === '--warmup') {
       o.warmup = Number(args[++i]);
       if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new BenchUsageError(`bench peers: --warmup wants a whole number, got ${args[i]}`);
+    } else if (a === '--warmup-s') {
+      o.warmupSeconds = Number(args[++i]);
+      if (!Number.isFinite(o.warmupSeconds) || o.warmupSeconds < 0) throw new BenchUsageError(`bench peers: --warmup-s wants seconds (0 or more), got ${args[i]}`);
     }
     else if (a === '--size') o.sizeMiB = int(a, args[++i]);
     else if (a === '--ops') o.ops = int(a, args[++i]);
@@ -99,7 +112,7 @@ function parseOptions(args: string[]): Options {
     else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
-    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --warmup N, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
+    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --warmup N, --warmup-s S, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
   }
   return o;
 }
@@ -152,33 +165,64 @@ export async function run(args: string[]): Promise<void> {
       // As `npm start` runs it: the bundle.
       const entry = startEntry(repo);
       const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo, entry);
-      servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export' });
+      servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export', httpPort: plain.httpPort });
       if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
         const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo, entry);
-        servers.set(bigName, { name: bigName, nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export' });
+        servers.set(bigName, { name: bigName, nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export', httpPort: big.httpPort });
       }
     }
     const g = await startGanesha(procs, base, exportDir, true);
     if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
     servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
-    say(`# peers: ${o.warmup} warm-up and ${o.rounds} measured rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
+    say(`# peers: every row warmed up on every server (at least ${o.warmup} passes and ${o.warmupSeconds} s), then ${o.rounds} measured rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
 
-    const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
+    const groupOf = (row: Row): Server[] => {
+      const group = [servers.get(row.pagelife)!, servers.get('ganesha')!];
+      if (o.baseline) group.splice(1, 0, servers.get(row.pagelife === 'pagelife' ? 'baseline' : 'baseline-big-cache')!);
+      return group;
+    };
     const column = (s: Server): 'pagelife' | 'baseline' | 'ganesha' => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
-    // Warm-up passes are rounds -warmup … -1: their CREATE names differ from the measured ones too.
-    for (let round = -o.warmup; round < o.rounds; round++) {
+    const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
+    const first = new Map<string, Partial<Record<'pagelife' | 'baseline' | 'ganesha', number>>>();
+    // Warm-up passes are rounds -1, -2, …: their CREATE names differ from the measured ones too.
+    for (const row of rows) {
+      const firsts: Partial<Record<'pagelife' | 'baseline' | 'ganesha', number>> = {};
+      first.set(row.name, firsts);
+      for (const s of groupOf(row)) {
+        const t0 = performance.now();
+        const seconds = (): number => (performance.now() - t0) / 1000;
+        const values: number[] = [];
+        while (values.length < o.warmup || seconds() < o.warmupSeconds) {
+          values.push(row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round: -1 - values.length }))));
+        }
+        if (values.length === 0) continue;
+        firsts[column(s)] = values[0]!;
+        say(`# warmup ${row.name} ${s.name}: ${values.length} passes in ${seconds().toFixed(1)} s, first ${values[0]}, last ${values[values.length - 1]}`);
+      }
+    }
+    for (let round = 0; round < o.rounds; round++) {
       for (const row of rows) {
-        const group = [servers.get(row.pagelife)!, servers.get('ganesha')!];
-        if (o.baseline) group.splice(1, 0, servers.get(row.pagelife === 'pagelife' ? 'baseline' : 'baseline-big-cache')!);
-        const order = group.map((_, i) => group[(i + round + o.warmup) % group.length]!);
+        const group = groupOf(row);
+        const order = group.map((_, i) => group[(i + round) % group.length]!);
         const parts: string[] = [];
         for (const s of order) {
           const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round })));
-          if (round >= 0) results.get(row.name)![column(s)].push(v);
+          results.get(row.name)![column(s)].push(v);
           parts.push(`${s.name}=${v}`);
         }
-        say(`# ${round < 0 ? 'warmup' : `round ${round + 1}`} ${row.name}: ${parts.join(' ')}`);
+        say(`# round ${round + 1} ${row.name}: ${parts.join(' ')}`);
       }
+    }
+    // A prompted collection drops the code V8 compiled for objects no longer alive (README, "Performance").
+    for (const s of servers.values()) {
+      if (s.httpPort === undefined) continue;
+      const metrics = await fetch(`http://127.0.0.1:${s.httpPort}/metrics`).then((r) => r.text());
+      say(`# ${s.name}: ${metrics.split('\n').find((l) => l.startsWith('pagelife_memory_reclaims_total')) ?? 'pagelife_memory_reclaims_total ?'}`);
+    }
+    for (const row of rows) {
+      const f = first.get(row.name)!;
+      if (f.pagelife === undefined || f.ganesha === undefined) continue;
+      say(`first ${row.name} pagelife ${f.pagelife.toFixed(1)} ganesha ${f.ganesha.toFixed(1)} ratio ${(row.latency ? f.ganesha / f.pagelife : f.pagelife / f.ganesha).toFixed(3)}`);
     }
     for (const row of rows) {
       const r = results.get(row.name)!;
