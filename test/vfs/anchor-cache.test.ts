@@ -114,6 +114,42 @@ describe('AnchorCache', () => {
     c.clear();
   });
 
+  it('keeps a listing past its descriptor\'s idle close and a new descriptor, until the handle is dropped', () => {
+    const c = new AnchorCache();
+    const now = 10_000_000_000n;
+    const st = stamp(now - 2n * LISTING_SETTLE_NS);
+    const a = new Anchor(openSync(os.tmpdir(), O_PATH));
+    c.keep('d', a);
+    a.close();
+    c.keepListing('d', st, now, ['x'], 1);
+    c.sweep(0);
+    expect(isOpen(a.fd)).toBe(false);
+    expect(c.listing('d', st)).toEqual(['x']);
+    const b = new Anchor(openSync(os.tmpdir(), O_PATH));
+    c.keep('d', b);
+    b.close();
+    expect(c.listing('d', st)).toEqual(['x']);
+    c.drop('d');
+    expect(c.listing('d', st)).toBeUndefined();
+    c.keepListing('d', st, now, ['x'], 1);
+    expect(c.listing('d', stamp(now))).toBeUndefined();
+    expect(c.listing('d', st)).toBeUndefined(); // seen changed: forgotten
+    c.clear();
+  });
+
+  it('keeps at most maxEntries listings, least recently used dropped first', () => {
+    const c = new AnchorCache({ ...ANCHOR_CACHE_DEFAULT_LIMITS, maxEntries: 2 });
+    const now = 10_000_000_000n;
+    const st = stamp(now - 2n * LISTING_SETTLE_NS);
+    c.keepListing('a', st, now, 'A', 1);
+    c.keepListing('b', st, now, 'B', 1);
+    expect(c.listing('a', st)).toBe('A');
+    c.keepListing('c', st, now, 'C', 1);
+    expect(c.listing('b', st)).toBeUndefined();
+    expect(c.listing('a', st)).toBe('A');
+    expect(c.listing('c', st)).toBe('C');
+  });
+
   it('holds at most its budget of names: a new listing drops older ones', () => {
     const c = new AnchorCache({ ...ANCHOR_CACHE_DEFAULT_LIMITS, maxEntries: 8, maxListedNames: 10 });
     const now = 10_000_000_000n;
