@@ -271,6 +271,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       checkMs: z.number().int().min(0).default(MEMORY_RECLAIM_DEFAULTS.checkMs),
       quietUtilization: z.number().gt(0).max(1).default(MEMORY_RECLAIM_DEFAULTS.quietUtilization),
+      quietMs: z.number().int().min(0).max(600_000).default(MEMORY_RECLAIM_DEFAULTS.quietMs),
       growthBytes: positive.default(MEMORY_RECLAIM_DEFAULTS.growthBytes),
       heapGrowingPercent: z.number().int().min(0).max(1000).default(HEAP_GROWING_PERCENT_DEFAULT),
     })

@@ -21,7 +21,7 @@ function buffers(): Buffer[] {
 
 describe('MemoryReclaimer', () => {
   it('collects once the loop is quiet after growth, not while it is busy, and not again without new growth', async () => {
-    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog);
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, quietMs: 0, growthBytes: 32 * MiB }, testLog);
     try {
       // Held while allocated, so that no collection V8 runs on its own frees them before the check.
       const held = buffers();
@@ -46,7 +46,7 @@ describe('MemoryReclaimer', () => {
 
   it('collects when closed connections let go of growthBytes, which memoryUsage() cannot tell from live bytes', async () => {
     let released = 0;
-    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog, () => released);
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, quietMs: 0, growthBytes: 32 * MiB }, testLog, () => released);
     try {
       await sleep(300);
       expect(r.check()).toBe(false);
@@ -64,7 +64,7 @@ describe('MemoryReclaimer', () => {
   it('waits while RPC calls come in, however idle the loop, and collects at the first check without any', async () => {
     let released = 0;
     let calls = 0;
-    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, growthBytes: 32 * MiB }, testLog, () => released, () => calls);
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, quietMs: 0, growthBytes: 32 * MiB }, testLog, () => released, () => calls);
     try {
       released += 40 * MiB;
       for (let i = 0; i < 3; i++) {
@@ -75,6 +75,29 @@ describe('MemoryReclaimer', () => {
       }
       await sleep(300);
       expect(r.check()).toBe(true);
+      expect(r.reclaims).toBe(1);
+    } finally {
+      r.close();
+    }
+  });
+});
+
+describe('MemoryReclaimer quietMs', () => {
+  it('collects only once every check over quietMs found the server quiet, counting again after a call', async () => {
+    let released = 0;
+    let calls = 0;
+    const r = new MemoryReclaimer({ checkMs: 0, quietUtilization: 0.05, quietMs: 500, growthBytes: 32 * MiB }, testLog, () => released, () => calls);
+    try {
+      released += 40 * MiB;
+      await sleep(300);
+      expect(r.check()).toBe(false); // quiet for ~300 ms
+      calls++;
+      await sleep(300);
+      expect(r.check()).toBe(false); // a call: quiet from here
+      await sleep(300);
+      expect(r.check()).toBe(false); // ~300 ms
+      await sleep(300);
+      expect(r.check()).toBe(true); // ~600 ms
       expect(r.reclaims).toBe(1);
     } finally {
       r.close();
