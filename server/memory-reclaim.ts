@@ -14,9 +14,9 @@
  * code V8 compiled for the call path (optimised code holds the shapes of the objects it was made
  * for weakly, and none is alive then: ~150 functions deoptimised at once, `--trace-deopt`). The
  * next calls run unoptimised until V8 has compiled them again: a CREATE run after such a collection
- * made 2,700 instead of 7,000 calls a second, READDIRPLUS listings 160,000–300,000 instead of 370,000–850,000
- * entries a second. So it waits out a client's pause between bursts (a benchmark's next run, a
- * build's next step), as V8's own memory reducer waits 8 s.
+ * made 2,700 instead of 7,000 calls a second, READDIRPLUS listings 160,000–300,000 instead of
+ * 370,000–850,000 entries a second. So it waits out a client's pause between bursts (a benchmark's
+ * next run, a build's next step), as V8's own memory reducer waits 8 s.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
