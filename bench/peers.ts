@@ -80,6 +80,12 @@ interface Row {
   value: (fields: Map<string, string>) => number;
 }
 
+/** The figure's column: the tree under test, the baseline tree, or the peer. */
+type Column = 'pagelife' | 'baseline' | 'ganesha';
+
+/** `ours` against `other` for `row`, > 1 when ours is better (a latency compares the other way). */
+const ratioOf = (row: Row, ours: number, other: number): number => (row.latency ? other / ours : ours / other);
+
 const num = (key: string) => (f: Map<string, string>): number => Number(f.get(key));
 
 const ROWS: Row[] = [
@@ -181,12 +187,12 @@ export async function run(args: string[]): Promise<void> {
       if (o.baseline) group.splice(1, 0, servers.get(row.pagelife === 'pagelife' ? 'baseline' : 'baseline-big-cache')!);
       return group;
     };
-    const column = (s: Server): 'pagelife' | 'baseline' | 'ganesha' => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
+    const column = (s: Server): Column => (s.name === 'ganesha' ? 'ganesha' : s.name.startsWith('baseline') ? 'baseline' : 'pagelife');
     const results = new Map(rows.map((r) => [r.name, { pagelife: [] as number[], baseline: [] as number[], ganesha: [] as number[] }]));
-    const first = new Map<string, Partial<Record<'pagelife' | 'baseline' | 'ganesha', number>>>();
+    const first = new Map<string, Partial<Record<Column, number>>>();
     // Warm-up passes are rounds -1, -2, …: their CREATE names differ from the measured ones too.
     for (const row of rows) {
-      const firsts: Partial<Record<'pagelife' | 'baseline' | 'ganesha', number>> = {};
+      const firsts: Partial<Record<Column, number>> = {};
       first.set(row.name, firsts);
       for (const s of groupOf(row)) {
         const t0 = performance.now();
@@ -222,13 +228,13 @@ export async function run(args: string[]): Promise<void> {
     for (const row of rows) {
       const f = first.get(row.name)!;
       if (f.pagelife === undefined || f.ganesha === undefined) continue;
-      say(`first ${row.name} pagelife ${f.pagelife.toFixed(1)} ganesha ${f.ganesha.toFixed(1)} ratio ${(row.latency ? f.ganesha / f.pagelife : f.pagelife / f.ganesha).toFixed(3)}`);
+      say(`first ${row.name} pagelife ${f.pagelife.toFixed(1)} ganesha ${f.ganesha.toFixed(1)} ratio ${ratioOf(row, f.pagelife, f.ganesha).toFixed(3)}`);
     }
     for (const row of rows) {
       const r = results.get(row.name)!;
       const p = median(r.pagelife);
       const gv = median(r.ganesha);
-      const ratio = row.latency ? gv / p : p / gv;
+      const ratio = ratioOf(row, p, gv);
       say(`peer ${row.name} pagelife ${p.toFixed(1)} ganesha ${gv.toFixed(1)} ratio ${ratio.toFixed(3)}`);
     }
     if (o.baseline) {
@@ -236,7 +242,7 @@ export async function run(args: string[]): Promise<void> {
         const r = results.get(row.name)!;
         const p = median(r.pagelife);
         const b = median(r.baseline);
-        say(`ab ${row.name} new ${p.toFixed(1)} baseline ${b.toFixed(1)} ratio ${(row.latency ? b / p : p / b).toFixed(3)}`);
+        say(`ab ${row.name} new ${p.toFixed(1)} baseline ${b.toFixed(1)} ratio ${ratioOf(row, p, b).toFixed(3)}`);
       }
     }
   } finally {
