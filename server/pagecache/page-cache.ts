@@ -14,7 +14,8 @@
  *
  * Misses are filled as Linux fills them: the missing pages of a request are read in one call per
  * contiguous run (one preadv into the run's frames, as `read_pages` submits one I/O for a batch
- * rather than one per page), and a sequential reader gets read-ahead — the next window of the file
+ * rather than one per page; a run longer than FILL_PIECE_PAGES in several at once), and a
+ * sequential reader gets read-ahead — the next window of the file
  * read in the background while its reply travels, the window doubling on each sequential request up
  * to `readaheadPages` (mm/readahead.c's on-demand read-ahead). The read-ahead state lives with the
  * file's cached pages, not with an open file: an NFS server opens the file per call, so the state
@@ -27,6 +28,17 @@ import { PageIndex } from './page-index.ts';
 
 /** One page: a cache frame is what sendpage lends the netstack as a page, so one size for both. */
 export { PAGE_SIZE };
+
+/**
+ * The most frames one read fills. A longer run (a 1 MiB READ's miss, a read-ahead window) is read
+ * as pieces of this size, all started at once, so they run on several threadpool threads — as the
+ * block layer splits a large read-ahead into bios that are in flight together. A frame's first use
+ * costs a page fault inside the read (~17 µs each on the 2-vCPU virtual machine of the README, 2.2 s
+ * per 512 MiB), and faults in parallel threads overlap: a fresh server's first pass over a 256 MiB
+ * file ran 8–16 % faster (README, "first touch"). Each piece's frames are ready when that piece is,
+ * so a reader waiting on the start of a read-ahead window does not wait for its end.
+ */
+export const FILL_PIECE_PAGES = 64;
 
 export type FrameState = 'free' | 'clean' | 'dirty' | 'pinned' | 'cow' | 'filling';
 
@@ -322,10 +334,17 @@ export class PageCache {
     start();
   }
 
-  /** Starts reading a run of consecutive frames; each is `filling` until the read settles. */
+  /** Starts reading a run of consecutive frames, in pieces (FILL_PIECE_PAGES); each frame is `filling` until its piece settles. */
   private fillRun(src: FileSource, run: PageFrame[]): Promise<void> {
-    const done = this.readRun(src, run);
-    for (const f of run) f.filling = done;
+    if (run.length <= FILL_PIECE_PAGES) return this.fillPiece(src, run);
+    const pieces: Promise<void>[] = [];
+    for (let i = 0; i < run.length; i += FILL_PIECE_PAGES) pieces.push(this.fillPiece(src, run.slice(i, i + FILL_PIECE_PAGES)));
+    return Promise.all(pieces).then(() => undefined);
+  }
+
+  private fillPiece(src: FileSource, piece: PageFrame[]): Promise<void> {
+    const done = this.readRun(src, piece);
+    for (const f of piece) f.filling = done;
     return done;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE, PageCache, type FileSource } from '../../server/pagecache/page-cache.ts';
+import { FILL_PIECE_PAGES, PAGE_SIZE, PageCache, type FileSource } from '../../server/pagecache/page-cache.ts';
 
 /**
  * An in-memory file with preadv, counting the calls and the pages each asked for. Reads from page
@@ -81,6 +81,49 @@ describe('PageCache batched fill', () => {
     f.fail = true;
     await expect(cache.getPages(f, 0, 3)).rejects.toThrow('EIO');
     expect(cache.stats()).toMatchObject({ free: 8, pinned: 0 });
+  });
+});
+
+describe('PageCache fill in pieces', () => {
+  const n = 2 * FILL_PIECE_PAGES + 5;
+
+  it('a run longer than FILL_PIECE_PAGES is read as pieces that are all in flight at once', async () => {
+    const cache = new PageCache({ pages: n, now: () => 0, readaheadPages: 0 });
+    const data = pattern(n * PAGE_SIZE);
+    const f = vecFile('long', data);
+    f.holdFrom = 0;
+    const got = cache.getPages(f, 0, n - 1);
+    await new Promise((r) => setImmediate(r));
+    expect(f.calls).toEqual([[0, FILL_PIECE_PAGES], [FILL_PIECE_PAGES, FILL_PIECE_PAGES], [2 * FILL_PIECE_PAGES, 5]]);
+    f.go();
+    expect(bytesOf(await got, data.length).equals(data)).toBe(true);
+  });
+
+  it("a reader of a piece's pages has them when that piece is read, before the rest of the run", async () => {
+    const cache = new PageCache({ pages: n + 4, now: () => 0, readaheadPages: 0 });
+    const data = pattern(n * PAGE_SIZE);
+    const f = vecFile('long', data);
+    f.holdFrom = FILL_PIECE_PAGES;
+    let whole = false;
+    const all = cache.getPages(f, 0, n - 1).then((p) => ((whole = true), p));
+    const first = await cache.getPages(f, 0, 3);
+    expect(bytesOf(first, 4 * PAGE_SIZE).equals(data.subarray(0, 4 * PAGE_SIZE))).toBe(true);
+    expect(whole).toBe(false);
+    f.go();
+    expect(bytesOf(await all, data.length).equals(data)).toBe(true);
+  });
+
+  it('a failed piece fails the request and leaves none of its frames cached; the other pieces stay', async () => {
+    const cache = new PageCache({ pages: n, now: () => 0, readaheadPages: 0 });
+    const f = vecFile('long', pattern(n * PAGE_SIZE));
+    f.holdFrom = FILL_PIECE_PAGES;
+    const all = cache.getPages(f, 0, n - 1);
+    await new Promise((r) => setImmediate(r));
+    f.fail = true;
+    f.go();
+    await expect(all).rejects.toThrow('EIO');
+    await settled(cache);
+    expect(cache.stats()).toMatchObject({ pinned: 0, free: n - FILL_PIECE_PAGES });
   });
 });
 
