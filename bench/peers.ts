@@ -24,16 +24,25 @@
  * reads tmpfs through the host's page cache, always warm). What each server did the first time it
  * met a row stays printed: `first <row> pagelife <v> ganesha <v> ratio <r>`.
  *
+ * With --pin SERVER_CPUS:CLIENT_CPUS (taskset lists, e.g. 0:1) every server process, all its threads,
+ * runs on SERVER_CPUS and nfsperf on CLIENT_CPUS, as a server and its clients on separate machines
+ * would. Unpinned, on a 2-vCPU machine the scheduler now and then puts the client beside the
+ * server: a warm pagelife's CREATE passes then take ~300 µs of server CPU per call instead of ~150
+ * and run at ~3,000 instead of ~6,500 ops/s, for a few passes at a time (README, "Performance").
+ * Not the default: the table is of servers as users start them.
+ *
  * Args: --rounds N (3), --warmup N (1; 0 for none), --warmup-s S (5; 0 for passes only), --size MiB
  *       (file read and written, 256), --ops N (GETATTR and 4 KiB READs, 10000), --creates N (2000),
  *       --only ROW,ROW… (substring match), --baseline DIR, --cache-pages N (the default-settings
- *       servers' page cache; default: each tree's own default).
+ *       servers' page cache; default: each tree's own default), --pin SERVER_CPUS:CLIENT_CPUS.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomFillSync } from 'node:crypto';
+import { promisify } from 'node:util';
 import { BenchUsageError } from './index.ts';
 import { median, Processes, REPO, say, startEntry, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
 
@@ -56,6 +65,8 @@ interface Options {
   only: string[] | null;
   baseline: string | null;
   cachePages: number | null;
+  /** taskset CPU lists for the servers and for nfsperf. */
+  pin: { server: string; client: string } | null;
 }
 
 interface Server {
@@ -100,7 +111,7 @@ const ROWS: Row[] = [
 ];
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 3, warmup: 1, warmupSeconds: 5, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null };
+  const o: Options = { rounds: 3, warmup: 1, warmupSeconds: 5, sizeMiB: 256, ops: 10_000, creates: 2000, only: null, baseline: null, cachePages: null, pin: null };
   const int = (flag: string, v: string | undefined): number => positiveInt('peers', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -118,20 +129,32 @@ function parseOptions(args: string[]): Options {
     else if (a === '--only') o.only = (args[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--baseline') o.baseline = path.resolve(args[++i] ?? '');
     else if (a === '--cache-pages') o.cachePages = int(a, args[++i]);
-    else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --warmup N, --warmup-s S, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N)`);
+    else if (a === '--pin') {
+      const m = /^([0-9][0-9,-]*):([0-9][0-9,-]*)$/.exec(args[++i] ?? '');
+      if (!m) throw new BenchUsageError(`bench peers: --pin wants SERVER_CPUS:CLIENT_CPUS (taskset lists, e.g. 0:1), got ${args[i]}`);
+      o.pin = { server: m[1]!, client: m[2]! };
+    } else throw new BenchUsageError(`bench peers: unknown argument ${a} (--rounds N, --warmup N, --warmup-s S, --size MiB, --ops N, --creates N, --only ROW,…, --baseline DIR, --cache-pages N, --pin S:C)`);
   }
   return o;
 }
 
 /** One nfsperf run; its output line as key=value fields. */
-async function nfsperf(procs: Processes, s: Server, args: string[]): Promise<Map<string, string>> {
+async function nfsperf(procs: Processes, s: Server, args: string[], pin: Options['pin']): Promise<Map<string, string>> {
   let out = '';
-  const child = procs.start('nfsperf', NFSPERF, ['--host', '127.0.0.1', '--nfsport', String(s.nfsPort), '--mountport', String(s.mountPort), '--export', s.exportPath, '--label', s.name, ...args], (l) => (out += `${l}\n`));
+  const argv = ['--host', '127.0.0.1', '--nfsport', String(s.nfsPort), '--mountport', String(s.mountPort), '--export', s.exportPath, '--label', s.name, ...args];
+  const onLine = (l: string): void => void (out += `${l}\n`);
+  const child = pin ? procs.start('nfsperf', 'taskset', ['-c', pin.client, NFSPERF, ...argv], onLine) : procs.start('nfsperf', NFSPERF, argv, onLine);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   await procs.stop(child);
   const line = out.split('\n').find((l) => l.startsWith('test='));
   if (code !== 0 || !line) throw new Error(`nfsperf ${args.join(' ')} against ${s.name} failed (exit ${code}):\n${out}`);
   return new Map(line.split(' ').map((kv) => kv.split('=') as [string, string]));
+}
+
+/** Every thread of process `pid` (a server just started) on `cpus`. */
+async function pinServer(pid: number | undefined, cpus: string): Promise<void> {
+  if (pid === undefined) throw new Error('bench peers: --pin: a server process without a pid');
+  await promisify(execFile)('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
 }
 
 /** The export both servers serve: on tmpfs when the machine has one, so neither measures a disk. */
@@ -171,16 +194,19 @@ export async function run(args: string[]): Promise<void> {
       // As `npm start` runs it: the bundle.
       const entry = startEntry(repo);
       const plain = await startPagelife(procs, plainName, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], repo, entry);
+      if (o.pin) await pinServer(plain.child.pid, o.pin.server);
       servers.set(plainName, { name: plainName, nfsPort: plain.nfsPort, mountPort: plain.mountPort, exportPath: '/export', httpPort: plain.httpPort });
       if (rows.some((r) => r.pagelife === 'pagelife-big-cache')) {
         const big = await startPagelife(procs, bigName, ['--export', exportDir, '--cache-pages', String(BIG_CACHE_PAGES)], [], repo, entry);
+        if (o.pin) await pinServer(big.child.pid, o.pin.server);
         servers.set(bigName, { name: bigName, nfsPort: big.nfsPort, mountPort: big.mountPort, exportPath: '/export', httpPort: big.httpPort });
       }
     }
     const g = await startGanesha(procs, base, exportDir, true);
     if (!g) throw new Error('bench peers: nfs-ganesha is the other column and could not run (see above)');
+    if (o.pin) await pinServer(g.child.pid, o.pin.server);
     servers.set('ganesha', { name: 'ganesha', nfsPort: g.nfsPort, mountPort: g.mountPort, exportPath: exportDir });
-    say(`# peers: every row warmed up on every server (at least ${o.warmup} passes and ${o.warmupSeconds} s), then ${o.rounds} measured rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}; node ${process.version}`);
+    say(`# peers: every row warmed up on every server (at least ${o.warmup} passes and ${o.warmupSeconds} s), then ${o.rounds} measured rounds, servers alternated (order rotates per round); ${o.sizeMiB} MiB file, ${LISTED_ENTRIES}-entry directory, export ${exportDir}${o.baseline ? `; baseline ${o.baseline}` : ''}${o.cachePages ? `; --cache-pages ${o.cachePages}` : ''}${o.pin ? `; servers on CPUs ${o.pin.server}, nfsperf on ${o.pin.client}` : ''}; node ${process.version}`);
 
     const groupOf = (row: Row): Server[] => {
       const group = [servers.get(row.pagelife)!, servers.get('ganesha')!];
@@ -199,7 +225,7 @@ export async function run(args: string[]): Promise<void> {
         const seconds = (): number => (performance.now() - t0) / 1000;
         const values: number[] = [];
         while (values.length < o.warmup || seconds() < o.warmupSeconds) {
-          values.push(row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round: -1 - values.length }))));
+          values.push(row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round: -1 - values.length }), o.pin)));
         }
         if (values.length === 0) continue;
         firsts[column(s)] = values[0]!;
@@ -212,7 +238,7 @@ export async function run(args: string[]): Promise<void> {
         const order = group.map((_, i) => group[(i + round) % group.length]!);
         const parts: string[] = [];
         for (const s of order) {
-          const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round })));
+          const v = row.value(await nfsperf(procs, s, row.args(o, { server: s.name, round }), o.pin));
           results.get(row.name)![column(s)].push(v);
           parts.push(`${s.name}=${v}`);
         }
