@@ -15,8 +15,8 @@
  * Misses are filled as Linux fills them: the missing pages of a request are read in one call per
  * contiguous run (one preadv into the run's frames, as `read_pages` submits one I/O for a batch
  * rather than one per page; a run longer than FILL_PIECE_PAGES in several at once), and a
- * sequential reader gets read-ahead — the next window of the file
- * read in the background while its reply travels, the window doubling on each sequential request up
+ * sequential reader gets read-ahead — the next window of the file read in the background while its
+ * reply travels, the window doubling on each sequential request up
  * to `readaheadPages` (mm/readahead.c's on-demand read-ahead). The read-ahead state lives with the
  * file's cached pages, not with an open file: an NFS server opens the file per call, so the state
  * must outlive the call, as knfsd kept it in its read-ahead parameter cache (and now in its file
@@ -35,7 +35,7 @@ export { PAGE_SIZE };
  * block layer splits a large read-ahead into bios that are in flight together. A frame's first use
  * costs a page fault inside the read (~17 µs each on the 2-vCPU virtual machine of the README, 2.2 s
  * per 512 MiB), and faults in parallel threads overlap: a fresh server's first pass over a 256 MiB
- * file ran 8–16 % faster (README, "first touch"). Each piece's frames are ready when that piece is,
+ * file ran 8–16 % faster (README, "Performance", twelfth round). Each piece's frames are ready when that piece is,
  * so a reader waiting on the start of a read-ahead window does not wait for its end.
  */
 export const FILL_PIECE_PAGES = 64;
