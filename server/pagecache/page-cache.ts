@@ -16,11 +16,10 @@
  * contiguous run (one preadv into the run's frames, as `read_pages` submits one I/O for a batch
  * rather than one per page; a run longer than FILL_PIECE_PAGES in several at once), and a
  * sequential reader gets read-ahead — the next window of the file read in the background while its
- * reply travels, the window doubling on each sequential request up
- * to `readaheadPages` (mm/readahead.c's on-demand read-ahead). The read-ahead state lives with the
- * file's cached pages, not with an open file: an NFS server opens the file per call, so the state
- * must outlive the call, as knfsd kept it in its read-ahead parameter cache (and now in its file
- * cache's `struct file`).
+ * reply travels, the window doubling on each sequential request up to `readaheadPages`
+ * (mm/readahead.c's on-demand read-ahead). The read-ahead state lives with the file's cached pages,
+ * not with an open file: an NFS server opens the file per call, so the state must outlive the call,
+ * as knfsd kept it in its read-ahead parameter cache (and now in its file cache's `struct file`).
  */
 import type { EventSink } from '../../netstack/events.ts';
 import { PAGE_SIZE } from '../../netstack/page.ts';
