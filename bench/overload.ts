@@ -22,7 +22,8 @@
  *            null_p99_ms reading|rest <p99/samples> state_max_ms reading|rest <max/samples>
  *            array_buffers_mib <v> peak <v> malloc_heap_mib <v> reclaims <n> load <what the load achieved>
  *   (`reading`: probes sent while the normal client was reading, `rest`: the others;
- *   rss `after`: 3 s after the load's connections closed; heap, array buffers, glibc's main heap
+ *   rss `after`: the reclaimer's quiet time (`memoryReclaim.quietMs`) + 3.5 s after the load's connections
+ *   closed, 3 s after an unloaded read; heap, array buffers, glibc's main heap
  *   (the RSS of the `[heap]` mapping) and the server's prompted collections so far at the same time;
  *   state `build`: what building and serializing the snapshot cost the server, its Server-Timing)
  *   target <load> ratio>=0.80 <ok|MISS> null_p99<20ms <ok|MISS> state_max<100ms <ok|MISS> rss_peak<=<bound> <ok|MISS> rss_after<=start+50 <ok|MISS>
@@ -49,6 +50,7 @@ import path from 'node:path';
 import { authSys, encodeCallHeader, recordMark } from '../rpc/index.ts';
 import { XdrWriter } from '../xdr/writer.ts';
 import { NFSPROC3 } from '../server/nfs3/constants.ts';
+import { MEMORY_RECLAIM_DEFAULTS } from '../server/memory-reclaim.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
@@ -315,8 +317,9 @@ export async function run(args: string[]): Promise<void> {
       const achieved = load?.describe() ?? '-';
       await load?.stop();
       const p = await probes.stop();
-      // What stays once the load is gone: the connections closed, given a few seconds to be freed.
-      await sleep(3000);
+      // What stays once the load is gone: the connections closed, the server's reclaimer given its
+      // quiet time and a check to collect, and a few seconds for the freed memory to go back.
+      await sleep(load ? MEMORY_RECLAIM_DEFAULTS.quietMs + MEMORY_RECLAIM_DEFAULTS.checkMs + 3000 : 3000);
       const rssAfter = await rssBytes(server!.proc.pid!);
       const brkAfter = await brkHeapBytes(server!.proc.pid!);
       const st0 = ((await fetch(`http://127.0.0.1:${server!.ports.http}/api/state`).then((r) => r.json())) as { server: { memory: NodeJS.MemoryUsage; memoryReclaim: { reclaims: number } } }).server;

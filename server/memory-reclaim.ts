@@ -11,12 +11,15 @@
  * While any client is calling, V8's own collections take care of the heap.
  *
  * Not at the first quiet check: a full collection while no call is in flight also throws away the
- * code V8 compiled for the call path (optimised code holds the shapes of the objects it was made
- * for weakly, and none is alive then: ~150 functions deoptimised at once, `--trace-deopt`). The
- * next calls run unoptimised until V8 has compiled them again: a CREATE run after such a collection
- * made 2,700 instead of 7,000 calls a second, READDIRPLUS listings 160,000–300,000 instead of
- * 370,000–850,000 entries a second. So it waits out a client's pause between bursts (a benchmark's
- * next run, a build's next step), as V8's own memory reducer waits 8 s.
+ * code V8 compiled for the call path. Optimised code refers weakly to objects of the calls it was
+ * made for, and none of them is alive then: ~140 functions deoptimised at once (`--trace-deopt`,
+ * "weak objects"), Node's own `fs.Stats` and timers among them; `--retain-maps-for-n-gc` does not
+ * keep them. The next calls run unoptimised until V8 has compiled them again, which takes a few
+ * thousand calls: 2,000 CREATEs after such a collection made 1,900–2,700 calls a second instead of
+ * 6,200–7,100. So it waits out a client's pauses between bursts (a benchmark's other server, a
+ * build's next step, a user reading a listing): a loaded server's memory comes back half a minute
+ * after the load, as Linux lets dirty pages age 30 s before writing them back, and its code is
+ * lost only to a pause longer than that.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -39,7 +42,7 @@ export interface MemoryReclaimLimits {
   growthBytes: number;
 }
 
-export const MEMORY_RECLAIM_DEFAULTS: Readonly<MemoryReclaimLimits> = Object.freeze({ checkMs: 500, quietUtilization: 0.05, quietMs: 2000, growthBytes: 32 * 2 ** 20 });
+export const MEMORY_RECLAIM_DEFAULTS: Readonly<MemoryReclaimLimits> = Object.freeze({ checkMs: 500, quietUtilization: 0.05, quietMs: 30_000, growthBytes: 32 * 2 ** 20 });
 
 /**
  * How far V8's old generation may grow after each full collection, in percent of what survived
