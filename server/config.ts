@@ -17,6 +17,7 @@ import { parseMac } from '../netstack/wire/ethernet.ts';
 import { WIRE_DEFAULT_LIMITS } from '../netstack/wire/stack.ts';
 import { REPO_ROOT } from './paths.ts';
 import { defaultCachePages } from './pagecache/sizing.ts';
+import { INTERRUPT_BUDGET_DEFAULT } from './jit.ts';
 import { HEAP_GROWING_PERCENT_DEFAULT, MEMORY_RECLAIM_DEFAULTS } from './memory-reclaim.ts';
 
 /** Well-known ports (RFC 1813 uses 2049 for NFS; 20048 is mountd's registered port). */
@@ -274,6 +275,13 @@ export const ConfigSchema = z.strictObject({
       quietMs: z.number().int().min(0).max(600_000).default(MEMORY_RECLAIM_DEFAULTS.quietMs),
       growthBytes: positive.default(MEMORY_RECLAIM_DEFAULTS.growthBytes),
       heapGrowingPercent: z.number().int().min(0).max(1000).default(HEAP_GROWING_PERCENT_DEFAULT),
+    })
+    .prefault({}),
+  /** V8's optimising compiler (server/jit.ts). */
+  jit: z
+    .strictObject({
+      /** Bytes of a function's bytecode run before V8 optimises it; 0: V8's own (66 KiB). */
+      interruptBudget: z.number().int().min(0).max(1 << 20).default(INTERRUPT_BUDGET_DEFAULT),
     })
     .prefault({}),
   pinBudget: z

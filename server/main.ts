@@ -19,6 +19,7 @@ import { ReplyPath } from './reply/reply-path.ts';
 import { createServerBus, type ServerBus } from './events.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { configureHeapGrowth, MemoryReclaimer, reclaimExposition } from './memory-reclaim.ts';
+import { configureTiering } from './jit.ts';
 import { loadControlAuth, type ControlAuth } from './http/control.ts';
 import { FaultRejectedError } from './http/fault-api.ts';
 import { limitsExposition } from './telemetry/limits-metrics.ts';
@@ -144,6 +145,7 @@ export async function startPagelife(config: Config, log: Logger = pino({ level: 
   // One input and reply budget over every stream connection, NFS and MOUNT ports alike.
   const budget = new StreamBudget(config.limits, log);
   configureHeapGrowth(config.memoryReclaim.heapGrowingPercent);
+  configureTiering(config.jit.interruptBudget);
   const reclaimer = new MemoryReclaimer(config.memoryReclaim, log, () => budget.stats().releasedBytes, () => dispatcher.dispatched);
   // A failed start closes what it had opened, so the CLI can exit with one line.
   const opened: (() => Promise<unknown>)[] = [async () => services.close(), async () => (replies.close(), telemetry.close(), budget.close(), reclaimer.close())];
