@@ -53,6 +53,14 @@ export interface TcpPairOptions {
   delayedAck: boolean;
   ackDelay: number;
   staleWindow: number;
+  /**
+   * When the receiver starts keeping first copies for the stale check: 'always', or 'with-faults':
+   * once the path has a fault that can send a byte twice (Path.mayRepeat). Only a byte seen twice
+   * is compared, so without such a fault the copy of every byte into the ring checks nothing — as
+   * long as a first copy cannot change on its way either, which the sender must promise (pages
+   * kept until their destructor fires, or private copies: not legacy's reused pages).
+   */
+  firstCopies: 'always' | 'with-faults';
   /** Initial sequence numbers; null = drawn from the seeded PRNG. */
   iss: number | null;
   irs: number | null;
@@ -84,6 +92,7 @@ export const TCP_PAIR_DEFAULTS: Readonly<TcpPairOptions> = Object.freeze({
   delayedAck: false,
   ackDelay: TCP_DELACK_MIN,
   staleWindow: STALE_WINDOW_DEFAULT,
+  firstCopies: 'always',
   iss: null,
   irs: null,
   wire: 'copy',
@@ -229,7 +238,7 @@ export class TcpPair {
     );
     this.sender.onProgress = () => this.progress();
     this.receiver = new TcpReceiver(
-      { mss: o.mss, rcvWnd: o.rcvWnd, delayedAck: o.delayedAck, ackDelay: o.ackDelay, staleWindow: o.staleWindow, irs: iss },
+      { mss: o.mss, rcvWnd: o.rcvWnd, delayedAck: o.delayedAck, ackDelay: o.ackDelay, staleWindow: o.staleWindow, irs: iss, keepFirstCopies: o.firstCopies === 'always' },
       this.clock,
       this.bus,
       o.conn,
@@ -238,6 +247,7 @@ export class TcpPair {
       o.onFin,
       () => this.progress(),
     );
+    this.watchRepeats();
   }
 
   /** Captures bytes the client sent on this connection: they reach the server outside the simulated path. */
@@ -286,14 +296,22 @@ export class TcpPair {
 
   setFaults(partial: Partial<PathFaults>): void {
     this.path.setFaults(partial);
+    this.watchRepeats();
   }
 
   dropNext(n = 1): void {
     this.path.dropNext(n);
+    this.watchRepeats();
   }
 
   holdNext(ms: number, n = 1): void {
     this.path.holdNext(ms, n);
+    this.watchRepeats();
+  }
+
+  /** From the first fault that can send a byte twice on, the receiver keeps first copies (for good). */
+  private watchRepeats(): void {
+    if (this.path.mayRepeat()) this.receiver.keepFirstCopies();
   }
 
   /** Every skb this connection holds: write/retransmit queue, device queue, wire and receiver (reference wire). */

@@ -206,6 +206,16 @@ export class Path {
     );
   }
 
+  /**
+   * Whether a fault may make the receiver see a byte twice: a loss, a drop or a hold (retransmitted
+   * after an RTO or three duplicate ACKs), a duplicate, reordering, delay or bandwidth (an ACK late
+   * past the RTO), a lost ACK. With none, every byte crosses the wire once.
+   */
+  mayRepeat(): boolean {
+    const f = this.faults;
+    return this.segmentFaults() || f.ackLoss > 0 || f.delay > 0 || f.deviceHold > 0 || f.bandwidth > 0;
+  }
+
   private enqueue(skb: SkBuff): void {
     this.deviceQueue.enqueue(skb, false, this.nextHold(skb));
   }

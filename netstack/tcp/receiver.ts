@@ -21,6 +21,8 @@ export interface TcpReceiverOptions {
   staleWindow: number;
   /** The peer's ISS; the first data byte is irs + 1. */
   irs: number;
+  /** Keep first copies from the start; else from keepFirstCopies() on (TcpPairOptions.firstCopies). */
+  keepFirstCopies: boolean;
 }
 
 /**
@@ -76,7 +78,14 @@ export class TcpReceiver {
   /** Sequence ranges [s, e) whose first copy `history` holds, sorted, disjoint, within one ring size of the newest. */
   private seen: { s: number; e: number }[] = [];
   private readonly delack: Timer;
+  /** Whether first copies are being kept: a later copy of a byte is compared only from then on. */
+  private keeping: boolean;
   staleRetransmits = 0;
+  /**
+   * Segments that repeated bytes while no first copies were kept: none when the sender's promise
+   * holds (TcpPairOptions.firstCopies). The first one starts the keeping, so later ones are checked.
+   */
+  uncheckedRepeats = 0;
   duplicates = 0;
   delivered = 0;
 
@@ -94,6 +103,7 @@ export class TcpReceiver {
     this.rcvNxt = seqAdd(o.irs, 1);
     this.lastAdvertised = o.rcvWnd;
     this.historySize = roundPow2(o.staleWindow);
+    this.keeping = o.keepFirstCopies;
     this.delack = new Timer(clock, () => this.tcpSendAck());
   }
 
@@ -119,12 +129,17 @@ export class TcpReceiver {
     this.released();
   }
 
+  /** From now on, first copies are kept and later copies checked against them. */
+  keepFirstCopies(): void {
+    this.keeping = true;
+  }
+
   /**
    * A data segment left the sender's device (lost or not): its bytes are the first copy of any
    * range not seen before. Later copies are checked against them when they arrive.
    */
   observeWire(seg: WireSegment): void {
-    if (seg.len === 0) return;
+    if (seg.len === 0 || !this.keeping) return;
     let seq = seg.seq;
     let fresh = 0;
     for (const v of seg.payload) {
@@ -140,6 +155,10 @@ export class TcpReceiver {
     if (seg.len === 0 && !fin) {
       this.tcpSendAck();
       return;
+    }
+    if (!this.keeping && seg.len > 0 && before(seg.seq, this.rcvNxt)) {
+      this.uncheckedRepeats++;
+      this.keeping = true;
     }
     if (seg.len > 0 && seg.firstCopy !== true) this.checkStale(seg);
     const dataEnd = seqAdd(seg.seq, seg.len);
@@ -289,7 +308,7 @@ export class TcpReceiver {
    */
   private remember(seq: number, v: Buffer): number {
     const size = this.historySize;
-    if (size === 0 || v.length === 0) return 0;
+    if (size === 0 || v.length === 0 || !this.keeping) return 0;
     const end = seqAdd(seq, v.length);
     let at = seq;
     // Bytes older than the ring holds (newest seen − size) have no slot of their own: their slot

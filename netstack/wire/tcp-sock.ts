@@ -111,7 +111,7 @@ export class WireTcpSock {
     );
     this.sender.onProgress = () => this.ackProgress();
     this.receiver = new TcpReceiver(
-      { mss: o.mss, rcvWnd: o.rcvWnd, delayedAck: true, ackDelay: o.ackDelay, staleWindow: 0, irs: o.irs },
+      { mss: o.mss, rcvWnd: o.rcvWnd, delayedAck: true, ackDelay: o.ackDelay, staleWindow: 0, irs: o.irs, keepFirstCopies: true },
       clock,
       bus,
       conn,

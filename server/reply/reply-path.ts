@@ -168,6 +168,10 @@ export class ReplyPath {
       tso: o.net.tso,
       rcvWnd: o.net.rcvWnd,
       wire: 'reference',
+      // Destructor and copy modes keep a reply's bytes as they were until the stack is done with
+      // them, so only a repeat needs a first copy to compare with; legacy's reused pages can change
+      // a first copy on its way, which the check must see.
+      firstCopies: o.mode === 'legacy' ? 'always' : 'with-faults',
       faults: pathFaults(this.faults),
       // One capture, one TCP flow per connection: the client port tells them apart.
       ...(o.pcap ? { pcap: o.pcap, flow: { ...DEFAULT_FLOW, clientPort: DEFAULT_FLOW.clientPort + id } } : {}),

@@ -192,7 +192,7 @@ describe('TcpReceiver', () => {
     const delivered: Buffer[] = [];
     let fin = 0;
     const r = new TcpReceiver(
-      { mss: 100, rcvWnd: opts.rcvWnd ?? 10_000, delayedAck: false, ackDelay: 40, staleWindow: opts.staleWindow ?? 1000, irs: 0xffffffff },
+      { mss: 100, rcvWnd: opts.rcvWnd ?? 10_000, delayedAck: false, ackDelay: 40, staleWindow: opts.staleWindow ?? 1000, irs: 0xffffffff, keepFirstCopies: true },
       clock,
       bus,
       1,

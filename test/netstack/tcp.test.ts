@@ -38,6 +38,56 @@ describe('defaults', () => {
   });
 });
 
+describe('stale check: first copies kept once a byte can cross twice', () => {
+  it('a fault-free path sends every byte once, so there is nothing a first copy would be compared with', async () => {
+    const h = harness({ firstCopies: 'with-faults', mss: 1000, gsoSegs: 4 });
+    const page = patternPage(64 * 1024, 7);
+    const d = new FragDestructor(() => {});
+    for (let off = 0; off < page.buf.length; off += 4096) h.pair.sendpage(page, off, 4096, d);
+    d.unref();
+    await h.pair.drain();
+    expect(h.bytes().equals(page.buf)).toBe(true);
+    expect(h.pair.stats()).toMatchObject({ retransmits: 0, duplicates: 0, staleRetransmits: 0 });
+    expect(h.pair.receiver.uncheckedRepeats).toBe(0);
+  });
+
+  it('a fault set after the start turns the check on: the bug is caught as with first copies kept always', async () => {
+    const h = harness({ firstCopies: 'with-faults', rtoInitial: 100, rtoMin: 50 });
+    const page = patternPage(4096, 3);
+    h.pair.sendpage(page, 0, 1000, new FragDestructor(() => {}));
+    await h.pair.drain();
+    h.pair.setFaults({ delay: 10 });
+    h.pair.holdNext(500);
+    const at = h.pair.sender.writeSeq;
+    h.pair.sendpage(page, 1000, 1000, null); // legacy: reused when ACKed, while a clone is held
+    h.bus.on('ack', (e) => {
+      if (!e.dup && e.ack === at + 1000) page.buf.fill(0xee, 1000, 2000);
+    });
+    await h.pair.drain();
+    expect(h.pair.stats().staleRetransmits).toBe(1);
+    expect(h.of('stale-retransmit')[0]).toMatchObject({ seq: at, end: at + 1000 });
+    expect(h.pair.receiver.uncheckedRepeats).toBe(0);
+  });
+
+  it('a repeat that comes with no fault set is counted as unchecked, and starts the keeping', async () => {
+    const h = harness({ firstCopies: 'with-faults' });
+    const page = patternPage(4096, 9);
+    const send = async (off: number) => {
+      const seq = h.pair.sender.writeSeq;
+      h.pair.sendpage(page, off, 1000, new FragDestructor(() => {}));
+      await h.pair.drain();
+      return seq;
+    };
+    const repeat = (seq: number) => h.pair.receiver.receive({ seq, len: 1000, flags: 0, payload: [Buffer.alloc(1000, 0x55)], skb: null });
+    repeat(await send(0));
+    expect(h.pair.receiver.uncheckedRepeats).toBe(1);
+    expect(h.pair.stats().staleRetransmits).toBe(0); // nothing kept to compare the first one with
+    repeat(await send(1000));
+    expect(h.pair.receiver.uncheckedRepeats).toBe(1);
+    expect(h.pair.stats().staleRetransmits).toBe(1);
+  });
+});
+
 describe('TCP sender: destructor timing', () => {
   it('a sendpage destructor fires when the ACK frees the original, not when sendpage returns', async () => {
     const h = harness({ faults: { delay: 10 } });
