@@ -82,8 +82,9 @@ export class TcpReceiver {
   private keeping: boolean;
   staleRetransmits = 0;
   /**
-   * Segments that repeated bytes while no first copies were kept: none when the sender's promise
-   * holds (TcpPairOptions.firstCopies). The first one starts the keeping, so later ones are checked.
+   * Segments that brought bytes already delivered while no first copies were kept, so went
+   * unchecked: none while the path has no fault (TcpPairOptions.firstCopies). The first one starts
+   * the keeping, so later ones are checked.
    */
   uncheckedRepeats = 0;
   duplicates = 0;
