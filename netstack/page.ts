@@ -26,12 +26,15 @@ let nextPageId = 1;
 export class Page {
   readonly id = nextPageId++;
   count: number;
+  /** `buf.buffer`, read once: the getter is a call into V8's runtime, and the stack asks it per frag. */
+  readonly mem: ArrayBufferLike;
 
   constructor(
     readonly buf: Buffer,
     count = 1,
   ) {
     this.count = count;
+    this.mem = buf.buffer;
   }
 
   /** A private page owned by the stack (page_frag cache, orphaned copies); tracked in debug mode. */

@@ -60,14 +60,14 @@ export function skbViews(skb: SkBuff): Buffer[] {
   let start = 0;
   let end = 0;
   for (const frag of skb.shinfo.frags) {
-    const buf = frag.page.buf;
-    const at = buf.byteOffset + frag.offset;
-    if (mem === buf.buffer && at === end) {
+    const page = frag.page;
+    const at = page.buf.byteOffset + frag.offset;
+    if (mem === page.mem && at === end) {
       end += frag.size;
       continue;
     }
     if (mem !== null) views.push(Buffer.from(mem, start, end - start));
-    mem = buf.buffer;
+    mem = page.mem;
     start = at;
     end = at + frag.size;
   }

@@ -84,7 +84,8 @@ export const read: NfsProcedure<READ3args, READ3resok, READ3resfail> = {
  * The bytes [offset, end) of the file as views of its frames: one view per run of frames that lie
  * next to each other in the cache's pool (a frame per page, each page's at the next pfn), as
  * Linux's bio_vec merging joins physically adjacent pages, so a sequential read of frames filled
- * in order is a few views rather than one per page. The reply path still splits them into page
+ * in order is a few views rather than one per page. Frames of one cache are views of its one pool,
+ * so the next pfn is the next 4 KiB of the same memory. The reply path still splits them into page
  * fragments (lent-reply.ts), each frame's own.
  */
 function pageRuns(pages: readonly PageFrame[], offset: number, end: number): Buffer[] {
@@ -94,7 +95,7 @@ function pageRuns(pages: readonly PageFrame[], offset: number, end: number): Buf
   for (let k = 1; k <= pages.length; k++) {
     const p = pages[k];
     const prev = pages[k - 1]!;
-    if (p !== undefined && p.pfn === prev.pfn + 1 && p.buf.buffer === prev.buf.buffer) continue;
+    if (p !== undefined && p.pfn === prev.pfn + 1) continue;
     const to = Math.min(end - prev.index * PAGE_SIZE, PAGE_SIZE);
     const span = (prev.pfn - first.pfn) * PAGE_SIZE + to - from;
     runs.push(Buffer.from(first.buf.buffer, first.buf.byteOffset + from, span));

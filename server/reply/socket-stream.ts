@@ -26,13 +26,15 @@ export function socketStream(s: Socket, flushBytes: number, poll: Pick<BusyPoll,
   let dones: (() => void)[] = [];
   let pendingBytes = 0;
   let queued = false;
-  // The run of adjacent views being gathered: [runStart, runEnd) of runFirst's ArrayBuffer.
+  // The run of adjacent views being gathered: [runStart, runEnd) of runMem (runFirst's ArrayBuffer,
+  // read once: the `buffer` getter is a call into V8's runtime).
   let runFirst: Buffer | null = null;
+  let runMem: ArrayBufferLike | null = null;
   let runStart = 0;
   let runEnd = 0;
   const endRun = (): void => {
     if (runFirst === null) return;
-    out.push(runEnd - runStart === runFirst.length ? runFirst : Buffer.from(runFirst.buffer, runStart, runEnd - runStart));
+    out.push(runEnd - runStart === runFirst.length ? runFirst : Buffer.from(runMem!, runStart, runEnd - runStart));
     runFirst = null;
   };
   const flush = (): void => {
@@ -71,12 +73,14 @@ export function socketStream(s: Socket, flushBytes: number, poll: Pick<BusyPoll,
       for (const c of chunks) {
         if (c.length === 0) continue;
         pendingBytes += c.length;
-        if (runFirst !== null && c.buffer === runFirst.buffer && c.byteOffset === runEnd) {
+        const mem = c.buffer;
+        if (runFirst !== null && mem === runMem && c.byteOffset === runEnd) {
           runEnd += c.length;
           continue;
         }
         endRun();
         runFirst = c;
+        runMem = mem;
         runStart = c.byteOffset;
         runEnd = c.byteOffset + c.length;
       }
