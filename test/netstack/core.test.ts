@@ -36,6 +36,21 @@ describe('EventBus', () => {
     expect(got).toEqual(['rto:1', '*:rto']);
     expect(bus.wants('rto')).toBe(false);
   });
+
+  it('a type whose last listener left is not wanted while other types still are, and can be taken again', () => {
+    const bus = new EventBus<NetstackEvent>();
+    const got: string[] = [];
+    bus.on('ack', () => got.push('ack'));
+    const off = bus.on('rto', () => got.push('rto'));
+    off();
+    expect(bus.wants('rto')).toBe(false);
+    expect(bus.wants('ack')).toBe(true);
+    bus.emit({ type: 'rto', conn: 1, t: 0, seq: 0, rto: 200, backoff: 1 });
+    bus.on('rto', () => got.push('rto again'));
+    expect(bus.wants('rto')).toBe(true);
+    bus.emit({ type: 'rto', conn: 1, t: 0, seq: 0, rto: 200, backoff: 2 });
+    expect(got).toEqual(['rto again']);
+  });
 });
 
 describe('clocks', () => {
