@@ -1,7 +1,7 @@
 // Issue 11: a real Linux guest on pagelife's own Ethernet/IPv4/TCP/UDP stack (`serve --wire`,
 // `run-guest --wire-udp`). The guest's kernel is the TCP peer: its ACKs free the pages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -73,11 +73,28 @@ async function checkWrites(r: GuestRun): Promise<number> {
 }
 
 /**
+ * The Linux NFS client binds a reserved port, 665–1023 (sunrpc's min_resvport and max_resvport),
+ * and tshark tries a TCP connection's lower port first: a client that drew 862 had its NFS stream
+ * dissected as TWAMP-Control and called malformed. So every protocol tshark decodes by a TCP port
+ * in that range is turned off here (the list from tshark itself: it varies by version).
+ */
+const CLIENT_PORTS = { min: 665, max: 1023 };
+function clientPortDissectors(): string[] {
+  const decodes = spawnSync('tshark', ['-G', 'decodes'], { encoding: 'utf8' }).stdout ?? '';
+  const names = new Set<string>();
+  for (const line of decodes.split('\n')) {
+    const [table, port, proto] = line.split('\t');
+    if (table === 'tcp.port' && proto && Number(port) >= CLIENT_PORTS.min && Number(port) <= CLIENT_PORTS.max) names.add(proto);
+  }
+  return [...names];
+}
+
+/**
  * Reassemble segments that arrive out of order (loss and reordering make them), as a receiver
  * would. Nothing on this wire speaks TLS: tshark's TLS heuristic otherwise takes a retransmitted
  * segment of random file data that starts like a TLS record for one, and calls it malformed.
  */
-const TSHARK_ARGS = ['-o', 'tcp.reassemble_out_of_order:TRUE', '--disable-protocol', 'tls'];
+const TSHARK_ARGS = ['-o', 'tcp.reassemble_out_of_order:TRUE', ...[...new Set(['tls', ...clientPortDissectors()])].flatMap((p) => ['--disable-protocol', p])];
 
 async function tsharkCount(file: string, filter: string): Promise<number> {
   const { stdout } = await run('tshark', ['-r', file, ...TSHARK_ARGS, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], { maxBuffer: 256 << 20 });
