@@ -1,8 +1,8 @@
 /**
  * The time budget of one GETATTR, one 1 MiB READ, one 1 MiB WRITE, one READDIRPLUS entry and one CREATE: where a
  * pagelife server's microseconds go, by layer, per call (per listed entry for READDIRPLUS). Each
- * phase runs a pagelife server of its own (destructor mode, default settings) under
- * `node --cpu-prof`, driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
+ * phase runs a pagelife server of its own (destructor mode, default settings), sampled by
+ * `perf record` (bench/lib/perf-budget.ts says why; `--sampler v8`: under `node --cpu-prof`), driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
  * `getattr` of one file, `seqread` in 1 MiB READs of a file the page cache holds (a warm-up runs
  * fill it, outside the measured windows), `write` of a file in 1 MiB UNSTABLE WRITEs then COMMIT
  * (each run truncates it first), `readdirplus` listings of a 2,000-entry directory, and `create`
@@ -22,27 +22,38 @@
  *
  * Args: --rounds N (5), --getattr-ops N (GETATTRs per server and round, 10000), --read-mib N (MiB
  *       read per server and round, 128), --file-mib N (the file read, 32), --baseline DIR, --skip-ganesha,
- *       --profiles DIR (keep the .cpuprofile files there; default: removed with the temp dir),
+ *       --profiles DIR (keep the profiles there: .cpuprofile files, or perf.data with perf's
+ *       /tmp/perf-PID.map files left in place; default: removed with the temp dir),
  *       --only PHASE,PHASE… (getattr, read, write, readdirplus, create; default getattr,read),
  *       --write-mib N (MiB written per server and round, in 1 MiB WRITEs, 128),
  *       --listings N (READDIRPLUS listings per server and round, 20), --creates N (CREATEs per server
- *       and round, 2000), --cache-pages N (both trees' page cache; default: each tree's own default).
+ *       and round, 2000), --cache-pages N (both trees' page cache; default: each tree's own default),
+ *       --sampler perf|v8 (perf when this machine lets it sample, else v8).
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, budgetByLayer, fileOf, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
+import { perfBudgetBy, perfBudgetByLayer, perfFileOf, PerfScriptParser } from './lib/perf-budget.ts';
 import { Processes, REPO, positiveInt, say, startGanesha, startPagelife } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const FILE = 'big.bin';
 /** V8's default sampling interval (µs): at 250 µs the profiler slowed 1 MiB READs by a third here. */
 const PROFILE_INTERVAL_US = 1000;
+/** perf's sampling rate (Hz): odd, so it does not beat with the servers' millisecond timers. */
+const PERF_HZ = 4999;
+/** perf record has no "attached" signal; this long is ample for it to open its events on a few processes. */
+const PERF_ATTACH_MS = 500;
+const SAMPLERS = ['perf', 'v8'] as const;
+type Sampler = (typeof SAMPLERS)[number];
 /** Uncounted runs first: the JIT settles, and the page cache holds the file. */
 const WARMUP_GETATTRS = 5000;
 const WARMUP_READ_PASSES = 4;
@@ -72,10 +83,14 @@ interface Options {
   creates: number;
   writeMiB: number;
   cachePages: number | null;
+  sampler: Sampler;
 }
 
+/** Whether perf may sample here (installed, and perf_event_paranoid lets this user count CPU time). */
+const perfWorks = (): boolean => spawnSync('perf', ['stat', '-e', 'cpu-clock', '-x', ',', 'true'], { stdio: 'ignore' }).status === 0;
+
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, writeMiB: 128, cachePages: null };
+  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, writeMiB: 128, cachePages: null, sampler: perfWorks() ? 'perf' : 'v8' };
   const int = (flag: string, v: string | undefined): number => positiveInt('budget', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -90,13 +105,19 @@ function parseOptions(args: string[]): Options {
     else if (a === '--listings') o.listings = int(a, args[++i]);
     else if (a === '--creates') o.creates = int(a, args[++i]);
     else if (a === '--write-mib') o.writeMiB = int(a, args[++i]);
+    else if (a === '--sampler') {
+      const v = args[++i] ?? '';
+      if (!(SAMPLERS as readonly string[]).includes(v)) throw new BenchUsageError(`bench budget: --sampler wants perf or v8, got ${v}`);
+      o.sampler = v as Sampler;
+      if (o.sampler === 'perf' && !perfWorks()) throw new BenchUsageError('bench budget: --sampler perf, but perf cannot sample here (installed? kernel.perf_event_paranoid?)');
+    }
     else if (a === '--only') {
       const ops = (args[++i] ?? '').split(',');
       const bad = ops.find((op) => !(OPS as readonly string[]).includes(op));
       if (bad !== undefined || ops.length === 0) throw new BenchUsageError(`bench budget: --only wants phases among ${OPS.join(', ')}, got ${bad}`);
       o.only = ops as Op[];
     }
-    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --listings N, --creates N, --write-mib N, --baseline DIR, --skip-ganesha, --profiles DIR, --only PHASE,…, --cache-pages N)`);
+    else throw new BenchUsageError(`bench budget: unknown argument ${a} (--rounds N, --getattr-ops N, --read-mib N, --file-mib N, --listings N, --creates N, --write-mib N, --baseline DIR, --skip-ganesha, --profiles DIR, --only PHASE,…, --cache-pages N, --sampler perf|v8)`);
   }
   if (o.baseline && !existsSync(path.join(o.baseline, 'bin/pagelife.js'))) throw new BenchUsageError(`bench budget: --baseline ${o.baseline} is not a pagelife checkout`);
   return o;
@@ -183,6 +204,27 @@ async function serverBudget(t: Target): Promise<Budget> {
   return best.budget;
 }
 
+/**
+ * Each pagelife server's budget from one `perf record` of them all: the main thread's samples (its
+ * thread id is the process id) inside that server's windows. perf names JIT frames from the map file
+ * each server wrote (/tmp/perf-PID.map), removed here once read unless the profiles are kept
+ * (`perf script -i` on them then still names every frame).
+ */
+async function perfBudgets(data: string, servers: Target[], keepMaps: boolean): Promise<Map<Column, Budget>> {
+  const parser = new PerfScriptParser();
+  const script = spawn('perf', ['script', '-i', data, '-F', 'tid,time,period,ip,sym,dso'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  for await (const l of createInterface({ input: script.stdout! })) parser.line(l);
+  const code = await new Promise<number | null>((r) => (script.exitCode !== null ? r(script.exitCode) : script.once('exit', r)));
+  if (code !== 0) throw new Error(`bench budget: perf script -i ${data} failed (exit ${code})`);
+  const out = new Map<Column, Budget>();
+  for (const t of servers) {
+    const root = `${pathToFileURL(t.repo!).href}/`;
+    out.set(t.column, { layers: perfBudgetByLayer(parser.samples, t.pid, root, t.windows), files: perfBudgetBy(parser.samples, t.pid, root, t.windows, perfFileOf) });
+    if (!keepMaps) rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
+  }
+  return out;
+}
+
 async function phase(procs: Processes, op: Op, o: Options, exportDir: string, profiles: string, ganesha: Target | null): Promise<void> {
   const trees: [Column, string][] = [['new', REPO]];
   if (o.baseline) trees.push(['baseline', o.baseline]);
@@ -190,7 +232,7 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   for (const [column, repo] of trees) {
     const profileDir = path.join(profiles, `${op}-${column}`);
     await mkdir(profileDir, { recursive: true });
-    const node = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-interval=${PROFILE_INTERVAL_US}`];
+    const node = o.sampler === 'perf' ? ['--perf-basic-prof-only-functions', '--interpreted-frames-native-stack'] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-interval=${PROFILE_INTERVAL_US}`];
     const p = await startPagelife(procs, `${op}-${column}`, ['--export', exportDir, ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], node, repo);
     targets.push({ column, pid: p.child.pid!, repo, child: p.child, profileDir, nfsPort: p.nfsPort, mountPort: p.mountPort, exportPath: '/export', windows: [], ops: 0, secs: 0, ticks: 0 });
   }
@@ -214,6 +256,13 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   };
   // Warm-up, not counted: the JIT, the handle cache, and (READ) the page cache's copy of the file.
   for (const t of targets) for (let i = 0; i < (op === 'read' ? WARMUP_READ_PASSES : 1); i++) await nfsperf(procs, t, args(t, true));
+  const pagelife = targets.filter((t) => t.repo);
+  const perfData = path.join(profiles, `${op}.perf.data`);
+  let perf: ChildProcess | null = null;
+  if (o.sampler === 'perf') {
+    perf = procs.start(`perf-${op}`, 'perf', ['record', '-k', 'CLOCK_MONOTONIC', '-F', String(PERF_HZ), '-g', '-p', pagelife.map((t) => t.pid).join(','), '-o', perfData]);
+    await sleep(PERF_ATTACH_MS);
+  }
   const runsPerRound = op === 'read' ? Math.max(1, Math.round(o.readMiB / o.fileMiB)) : 1;
   for (let round = 0; round < o.rounds; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
@@ -234,10 +283,10 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
     }
     say(`# round ${round + 1} ${op} wall µs per call: ${parts.join(' ')}`);
   }
-  const pagelife = targets.filter((t) => t.repo);
-  for (const t of pagelife) await procs.stop(t.child!); // the profile is written at exit
-  const budgets = new Map<Column, Budget>();
-  for (const t of pagelife) budgets.set(t.column, await serverBudget(t));
+  if (perf) await procs.stop(perf); // perf writes its data on SIGTERM
+  for (const t of pagelife) await procs.stop(t.child!); // V8's profile is written at exit
+  const budgets = perf ? await perfBudgets(perfData, pagelife, o.profiles !== null) : new Map<Column, Budget>();
+  if (!perf) for (const t of pagelife) budgets.set(t.column, await serverBudget(t));
   const target = (c: Column): Target => targets.find((t) => t.column === c)!;
   const perCall = (c: Column, us: number): number => us / target(c).ops;
   const line = (what: string, value: (c: Column) => number, columns: Column[]): void => {
@@ -270,7 +319,8 @@ export async function run(args: string[]): Promise<void> {
     await writeFile(path.join(exportDir, FILE), o.fileMiB);
     for (let i = 0; i < LISTED_ENTRIES; i++) await (await open(path.join(exportDir, LISTED, `entry-${String(i).padStart(5, '0')}`), 'w')).close();
     const profiles = o.profiles ?? path.join(base, 'profiles');
-    say(`# budget: pagelife destructor mode, ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default settings'}, under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs); nfsperf depth 1; ${o.rounds} rounds alternating servers; ${o.fileMiB} MiB file; ${o.baseline ? `baseline ${o.baseline}; ` : ''}node ${process.version}; profiles in ${profiles}`);
+    const sampler = o.sampler === 'perf' ? `sampled by perf record (${PERF_HZ} Hz, main thread)` : `under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs)`;
+    say(`# budget: pagelife destructor mode, ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default settings'}, ${sampler}; nfsperf depth 1; ${o.rounds} rounds alternating servers; ${o.fileMiB} MiB file; ${o.baseline ? `baseline ${o.baseline}; ` : ''}node ${process.version}; profiles in ${profiles}`);
     let ganesha: Target | null = null;
     if (o.skipGanesha) say('# ganesha: skipped (--skip-ganesha)');
     else {

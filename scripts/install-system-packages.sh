@@ -17,6 +17,7 @@ declare -A want=(
   [ganesha.nfsd]=nfs-ganesha
   [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
   [/usr/include/nfsc/libnfs-raw.h]=libnfs-dev
+  [perf]=linux-perf
 )
 need=()
 for what in "${!want[@]}"; do

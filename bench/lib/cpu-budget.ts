@@ -49,8 +49,8 @@ export interface CpuProfile {
 }
 
 /** Node's native bindings are frames without a URL; their JS caller says what kind of syscall they make. */
-const SOCKET_CALLERS = /^node:(net|dgram|internal\/stream_base_commons|internal\/dgram)$/;
-const FS_CALLERS = /^node:(fs|internal\/fs\/.*)$/;
+export const SOCKET_CALLERS = /^node:(net|dgram|internal\/stream_base_commons|internal\/dgram)$/;
+export const FS_CALLERS = /^node:(fs|internal\/fs\/.*)$/;
 
 /**
  * The layer of one sample, given its stack from the leaf outwards and the project's root as a
@@ -72,13 +72,18 @@ export function layerOf(stack: CallFrame[], root: string): Layer {
     if (SOCKET_CALLERS.test(caller)) return 'syscall:socket';
     if (FS_CALLERS.test(caller)) return 'syscall:fs';
   }
+  return projectLayer(stack, root) ?? 'node-internals';
+}
+
+/** The folder of the innermost frame of the project's own code, null if the stack has none. */
+export function projectLayer(stack: CallFrame[], root: string): Layer | null {
   const rel = innermostProjectFile(stack, root);
-  if (rel === null) return 'node-internals';
+  if (rel === null) return null;
   return FOLDERS.find((d) => rel.startsWith(d)) ?? 'server/other/';
 }
 
 /** The path (from the root) of the innermost frame of the project's own code, dependencies aside. */
-function innermostProjectFile(stack: CallFrame[], root: string): string | null {
+export function innermostProjectFile(stack: CallFrame[], root: string): string | null {
   for (const f of stack) {
     if (!f.url.startsWith(root)) continue;
     const rel = f.url.slice(root.length);
