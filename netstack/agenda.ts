@@ -66,7 +66,7 @@ export class Agenda<T> {
     this.heap.items.length = 0;
     this.fifo = [];
     this.fifoHead = 0;
-    this.timer.cancel();
+    this.timer.stop();
     return out;
   }
 

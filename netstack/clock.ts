@@ -218,7 +218,17 @@ export class Timer {
     this.handle = this.clock.setTimer(delayMs, this.expire);
   }
 
+  /**
+   * Nothing fires until the next arm. The clock's timer is left to expire unheeded, as Linux's
+   * inet_csk_clear_xmit_timer leaves sk_timer pending: an RTO timer cleared by every ACK and armed
+   * by every send costs no setTimeout/clearTimeout pair per round trip.
+   */
   cancel(): void {
+    this.deadline = Infinity;
+  }
+
+  /** Cancels and gives the clock's timer back at once (sk_stop_timer): the connection is going away. */
+  stop(): void {
     this.deadline = Infinity;
     if (this.handle) this.clock.clearTimer(this.handle);
     this.handle = null;

@@ -125,7 +125,7 @@ export class TcpReceiver {
    * waiting there are freed. Bytes already handed to the consumer stay until its done().
    */
   purge(): void {
-    this.delack.cancel();
+    this.delack.stop();
     for (const s of this.ofo.splice(0)) if (s.skb) freeSkb(s.skb);
     this.released();
   }

@@ -287,8 +287,8 @@ export class TcpSender implements DestructorOwner {
   /** Drops what only the sender holds for itself (the page-frag page), once drained. */
   release(): void {
     this.pageFrag.release();
-    this.rtoTimer.cancel();
-    this.persistTimer.cancel();
+    this.rtoTimer.stop();
+    this.persistTimer.stop();
   }
 
   private assertOpen(op: string): void {

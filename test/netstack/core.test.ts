@@ -15,6 +15,7 @@ import {
   seqAdd,
   seqDiff,
   type NetstackEvent,
+  type TimerHandle,
   type WireAck,
   type WireSegment,
 } from '../../netstack/index.ts';
@@ -94,6 +95,45 @@ describe('clocks', () => {
     expect(fired).toBe(150);
   });
 
+
+  it('Timer: cancel leaves the clock timer to expire unheeded, so arm after cancel makes none; stop gives it back', () => {
+    /** Counts the clock timers a Timer asks for. */
+    class CountingClock extends VirtualClock {
+      made = 0;
+      override setTimer(delayMs: number, fn: () => void): TimerHandle {
+        this.made++;
+        return super.setTimer(delayMs, fn);
+      }
+    }
+    const c = new CountingClock();
+    const fired: number[] = [];
+    const t = new Timer(c, () => fired.push(c.now()));
+    // An RTO timer per round trip: armed by the send, cancelled by the ACK, armed by the next send.
+    for (let i = 0; i < 5; i++) {
+      t.arm(100);
+      c.advance(10);
+      t.cancel();
+      expect(t.armed).toBe(false);
+    }
+    expect(c.made).toBe(1);
+    // The first arm's clock timer (due at 100) finds nothing to do, and fires nothing.
+    c.advance(200);
+    expect(fired).toEqual([]);
+    expect(c.pending).toBe(0);
+    // Armed again after a cancel, it fires at its own deadline, once.
+    t.arm(100);
+    c.advance(10);
+    t.cancel();
+    t.arm(50); // due at 310, before the pending clock timer (350): that one is replaced
+    expect(c.pending).toBe(1);
+    c.runUntilIdle();
+    expect(fired).toEqual([310]);
+    t.arm(100);
+    t.stop();
+    expect(c.pending).toBe(0);
+    c.runUntilIdle();
+    expect(fired).toEqual([310]);
+  });
   it('Agenda: one timer for many items; items due now run in one deferred batch, in order', () => {
     const c = new VirtualClock();
     const ran: string[] = [];
