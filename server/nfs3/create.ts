@@ -86,10 +86,9 @@ async function createChecked(call: NfsCall, d: DirChange, dir: Anchor, name: str
     if (mode === GUARDED || !existing.st.isFile()) throw new NfsError(NFS3ERR_EXIST, { op: 'create', path: rel });
     // As knfsd: of the attributes only the size applies to a file that was already there
     // (open(O_CREAT|O_TRUNC) by someone who may write but not chmod it).
-    if (attrs.size !== undefined) {
-      await applySattr(call, existing, { ...EMPTY_SATTR3, size: attrs.size }, 'create');
-      await truncateFile(call, existing, attrs.size, 'create');
-    }
+    if (attrs.size === undefined) return existing;
+    await applySattr(call, existing, { ...EMPTY_SATTR3, size: attrs.size }, 'create');
+    await truncateFile(call, existing, attrs.size, 'create');
     return call.ctx.vfs.entry(d.dir, dir, name);
   }
   try {
