@@ -63,8 +63,11 @@ const LIBC = /\/libc\.so/;
 const FS_WRAPPERS = /^(node::fs::|uv_fs_|uv__fs_)/;
 /** Native frames that mean a socket call (libuv's stream and UDP I/O, its reads inlined in uv__stream_io; Node's stream writes). */
 const SOCKET_WRAPPERS = /^(uv__stream_io|uv__read|uv__write|uv_try_write|uv__try_write|uv__udp|uv_udp_|uv__recvmmsg|node::StreamBase::Write|node::LibuvStreamWrap::DoTryWrite|node::LibuvStreamWrap::DoWrite)/;
-/** The event loop's wait for events: idle, busy polling (`net.busyPollUs`) included. */
-const POLL = 'uv__io_poll';
+/**
+ * The event loop's wait for events: idle, busy polling (`net.busyPollUs`) included. libc has no
+ * frame pointers, so a stack through its epoll wrapper often ends there: only libuv's poll calls it.
+ */
+const POLL = /^(uv__io_poll|epoll_p?wait)$/;
 const GC = /(CollectGarbage|IncrementalMarking|ScavengeJob|MinorMarkCompact|MarkCompactCollector)/;
 
 /** The script URL of a perf-map JIT frame (`JS:*name url:line:col`), else null. */
@@ -89,8 +92,8 @@ export function perfLayerOf(frames: PerfFrame[], root: string): Layer {
     if (SOCKET_CALLERS.test(caller)) return 'syscall:socket';
     if (FS_CALLERS.test(caller)) return 'syscall:fs';
   }
-  // In the poll itself: the innermost frame above the kernel and libc is libuv's poll.
-  if (native.find((f) => !KERNEL.test(f.dso) && !LIBC.test(f.dso))?.sym === POLL) return 'idle';
+  // In the poll itself: the innermost frame above the kernel is libc's epoll wrapper or libuv's poll.
+  if (POLL.test(native.find((f) => !KERNEL.test(f.dso))?.sym ?? '')) return 'idle';
   if (frames.some((f) => GC.test(f.sym))) return 'gc';
   return projectLayer(callFrames(frames), root) ?? (firstJs < 0 ? 'native' : 'node-internals');
 }

@@ -72,7 +72,9 @@ const SCRIPT = [
   ]),
   // the event loop's wait (busy polling too) is idle, in the kernel or not
   sample(100, '10.000700', 60_000, [['ep_poll', K], ['epoll_pwait', LIBC], ...EVENT_LOOP]),
-  sample(100, '10.000750', 40_000, [['epoll_pwait', LIBC], ...EVENT_LOOP]),
+  sample(100, '10.000750', 30_000, [['epoll_pwait', LIBC], ...EVENT_LOOP]),
+  // the same with the stack ending in libc (no frame pointers there)
+  sample(100, '10.000760', 10_000, [['do_epoll_wait', K], ['epoll_pwait', LIBC]]),
   // a scavenge, wherever it started
   sample(100, '10.000800', 30_000, [
     ['v8::internal::ScavengerCollector::CollectGarbage', NODE],
@@ -102,11 +104,11 @@ const parse = (text: string): PerfScriptParser => {
 describe('PerfScriptParser', () => {
   it('reads each sample: thread, time in µs, period, and its frames leaf first', () => {
     const { samples } = parse(SCRIPT);
-    expect(samples).toHaveLength(12);
+    expect(samples).toHaveLength(13);
     expect(samples[0]).toMatchObject({ tid: 100, timeUs: 10_000_100, periodNs: 200_000 });
     expect(samples[0]!.frames[0]).toEqual({ sym: 'pvm_irq_enable', dso: K });
     expect(samples[2]!.frames[1]!.sym).toBe('non-virtual thunk to node::LibuvStreamWrap::DoTryWrite(uv_buf_t**, unsigned long*)');
-    expect(samples[10]).toMatchObject({ tid: 101, frames: [{ sym: 'uv__fs_work', dso: NODE }] });
+    expect(samples[11]).toMatchObject({ tid: 101, frames: [{ sym: 'uv__fs_work', dso: NODE }] });
   });
 });
 
