@@ -2,7 +2,8 @@
  * The time budget of one GETATTR, one 1 MiB READ, one 1 MiB WRITE, one READDIRPLUS entry and one CREATE: where a
  * pagelife server's microseconds go, by layer, per call (per listed entry for READDIRPLUS). Each
  * phase runs a pagelife server of its own (destructor mode, default settings), sampled by
- * `perf record` (bench/lib/perf-budget.ts says why; `--sampler v8`: under `node --cpu-prof`), driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
+ * `perf record` (bench/lib/perf-budget.ts says why; `--sampler v8`: under `node --cpu-prof`),
+ * driven by the independent libnfs client ../shared/bench/nfsperf at depth 1:
  * `getattr` of one file, `seqread` in 1 MiB READs of a file the page cache holds (a warm-up runs
  * fill it, outside the measured windows), `write` of a file in 1 MiB UNSTABLE WRITEs then COMMIT
  * (each run truncates it first), `readdirplus` listings of a 2,000-entry directory, and `create`
@@ -30,18 +31,17 @@
  *       and round, 2000), --cache-pages N (both trees' page cache; default: each tree's own default),
  *       --sampler perf|v8 (perf when this machine lets it sample, else v8).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, budgetByLayer, fileOf, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
-import { perfBudgetBy, perfBudgetByLayer, perfFileOf, PerfScriptParser } from './lib/perf-budget.ts';
+import { perfBudgetBy, perfBudgetByLayer, perfCanSample, perfFileOf, readPerfData } from './lib/perf-budget.ts';
 import { Processes, REPO, positiveInt, say, startGanesha, startPagelife } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
@@ -86,11 +86,8 @@ interface Options {
   sampler: Sampler;
 }
 
-/** Whether perf may sample here (installed, and perf_event_paranoid lets this user count CPU time). */
-const perfWorks = (): boolean => spawnSync('perf', ['stat', '-e', 'cpu-clock', '-x', ',', 'true'], { stdio: 'ignore' }).status === 0;
-
 function parseOptions(args: string[]): Options {
-  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, writeMiB: 128, cachePages: null, sampler: perfWorks() ? 'perf' : 'v8' };
+  const o: Options = { rounds: 5, getattrOps: 10_000, readMiB: 128, fileMiB: 32, baseline: null, skipGanesha: false, profiles: null, only: ['getattr', 'read'], listings: 20, creates: 2000, writeMiB: 128, cachePages: null, sampler: perfCanSample() ? 'perf' : 'v8' };
   const int = (flag: string, v: string | undefined): number => positiveInt('budget', flag, v);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -109,7 +106,7 @@ function parseOptions(args: string[]): Options {
       const v = args[++i] ?? '';
       if (!(SAMPLERS as readonly string[]).includes(v)) throw new BenchUsageError(`bench budget: --sampler wants perf or v8, got ${v}`);
       o.sampler = v as Sampler;
-      if (o.sampler === 'perf' && !perfWorks()) throw new BenchUsageError('bench budget: --sampler perf, but perf cannot sample here (installed? kernel.perf_event_paranoid?)');
+      if (o.sampler === 'perf' && !perfCanSample()) throw new BenchUsageError('bench budget: --sampler perf, but perf cannot sample here (installed? kernel.perf_event_paranoid?)');
     }
     else if (a === '--only') {
       const ops = (args[++i] ?? '').split(',');
@@ -211,15 +208,11 @@ async function serverBudget(t: Target): Promise<Budget> {
  * (`perf script -i` on them then still names every frame).
  */
 async function perfBudgets(data: string, servers: Target[], keepMaps: boolean): Promise<Map<Column, Budget>> {
-  const parser = new PerfScriptParser();
-  const script = spawn('perf', ['script', '-i', data, '-F', 'tid,time,period,ip,sym,dso'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  for await (const l of createInterface({ input: script.stdout! })) parser.line(l);
-  const code = await new Promise<number | null>((r) => (script.exitCode !== null ? r(script.exitCode) : script.once('exit', r)));
-  if (code !== 0) throw new Error(`bench budget: perf script -i ${data} failed (exit ${code})`);
+  const samples = await readPerfData(data);
   const out = new Map<Column, Budget>();
   for (const t of servers) {
     const root = `${pathToFileURL(t.repo!).href}/`;
-    out.set(t.column, { layers: perfBudgetByLayer(parser.samples, t.pid, root, t.windows), files: perfBudgetBy(parser.samples, t.pid, root, t.windows, perfFileOf) });
+    out.set(t.column, { layers: perfBudgetByLayer(samples, t.pid, root, t.windows), files: perfBudgetBy(samples, t.pid, root, t.windows, perfFileOf) });
     if (!keepMaps) rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
   }
   return out;

@@ -13,7 +13,7 @@
  *
  * Args: --seconds S (each run's loop, 3), --spin N (arithmetic steps per iteration, 3000).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, type CallFrame, type CpuProfile } from './lib/cpu-budget.ts';
 import { say } from './lib/harness.ts';
-import { perfBudgetBy, PerfScriptParser, urlOf } from './lib/perf-budget.ts';
+import { perfBudgetBy, perfCanSample, readPerfData, urlOf } from './lib/perf-budget.ts';
 
 /** The probe: prints its window (monotonic µs) and the clock's account once its loop is done. */
 const PROBE = `
@@ -96,20 +96,18 @@ export async function run(args: string[]): Promise<void> {
     const v8Share = (byV8.get(true) ?? 0) / ((byV8.get(true) ?? 0) + (byV8.get(false) ?? 0));
     say(`sampler v8 fstat_share ${v8Share.toFixed(3)} ratio ${(v8Share / clockShare).toFixed(2)}`);
 
-    if (spawnSync('perf', ['stat', '-e', 'cpu-clock', '-x', ',', 'true'], { stdio: 'ignore' }).status !== 0) {
+    if (!perfCanSample()) {
       say('# sampler perf: skipped (perf cannot sample here)');
       return;
     }
     const data = path.join(dir, 'perf.data');
     const res = await probe('perf', ['record', '-k', 'CLOCK_MONOTONIC', '-F', '4999', '-g', '-o', data, '--', process.execPath, '--perf-basic-prof-only-functions', ...probeArgs]);
-    const parser = new PerfScriptParser();
-    const out = spawnSync('perf', ['script', '-i', data, '-F', 'tid,time,period,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-    for (const l of out.stdout.split('\n')) parser.line(l);
+    const samples = await readPerfData(data);
     // The probe's main thread: the thread with the most samples in its loop.
     const counts = new Map<number, number>();
-    for (const s of parser.samples) if (s.timeUs >= res.from && s.timeUs <= res.to) counts.set(s.tid, (counts.get(s.tid) ?? 0) + 1);
+    for (const s of samples) if (s.timeUs >= res.from && s.timeUs <= res.to) counts.set(s.tid, (counts.get(s.tid) ?? 0) + 1);
     const tid = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? -1;
-    const byPerf = perfBudgetBy(parser.samples, tid, '', [[res.from, res.to]], (frames) => frames.some((f) => urlOf(f) !== null && /^JS:.fstatSync /.test(f.sym)));
+    const byPerf = perfBudgetBy(samples, tid, '', [[res.from, res.to]], (frames) => frames.some((f) => urlOf(f) !== null && /^JS:.fstatSync /.test(f.sym)));
     const perfShare = (byPerf.get(true) ?? 0) / ((byPerf.get(true) ?? 0) + (byPerf.get(false) ?? 0));
     const perfClock = (res.fstatUs * res.n) / (res.to - res.from);
     say(`sampler perf fstat_share ${perfShare.toFixed(3)} ratio ${(perfShare / perfClock).toFixed(2)}`);

@@ -17,6 +17,8 @@
  * (JavaScript) or `native` (Node's callback machinery, malloc). perf sees only time on a CPU, so
  * `idle` also gets the measured windows' time with no sample in them.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { FS_CALLERS, innermostProjectFile, LAYERS, projectLayer, SOCKET_CALLERS, type CallFrame, type Layer, type Window } from './cpu-budget.ts';
 
 /** One frame of a perf callchain: the symbol and the object it is in. */
@@ -51,6 +53,19 @@ export class PerfScriptParser {
     const f = this.cur && FRAME.exec(l);
     if (f) this.cur!.frames.push({ sym: f[1]!, dso: f[2]! });
   }
+}
+
+/** Whether perf may sample here (installed, and kernel.perf_event_paranoid lets this user count CPU time). */
+export const perfCanSample = (): boolean => spawnSync('perf', ['stat', '-e', 'cpu-clock', '-x', ',', 'true'], { stdio: 'ignore' }).status === 0;
+
+/** The samples of a `perf record -g` file, read line by line from `perf script`. */
+export async function readPerfData(data: string): Promise<PerfSample[]> {
+  const parser = new PerfScriptParser();
+  const script = spawn('perf', ['script', '-i', data, '-F', 'tid,time,period,ip,sym,dso'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  for await (const l of createInterface({ input: script.stdout })) parser.line(l);
+  const code = await new Promise<number | null>((r) => (script.exitCode !== null ? r(script.exitCode) : script.once('exit', r)));
+  if (code !== 0) throw new Error(`perf script -i ${data} failed (exit ${code})`);
+  return parser.samples;
 }
 
 const KERNEL = /^\[kernel/;
