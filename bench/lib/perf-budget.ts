@@ -6,16 +6,17 @@
  * Why not only V8's own profiler: its sampler interrupts the main thread with a signal, and on a
  * paravirtual guest like this machine's the signal waits for the thread's next entry into the kernel.
  * JavaScript time is then charged to the syscall that follows it: a loop of 35 µs of arithmetic and
- * one 3.6 µs `fstat` profiled with `--cpu-prof` gave `fstat` 34 % of the loop's samples instead of
- * 9.5 %. perf samples from the kernel's own clock interrupt, so each sample lands where the CPU was.
+ * one 3.6 µs `fstat` profiled with `--cpu-prof` gave `fstat` about 34 % of the loop's samples
+ * instead of 9.5 % (`npm run bench sampler` measures this). perf samples from the kernel's own
+ * clock interrupt, so each sample lands where the CPU was.
  *
  * The layers are cpu-budget.ts's, charged the same way: a sample is a syscall when the native frames
- * below its innermost JavaScript frame reach into the kernel through a libuv or Node wrapper (which
- * wrapper says socket or file); the event loop's wait for events (busy polling included) is `idle`;
- * else GC when a collector runs; else the folder of the innermost frame of the project's own code
- * (the runtime and builtins it calls included, as V8's profile charges them); else Node's internals
- * (JavaScript) or `native` (Node's callback machinery, malloc). perf sees only time on a CPU, so
- * `idle` also gets the measured windows' time with no sample in them.
+ * below its innermost JavaScript frame go through a libuv or Node file or socket wrapper, or reach
+ * the kernel or libc from Node's fs or socket code; the event loop's wait for events (busy polling
+ * included) is `idle`; else GC when a collector runs; else the folder of the innermost frame of the
+ * project's own code (the runtime and builtins it calls included, as V8's profile charges them);
+ * else Node's internals (JavaScript) or `native` (Node's callback machinery, malloc). perf sees only
+ * time on a CPU, so `idle` also gets the measured windows' time with no sample in them.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
