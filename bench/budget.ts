@@ -41,15 +41,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, budgetByLayer, fileOf, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
-import { perfBudgetBy, perfBudgetByLayer, perfCanSample, perfFileOf, readPerfData } from './lib/perf-budget.ts';
+import { PERF_HZ, perfBudgetBy, perfBudgetByLayer, perfCanSample, perfFileOf, perfRecordArgs, readPerfData } from './lib/perf-budget.ts';
 import { Processes, REPO, positiveInt, say, startGanesha, startPagelife } from './lib/harness.ts';
 
 const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const FILE = 'big.bin';
 /** V8's default sampling interval (µs): at 250 µs the profiler slowed 1 MiB READs by a third here. */
 const PROFILE_INTERVAL_US = 1000;
-/** perf's sampling rate (Hz): odd, so it does not beat with the servers' millisecond timers. */
-const PERF_HZ = 4999;
 /** perf record has no "attached" signal; this long is ample for it to open its events on a few processes. */
 const PERF_ATTACH_MS = 500;
 const SAMPLERS = ['perf', 'v8'] as const;
@@ -253,7 +251,7 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   const perfData = path.join(profiles, `${op}.perf.data`);
   let perf: ChildProcess | null = null;
   if (o.sampler === 'perf') {
-    perf = procs.start(`perf-${op}`, 'perf', ['record', '-k', 'CLOCK_MONOTONIC', '-F', String(PERF_HZ), '-g', '-p', pagelife.map((t) => t.pid).join(','), '-o', perfData]);
+    perf = procs.start(`perf-${op}`, 'perf', [...perfRecordArgs(perfData), '-p', pagelife.map((t) => t.pid).join(',')]);
     await sleep(PERF_ATTACH_MS);
   }
   const runsPerRound = op === 'read' ? Math.max(1, Math.round(o.readMiB / o.fileMiB)) : 1;
@@ -278,8 +276,9 @@ async function phase(procs: Processes, op: Op, o: Options, exportDir: string, pr
   }
   if (perf) await procs.stop(perf); // perf writes its data on SIGTERM
   for (const t of pagelife) await procs.stop(t.child!); // V8's profile is written at exit
-  const budgets = perf ? await perfBudgets(perfData, pagelife, o.profiles !== null) : new Map<Column, Budget>();
-  if (!perf) for (const t of pagelife) budgets.set(t.column, await serverBudget(t));
+  const budgets = perf
+    ? await perfBudgets(perfData, pagelife, o.profiles !== null)
+    : new Map(await Promise.all(pagelife.map(async (t) => [t.column, await serverBudget(t)] as const)));
   const target = (c: Column): Target => targets.find((t) => t.column === c)!;
   const perCall = (c: Column, us: number): number => us / target(c).ops;
   const line = (what: string, value: (c: Column) => number, columns: Column[]): void => {

@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, type CallFrame, type CpuProfile } from './lib/cpu-budget.ts';
 import { say } from './lib/harness.ts';
-import { perfBudgetBy, perfCanSample, readPerfData, urlOf } from './lib/perf-budget.ts';
+import { perfBudgetBy, perfCanSample, perfRecordArgs, readPerfData, urlOf } from './lib/perf-budget.ts';
 
 /** The probe: prints its window (monotonic µs) and the clock's account once its loop is done. */
 const PROBE = `
@@ -101,7 +101,7 @@ export async function run(args: string[]): Promise<void> {
       return;
     }
     const data = path.join(dir, 'perf.data');
-    const res = await probe('perf', ['record', '-k', 'CLOCK_MONOTONIC', '-F', '4999', '-g', '-o', data, '--', process.execPath, '--perf-basic-prof-only-functions', ...probeArgs]);
+    const res = await probe('perf', [...perfRecordArgs(data), '--', process.execPath, '--perf-basic-prof-only-functions', ...probeArgs]);
     const samples = await readPerfData(data);
     // The probe's main thread: the thread with the most samples in its loop.
     const counts = new Map<number, number>();

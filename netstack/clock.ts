@@ -229,7 +229,7 @@ export class Timer {
 
   /** Cancels and gives the clock's timer back at once (sk_stop_timer): the connection is going away. */
   stop(): void {
-    this.deadline = Infinity;
+    this.cancel();
     if (this.handle) this.clock.clearTimer(this.handle);
     this.handle = null;
   }

@@ -56,6 +56,15 @@ export class PerfScriptParser {
   }
 }
 
+/** perf's sampling rate (Hz): odd, so it does not beat with the servers' millisecond timers. */
+export const PERF_HZ = 4999;
+
+/**
+ * `perf record` writing to `out`: call graphs, at PERF_HZ, timestamps on the monotonic clock (what
+ * the probes and nfsperf's windows are measured with). Add `-p PIDS` or `-- COMMAND`.
+ */
+export const perfRecordArgs = (out: string): string[] => ['record', '-k', 'CLOCK_MONOTONIC', '-F', String(PERF_HZ), '-g', '-o', out];
+
 /** Whether perf may sample here (installed, and kernel.perf_event_paranoid lets this user count CPU time). */
 export const perfCanSample = (): boolean => spawnSync('perf', ['stat', '-e', 'cpu-clock', '-x', ',', 'true'], { stdio: 'ignore' }).status === 0;
 
