@@ -32,7 +32,6 @@
  *       --sampler perf|v8 (perf when this machine lets it sample, else v8).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,9 +41,9 @@ import { pathToFileURL } from 'node:url';
 import { BenchUsageError } from './index.ts';
 import { budgetBy, budgetByLayer, fileOf, LAYERS, type CpuProfile, type Layer, type Window } from './lib/cpu-budget.ts';
 import { PERF_HZ, perfBudgetBy, perfBudgetByLayer, perfCanSample, perfFileOf, perfRecordArgs, readPerfData } from './lib/perf-budget.ts';
-import { Processes, REPO, positiveInt, say, startGanesha, startPagelife } from './lib/harness.ts';
+import { Processes, REPO, positiveInt, say, startGanesha, startPagelife, writeRandomFile } from './lib/harness.ts';
+import { NFSPERF } from './lib/nfsperf.ts';
 
-const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const FILE = 'big.bin';
 /** V8's default sampling interval (µs): at 250 µs the profiler slowed 1 MiB READs by a third here. */
 const PROFILE_INTERVAL_US = 1000;
@@ -165,16 +164,6 @@ async function nfsperf(procs: Processes, t: Target, args: string[]): Promise<{ o
   const secs = Number(fields.get('secs'));
   if (code !== 0 || !(ops > 0) || !(secs > 0) || (fields.get('failed') ?? '0') !== '0') throw new Error(`nfsperf ${args.join(' ')} against ${t.column} failed (exit ${code}):\n${out}`);
   return { ops, secs, window: [end - secs * 1e6, end], ticks: cpuTicks(t.pid) - ticks };
-}
-
-async function writeFile(file: string, mib: number): Promise<void> {
-  const fh = await open(file, 'w');
-  try {
-    const chunk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < mib; i++) await fh.write(randomFillSync(chunk));
-  } finally {
-    await fh.close();
-  }
 }
 
 interface Budget {
@@ -308,7 +297,7 @@ export async function run(args: string[]): Promise<void> {
     const exportDir = path.join(base, 'export');
     await mkdir(path.join(exportDir, LISTED), { recursive: true });
     await mkdir(path.join(exportDir, CREATES));
-    await writeFile(path.join(exportDir, FILE), o.fileMiB);
+    await writeRandomFile(path.join(exportDir, FILE), o.fileMiB);
     for (let i = 0; i < LISTED_ENTRIES; i++) await (await open(path.join(exportDir, LISTED, `entry-${String(i).padStart(5, '0')}`), 'w')).close();
     const profiles = o.profiles ?? path.join(base, 'profiles');
     const sampler = o.sampler === 'perf' ? `sampled by perf record (${PERF_HZ} Hz, main thread)` : `under node --cpu-prof (interval ${PROFILE_INTERVAL_US} µs)`;

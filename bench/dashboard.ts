@@ -22,8 +22,7 @@
  *       --loss P (the server's simulated loss rate, 0).
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
@@ -32,7 +31,7 @@ import WebSocket from 'ws';
 import { NfsTestClient, NfsTestError } from '../test/support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
-import { positiveInt, REPO, say, sleep } from './lib/harness.ts';
+import { positiveInt, REPO, say, sleep, writeRandomFile } from './lib/harness.ts';
 
 const FILE_MIB = 128;
 const CACHE_PAGES = 8192;
@@ -237,10 +236,7 @@ export async function run(args: string[]): Promise<void> {
   try {
     const exp = path.join(dir, 'export');
     await mkdir(exp);
-    const file = await open(path.join(exp, 'data.bin'), 'w');
-    const chunk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < FILE_MIB; i++) await file.write(randomFillSync(chunk));
-    await file.close();
+    await writeRandomFile(path.join(exp, 'data.bin'), FILE_MIB);
     server = await startServer(['--export', exp, '--cache-pages', String(CACHE_PAGES), '--host', '127.0.0.1', '--loss', String(o.loss), '--log-level', 'warn']);
     const { http } = server.ports;
     say(`# pagelife pid ${server.proc.pid}, ${o.clients} clients x ${o.depth} READs of 1 MiB in flight, loss ${o.loss}, ${FILE_MIB} MiB file, ${CACHE_PAGES}-page cache`);

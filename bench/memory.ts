@@ -12,14 +12,13 @@
  * Args: --size MiB (file read, 256), --connections N (1000), --cache-pages N (server default).
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { Processes, REPO, say, sleep, startEntry, startPagelife, positiveInt } from './lib/harness.ts';
+import { Processes, REPO, say, sleep, startEntry, startPagelife, positiveInt, writeRandomFile } from './lib/harness.ts';
 
 interface Options {
   sizeMiB: number;
@@ -98,10 +97,7 @@ export async function run(args: string[]): Promise<void> {
   try {
     const exportDir = path.join(base, 'export');
     await mkdir(exportDir);
-    const fh = await open(path.join(exportDir, 'big.bin'), 'w');
-    const chunk = Buffer.alloc(4 << 20);
-    for (let left = o.sizeMiB << 20; left > 0; left -= chunk.length) await fh.write(randomFillSync(chunk), 0, Math.min(left, chunk.length));
-    await fh.close();
+    await writeRandomFile(path.join(exportDir, 'big.bin'), o.sizeMiB);
     const p = await startPagelife(procs, 'pagelife', ['--export', exportDir, '--var-dir', path.join(base, 'var'), ...(o.cachePages ? ['--cache-pages', String(o.cachePages)] : [])], [], REPO, startEntry());
     const pid = p.child.pid!;
     say(`# memory: pagelife ${o.cachePages ? `--cache-pages ${o.cachePages}` : 'default page cache'}, ${o.sizeMiB} MiB read with nfs-cat, ${o.connections} idle connections; node ${process.version}`);

@@ -41,8 +41,7 @@
  *       the server wrote, its warnings and e.g. --trace-gc's lines, written to FILE when it stops).
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -54,7 +53,7 @@ import { MEMORY_RECLAIM_DEFAULTS } from '../server/memory-reclaim.ts';
 import { NfsTestClient, NFS_PROG, nfsArgs } from '../test/support/nfs-client.ts';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { BenchUsageError } from './index.ts';
-import { positiveInt, REPO, startEntry } from './lib/harness.ts';
+import { positiveInt, REPO, startEntry, writeRandomFile } from './lib/harness.ts';
 import type { ProbeConfig, ProbeResults } from './lib/probe-worker.ts';
 
 const NFS_READ_BENCH = process.env.PAGELIFE_NFS_READ_BENCH ?? path.resolve(REPO, '../shared/bench/nfs-read-bench');
@@ -284,10 +283,7 @@ export async function run(args: string[]): Promise<void> {
   let server: ServerProcess | null = null;
   let nfs: NfsTestClient | null = null;
   try {
-    const f = await open(path.join(dir, 'big.bin'), 'w');
-    const block = Buffer.alloc(2 ** 20);
-    for (let i = 0; i < FILE_MIB; i++) await f.write(randomFillSync(block));
-    await f.close();
+    await writeRandomFile(path.join(dir, 'big.bin'), FILE_MIB);
     const tunables = [...(o.mmapThreshold === null ? [] : [`glibc.malloc.mmap_threshold=${o.mmapThreshold}`]), ...(o.trimThreshold === null ? [] : [`glibc.malloc.trim_threshold=${o.trimThreshold}`])].join(':');
     const env = tunables ? { GLIBC_TUNABLES: tunables } : {};
     const nodeArgs = [...o.nodeArgs, ...(o.cpuProf === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`])];

@@ -38,15 +38,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomFillSync } from 'node:crypto';
 import { promisify } from 'node:util';
 import { BenchUsageError } from './index.ts';
-import { median, Processes, REPO, say, startEntry, startGanesha, startPagelife, positiveInt } from './lib/harness.ts';
+import { median, Processes, REPO, say, startEntry, startGanesha, startPagelife, positiveInt, writeRandomFile } from './lib/harness.ts';
+import { NFSPERF, nfsperf, type NfsTarget } from './lib/nfsperf.ts';
 
-const NFSPERF = process.env.PAGELIFE_NFSPERF ?? path.resolve(REPO, '../shared/bench/nfsperf');
 const BIG = 'big.bin';
 const LISTED = 'many';
 const LISTED_ENTRIES = 2000;
@@ -69,12 +68,8 @@ interface Options {
   pin: { server: string; client: string } | null;
 }
 
-interface Server {
+interface Server extends NfsTarget {
   name: 'pagelife' | 'pagelife-big-cache' | 'baseline' | 'baseline-big-cache' | 'ganesha';
-  nfsPort: number;
-  mountPort: number;
-  /** The export path a client mounts (ganesha exports the host path over NFSv3). */
-  exportPath: string;
   /** pagelife's HTTP port (its /metrics), none for ganesha. */
   httpPort?: number;
 }
@@ -138,19 +133,6 @@ function parseOptions(args: string[]): Options {
   return o;
 }
 
-/** One nfsperf run; its output line as key=value fields. */
-async function nfsperf(procs: Processes, s: Server, args: string[], pin: Options['pin']): Promise<Map<string, string>> {
-  let out = '';
-  const argv = ['--host', '127.0.0.1', '--nfsport', String(s.nfsPort), '--mountport', String(s.mountPort), '--export', s.exportPath, '--label', s.name, ...args];
-  const onLine = (l: string): void => void (out += `${l}\n`);
-  const child = pin ? procs.start('nfsperf', 'taskset', ['-c', pin.client, NFSPERF, ...argv], onLine) : procs.start('nfsperf', NFSPERF, argv, onLine);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  await procs.stop(child);
-  const line = out.split('\n').find((l) => l.startsWith('test='));
-  if (code !== 0 || !line) throw new Error(`nfsperf ${args.join(' ')} against ${s.name} failed (exit ${code}):\n${out}`);
-  return new Map(line.split(' ').map((kv) => kv.split('=') as [string, string]));
-}
-
 /** Every thread of process `pid` (a server just started) on `cpus`. */
 async function pinServer(pid: number | undefined, cpus: string): Promise<void> {
   if (pid === undefined) throw new Error('bench peers: --pin: a server process without a pid');
@@ -163,16 +145,7 @@ async function makeExport(base: string, o: Options): Promise<string> {
   await mkdir(path.join(dir, LISTED), { recursive: true });
   await mkdir(path.join(dir, 'creates'));
   for (let i = 0; i < LISTED_ENTRIES; i++) await writeFile(path.join(dir, LISTED, `entry-${String(i).padStart(5, '0')}`), '');
-  const fh = await open(path.join(dir, BIG), 'w');
-  try {
-    const chunk = Buffer.alloc(4 << 20);
-    for (let left = o.sizeMiB << 20; left > 0; left -= chunk.length) {
-      randomFillSync(chunk);
-      await fh.write(chunk, 0, Math.min(left, chunk.length));
-    }
-  } finally {
-    await fh.close();
-  }
+  await writeRandomFile(path.join(dir, BIG), o.sizeMiB);
   return dir;
 }
 

@@ -3,8 +3,9 @@
  * free ports, and nfs-ganesha, the reference peer.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -214,4 +215,18 @@ export async function startPagelife(procs: Processes, name: string, serveArgs: s
   const m = await Promise.race([got, exited, deadline(60_000)]);
   if (!m) throw new Error(`pagelife (${name}) did not become ready:\n${Processes.tail(child)}`);
   return { child, nfsPort: Number(m[1]), mountPort: Number(m[2]), httpPort: Number(m[3]) };
+}
+
+/** Writes `sizeMiB` MiB of random bytes to `file` (nothing to compress or deduplicate). */
+export async function writeRandomFile(file: string, sizeMiB: number): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    const chunk = Buffer.alloc(4 << 20);
+    for (let left = sizeMiB << 20; left > 0; left -= chunk.length) {
+      randomFillSync(chunk);
+      await fh.write(chunk, 0, Math.min(left, chunk.length));
+    }
+  } finally {
+    await fh.close();
+  }
 }
