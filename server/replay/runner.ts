@@ -149,6 +149,8 @@ class Run {
         return this.onPage(e.type, e.frame, ` was=${this.ids.file(e.was.file)}:${e.was.index}`);
       case 'page-cow':
         return this.onPage(e.type, e.frame, ` copy=${e.replacement.pfn}`);
+      case 'page-collapse':
+        return this.onPage(e.type, e.frame, ` moved=${e.replacement.pfn}`);
       default:
         if (!UNTRACED.has(e.type)) this.onEvent(e as NetstackEvent | ReplyEvent);
     }

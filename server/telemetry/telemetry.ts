@@ -472,6 +472,10 @@ export class Telemetry {
         this.grid.touch(e.frame.pfn);
         renew(e.replacement);
       },
+      'page-collapse': (e) => {
+        this.grid.touch(e.frame.pfn);
+        renew(e.replacement);
+      },
       'page-free': (e) => renew(e.frame),
     };
   }

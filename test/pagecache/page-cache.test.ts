@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE, PageCache, PageCacheFullError, type FileSource } from '../../server/pagecache/page-cache.ts';
+import { COLLAPSE_RUN_PAGES, PAGE_SIZE, PageCache, PageCacheFullError, type FileSource, type PageFrame } from '../../server/pagecache/page-cache.ts';
 
 /** An in-memory file: the page cache's only view of a file is `read`, so this is the real contract. */
 function memFile(key: string, data: Buffer, version = 'v1'): FileSource & { reads: number } {
@@ -157,5 +157,76 @@ describe('PageCache.waitUnpinned', () => {
     const [again] = await cache.getPages(f, base / PAGE_SIZE, base / PAGE_SIZE);
     expect(again).toBe(p);
     expect(again!.buf.subarray(10, 13).toString()).toBe('xyz');
+  });
+});
+
+describe('PageCache collapse (a READ of scattered cached pages moves them into adjacent frames)', () => {
+  const PAGES = 2 * COLLAPSE_RUN_PAGES;
+
+  /** A file of PAGES pages cached one page at a time in the order odd pages, then even: no two adjacent pages in adjacent frames. */
+  async function scattered(cachePages: number) {
+    const cache = new PageCache({ pages: cachePages, now: () => 0 });
+    const data = pattern(PAGES * PAGE_SIZE, 9);
+    const f = memFile('f', data);
+    const order = [...Array.from({ length: PAGES / 2 }, (_, i) => 2 * i + 1), ...Array.from({ length: PAGES / 2 }, (_, i) => 2 * i)];
+    for (const index of order) for (const p of await cache.getPages(f, index, index)) cache.unpin(p);
+    return { cache, data, f };
+  }
+  const adjacent = (frames: readonly PageFrame[]): boolean => frames.every((p, i) => p.pfn === frames[0]!.pfn + i);
+
+  it('moves the pages of a fragmented all-hit READ into adjacent frames, with their bytes, without reading the file', async () => {
+    const { cache, data, f } = await scattered(4 * PAGES);
+    const reads = f.reads;
+    const before = await cache.getPages(f, 0, PAGES - 1);
+    expect(adjacent(before)).toBe(true);
+    expect(cache.stats().collapses).toBe(1);
+    before.forEach((p, i) => expect(p.buf.equals(data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))).toBe(true));
+    expect(f.reads).toBe(reads);
+    // Only this READ's pins hold the new frames; the old ones went back to the pool.
+    expect(cache.stats()).toMatchObject({ pinned: PAGES, free: 4 * PAGES - PAGES, cow: 0 });
+    for (const p of before) cache.unpin(p);
+    const again = await cache.getPages(f, 0, PAGES - 1);
+    expect(again).toEqual(before);
+    expect(cache.stats().collapses).toBe(1);
+    for (const p of again) cache.unpin(p);
+  });
+
+  it('leaves a frame another reply still holds intact and detached until that reply lets go', async () => {
+    const { cache, data, f } = await scattered(4 * PAGES);
+    const [held] = await cache.getPages(f, 3, 3);
+    const bytes = Buffer.from(held!.buf);
+    const moved = await cache.getPages(f, 0, PAGES - 1);
+    expect(moved[3]).not.toBe(held);
+    expect(cache.stateOf(held!)).toBe('cow');
+    expect(held!.buf.equals(bytes)).toBe(true);
+    expect(moved[3]!.buf.equals(data.subarray(3 * PAGE_SIZE, 4 * PAGE_SIZE))).toBe(true);
+    const free = cache.stats().free;
+    cache.unpin(held!);
+    expect(cache.stats().free).toBe(free + 1);
+    for (const p of moved) cache.unpin(p);
+  });
+
+  it('changes nothing when no block of adjacent free frames is large enough', async () => {
+    const { cache } = await scattered(PAGES + PAGES / 2);
+    const f = memFile('f', pattern(PAGES * PAGE_SIZE, 9));
+    const frames = await cache.getPages(f, 0, PAGES - 1);
+    expect(adjacent(frames)).toBe(false);
+    expect(cache.stats().collapses).toBe(0);
+    for (const p of frames) cache.unpin(p);
+  });
+
+  it('leaves READs smaller than twice COLLAPSE_RUN_PAGES, or in runs of COLLAPSE_RUN_PAGES on average, where they are', async () => {
+    const { cache, f } = await scattered(4 * PAGES);
+    const small = await cache.getPages(f, 0, PAGES - 2);
+    expect(cache.stats().collapses).toBe(0);
+    for (const p of small) cache.unpin(p);
+    // Two runs of PAGES / 2 adjacent frames each (second half filled first): left as they are.
+    const fresh = new PageCache({ pages: 4 * PAGES, now: () => 0 });
+    const g = memFile('g', pattern(PAGES * PAGE_SIZE, 4));
+    for (const half of [PAGES / 2, 0]) for (const p of await fresh.getPages(g, half, half + PAGES / 2 - 1)) fresh.unpin(p);
+    const twoRuns = await fresh.getPages(g, 0, PAGES - 1);
+    expect(new Set(twoRuns.map((p, i) => p.pfn - i)).size).toBe(2);
+    expect(fresh.stats().collapses).toBe(0);
+    for (const p of twoRuns) fresh.unpin(p);
   });
 });
