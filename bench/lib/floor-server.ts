@@ -4,9 +4,9 @@
  * file, encode the reply with this project's XDR writer, write it — and READs come from the whole
  * file held in memory, as from a page cache that always hits (pagelife's READs come from its page
  * cache too). No RPC layer (no credential check, no duplicate request cache), no handle check, no
- * export containment, no page pinning, no modelled stack. It serves the one file `FILE` of directory `DIR`:
- * enough for nfsperf's MNT, LOOKUP, GETATTR and READ; any other procedure is PROC_UNAVAIL. Not a
- * server to use: a measurement of what Node itself costs per call on this machine.
+ * export containment, no page pinning, no modelled stack. It serves the one file `FILE` of
+ * directory `DIR`: enough for nfsperf's MNT, LOOKUP, GETATTR and READ; any other procedure is
+ * PROC_UNAVAIL. Not a server to use: a measurement of what Node itself costs per call here.
  *
  * Usage: `node --import tsx bench/lib/floor-server.ts DIR FILE`; prints `floor ready nfs=N mount=M`.
  */

@@ -310,8 +310,8 @@ export class PageCache {
 
   /**
    * Moves the pages of `out` — all cached and filled, each pinned once by the caller — into adjacent
-   * free frames, when the frames on top of the free list are adjacent (a cache not yet full: taking
-   * any others would mean searching), and moves the caller's pins with them. A file read sparsely
+   * free frames, if the pool has a block of them (a full cache has none: then nothing moves), and
+   * moves the caller's pins with them. A file read sparsely
    * first (random 4 KiB READs) and sequentially later has its pages scattered over the pool, and
    * every run of adjacent frames is a view of its own all the way to the socket (read.ts's
    * `pageRuns`, the conduit, an iovec of the socket write): a 1 MiB READ of such a file was ~120
@@ -328,16 +328,9 @@ export class PageCache {
       const old = out[i]!;
       const fresh = this.frames[base + i]!;
       this.takeFree(fresh);
-      old.buf.copy(fresh.buf);
-      fresh.file = old.file;
-      fresh.index = old.index;
-      fresh.valid = old.valid;
-      fresh.dirty = old.dirty;
-      entry.pages.set(old.index, fresh.pfn);
+      this.moveTo(entry, old, fresh);
       this.pin(fresh, now);
       out[i] = fresh;
-      old.cow = true;
-      old.file = null;
       if (this.events.wants('page-collapse')) this.events.emit({ type: 'page-collapse', frame: old, replacement: fresh });
       this.unpin(old);
     }
@@ -620,18 +613,23 @@ export class PageCache {
 
   private copyOnWrite(entry: FileEntry, old: PageFrame): PageFrame {
     const fresh = this.allocFrame();
+    this.moveTo(entry, old, fresh);
+    this.lru.add(fresh.pfn);
+    this.counters.cowCopies++;
+    if (this.events.wants('page-cow')) this.events.emit({ type: 'page-cow', frame: old, replacement: fresh });
+    return fresh;
+  }
+
+  /** Copies `old`'s page into `fresh`, which takes over its key; `old` is left detached, a copy-on-write original. */
+  private moveTo(entry: FileEntry, old: PageFrame, fresh: PageFrame): void {
     old.buf.copy(fresh.buf);
     fresh.file = old.file;
     fresh.index = old.index;
     fresh.valid = old.valid;
     fresh.dirty = old.dirty;
     entry.pages.set(old.index, fresh.pfn);
-    this.lru.add(fresh.pfn);
     old.cow = true;
     old.file = null;
-    this.counters.cowCopies++;
-    if (this.events.wants('page-cow')) this.events.emit({ type: 'page-cow', frame: old, replacement: fresh });
-    return fresh;
   }
 
   /** Removes a frame from its file; frees it now if idle, else when its last pin drops or its fill settles. */
