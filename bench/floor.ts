@@ -21,7 +21,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BenchUsageError } from './index.ts';
-import { deadline, median, positiveInt, Processes, REPO, say, startEntry, startGanesha, startPagelife, writeRandomFile } from './lib/harness.ts';
+import { median, positiveInt, Processes, REPO, say, startEntry, startGanesha, startPagelife, startReady, writeRandomFile } from './lib/harness.ts';
 import { NFSPERF, nfsperf, type NfsTarget } from './lib/nfsperf.ts';
 
 const FILE = 'big.bin';
@@ -66,17 +66,7 @@ function parseOptions(args: string[]): Options {
 
 /** The floor server on free ports, once it prints its ready line. */
 async function startFloor(procs: Processes, dir: string): Promise<NfsTarget> {
-  let out = '';
-  let ready: (m: RegExpMatchArray) => void = () => undefined;
-  const got = new Promise<RegExpMatchArray>((r) => (ready = r));
-  const child = procs.start('node-floor', process.execPath, ['--import', 'tsx', FLOOR_SERVER, dir, FILE], (l) => {
-    out += `${l}\n`;
-    const m = FLOOR_READY.exec(out);
-    if (m) ready(m);
-  });
-  const exited = new Promise<null>((r) => child.once('exit', () => r(null)));
-  const m = await Promise.race([got, exited, deadline(60_000)]);
-  if (!m) throw new Error(`bench floor: the floor server did not become ready:\n${Processes.tail(child)}`);
+  const { m } = await startReady(procs, 'bench floor: the floor server', process.execPath, ['--import', 'tsx', FLOOR_SERVER, dir, FILE], FLOOR_READY);
   return { name: 'node', nfsPort: Number(m[1]), mountPort: Number(m[2]), exportPath: '/export' };
 }
 

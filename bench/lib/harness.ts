@@ -203,18 +203,24 @@ export function startEntry(repo = REPO): string {
  */
 export async function startPagelife(procs: Processes, name: string, serveArgs: string[], nodeArgs: string[] = [], repo = REPO, entry = sourcesEntry(repo)): Promise<Pagelife> {
   const args = ['serve', '--nfs-port', '0', '--mount-port', '0', '--portmap', 'off', '--http-port', '0', '--log-level', 'warn', ...serveArgs];
+  const { child, m } = await startReady(procs, name, process.execPath, [...nodeArgs, entry, ...args], READY);
+  return { child, nfsPort: Number(m[1]), mountPort: Number(m[2]), httpPort: Number(m[3]) };
+}
+
+/** Starts `cmd` and waits (60 s at most) for the output line `ready` matches; throws with its output's tail if it ends or times out first. */
+export async function startReady(procs: Processes, name: string, cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; m: RegExpMatchArray }> {
   let out = '';
-  let ready: (m: RegExpMatchArray) => void = () => undefined;
-  const got = new Promise<RegExpMatchArray>((r) => (ready = r));
-  const child = procs.start(name, process.execPath, [...nodeArgs, entry, ...args], (l) => {
+  let matched: (m: RegExpMatchArray) => void = () => undefined;
+  const got = new Promise<RegExpMatchArray>((r) => (matched = r));
+  const child = procs.start(name, cmd, args, (l) => {
     out += `${l}\n`;
-    const m = READY.exec(out);
-    if (m) ready(m);
+    const m = ready.exec(out);
+    if (m) matched(m);
   });
   const exited = new Promise<null>((r) => child.once('exit', () => r(null)));
   const m = await Promise.race([got, exited, deadline(60_000)]);
-  if (!m) throw new Error(`pagelife (${name}) did not become ready:\n${Processes.tail(child)}`);
-  return { child, nfsPort: Number(m[1]), mountPort: Number(m[2]), httpPort: Number(m[3]) };
+  if (!m) throw new Error(`${name} did not become ready:\n${Processes.tail(child)}`);
+  return { child, m };
 }
 
 /** Writes `sizeMiB` MiB of random bytes to `file` (nothing to compress or deduplicate). */

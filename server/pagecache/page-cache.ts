@@ -311,11 +311,11 @@ export class PageCache {
   /**
    * Moves the pages of `out` — all cached and filled, each pinned once by the caller — into adjacent
    * free frames, if the pool has a block of them (a full cache has none: then nothing moves), and
-   * moves the caller's pins with them. A file read sparsely
-   * first (random 4 KiB READs) and sequentially later has its pages scattered over the pool, and
-   * every run of adjacent frames is a view of its own all the way to the socket (read.ts's
-   * `pageRuns`, the conduit, an iovec of the socket write): a 1 MiB READ of such a file was ~120
-   * views instead of one, and read at ~1,600 instead of ~2,400 MiB/s (README, "Performance").
+   * moves the caller's pins with them. A file read sparsely first (random 4 KiB READs) and
+   * sequentially later has its pages scattered over the pool, and every run of adjacent frames is
+   * a view of its own all the way to the socket (read.ts's `pageRuns`, the conduit, an iovec of the
+   * socket write): a 1 MiB READ of such a file was ~120 views instead of one, and read at ~1,600
+   * instead of ~2,400 MiB/s (README, "Performance").
    * Copying the pages once, as khugepaged's collapse_file copies a file range's small pages into one
    * huge page, makes later READs of the range one view. Each old frame is detached as a
    * copy-on-write original is: freed now, or when the replies still holding it release it.
